@@ -1,0 +1,64 @@
+//! Maps the config's `backend` to a burn `Device`: one model code path for every backend.
+
+use burn::prelude::*;
+
+use crate::config::Backend;
+
+/// A backend that cannot run here: wrong build, or no usable adapter. Exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BackendError(pub String);
+
+/// The backends this attnx was built with.
+pub fn compiled() -> Vec<Backend> {
+    let mut backends = vec![Backend::Ndarray, Backend::Flex];
+    if cfg!(feature = "wgpu") {
+        backends.push(Backend::Wgpu);
+    }
+    backends
+}
+
+/// The device for `backend`, checked to be usable.
+pub fn device(backend: Backend) -> Result<Device, BackendError> {
+    match backend {
+        #[allow(deprecated)] // ndarray is deprecated upstream; users still compare against it
+        Backend::Ndarray => Ok(Device::ndarray()),
+        Backend::Flex => Ok(Device::flex()),
+        Backend::Wgpu => wgpu_device(),
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device() -> Result<Device, BackendError> {
+    use burn::tensor::DeviceKind;
+    let device = Device::wgpu(DeviceKind::DefaultDevice);
+    // wgpu reports a missing adapter (or a driver that cannot run compute shaders) by
+    // panicking on first use; run one small matmul to turn that into an error here.
+    let probe = device.clone();
+    let outcome = crate::quietly(move || {
+        let x = Tensor::<2>::ones([2, 2], &probe);
+        x.clone().matmul(x).into_data().try_into_vec::<f32>().ok()
+    });
+    match outcome {
+        Ok(Some(v)) if v == [2.0; 4] => Ok(device),
+        Ok(_) => Err(BackendError(
+            "wgpu: the GPU adapter computed a wrong result for a 2x2 matmul; use --backend flex"
+                .into(),
+        )),
+        Err(reason) => Err(BackendError(format!(
+            "wgpu: no usable GPU adapter ({reason}); install a Vulkan driver (e.g. Debian's mesa-vulkan-drivers) or use --backend flex"
+        ))),
+    }
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device() -> Result<Device, BackendError> {
+    Err(BackendError(
+        "wgpu: this attnx was built without the `wgpu` feature; rebuild with default features or use --backend flex".into(),
+    ))
+}
+
+/// A one-line description of the device, for records.
+pub fn describe(backend: Backend, device: &Device) -> String {
+    format!("{backend}: {device:?}")
+}

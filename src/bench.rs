@@ -1,0 +1,120 @@
+//! `attnx bench`: training throughput of each echo model on each backend, at batch size 1,
+//! measured side by side in one run so that the ratios are fair.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::backend;
+use crate::config::{Backend, ExperimentConfig, ModelConfig, OptimizerConfig, TaskConfig};
+use crate::report::table;
+use crate::train;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Timed training steps per case (after a short warm-up).
+    #[arg(long, default_value_t = 300)]
+    pub steps: usize,
+    /// Backends to measure.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Backend::Ndarray, Backend::Flex])]
+    pub backends: Vec<Backend>,
+    /// Models to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = ["baseline".to_string(), "attention".to_string()])]
+    pub models: Vec<String>,
+    /// Stack sizes: how many repeats train together as one stacked model.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 10])]
+    pub stacks: Vec<usize>,
+}
+
+fn echo_config(model: &str, backend: Backend, steps: usize) -> Result<ExperimentConfig> {
+    let model = match model {
+        "baseline" => ModelConfig::Baseline { hidden: 150 },
+        "attention" => ModelConfig::Attention { hidden: 150 },
+        other => {
+            return Err(crate::config::ConfigError(format!(
+                "--models: unknown model {other:?}, expected baseline or attention"
+            ))
+            .into());
+        }
+    };
+    Ok(ExperimentConfig {
+        name: Some(format!("bench-{}", model.kind())),
+        description: None,
+        task: TaskConfig::Echo {
+            n_in: 5,
+            n_out: 2,
+            cardinality: 50,
+            train_steps: steps,
+            eval_samples: 1,
+        },
+        model,
+        optimizer: OptimizerConfig::Adam { lr: 1e-3 },
+        backend,
+        repeats: 1,
+        seed: 0,
+    })
+}
+
+/// Seconds to train `stack` repeats for `steps` steps.
+fn time_training(config: &ExperimentConfig, stack: usize, device: &burn::tensor::Device) -> f64 {
+    let indices: Vec<usize> = (0..stack).collect();
+    let seeds: Vec<u64> = indices.iter().map(|&i| i as u64).collect();
+    let started = Instant::now();
+    train::train_echo_stack(config, &indices, &seeds, device, &|_, _| {});
+    started.elapsed().as_secs_f64()
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let mut rows = Vec::new();
+    let mut reference: Option<f64> = None;
+    eprintln!(
+        "timing {} steps per case at batch size 1 (one thread; E1 models, hidden 150)",
+        args.steps
+    );
+    for model in &args.models {
+        for &backend_choice in &args.backends {
+            let device = backend::device(backend_choice)?;
+            for &stack in &args.stacks {
+                let warmup = echo_config(model, backend_choice, 10)?;
+                time_training(&warmup, stack, &device);
+                let config = echo_config(model, backend_choice, args.steps)?;
+                let seconds = time_training(&config, stack, &device);
+                let repeat_steps_per_s = (stack * args.steps) as f64 / seconds;
+                let reference = *reference.get_or_insert(repeat_steps_per_s);
+                let row = vec![
+                    model.clone(),
+                    backend_choice.to_string(),
+                    stack.to_string(),
+                    format!("{:.2}", 1e3 * seconds / args.steps as f64),
+                    format!("{repeat_steps_per_s:.0}"),
+                    format!("{:.2}x", repeat_steps_per_s / reference),
+                    format!("{:.0}", 5000.0 / repeat_steps_per_s),
+                ];
+                eprintln!("{}", row.join("  "));
+                rows.push(row);
+            }
+        }
+    }
+    println!();
+    print!(
+        "{}",
+        table(
+            &[
+                "model",
+                "backend",
+                "stack",
+                "ms/step",
+                "repeat-steps/s",
+                "vs first",
+                "s/E1 repeat"
+            ],
+            &rows
+        )
+    );
+    println!(
+        "\nrepeat-steps/s: training steps per second summed over the stacked repeats; \
+         s/E1 repeat: seconds of one core per 5000-step repeat."
+    );
+    Ok(())
+}

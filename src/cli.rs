@@ -1,0 +1,182 @@
+//! The command line: `attnx run`, `compare`, `list` and `bench`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use crate::backend::BackendError;
+use crate::config::{Backend, CONFIG_DIR, ConfigError, ExperimentConfig};
+use crate::progress::Mode;
+use crate::report;
+use crate::runner::{self, RunOptions};
+use crate::store::ResultStore;
+
+/// Re-run and compare the attention models of four Keras articles, on burn.
+///
+/// Configs are JSON files (see configs/ and the README); results are recorded per repeat under
+/// results/<experiment>/<config-hash>/, and repeats already recorded are never run twice.
+#[derive(Debug, Parser)]
+#[command(name = "attnx", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train and evaluate every missing repeat of a config, then print its accuracy table.
+    Run {
+        /// A config file, or the name of one in configs/ (e.g. `attention`).
+        config: String,
+        #[command(flatten)]
+        options: RunArgs,
+    },
+    /// Run what is missing of several configs, then compare them in one table.
+    ///
+    /// The table gives n, mean, std, min and max accuracy per config, the difference of the
+    /// first two means with its 95% confidence interval and Welch's t-test, and every
+    /// repeat's value.
+    Compare {
+        /// Two or more configs (files, or names in configs/).
+        #[arg(num_args = 2.., required = true)]
+        configs: Vec<String>,
+        #[command(flatten)]
+        options: RunArgs,
+    },
+    /// List the configs in configs/, one line each.
+    List {
+        /// The folder to list.
+        #[arg(long, default_value = CONFIG_DIR)]
+        dir: PathBuf,
+    },
+    /// Measure training speed (steps per second) of each model on each CPU backend, side by
+    /// side in one run.
+    Bench(crate::bench::BenchArgs),
+}
+
+/// Options shared by `run` and `compare`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Number of repeats (overrides the config's `repeats`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub repeats: Option<u64>,
+    /// Backend to run on (overrides the config's `backend`).
+    #[arg(long, value_enum, value_name = "B")]
+    pub backend: Option<Backend>,
+    /// Base seed (overrides the config's `seed`); repeat i derives its seed from (S, i).
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// Worker threads, each training one stack of repeats at a time [default: all cores].
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub jobs: Option<u64>,
+    /// Repeats trained together as one stacked model (same results, one batched model)
+    /// [default: 1 on CPU backends, all of a config's repeats on wgpu].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stack: Option<u64>,
+    /// The results folder.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub out: PathBuf,
+    /// Run every repeat again, replacing the recorded ones.
+    #[arg(long)]
+    pub force: bool,
+    /// Print no progress, only the final table.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            repeats: self.repeats.map(|n| n as usize),
+            backend: self.backend,
+            seed: self.seed,
+            jobs: self.jobs.map_or_else(default_jobs, |n| n as usize),
+            stack: self.stack.map(|n| n as usize),
+            force: self.force,
+            progress: Mode::detect(self.quiet),
+        }
+    }
+}
+
+/// All cores.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run { config, options } => run_and_report(&[config], &options),
+        Command::Compare { configs, options } => run_and_report(&configs, &options),
+        Command::List { dir } => list(&dir),
+        Command::Bench(args) => crate::bench::run(&args),
+    }
+}
+
+fn run_and_report(names: &[String], args: &RunArgs) -> Result<()> {
+    let options = args.options();
+    let configs: Vec<ExperimentConfig> = runner::load_configs(names)?
+        .into_iter()
+        .map(|c| runner::apply_overrides(c, &options))
+        .collect();
+    let store = ResultStore::new(&args.out);
+    let results = runner::run(&store, configs, &options)?;
+    print!("{}", report::accuracy_report(&results));
+    Ok(())
+}
+
+fn list(dir: &std::path::Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| ConfigError(format!("{}: cannot list configs: {e}", dir.display())))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    let mut rows = Vec::new();
+    for path in paths {
+        let stem = path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        match ExperimentConfig::load(&path) {
+            Ok(c) => rows.push(vec![
+                stem,
+                c.model.kind().to_string(),
+                c.backend.to_string(),
+                c.repeats.to_string(),
+                c.description.clone().unwrap_or_default(),
+            ]),
+            Err(e) => rows.push(vec![
+                stem,
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                format!("invalid: {e}"),
+            ]),
+        }
+    }
+    print!(
+        "{}",
+        report::table(
+            &["config", "model", "backend", "repeats", "description"],
+            &rows
+        )
+    );
+    Ok(())
+}
+
+/// The error and its causes on one line.
+pub fn one_line(err: &anyhow::Error) -> String {
+    format!("{err:#}").replace('\n', " ")
+}
+
+/// 2 for bad input (configs, backends that cannot run here), 1 for failures while running.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<ConfigError>().is_some() || err.downcast_ref::<BackendError>().is_some() {
+        2
+    } else {
+        1
+    }
+}

@@ -1,0 +1,417 @@
+//! Experiment configs: the JSON schema, its article defaults, and validation.
+//!
+//! A config file is parsed straight into these types (`deny_unknown_fields`, tagged enums), so a
+//! config that deserializes is well-formed; [`ExperimentConfig::validate`] then checks the few
+//! cross-field rules serde cannot express (`n_out <= n_in`, sizes above zero).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// An invalid config, or a command line that names an invalid value. Exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl ConfigError {
+    fn at(file: &Path, field: &str, message: impl fmt::Display) -> Self {
+        if field.is_empty() || field == "." {
+            Self(format!("{}: {message}", file.display()))
+        } else {
+            Self(format!("{}: {field}: {message}", file.display()))
+        }
+    }
+}
+
+/// One experiment: a task, a model trained on it, and how many seeded repeats to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Experiment name; results go under `results/<name>/`. Default: the file's stem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// One line for `attnx list`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub task: TaskConfig,
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    #[serde(default)]
+    pub backend: Backend,
+    /// Number of repeats (create, train, evaluate), each with its own seed.
+    #[serde(default = "default_repeats")]
+    pub repeats: usize,
+    /// Base seed; repeat `i` derives its own seed from (`seed`, `i`).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_repeats() -> usize {
+    10
+}
+
+/// The task a model is trained and evaluated on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TaskConfig {
+    /// E1's synthetic echo task: output the first `n_out` of `n_in` random values, then zeros.
+    Echo {
+        #[serde(default = "echo::n_in")]
+        n_in: usize,
+        #[serde(default = "echo::n_out")]
+        n_out: usize,
+        #[serde(default = "echo::cardinality")]
+        cardinality: usize,
+        /// Training steps, each on one freshly drawn pair (batch size 1).
+        #[serde(default = "echo::train_steps")]
+        train_steps: usize,
+        /// Fresh pairs drawn for evaluation (exact match of the whole sequence).
+        #[serde(default = "echo::eval_samples")]
+        eval_samples: usize,
+    },
+}
+
+/// E1's article defaults.
+mod echo {
+    pub fn n_in() -> usize {
+        5
+    }
+    pub fn n_out() -> usize {
+        2
+    }
+    pub fn cardinality() -> usize {
+        50
+    }
+    pub fn train_steps() -> usize {
+        5000
+    }
+    pub fn eval_samples() -> usize {
+        100
+    }
+    pub fn hidden() -> usize {
+        150
+    }
+}
+
+/// The model architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ModelConfig {
+    /// LSTM encoder -> last state repeated -> LSTM decoder -> per-step softmax.
+    Baseline {
+        #[serde(default = "echo::hidden")]
+        hidden: usize,
+    },
+    /// LSTM encoder keeping every state -> Bahdanau-style attention decoder.
+    Attention {
+        #[serde(default = "echo::hidden")]
+        hidden: usize,
+    },
+}
+
+impl ModelConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelConfig::Baseline { .. } => "baseline",
+            ModelConfig::Attention { .. } => "attention",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OptimizerConfig {
+    /// Adam with Keras' defaults (beta 0.9 / 0.999, epsilon 1e-7).
+    Adam {
+        #[serde(default = "default_lr")]
+        lr: f64,
+    },
+}
+
+fn default_lr() -> f64 {
+    1e-3
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig::Adam { lr: default_lr() }
+    }
+}
+
+/// The burn backend that runs the model. One model code path serves all of them.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// burn's ndarray CPU backend (deprecated upstream, kept for comparison).
+    Ndarray,
+    /// burn's flex CPU backend: the fastest CPU backend for these models.
+    #[default]
+    Flex,
+    /// burn's wgpu backend (GPU; Vulkan, Metal or DX12).
+    Wgpu,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Ndarray => "ndarray",
+            Backend::Flex => "flex",
+            Backend::Wgpu => "wgpu",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Fields whose value is a tagged enum: a bad or missing tag is reported at `<field>.kind`.
+const TAGGED_FIELDS: [&str; 3] = ["task", "model", "optimizer"];
+
+impl ExperimentConfig {
+    /// Reads, parses and validates a config file. Every failure names the file and the field.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: cannot read config: {e}", path.display())))?;
+        let mut config = Self::parse(&text, path)?;
+        if config.name.is_none() {
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("experiment");
+            config.name = Some(stem.to_string());
+        }
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Parses JSON text; `origin` is only used in error messages.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|err| {
+            let mut field = err.path().to_string();
+            let inner = err.into_inner();
+            let message = tidy_serde_message(&inner.to_string());
+            if inner.is_syntax() || inner.is_eof() {
+                return ConfigError::at(origin, "", format!("malformed JSON: {message}"));
+            }
+            // The field path says where; serde_json's position points past a buffered object.
+            let message = match message.rfind(" at line ") {
+                Some(at) => message[..at].to_string(),
+                None => message,
+            };
+            if TAGGED_FIELDS.contains(&field.as_str())
+                && (message.starts_with("unknown variant") || message.contains("field `kind`"))
+            {
+                field.push_str(".kind");
+            }
+            ConfigError::at(origin, &field, message)
+        })
+    }
+
+    /// Checks the rules that types alone do not enforce.
+    pub fn validate(&self, origin: &Path) -> Result<(), ConfigError> {
+        let err = |field: &str, msg: String| Err(ConfigError::at(origin, field, msg));
+        if let Some(name) = &self.name {
+            let ok = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && !name.starts_with('.');
+            if !ok {
+                return err(
+                    "name",
+                    format!("{name:?} is not a usable folder name (use letters, digits, - _ .)"),
+                );
+            }
+        }
+        if self.repeats == 0 {
+            return err("repeats", "must be at least 1, got 0".into());
+        }
+        match self.task {
+            TaskConfig::Echo {
+                n_in,
+                n_out,
+                cardinality,
+                train_steps,
+                eval_samples,
+            } => {
+                if n_in == 0 {
+                    return err("task.n_in", "must be at least 1, got 0".into());
+                }
+                if n_out == 0 {
+                    return err("task.n_out", "must be at least 1, got 0".into());
+                }
+                if n_out > n_in {
+                    return err(
+                        "task.n_out",
+                        format!("must not exceed task.n_in ({n_in}), got {n_out}"),
+                    );
+                }
+                if cardinality < 2 {
+                    return err(
+                        "task.cardinality",
+                        format!("must be at least 2, got {cardinality}"),
+                    );
+                }
+                if train_steps == 0 {
+                    return err("task.train_steps", "must be at least 1, got 0".into());
+                }
+                if eval_samples == 0 {
+                    return err("task.eval_samples", "must be at least 1, got 0".into());
+                }
+            }
+        }
+        let hidden = match self.model {
+            ModelConfig::Baseline { hidden } | ModelConfig::Attention { hidden } => hidden,
+        };
+        if hidden == 0 {
+            return err("model.hidden", "must be at least 1, got 0".into());
+        }
+        let OptimizerConfig::Adam { lr } = self.optimizer;
+        if !(lr.is_finite() && lr > 0.0) {
+            return err(
+                "optimizer.lr",
+                format!("must be a positive number, got {lr}"),
+            );
+        }
+        Ok(())
+    }
+
+    /// The experiment's name (set by [`load`](Self::load) from the file name when omitted).
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("experiment")
+    }
+
+    /// Identifies what a repeat's result depends on: everything but the name, the description
+    /// and the repeat count, so that raising `repeats` reuses the repeats already recorded.
+    pub fn hash(&self) -> String {
+        let mut key = self.clone();
+        key.name = None;
+        key.description = None;
+        key.repeats = 0;
+        let canonical = serde_json::to_vec(&key).expect("a config always serializes");
+        let digest = Sha256::digest(&canonical);
+        digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// serde quotes names with backticks; a one-line error reads better with double quotes.
+fn tidy_serde_message(message: &str) -> String {
+    message.replace('`', "\"")
+}
+
+/// Where configs named without a path are looked up.
+pub const CONFIG_DIR: &str = "configs";
+
+/// Resolves `baseline` to `configs/baseline.json`, or takes a path as it is.
+pub fn resolve_config_path(name: &str) -> Result<PathBuf, ConfigError> {
+    let as_path = PathBuf::from(name);
+    if as_path.is_file() {
+        return Ok(as_path);
+    }
+    let in_dir = Path::new(CONFIG_DIR).join(format!("{name}.json"));
+    if in_dir.is_file() {
+        return Ok(in_dir);
+    }
+    Err(ConfigError(format!(
+        "{name}: no such config (looked for {} and {}; `attnx list` shows the configs)",
+        as_path.display(),
+        in_dir.display()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ExperimentConfig, String> {
+        let origin = Path::new("x.json");
+        let config = ExperimentConfig::parse(text, origin).map_err(|e| e.to_string())?;
+        config.validate(origin).map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
+    #[test]
+    fn omitted_fields_take_the_article_defaults() {
+        let config =
+            parse(r#"{"task": {"kind": "echo"}, "model": {"kind": "attention"}}"#).unwrap();
+        assert_eq!(
+            config.task,
+            TaskConfig::Echo {
+                n_in: 5,
+                n_out: 2,
+                cardinality: 50,
+                train_steps: 5000,
+                eval_samples: 100
+            }
+        );
+        assert_eq!(config.model, ModelConfig::Attention { hidden: 150 });
+        assert_eq!(config.optimizer, OptimizerConfig::Adam { lr: 1e-3 });
+        assert_eq!(config.repeats, 10);
+        assert_eq!(config.backend, Backend::Flex);
+    }
+
+    #[test]
+    fn errors_name_the_field_and_what_was_expected() {
+        let e = parse(r#"{"task": {"kind": "echo"}, "model": {"kind": "lstmm"}}"#).unwrap_err();
+        assert!(
+            e.starts_with("x.json: model.kind: unknown variant \"lstmm\""),
+            "{e}"
+        );
+        assert!(e.contains("baseline") && e.contains("attention"), "{e}");
+
+        let e = parse(r#"{"task": {"kind": "echo", "n_inn": 3}, "model": {"kind": "baseline"}}"#)
+            .unwrap_err();
+        assert!(
+            e.starts_with("x.json: task: unknown field \"n_inn\""),
+            "{e}"
+        );
+
+        let e = parse(
+            r#"{"task": {"kind": "echo", "n_in": 2, "n_out": 3}, "model": {"kind": "baseline"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "x.json: task.n_out: must not exceed task.n_in (2), got 3"
+        );
+
+        let e = parse(r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline"}, "repeats": 0}"#)
+            .unwrap_err();
+        assert_eq!(e, "x.json: repeats: must be at least 1, got 0");
+
+        let e = parse(r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline", "hidden": -1}}"#)
+            .unwrap_err();
+        // Inside a tagged enum serde buffers the object, so the path stops at the enum.
+        assert_eq!(
+            e,
+            "x.json: model: invalid value: integer \"-1\", expected usize"
+        );
+
+        let e = parse(r#"{"task": {"kind": "echo"},"#).unwrap_err();
+        assert!(e.starts_with("x.json: malformed JSON"), "{e}");
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn hash_ignores_repeats_and_name_but_not_seed_or_backend() {
+        let a = parse(r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline"}}"#).unwrap();
+        let mut b = a.clone();
+        b.repeats = 3;
+        b.name = Some("other".into());
+        assert_eq!(a.hash(), b.hash());
+        b.seed = 1;
+        assert_ne!(a.hash(), b.hash());
+        let mut c = a.clone();
+        c.backend = Backend::Ndarray;
+        assert_ne!(a.hash(), c.hash());
+    }
+}

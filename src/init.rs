@@ -1,0 +1,144 @@
+//! attnx's own randomness: per-repeat seeds and Keras-style weight initialisers.
+//!
+//! burn's CPU backends draw parameter initialisation (and dropout) from one process-wide
+//! generator, so repeats trained on parallel threads would interleave draws and lose
+//! reproducibility. attnx therefore never uses burn's generator: every repeat owns `StdRng`s
+//! derived from (config seed, repeat index, purpose), and weights are built here as plain
+//! `Vec<f32>`s before they become tensors.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+/// What a generator is used for; each purpose gets an independent stream.
+#[derive(Debug, Clone, Copy)]
+pub enum Stream {
+    Init = 1,
+    TrainData = 2,
+    EvalData = 3,
+}
+
+/// SplitMix64 finaliser: a cheap, well-mixed hash of a 64-bit value.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The seed of repeat `index` of an experiment with base seed `base`.
+pub fn repeat_seed(base: u64, index: usize) -> u64 {
+    mix(mix(base) ^ (index as u64).wrapping_add(1))
+}
+
+/// A generator for one purpose of one repeat.
+pub fn rng(repeat_seed: u64, stream: Stream) -> StdRng {
+    StdRng::seed_from_u64(mix(repeat_seed ^ mix(stream as u64)))
+}
+
+/// Uniform in `[-limit, limit)`.
+pub fn uniform(rng: &mut StdRng, len: usize, limit: f32) -> Vec<f32> {
+    (0..len)
+        .map(|_| (rng.random::<f32>() * 2.0 - 1.0) * limit)
+        .collect()
+}
+
+/// Keras `glorot_uniform` for a `[fan_in, fan_out]` kernel, row-major.
+pub fn glorot_uniform(rng: &mut StdRng, fan_in: usize, fan_out: usize) -> Vec<f32> {
+    let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
+    uniform(rng, fan_in * fan_out, limit)
+}
+
+/// Standard normal draws (Box-Muller), in f64 for the orthogonalisation below.
+fn normal(rng: &mut StdRng, len: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(len + 1);
+    while out.len() < len {
+        let u1: f64 = 1.0 - rng.random::<f64>(); // (0, 1]: ln is finite
+        let u2: f64 = rng.random::<f64>();
+        let r = (-2.0 * u1.ln()).sqrt();
+        let theta = std::f64::consts::TAU * u2;
+        out.push(r * theta.cos());
+        out.push(r * theta.sin());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Keras `orthogonal` (gain 1) for a `[rows, cols]` kernel, row-major: the Q factor of a
+/// Gaussian matrix, so rows (if `rows <= cols`) or columns are orthonormal. Keras takes Q from
+/// a QR decomposition with the signs of R's diagonal folded in; Gram-Schmidt yields exactly
+/// that Q (its R has a positive diagonal).
+pub fn orthogonal(rng: &mut StdRng, rows: usize, cols: usize) -> Vec<f32> {
+    // Orthonormalise the `m` vectors of length `n` (m <= n), then lay them out.
+    let (n, m) = (rows.max(cols), rows.min(cols));
+    let mut vectors: Vec<Vec<f64>> = normal(rng, n * m).chunks(n).map(<[f64]>::to_vec).collect();
+    for i in 0..m {
+        for j in 0..i {
+            let dot: f64 = (0..n).map(|k| vectors[i][k] * vectors[j][k]).sum();
+            for k in 0..n {
+                vectors[i][k] -= dot * vectors[j][k];
+            }
+        }
+        let norm = vectors[i].iter().map(|x| x * x).sum::<f64>().sqrt();
+        vectors[i].iter_mut().for_each(|x| *x /= norm);
+    }
+    let mut out = vec![0.0f32; rows * cols];
+    for (i, v) in vectors.iter().enumerate() {
+        for (k, &x) in v.iter().enumerate() {
+            // rows <= cols: vector i is row i; otherwise it is column i.
+            let at = if rows <= cols {
+                i * cols + k
+            } else {
+                k * cols + i
+            };
+            out[at] = x as f32;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_differ_by_repeat_and_stream_and_are_stable() {
+        assert_ne!(repeat_seed(0, 0), repeat_seed(0, 1));
+        assert_ne!(repeat_seed(0, 0), repeat_seed(1, 0));
+        assert_eq!(repeat_seed(7, 3), repeat_seed(7, 3));
+        let a: f32 = rng(5, Stream::Init).random();
+        let b: f32 = rng(5, Stream::TrainData).random();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn orthogonal_rows_are_orthonormal() {
+        for (rows, cols) in [(4, 4), (3, 12), (12, 3)] {
+            let w = orthogonal(&mut rng(1, Stream::Init), rows, cols);
+            // Gram matrix of the smaller side must be the identity.
+            let (m, get): (usize, Box<dyn Fn(usize, usize) -> f32>) = if rows <= cols {
+                (rows, Box::new(|i, k| w[i * cols + k]))
+            } else {
+                (cols, Box::new(|i, k| w[k * cols + i]))
+            };
+            let n = rows.max(cols);
+            for i in 0..m {
+                for j in 0..m {
+                    let dot: f32 = (0..n).map(|k| get(i, k) * get(j, k)).sum();
+                    let want = if i == j { 1.0 } else { 0.0 };
+                    assert!(
+                        (dot - want).abs() < 1e-5,
+                        "{rows}x{cols}: <{i},{j}> = {dot}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn glorot_respects_its_limit() {
+        let w = glorot_uniform(&mut rng(2, Stream::Init), 50, 600);
+        let limit = (6.0f32 / 650.0).sqrt();
+        assert!(w.iter().all(|x| x.abs() <= limit));
+        assert!(w.iter().any(|x| x.abs() > 0.9 * limit));
+    }
+}

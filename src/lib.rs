@@ -1,0 +1,65 @@
+//! attnx: re-run and compare the attention models of four Keras articles, on burn.
+//!
+//! The binary (`src/main.rs`) is a thin shell over [`cli`]; the modules follow the concepts:
+//! [`config`] (the JSON schema), [`echo`] (E1's task), [`models`], [`train`], [`store`] (the
+//! result records), [`runner`] (repeats, jobs), [`report`] (tables) and [`stats`].
+
+pub mod backend;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod echo;
+pub mod init;
+pub mod models;
+pub mod progress;
+pub mod report;
+pub mod runner;
+pub mod stats;
+pub mod store;
+pub mod train;
+
+use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
+
+thread_local! {
+    /// Set while [`quietly`] runs: its panics become errors, so the hook stays silent.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Replaces Rust's panic trace with one line: attnx never shows users a backtrace.
+pub fn install_panic_hook() {
+    panic::set_hook(Box::new(|info| {
+        if QUIET.get() {
+            return;
+        }
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "error: internal error: {}{location}",
+            payload_message(info.payload())
+        );
+    }));
+}
+
+/// Runs `f`, turning a panic (burn reports some device failures that way) into an error
+/// message instead of a trace.
+pub fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let was = QUIET.replace(true);
+    let outcome = panic::catch_unwind(AssertUnwindSafe(f));
+    QUIET.set(was);
+    outcome.map_err(|payload| payload_message(payload.as_ref()))
+}
+
+fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    };
+    // One line: the first line of the message is the informative one.
+    text.lines().next().unwrap_or_default().trim().to_string()
+}

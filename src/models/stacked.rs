@@ -1,0 +1,171 @@
+//! Layers with a leading repeat dimension: `R` independent copies of a layer, each with its own
+//! weights, evaluated in one batched op.
+//!
+//! At batch size 1 these models are bound by per-operation overhead, not arithmetic, so training
+//! the `R` repeats of a config as one stacked model costs little more than training one. The
+//! maths stays exact: every op acts on each repeat's slice alone, and the training loss is the
+//! sum of the repeats' losses, so each repeat gets exactly its own gradient (and, Adam being
+//! elementwise, its own optimiser state). burn's own `Linear` and `Lstm` have no such repeat
+//! dimension, which is why these are written here.
+
+use burn::module::Param;
+use burn::prelude::*;
+use burn::tensor::activation::{sigmoid, tanh};
+use rand::rngs::StdRng;
+
+/// Builds an `[R, a, b]` parameter from one `a * b` block per repeat, each drawn from that
+/// repeat's own generator.
+pub fn stacked_param(
+    rngs: &mut [StdRng],
+    [a, b]: [usize; 2],
+    device: &Device,
+    mut init: impl FnMut(&mut StdRng) -> Vec<f32>,
+) -> Param<Tensor<3>> {
+    let mut data = Vec::with_capacity(rngs.len() * a * b);
+    for rng in rngs.iter_mut() {
+        let block = init(rng);
+        debug_assert_eq!(block.len(), a * b);
+        data.extend(block);
+    }
+    Param::from_data(TensorData::new(data, [rngs.len(), a, b]), device)
+}
+
+/// An `[R, a, b]` parameter whose every repeat holds the same constant block (biases).
+pub fn stacked_const(
+    repeats: usize,
+    block: &[f32],
+    [a, b]: [usize; 2],
+    device: &Device,
+) -> Param<Tensor<3>> {
+    debug_assert_eq!(block.len(), a * b);
+    let data: Vec<f32> = block
+        .iter()
+        .copied()
+        .cycle()
+        .take(repeats * a * b)
+        .collect();
+    Param::from_data(TensorData::new(data, [repeats, a, b]), device)
+}
+
+/// Horizontally concatenates row-major `[rows, cols_i]` blocks into one `[rows, sum cols_i]`.
+pub fn concat_columns(rows: usize, blocks: &[(usize, Vec<f32>)]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(rows * blocks.iter().map(|(c, _)| c).sum::<usize>());
+    for r in 0..rows {
+        for (cols, block) in blocks {
+            out.extend_from_slice(&block[r * cols..(r + 1) * cols]);
+        }
+    }
+    out
+}
+
+/// `R` dense layers: `x W + b` for inputs `[R, N, in]`.
+#[derive(Module, Debug)]
+pub struct StackedLinear {
+    /// `[R, in, out]`, Keras `glorot_uniform`.
+    pub weight: Param<Tensor<3>>,
+    /// `[R, 1, out]`, zeros.
+    pub bias: Param<Tensor<3>>,
+}
+
+impl StackedLinear {
+    pub fn new(rngs: &mut [StdRng], d_in: usize, d_out: usize, device: &Device) -> Self {
+        Self {
+            weight: stacked_param(rngs, [d_in, d_out], device, |rng| {
+                crate::init::glorot_uniform(rng, d_in, d_out)
+            }),
+            bias: stacked_const(rngs.len(), &vec![0.0; d_out], [1, d_out], device),
+        }
+    }
+
+    /// `[R, N, in] -> [R, N, out]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        x.matmul(self.weight.val()) + self.bias.val()
+    }
+}
+
+/// `R` Keras-style LSTM layers (gate order i, f, c, o; sigmoid gates; tanh cell), with
+/// zero initial state.
+#[derive(Module, Debug)]
+pub struct StackedLstm {
+    /// Input kernel `[R, in, 4H]`, Keras `glorot_uniform` over the whole fused kernel.
+    pub kernel: Param<Tensor<3>>,
+    /// Recurrent kernel `[R, H, 4H]`, Keras `orthogonal` over the whole fused kernel.
+    pub recurrent: Param<Tensor<3>>,
+    /// `[R, 1, 4H]`: zeros, with the forget gate's quarter at 1 (Keras `unit_forget_bias`).
+    pub bias: Param<Tensor<3>>,
+}
+
+/// An LSTM's running state `(h, c)`, each `[R, B, H]`.
+pub type LstmState = (Tensor<3>, Tensor<3>);
+
+impl StackedLstm {
+    pub fn new(rngs: &mut [StdRng], d_in: usize, hidden: usize, device: &Device) -> Self {
+        let gates = 4 * hidden;
+        let kernel = stacked_param(rngs, [d_in, gates], device, |rng| {
+            crate::init::glorot_uniform(rng, d_in, gates)
+        });
+        let recurrent = stacked_param(rngs, [hidden, gates], device, |rng| {
+            crate::init::orthogonal(rng, hidden, gates)
+        });
+        let mut bias = vec![0.0; gates];
+        bias[hidden..2 * hidden].fill(1.0);
+        let bias = stacked_const(rngs.len(), &bias, [1, gates], device);
+        Self {
+            kernel,
+            recurrent,
+            bias,
+        }
+    }
+
+    pub fn hidden(&self) -> usize {
+        self.recurrent.dims()[1]
+    }
+
+    /// The input's contribution to every gate at every step, bias included: `[R, B, T, in]
+    /// -> [R, B, T, 4H]`. Done once for the whole sequence, outside the recurrence.
+    pub fn project_inputs(&self, x: Tensor<4>) -> Tensor<4> {
+        let [r, b, t, d] = x.dims();
+        let projected = x.reshape([r, b * t, d]).matmul(self.kernel.val()) + self.bias.val();
+        projected.reshape([r, b, t, 4 * self.hidden()])
+    }
+
+    /// The zero state for a batch of `batch`.
+    pub fn zero_state(&self, batch: usize) -> LstmState {
+        let [r, h, _] = self.recurrent.dims();
+        let device = self.recurrent.device();
+        let zeros = Tensor::zeros([r, batch, h], &device);
+        (zeros.clone(), zeros)
+    }
+
+    /// One step from a projected input `[R, B, 4H]` (see [`project_inputs`](Self::project_inputs)).
+    pub fn step(&self, projected: Tensor<3>, (h, c): LstmState) -> LstmState {
+        let hidden = self.hidden();
+        let z = projected + h.matmul(self.recurrent.val());
+        // One sigmoid over all four gates (the cell candidate's quarter goes unused) costs less
+        // than three separate ones: at batch size 1 the op count, not the arithmetic, dominates.
+        let gates = sigmoid(z.clone());
+        let gate = |k: usize| gates.clone().slice_dim(2, k * hidden..(k + 1) * hidden);
+        let (i, f, o) = (gate(0), gate(1), gate(3));
+        let g = tanh(z.slice_dim(2, 2 * hidden..3 * hidden));
+        let c = f * c + i * g;
+        let h = o * tanh(c.clone());
+        (h, c)
+    }
+
+    /// Runs the whole sequence `[R, B, T, in]`; returns every hidden state `[R, B, T, H]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, b, t, _] = x.dims();
+        let projected = self.project_inputs(x);
+        let mut state = self.zero_state(b);
+        let mut outputs = Vec::with_capacity(t);
+        for step in 0..t {
+            let p = projected
+                .clone()
+                .slice_dim(2, step..step + 1)
+                .squeeze_dim::<3>(2);
+            state = self.step(p, state);
+            outputs.push(state.0.clone());
+        }
+        Tensor::stack(outputs, 2)
+    }
+}

@@ -1,0 +1,131 @@
+//! Text tables of results: what `attnx run` and `attnx compare` print.
+
+use std::fmt::Write;
+
+use crate::runner::ConfigResults;
+use crate::stats::{Summary, Welch};
+
+/// Left-aligns the first column, right-aligns the others.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let columns = header.len();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[String]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate().take(columns) {
+            if i == 0 {
+                let _ = write!(text, "{cell:<w$}", w = widths[i]);
+            } else {
+                let _ = write!(text, "  {cell:>w$}", w = widths[i]);
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    for row in rows {
+        line(row);
+    }
+    out
+}
+
+fn fixed(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"))
+}
+
+/// The accuracy table of one or more configs, the comparison of the first two, and the
+/// per-repeat values.
+pub fn accuracy_report(results: &[ConfigResults]) -> String {
+    let mut rows = Vec::new();
+    for r in results {
+        let acc = r.accuracies();
+        let s = Summary::of(&acc);
+        rows.push(vec![
+            r.config.name().to_string(),
+            r.config.backend.to_string(),
+            acc.len().to_string(),
+            fixed(s.map(|s| s.mean)),
+            fixed(s.and_then(|s| s.std)),
+            fixed(s.map(|s| s.min)),
+            fixed(s.map(|s| s.max)),
+        ]);
+    }
+    let mut out = String::from("exact-match accuracy (%)\n");
+    out.push_str(&table(
+        &["config", "backend", "n", "mean", "std", "min", "max"],
+        &rows,
+    ));
+
+    if let [a, b, ..] = results {
+        let (xa, xb) = (a.accuracies(), b.accuracies());
+        let (name_a, name_b) = (a.config.name(), b.config.name());
+        out.push('\n');
+        match (Summary::of(&xa), Summary::of(&xb), Welch::test(&xa, &xb)) {
+            (_, _, Some(w)) => {
+                let _ = writeln!(
+                    out,
+                    "{name_b} - {name_a}: {:+.2} points (95% CI {:+.2} to {:+.2}; Welch t = {:.2}, df = {:.1}, p = {})",
+                    w.difference,
+                    w.ci95.0,
+                    w.ci95.1,
+                    w.t,
+                    w.df,
+                    format_p(w.p)
+                );
+            }
+            (Some(sa), Some(sb), None) => {
+                let _ = writeln!(
+                    out,
+                    "{name_b} - {name_a}: {:+.2} points (n too small or no spread for a confidence interval)",
+                    sb.mean - sa.mean
+                );
+            }
+            _ => {}
+        }
+    }
+
+    out.push_str("\nper-repeat accuracy (%)\n");
+    let width = results
+        .iter()
+        .map(|r| r.config.name().len())
+        .max()
+        .unwrap_or(0);
+    for r in results {
+        let values: Vec<String> = r.accuracies().iter().map(|a| format!("{a:.0}")).collect();
+        let _ = writeln!(out, "{:<width$}  {}", r.config.name(), values.join(" "));
+    }
+    out
+}
+
+/// p-values: 4 significant digits, or a bound where double precision runs out.
+pub fn format_p(p: f64) -> String {
+    if p < 1e-12 {
+        "< 1e-12".to_string()
+    } else if p < 1e-3 {
+        format!("{p:.2e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let t = table(
+            &["config", "n"],
+            &[
+                vec!["attention".into(), "10".into()],
+                vec!["b".into(), "2".into()],
+            ],
+        );
+        assert_eq!(t, "config      n\nattention  10\nb           2\n");
+    }
+}

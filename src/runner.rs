@@ -1,0 +1,340 @@
+//! Runs the missing repeats of one or more configs, in parallel, and records each one.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Result, bail};
+
+use crate::backend;
+use crate::config::{Backend, ExperimentConfig, TaskConfig};
+use crate::init::repeat_seed;
+use crate::progress::{Mode, Progress};
+use crate::store::{LossCurve, RepeatRecord, ResultStore};
+use crate::train::{self, LOSS_WINDOW, RepeatOutcome};
+
+/// Command-line overrides and how to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub repeats: Option<usize>,
+    pub backend: Option<Backend>,
+    pub seed: Option<u64>,
+    /// Worker threads; each trains one stack of repeats at a time.
+    pub jobs: usize,
+    /// Repeats trained together as one stacked model; `None`: [`default_stack`].
+    pub stack: Option<usize>,
+    /// Run every repeat again, even those already recorded.
+    pub force: bool,
+    pub progress: Mode,
+}
+
+/// A config and its records for repeats `0..repeats`, in order.
+#[derive(Debug)]
+pub struct ConfigResults {
+    pub config: ExperimentConfig,
+    pub records: Vec<RepeatRecord>,
+}
+
+impl ConfigResults {
+    pub fn accuracies(&self) -> Vec<f64> {
+        self.records.iter().map(|r| r.accuracy).collect()
+    }
+}
+
+/// Applies the command line's overrides to a loaded config.
+pub fn apply_overrides(mut config: ExperimentConfig, options: &RunOptions) -> ExperimentConfig {
+    if let Some(repeats) = options.repeats {
+        config.repeats = repeats;
+    }
+    if let Some(backend) = options.backend {
+        config.backend = backend;
+    }
+    if let Some(seed) = options.seed {
+        config.seed = seed;
+    }
+    config
+}
+
+/// A stack of repeats of one config, trained together by one worker.
+struct Unit {
+    config: usize,
+    indices: Vec<usize>,
+}
+
+/// How many repeats to train as one stacked model when the user does not say. On the CPU
+/// backends a stack costs as much per repeat as training the repeats one by one (measured with
+/// `attnx bench`: the per-step cost is the weight gradients and Adam's passes over the weights,
+/// which grow with the stack), so repeats run one per worker. On a GPU a batch-1 step is bound
+/// by kernel-launch latency, which a stack shares among all its repeats.
+pub fn default_stack(backend: Backend, repeats: usize) -> usize {
+    match backend {
+        Backend::Ndarray | Backend::Flex => 1,
+        Backend::Wgpu => repeats.max(1),
+    }
+}
+
+/// Runs what is missing of `configs` and returns every config's records.
+pub fn run(
+    store: &ResultStore,
+    configs: Vec<ExperimentConfig>,
+    options: &RunOptions,
+) -> Result<Vec<ConfigResults>> {
+    let progress_mode = options.progress;
+    let say = |message: &str| {
+        if progress_mode != Mode::Quiet {
+            eprintln!("{message}");
+        }
+    };
+
+    // Check every backend before any training starts.
+    let mut devices = Vec::with_capacity(configs.len());
+    for config in &configs {
+        devices.push(backend::device(config.backend)?);
+    }
+
+    let mut results = Vec::with_capacity(configs.len());
+    let mut missing = Vec::with_capacity(configs.len());
+    for config in configs {
+        let stored = store.load(&config)?;
+        for (path, reason) in &stored.unreadable {
+            eprintln!(
+                "warning: {}: unreadable record, its repeat will run again ({reason})",
+                path.display()
+            );
+        }
+        let dir = store.config_dir(&config);
+        let wanted = 0..config.repeats;
+        let have: Vec<usize> = wanted
+            .clone()
+            .filter(|i| stored.records.contains_key(i))
+            .collect();
+        let todo: Vec<usize> = if options.force {
+            wanted.collect()
+        } else {
+            wanted.filter(|i| !stored.records.contains_key(i)).collect()
+        };
+        if !have.is_empty() {
+            if options.force {
+                say(&format!(
+                    "{}: re-running {} recorded repeat(s) in {} (--force)",
+                    config.name(),
+                    have.len(),
+                    dir.display()
+                ));
+            } else {
+                say(&format!(
+                    "{}: {} of {} repeats already recorded in {}, skipped (--force runs them again)",
+                    config.name(),
+                    have.len(),
+                    config.repeats,
+                    dir.display()
+                ));
+            }
+        }
+        let records = if options.force {
+            Vec::new()
+        } else {
+            stored
+                .records
+                .into_values()
+                .filter(|r| r.repeat < config.repeats)
+                .collect()
+        };
+        missing.push(todo);
+        results.push(ConfigResults { config, records });
+    }
+
+    // Plan: stacks of repeats, handed out to the workers.
+    let jobs = options.jobs.max(1);
+    let mut units: Vec<Unit> = Vec::new();
+    for (config, todo) in missing.iter().enumerate() {
+        let stack = options
+            .stack
+            .unwrap_or_else(|| default_stack(results[config].config.backend, todo.len()))
+            .max(1);
+        for indices in todo.chunks(stack) {
+            units.push(Unit {
+                config,
+                indices: indices.to_vec(),
+            });
+        }
+    }
+    // Longest stacks first, so that no worker is left with a long one at the end.
+    units.sort_by_key(|u| std::cmp::Reverse(unit_cost(&results[u.config].config, u.indices.len())));
+
+    let total: usize = units.iter().map(|u| u.indices.len()).sum();
+    if total == 0 {
+        return Ok(finish(results));
+    }
+    let progress = Progress::new(progress_mode, total);
+    let queue = Mutex::new(units.into_iter().collect::<VecDeque<_>>());
+    let finished = Mutex::new(Vec::<RepeatRecord>::new());
+    let failures = Mutex::new(Vec::<String>::new());
+    let workers = jobs.min(total);
+
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    // Take the lock for the pop alone: a `while let` would hold it while training.
+                    let next = queue.lock().unwrap().pop_front();
+                    let Some(unit) = next else { break };
+                    let config = &results[unit.config].config;
+                    let label = stack_label(config.name(), &unit.indices);
+                    let outcome = crate::quietly(|| {
+                        train_unit(
+                            config,
+                            &unit.indices,
+                            &devices[unit.config],
+                            &progress,
+                            &label,
+                        )
+                    });
+                    match outcome {
+                        Ok(outcomes) => {
+                            for outcome in outcomes {
+                                let record = make_record(
+                                    config,
+                                    &devices[unit.config],
+                                    outcome,
+                                    unit.indices.len(),
+                                );
+                                match store.save(&record) {
+                                    Ok(_) => finished.lock().unwrap().push(record),
+                                    Err(e) => {
+                                        failures.lock().unwrap().push(format!("{label}: {e:#}"))
+                                    }
+                                }
+                            }
+                            progress.repeats_done(unit.indices.len());
+                        }
+                        Err(reason) => {
+                            failures
+                                .lock()
+                                .unwrap()
+                                .push(format!("{label}: training failed: {reason}"));
+                            progress.repeats_done(unit.indices.len());
+                        }
+                    }
+                }
+            });
+        }
+    });
+    progress.finish();
+
+    for record in finished.into_inner().unwrap() {
+        let config = results
+            .iter_mut()
+            .find(|r| r.config.name() == record.experiment && r.config.hash() == record.config_hash)
+            .expect("a record belongs to a planned config");
+        config.records.push(record);
+    }
+    let failures = failures.into_inner().unwrap();
+    if let Some(first) = failures.first() {
+        let more = failures.len() - 1;
+        if more > 0 {
+            bail!("{first} (and {more} more failure(s))");
+        }
+        bail!("{first}");
+    }
+    Ok(finish(results))
+}
+
+fn finish(mut results: Vec<ConfigResults>) -> Vec<ConfigResults> {
+    for r in &mut results {
+        r.records.sort_by_key(|rec| rec.repeat);
+    }
+    results
+}
+
+/// Relative cost of training a stack, to order the work.
+fn unit_cost(config: &ExperimentConfig, repeats: usize) -> usize {
+    let TaskConfig::Echo { train_steps, .. } = config.task;
+    let per_step = match config.model {
+        crate::config::ModelConfig::Baseline { .. } => 1,
+        crate::config::ModelConfig::Attention { .. } => 2,
+    };
+    train_steps * per_step * (10 + repeats)
+}
+
+fn stack_label(name: &str, indices: &[usize]) -> String {
+    match indices {
+        [one] => format!("{name} #{one}"),
+        [first, .., last] => format!("{name} #{first}-{last}"),
+        [] => name.to_string(),
+    }
+}
+
+fn train_unit(
+    config: &ExperimentConfig,
+    indices: &[usize],
+    device: &burn::tensor::Device,
+    progress: &Progress,
+    label: &str,
+) -> Vec<RepeatOutcome> {
+    let TaskConfig::Echo { train_steps, .. } = config.task;
+    let seeds: Vec<u64> = indices
+        .iter()
+        .map(|&i| repeat_seed(config.seed, i))
+        .collect();
+    let bar = progress.stack(label.to_string(), train_steps);
+    let outcomes = train::train_echo_stack(config, indices, &seeds, device, &|step, loss| {
+        bar.step(step, loss)
+    });
+    bar.finish();
+    if progress.mode() != Mode::Quiet {
+        let accuracies: Vec<String> = outcomes
+            .iter()
+            .map(|o| format!("{:.0}", o.accuracy))
+            .collect();
+        progress.println(&format!(
+            "{label}: done, accuracy % [{}]",
+            accuracies.join(", ")
+        ));
+    }
+    outcomes
+}
+
+fn make_record(
+    config: &ExperimentConfig,
+    device: &burn::tensor::Device,
+    outcome: RepeatOutcome,
+    stack_size: usize,
+) -> RepeatRecord {
+    RepeatRecord {
+        attnx_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: Some(env!("ATTNX_GIT_COMMIT").to_string()).filter(|c| !c.is_empty()),
+        experiment: config.name().to_string(),
+        config_hash: config.hash(),
+        config: config.clone(),
+        repeat: outcome.index,
+        seed: outcome.seed,
+        backend: config.backend,
+        device: backend::describe(config.backend, device),
+        accuracy: outcome.accuracy,
+        correct: outcome.correct,
+        total: outcome.total,
+        loss_curve: LossCurve {
+            every: LOSS_WINDOW,
+            values: outcome.loss_curve,
+        },
+        train_seconds: outcome.train_seconds,
+        eval_seconds: outcome.eval_seconds,
+        stack_size,
+        finished_at: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    }
+}
+
+/// Loads the configs named on the command line (`baseline` or `path/to/x.json`).
+pub fn load_configs(names: &[String]) -> Result<Vec<ExperimentConfig>> {
+    let mut configs = Vec::with_capacity(names.len());
+    for name in names {
+        let path = crate::config::resolve_config_path(name)?;
+        configs.push(ExperimentConfig::load(Path::new(&path))?);
+    }
+    Ok(configs)
+}

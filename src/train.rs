@@ -1,0 +1,213 @@
+//! Training and evaluation of a stack of repeats (see [`crate::models::stacked`]).
+
+use std::time::Instant;
+
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use rand::rngs::StdRng;
+
+use crate::config::{ExperimentConfig, ModelConfig, OptimizerConfig, TaskConfig};
+use crate::echo::EchoTask;
+use crate::init::{self, Stream};
+use crate::models::echo::{AttentionModel, EchoModel, EncoderDecoder};
+
+/// Steps per point of the recorded loss curve.
+pub const LOSS_WINDOW: usize = 100;
+
+/// Evaluation batch per repeat: large enough to amortise per-op overhead, small enough to
+/// keep memory flat however many pairs are evaluated.
+const EVAL_BATCH: usize = 500;
+
+/// What one repeat produced.
+#[derive(Debug, Clone)]
+pub struct RepeatOutcome {
+    pub index: usize,
+    pub seed: u64,
+    /// Exact-match accuracy over the evaluation pairs, in percent.
+    pub accuracy: f64,
+    pub correct: usize,
+    pub total: usize,
+    /// Mean training loss over each window of [`LOSS_WINDOW`] steps (the last may be shorter).
+    pub loss_curve: Vec<f32>,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+}
+
+/// Called as training goes: (steps done, mean loss over the stack's latest step).
+pub type OnStep<'a> = &'a (dyn Fn(usize, f32) + Sync);
+
+/// The echo task of a config.
+pub fn echo_task(config: &ExperimentConfig) -> EchoTask {
+    let TaskConfig::Echo {
+        n_in,
+        n_out,
+        cardinality,
+        ..
+    } = config.task;
+    EchoTask {
+        n_in,
+        n_out,
+        cardinality,
+    }
+}
+
+/// Builds the config's model with one slice per repeat seed, initialised from those seeds.
+pub fn build_model(config: &ExperimentConfig, seeds: &[u64], device: &Device) -> EchoModel {
+    let mut rngs: Vec<StdRng> = seeds.iter().map(|&s| init::rng(s, Stream::Init)).collect();
+    let features = echo_task(config).cardinality;
+    match config.model {
+        ModelConfig::Baseline { hidden } => {
+            EchoModel::Baseline(EncoderDecoder::new(&mut rngs, features, hidden, device))
+        }
+        ModelConfig::Attention { hidden } => {
+            EchoModel::Attention(AttentionModel::new(&mut rngs, features, hidden, device))
+        }
+    }
+}
+
+/// One batch of `batch` pairs per repeat: one-hot inputs `[R, B, T, V]` plus the targets.
+fn draw_batch(
+    task: &EchoTask,
+    rngs: &mut [StdRng],
+    batch: usize,
+    device: &Device,
+) -> (Tensor<4>, Tensor<4>, Vec<Vec<usize>>) {
+    let (r, t, v) = (rngs.len(), task.n_in, task.cardinality);
+    let mut inputs = Vec::with_capacity(r * batch * t * v);
+    let mut targets = Vec::with_capacity(r * batch * t * v);
+    let mut target_values = Vec::with_capacity(r * batch);
+    for rng in rngs.iter_mut() {
+        for _ in 0..batch {
+            let pair = task.draw(rng);
+            task.one_hot_into(&pair.input, &mut inputs);
+            task.one_hot_into(&pair.target, &mut targets);
+            target_values.push(pair.target);
+        }
+    }
+    let shape = [r, batch, t, v];
+    (
+        Tensor::from_data(TensorData::new(inputs, shape), device),
+        Tensor::from_data(TensorData::new(targets, shape), device),
+        target_values,
+    )
+}
+
+/// Categorical cross-entropy of each repeat, averaged over its batch and output steps: `[R]`.
+pub fn per_repeat_loss(logits: Tensor<4>, targets: Tensor<4>) -> Tensor<1> {
+    let [r, b, t, _] = logits.dims();
+    let nll = (log_softmax(logits, 3) * targets).sum_dim(3).neg(); // [R, B, T, 1]
+    nll.reshape([r, b * t]).mean_dim(1).reshape([r])
+}
+
+/// Trains the repeats `indices` of `config` (seeded by `seeds`) as one stacked model on
+/// `device`, then evaluates each repeat on its own fresh pairs.
+pub fn train_echo_stack(
+    config: &ExperimentConfig,
+    indices: &[usize],
+    seeds: &[u64],
+    device: &Device,
+    on_step: OnStep<'_>,
+) -> Vec<RepeatOutcome> {
+    let TaskConfig::Echo {
+        train_steps,
+        eval_samples,
+        ..
+    } = config.task;
+    let OptimizerConfig::Adam { lr } = config.optimizer;
+    let task = echo_task(config);
+    let r = seeds.len();
+
+    let train_device = device.clone().autodiff();
+    let mut model = build_model(config, seeds, &train_device);
+    // Keras' Adam: epsilon 1e-7 (burn's default is 1e-5).
+    let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
+    let mut data_rngs: Vec<StdRng> = seeds
+        .iter()
+        .map(|&s| init::rng(s, Stream::TrainData))
+        .collect();
+
+    let started = Instant::now();
+    let mut curves = vec![Vec::with_capacity(train_steps / LOSS_WINDOW + 1); r];
+    let mut window = vec![0.0f64; r];
+    for step in 1..=train_steps {
+        let (x, y, _) = draw_batch(&task, &mut data_rngs, 1, &train_device);
+        let losses = per_repeat_loss(model.forward(x), y);
+        // Summed, not averaged: each repeat's gradient is then exactly its own.
+        let grads = losses.clone().sum().backward();
+        let grads = GradientsParams::from_grads(grads, &model);
+        model = optimizer.step(lr, model, grads);
+
+        let values = losses
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("f32 losses");
+        for (sum, value) in window.iter_mut().zip(&values) {
+            *sum += f64::from(*value);
+        }
+        let in_window = (step - 1) % LOSS_WINDOW + 1;
+        if in_window == LOSS_WINDOW || step == train_steps {
+            for (curve, sum) in curves.iter_mut().zip(window.iter_mut()) {
+                curve.push((*sum / in_window as f64) as f32);
+                *sum = 0.0;
+            }
+        }
+        on_step(step, values.iter().sum::<f32>() / r as f32);
+    }
+    let train_seconds = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let correct = evaluate(&model.valid(), &task, seeds, eval_samples, device);
+    let eval_seconds = started.elapsed().as_secs_f64();
+
+    indices
+        .iter()
+        .zip(seeds)
+        .zip(curves)
+        .zip(correct)
+        .map(|(((&index, &seed), loss_curve), correct)| RepeatOutcome {
+            index,
+            seed,
+            accuracy: 100.0 * correct as f64 / eval_samples as f64,
+            correct,
+            total: eval_samples,
+            loss_curve,
+            // The stack trains its repeats together; each is charged an equal share.
+            train_seconds: train_seconds / r as f64,
+            eval_seconds: eval_seconds / r as f64,
+        })
+        .collect()
+}
+
+/// Counts, per repeat, the evaluation pairs whose whole argmax sequence equals the target.
+pub fn evaluate(
+    model: &EchoModel,
+    task: &EchoTask,
+    seeds: &[u64],
+    samples: usize,
+    device: &Device,
+) -> Vec<usize> {
+    let mut rngs: Vec<StdRng> = seeds
+        .iter()
+        .map(|&s| init::rng(s, Stream::EvalData))
+        .collect();
+    let mut correct = vec![0; seeds.len()];
+    let mut remaining = samples;
+    while remaining > 0 {
+        let batch = remaining.min(EVAL_BATCH);
+        remaining -= batch;
+        let (x, _, targets) = draw_batch(task, &mut rngs, batch, device);
+        let logits = model
+            .forward(x)
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("f32 logits");
+        let per_pair = task.n_in * task.cardinality;
+        for (i, (scores, target)) in logits.chunks(per_pair).zip(&targets).enumerate() {
+            if task.decode(scores) == *target {
+                correct[i / batch] += 1;
+            }
+        }
+    }
+    correct
+}

@@ -1,0 +1,289 @@
+//! End-to-end tests of the `attnx` binary.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn attnx(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("attnx").unwrap();
+    cmd.current_dir(dir);
+    cmd
+}
+
+/// A short E1-style config: real models and sizes, few steps.
+fn tiny_config(name: &str, model: &str) -> String {
+    format!(
+        r#"{{
+  "name": "{name}",
+  "task": {{"kind": "echo", "train_steps": 300, "eval_samples": 50}},
+  "model": {{"kind": "{model}", "hidden": 32}},
+  "repeats": 2,
+  "seed": 7
+}}"#
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, text).unwrap();
+    path
+}
+
+fn records(dir: &Path) -> Vec<Value> {
+    let mut paths: Vec<PathBuf> = walk(dir)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("repeat-")
+        })
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| serde_json::from_str(&fs::read_to_string(p).unwrap()).unwrap())
+        .collect()
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn bad_configs_fail_with_one_line_and_exit_2_writing_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "malformed.json",
+            r#"{"task": {"kind": "echo"}"#,
+            "malformed.json: malformed JSON",
+        ),
+        (
+            "unknown_field.json",
+            r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline"}, "epochs": 3}"#,
+            "unknown_field.json: epochs: unknown field \"epochs\", expected one of",
+        ),
+        (
+            "unknown_model.json",
+            r#"{"task": {"kind": "echo"}, "model": {"kind": "lstmm"}}"#,
+            "unknown_model.json: model.kind: unknown variant \"lstmm\", expected \"baseline\" or \"attention\"",
+        ),
+        (
+            "zero_repeats.json",
+            r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline"}, "repeats": 0}"#,
+            "zero_repeats.json: repeats: must be at least 1, got 0",
+        ),
+        (
+            "n_out.json",
+            r#"{"task": {"kind": "echo", "n_in": 3, "n_out": 4}, "model": {"kind": "attention"}}"#,
+            "n_out.json: task.n_out: must not exceed task.n_in (3), got 4",
+        ),
+    ];
+    for (file, text, expected) in cases {
+        write(dir.path(), file, text);
+        let out = attnx(dir.path())
+            .args(["run", file, "--out", "res"])
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{file}: {stderr}");
+        assert!(stderr.contains(expected), "{file}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{file}: {stderr}");
+    }
+    assert!(!dir.path().join("res").exists(), "nothing may be written");
+
+    attnx(dir.path())
+        .args(["run", "no_such_config"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no_such_config: no such config"));
+}
+
+#[test]
+fn run_records_every_repeat_and_a_second_run_skips_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tiny.json", &tiny_config("tiny", "attention"));
+
+    let first = attnx(dir.path())
+        .args(["run", "tiny.json", "--out", "res", "--jobs", "2"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let table = String::from_utf8(first.stdout).unwrap();
+    assert!(table.contains("tiny"), "{table}");
+
+    let recs = records(&dir.path().join("res"));
+    assert_eq!(recs.len(), 2);
+    for (i, rec) in recs.iter().enumerate() {
+        assert_eq!(rec["repeat"], i);
+        assert_eq!(rec["experiment"], "tiny");
+        assert_eq!(rec["backend"], "flex");
+        assert_eq!(rec["config"]["task"]["train_steps"], 300);
+        assert_eq!(rec["config"]["model"]["hidden"], 32);
+        assert_eq!(rec["loss_curve"]["every"], 100);
+        assert_eq!(rec["loss_curve"]["values"].as_array().unwrap().len(), 3);
+        let acc = rec["accuracy"].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&acc));
+        assert_eq!(rec["total"], 50);
+    }
+    // The config sits beside its records, and no temporary file is left behind.
+    let files = walk(&dir.path().join("res"));
+    assert!(files.iter().any(|p| p.ends_with("config.json")));
+    assert!(
+        files
+            .iter()
+            .all(|p| !p.file_name().unwrap().to_string_lossy().starts_with(".tmp"))
+    );
+
+    let second = attnx(dir.path())
+        .args(["run", "tiny.json", "--out", "res"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("2 of 2 repeats already recorded"))
+        .get_output()
+        .clone();
+    assert_eq!(
+        String::from_utf8(second.stdout).unwrap(),
+        table,
+        "same records, same table"
+    );
+    assert_eq!(records(&dir.path().join("res")), recs, "records untouched");
+
+    // Raising the repeat count runs only the new repeat.
+    attnx(dir.path())
+        .args(["run", "tiny.json", "--out", "res", "--repeats", "3"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("2 of 3 repeats already recorded"));
+    assert_eq!(records(&dir.path().join("res")).len(), 3);
+}
+
+#[test]
+fn same_seed_gives_same_results_whatever_the_jobs_and_stacking() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tiny.json", &tiny_config("tiny", "baseline"));
+    // One stack of two repeats on one thread, against two stacks of one on two threads.
+    for (jobs, stack, out) in [("1", "2", "one"), ("2", "1", "two")] {
+        attnx(dir.path())
+            .args([
+                "run",
+                "tiny.json",
+                "--quiet",
+                "--jobs",
+                jobs,
+                "--stack",
+                stack,
+                "--out",
+                out,
+            ])
+            .assert()
+            .success();
+    }
+    let one = records(&dir.path().join("one"));
+    let two = records(&dir.path().join("two"));
+    assert_eq!(one.len(), 2);
+    for (a, b) in one.iter().zip(&two) {
+        assert_eq!(a["stack_size"], 2);
+        assert_eq!(b["stack_size"], 1);
+        assert_eq!(a["seed"], b["seed"]);
+        assert_eq!(a["accuracy"], b["accuracy"]);
+        assert_eq!(a["loss_curve"], b["loss_curve"]);
+    }
+    assert_ne!(one[0]["seed"], one[1]["seed"]);
+
+    // Another seed is another experiment: other records, other numbers.
+    attnx(dir.path())
+        .args(["run", "tiny.json", "--quiet", "--seed", "8", "--out", "one"])
+        .assert()
+        .success();
+    let both = records(&dir.path().join("one"));
+    assert_eq!(both.len(), 4);
+}
+
+#[test]
+fn compare_prints_one_table_with_the_difference_and_every_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("configs")).unwrap();
+    write(
+        &dir.path().join("configs"),
+        "small_base.json",
+        &tiny_config("small_base", "baseline"),
+    );
+    write(
+        &dir.path().join("configs"),
+        "small_attn.json",
+        &tiny_config("small_attn", "attention"),
+    );
+    let out = attnx(dir.path())
+        .args([
+            "compare",
+            "small_base",
+            "small_attn",
+            "--repeats",
+            "2",
+            "--out",
+            "res",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let header = text.lines().nth(1).unwrap();
+    for column in ["config", "backend", "n", "mean", "std", "min", "max"] {
+        assert!(header.contains(column), "{text}");
+    }
+    assert!(text.contains("small_attn - small_base:"), "{text}");
+    assert!(text.contains("per-repeat accuracy"), "{text}");
+    assert_eq!(records(&dir.path().join("res")).len(), 4);
+
+    let list = attnx(dir.path())
+        .arg("list")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let list = String::from_utf8(list.stdout).unwrap();
+    assert!(
+        list.contains("small_attn") && list.contains("small_base"),
+        "{list}"
+    );
+
+    attnx(dir.path())
+        .args(["compare", "small_base"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn help_describes_the_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    attnx(dir.path())
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("run").and(predicate::str::contains("compare")));
+    attnx(dir.path())
+        .args(["run", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--repeats").and(predicate::str::contains("--jobs")));
+}
