@@ -26,34 +26,41 @@ impl Mode {
     }
 }
 
-/// The progress of a whole run: an overall bar of repeats, one bar per running stack.
+/// The progress of a whole run: an overall bar, one bar per running stack.
 pub struct Progress {
     mode: Mode,
     multi: MultiProgress,
+    /// Counts training steps summed over repeats, so that its ETA covers the whole run.
     overall: ProgressBar,
+    repeats_total: usize,
+    repeats_done: AtomicUsize,
 }
 
 impl Progress {
-    pub fn new(mode: Mode, total_repeats: usize) -> Self {
+    /// `total_repeat_steps`: the training steps of every repeat to run, added up.
+    pub fn new(mode: Mode, total_repeats: usize, total_repeat_steps: usize) -> Self {
         let target = match mode {
             Mode::Bars => ProgressDrawTarget::stderr(),
             _ => ProgressDrawTarget::hidden(),
         };
         let multi = MultiProgress::with_draw_target(target);
-        let overall = multi.add(ProgressBar::new(total_repeats as u64));
+        let overall = multi.add(ProgressBar::new(total_repeat_steps as u64));
         overall.set_style(
             ProgressStyle::with_template(
-                "{prefix:>12} [{bar:30}] {pos}/{len} repeats  {elapsed_precise} (ETA {eta})",
+                "{prefix:>12} [{bar:30}] {percent:>3}%  {msg}  {elapsed_precise} (ETA {eta})",
             )
             .expect("valid template")
             .progress_chars("=> "),
         );
         overall.set_prefix("total");
+        overall.set_message(format!("0/{total_repeats} repeats"));
         overall.enable_steady_tick(Duration::from_millis(500));
         Self {
             mode,
             multi,
             overall,
+            repeats_total: total_repeats,
+            repeats_done: AtomicUsize::new(0),
         }
     }
 
@@ -72,12 +79,12 @@ impl Progress {
         }
     }
 
-    /// Progress of one stack of repeats over `steps` training steps.
-    pub fn stack(&self, label: String, steps: usize) -> StackProgress<'_> {
+    /// Progress of a stack of `repeats` repeats over `steps` training steps.
+    pub fn stack(&self, label: String, steps: usize, repeats: usize) -> StackProgress<'_> {
         let bar = self.multi.add(ProgressBar::new(steps as u64));
         bar.set_style(
             ProgressStyle::with_template(
-                "{prefix:>12} [{bar:30}] {pos}/{len} steps  loss {msg:7}  {per_sec} (ETA {eta})",
+                "{prefix:>12} [{bar:30}] {pos}/{len} steps  loss {msg:7}  (ETA {eta})",
             )
             .expect("valid template")
             .progress_chars("=> "),
@@ -91,13 +98,17 @@ impl Progress {
             bar,
             label,
             steps,
+            repeats,
+            shown: AtomicUsize::new(0),
             reported_quarter: AtomicUsize::new(0),
         }
     }
 
     /// Marks `n` repeats as done.
     pub fn repeats_done(&self, n: usize) {
-        self.overall.inc(n as u64);
+        let done = self.repeats_done.fetch_add(n, Ordering::Relaxed) + n;
+        self.overall
+            .set_message(format!("{done}/{} repeats", self.repeats_total));
     }
 
     pub fn finish(&self) {
@@ -111,6 +122,9 @@ pub struct StackProgress<'a> {
     bar: ProgressBar,
     label: String,
     steps: usize,
+    repeats: usize,
+    /// Steps already added to the overall bar.
+    shown: AtomicUsize,
     reported_quarter: AtomicUsize,
 }
 
@@ -123,6 +137,8 @@ impl StackProgress<'_> {
                 if done % 10 == 0 || done == self.steps {
                     self.bar.set_position(done as u64);
                     self.bar.set_message(format!("{loss:.4}"));
+                    let new = done - self.shown.swap(done, Ordering::Relaxed);
+                    self.progress.overall.inc((new * self.repeats) as u64);
                 }
             }
             Mode::Lines => {

@@ -69,7 +69,7 @@ pub fn accuracy_report(results: &[ConfigResults]) -> String {
             (_, _, Some(w)) => {
                 let _ = writeln!(
                     out,
-                    "{name_b} - {name_a}: {:+.2} points (95% CI {:+.2} to {:+.2}; Welch t = {:.2}, df = {:.1}, p = {})",
+                    "{name_b} - {name_a}: {:+.2} points (95% CI {:+.2} to {:+.2}; Welch t = {:.2}, df = {:.1}, {})",
                     w.difference,
                     w.ci95.0,
                     w.ci95.1,
@@ -102,14 +102,15 @@ pub fn accuracy_report(results: &[ConfigResults]) -> String {
     out
 }
 
-/// p-values: 4 significant digits, or a bound where double precision runs out.
+/// `p = ...` to 4 decimals, in scientific notation below 0.001, or a bound where double
+/// precision runs out.
 pub fn format_p(p: f64) -> String {
     if p < 1e-12 {
-        "< 1e-12".to_string()
+        "p < 1e-12".to_string()
     } else if p < 1e-3 {
-        format!("{p:.2e}")
+        format!("p = {p:.2e}")
     } else {
-        format!("{p:.4}")
+        format!("p = {p:.4}")
     }
 }
 

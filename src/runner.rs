@@ -167,7 +167,11 @@ pub fn run(
     if total == 0 {
         return Ok(finish(results));
     }
-    let progress = Progress::new(progress_mode, total);
+    let total_steps: usize = units
+        .iter()
+        .map(|u| train_steps(&results[u.config].config) * u.indices.len())
+        .sum();
+    let progress = Progress::new(progress_mode, total, total_steps);
     let queue = Mutex::new(units.into_iter().collect::<VecDeque<_>>());
     let finished = Mutex::new(Vec::<RepeatRecord>::new());
     let failures = Mutex::new(Vec::<String>::new());
@@ -248,9 +252,14 @@ fn finish(mut results: Vec<ConfigResults>) -> Vec<ConfigResults> {
     results
 }
 
+fn train_steps(config: &ExperimentConfig) -> usize {
+    let TaskConfig::Echo { train_steps, .. } = config.task;
+    train_steps
+}
+
 /// Relative cost of training a stack, to order the work.
 fn unit_cost(config: &ExperimentConfig, repeats: usize) -> usize {
-    let TaskConfig::Echo { train_steps, .. } = config.task;
+    let train_steps = train_steps(config);
     let per_step = match config.model {
         crate::config::ModelConfig::Baseline { .. } => 1,
         crate::config::ModelConfig::Attention { .. } => 2,
@@ -273,12 +282,11 @@ fn train_unit(
     progress: &Progress,
     label: &str,
 ) -> Vec<RepeatOutcome> {
-    let TaskConfig::Echo { train_steps, .. } = config.task;
     let seeds: Vec<u64> = indices
         .iter()
         .map(|&i| repeat_seed(config.seed, i))
         .collect();
-    let bar = progress.stack(label.to_string(), train_steps);
+    let bar = progress.stack(label.to_string(), train_steps(config), indices.len());
     let outcomes = train::train_echo_stack(config, indices, &seeds, device, &|step, loss| {
         bar.step(step, loss)
     });
