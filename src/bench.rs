@@ -51,8 +51,9 @@ fn echo_config(model: &str, backend: Backend, steps: usize) -> Result<Experiment
         model,
         optimizer: OptimizerConfig::Adam { lr: 1e-3 },
         backend,
-        repeats: 1,
+        repeats: Some(1),
         seed: 0,
+        data: None,
     })
 }
 
@@ -61,7 +62,7 @@ fn time_training(config: &ExperimentConfig, stack: usize, device: &burn::tensor:
     let indices: Vec<usize> = (0..stack).collect();
     let seeds: Vec<u64> = indices.iter().map(|&i| i as u64).collect();
     let started = Instant::now();
-    train::train_echo_stack(config, &indices, &seeds, device, &|_, _| {});
+    train::echo::train_echo_stack(config, &indices, &seeds, device, &|_, _| {});
     started.elapsed().as_secs_f64()
 }
 

@@ -53,6 +53,40 @@ pub enum Command {
     /// Measure training speed (steps per second) of each model on each CPU backend, side by
     /// side in one run.
     Bench(crate::bench::BenchArgs),
+    /// Get the data sets, and see where attnx finds them.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Download a data set into attnx's cache folder, verified by its sha256.
+    Fetch {
+        /// The data set.
+        #[arg(value_enum)]
+        dataset: Dataset,
+        /// Download from this address instead (a mirror).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// The sha256 the download must have [default: the official archive's].
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
+        /// Download again even if the archive is already in the cache.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Say where the IMDB data is found and what it holds.
+    Info {
+        /// An aclImdb archive or folder to look at instead of the usual places.
+        #[arg(long, value_name = "PATH")]
+        data: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Dataset {
+    /// The IMDB Large Movie Review Dataset v1.0 (84 MB).
+    Imdb,
 }
 
 /// Options shared by `run` and `compare`.
@@ -74,6 +108,10 @@ pub struct RunArgs {
     /// [default: 1 on CPU backends, all of a config's repeats on wgpu].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub stack: Option<u64>,
+    /// The IMDB data: an aclImdb archive or folder (overrides the config's `data` and
+    /// $ATTNX_DATA).
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
     /// The results folder.
     #[arg(long, value_name = "DIR", default_value = "results")]
     pub out: PathBuf,
@@ -93,6 +131,7 @@ impl RunArgs {
             seed: self.seed,
             jobs: self.jobs.map_or_else(default_jobs, |n| n as usize),
             stack: self.stack.map(|n| n as usize),
+            data: self.data.clone(),
             force: self.force,
             progress: Mode::detect(self.quiet),
         }
@@ -110,6 +149,61 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare { configs, options } => run_and_report(&configs, &options),
         Command::List { dir } => list(&dir),
         Command::Bench(args) => crate::bench::run(&args),
+        Command::Data(command) => data(command),
+    }
+}
+
+fn data(command: DataCommand) -> Result<()> {
+    use crate::data::{fetch, imdb::ImdbReviews, prepare};
+    match command {
+        DataCommand::Fetch {
+            dataset: Dataset::Imdb,
+            url,
+            sha256,
+            force,
+        } => {
+            let dest = fetch::imdb_destination();
+            if dest.exists() && !force {
+                eprintln!(
+                    "{} is already there (--force downloads it again)",
+                    dest.display()
+                );
+                return Ok(());
+            }
+            let url = url.as_deref().unwrap_or(fetch::IMDB_URL);
+            let sha256 = sha256.as_deref().unwrap_or(fetch::IMDB_SHA256);
+            eprintln!("downloading {url} to {}", dest.display());
+            fetch::download(
+                url,
+                &dest,
+                sha256,
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            )?;
+            eprintln!("saved {} (sha256 verified)", dest.display());
+            Ok(())
+        }
+        DataCommand::Info { data } => {
+            let (path, origin) = prepare::locate(data.as_deref(), None)?;
+            println!("IMDB data: {} (found through {origin})", path.display());
+            if path.is_file() {
+                let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                println!(
+                    "archive: {size} bytes, sha256 {}",
+                    prepare::sha256_file(&path)?
+                );
+            }
+            let reviews = ImdbReviews::read(&path)?;
+            for (name, split) in [("train", &reviews.train), ("test", &reviews.test)] {
+                let positive = split.iter().filter(|r| r.label == 1).count();
+                println!(
+                    "{name}: {} reviews ({positive} positive, {} negative)",
+                    split.len(),
+                    split.len() - positive
+                );
+            }
+            println!("cache folder: {}", prepare::cache_dir().display());
+            Ok(())
+        }
     }
 }
 
@@ -145,7 +239,7 @@ fn list(dir: &std::path::Path) -> Result<()> {
                 stem,
                 c.model.kind().to_string(),
                 c.backend.to_string(),
-                c.repeats.to_string(),
+                c.repeats().to_string(),
                 c.description.clone().unwrap_or_default(),
             ]),
             Err(e) => rows.push(vec![
@@ -174,7 +268,10 @@ pub fn one_line(err: &anyhow::Error) -> String {
 
 /// 2 for bad input (configs, backends that cannot run here), 1 for failures while running.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.downcast_ref::<ConfigError>().is_some() || err.downcast_ref::<BackendError>().is_some() {
+    if err.downcast_ref::<ConfigError>().is_some()
+        || err.downcast_ref::<BackendError>().is_some()
+        || err.downcast_ref::<crate::data::imdb::DataError>().is_some()
+    {
         2
     } else {
         1

@@ -41,16 +41,17 @@ pub struct ExperimentConfig {
     pub optimizer: OptimizerConfig,
     #[serde(default)]
     pub backend: Backend,
-    /// Number of repeats (create, train, evaluate), each with its own seed.
-    #[serde(default = "default_repeats")]
-    pub repeats: usize,
+    /// Number of repeats (create, train, evaluate), each with its own seed. Default: the
+    /// article's (10 for the echo task, 1 for IMDB); see [`ExperimentConfig::repeats`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<usize>,
     /// Base seed; repeat `i` derives its own seed from (`seed`, `i`).
     #[serde(default)]
     pub seed: u64,
-}
-
-fn default_repeats() -> usize {
-    10
+    /// Where the task's data set is (IMDB: an archive or an unpacked folder). Not part of the
+    /// config's hash: records name the data by its checksum instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<PathBuf>,
 }
 
 /// The task a model is trained and evaluated on.
@@ -72,6 +73,62 @@ pub enum TaskConfig {
         #[serde(default = "echo::eval_samples")]
         eval_samples: usize,
     },
+    /// IMDB sentiment classification (E2, E3): 25,000 training and 25,000 test reviews.
+    Imdb {
+        /// Vocabulary: ids below `num_words` are kept, rarer words become out-of-vocabulary.
+        #[serde(default = "imdb::num_words")]
+        num_words: usize,
+        /// Tokens per review: zeros in front of shorter ones, the last `maxlen` of longer ones.
+        #[serde(default = "imdb::maxlen")]
+        maxlen: usize,
+        #[serde(default = "imdb::epochs")]
+        epochs: usize,
+        #[serde(default = "imdb::batch_size")]
+        batch_size: usize,
+        /// Use only this many training reviews (a fixed, label-balanced sample), for quick runs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        train_limit: Option<usize>,
+        /// Evaluate on only this many test reviews (a fixed, label-balanced sample).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        test_limit: Option<usize>,
+    },
+}
+
+/// E2's article defaults.
+mod imdb {
+    pub fn num_words() -> usize {
+        20_000
+    }
+    pub fn maxlen() -> usize {
+        80
+    }
+    pub fn epochs() -> usize {
+        5
+    }
+    pub fn batch_size() -> usize {
+        32
+    }
+    pub fn embed() -> usize {
+        128
+    }
+    pub fn heads() -> usize {
+        8
+    }
+    pub fn head_dim() -> usize {
+        16
+    }
+    pub fn dropout() -> f64 {
+        0.5
+    }
+}
+
+impl TaskConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TaskConfig::Echo { .. } => "echo",
+            TaskConfig::Imdb { .. } => "imdb",
+        }
+    }
 }
 
 /// E1's article defaults.
@@ -110,6 +167,59 @@ pub enum ModelConfig {
         #[serde(default = "echo::hidden")]
         hidden: usize,
     },
+    /// Embedding -> [position embedding] -> multi-head self-attention -> mean over time ->
+    /// dropout -> dense output (E2, E3).
+    SelfAttention {
+        #[serde(default = "imdb::embed")]
+        embed: usize,
+        #[serde(default = "imdb::heads")]
+        heads: usize,
+        #[serde(default = "imdb::head_dim")]
+        head_dim: usize,
+        #[serde(default)]
+        position: Position,
+        /// Multiplies `Q K^T`; default `1 / sqrt(head_dim)`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scale: Option<f64>,
+        #[serde(default)]
+        output: Output,
+        #[serde(default = "imdb::dropout")]
+        dropout: f64,
+        /// Initialisation of the Q, K, V kernels.
+        #[serde(default)]
+        kernel_init: KernelInit,
+    },
+}
+
+/// Position information added to the embeddings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Position {
+    #[default]
+    None,
+    /// `PE(p)_{2i} = sin(p / 10000^{2i/d})`, `PE(p)_{2i+1} = cos(...)`, added (E2).
+    Sinusoidal,
+}
+
+/// The classifier's output layer and loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Output {
+    /// One unit, sigmoid, binary cross-entropy (E2).
+    #[default]
+    Sigmoid,
+    /// Two units, softmax, categorical cross-entropy (E3).
+    Softmax,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum KernelInit {
+    /// Keras `glorot_uniform`, per kernel (E2).
+    #[default]
+    Glorot,
+    /// Uniform in `[-limit, limit]` (E3: 0.05).
+    Uniform { limit: f64 },
 }
 
 impl ModelConfig {
@@ -117,6 +227,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Baseline { .. } => "baseline",
             ModelConfig::Attention { .. } => "attention",
+            ModelConfig::SelfAttention { .. } => "self_attention",
         }
     }
 }
@@ -232,9 +343,16 @@ impl ExperimentConfig {
                 );
             }
         }
-        if self.repeats == 0 {
+        if self.repeats == Some(0) {
             return err("repeats", "must be at least 1, got 0".into());
         }
+        let positive = |field: &str, value: usize| {
+            if value == 0 {
+                Err(ConfigError::at(origin, field, "must be at least 1, got 0"))
+            } else {
+                Ok(())
+            }
+        };
         match self.task {
             TaskConfig::Echo {
                 n_in,
@@ -243,12 +361,8 @@ impl ExperimentConfig {
                 train_steps,
                 eval_samples,
             } => {
-                if n_in == 0 {
-                    return err("task.n_in", "must be at least 1, got 0".into());
-                }
-                if n_out == 0 {
-                    return err("task.n_out", "must be at least 1, got 0".into());
-                }
+                positive("task.n_in", n_in)?;
+                positive("task.n_out", n_out)?;
                 if n_out > n_in {
                     return err(
                         "task.n_out",
@@ -261,19 +375,102 @@ impl ExperimentConfig {
                         format!("must be at least 2, got {cardinality}"),
                     );
                 }
-                if train_steps == 0 {
-                    return err("task.train_steps", "must be at least 1, got 0".into());
+                positive("task.train_steps", train_steps)?;
+                positive("task.eval_samples", eval_samples)?;
+            }
+            TaskConfig::Imdb {
+                num_words,
+                maxlen,
+                epochs,
+                batch_size,
+                train_limit,
+                test_limit,
+            } => {
+                if num_words <= 3 {
+                    return err(
+                        "task.num_words",
+                        format!(
+                            "must exceed 3 (ids 0-2 are padding, start and out-of-vocabulary), got {num_words}"
+                        ),
+                    );
                 }
-                if eval_samples == 0 {
-                    return err("task.eval_samples", "must be at least 1, got 0".into());
+                positive("task.maxlen", maxlen)?;
+                positive("task.epochs", epochs)?;
+                positive("task.batch_size", batch_size)?;
+                for (field, limit) in [
+                    ("task.train_limit", train_limit),
+                    ("task.test_limit", test_limit),
+                ] {
+                    if limit.is_some_and(|n| n < 2) {
+                        return err(
+                            field,
+                            "must be at least 2 (one review of each label)".into(),
+                        );
+                    }
                 }
             }
         }
-        let hidden = match self.model {
-            ModelConfig::Baseline { hidden } | ModelConfig::Attention { hidden } => hidden,
-        };
-        if hidden == 0 {
-            return err("model.hidden", "must be at least 1, got 0".into());
+        match (self.task.kind(), self.model) {
+            ("echo", ModelConfig::Baseline { hidden } | ModelConfig::Attention { hidden }) => {
+                positive("model.hidden", hidden)?;
+            }
+            (
+                "imdb",
+                ModelConfig::SelfAttention {
+                    embed,
+                    heads,
+                    head_dim,
+                    position,
+                    scale,
+                    dropout,
+                    kernel_init,
+                    ..
+                },
+            ) => {
+                positive("model.embed", embed)?;
+                positive("model.heads", heads)?;
+                positive("model.head_dim", head_dim)?;
+                if position == Position::Sinusoidal && embed % 2 == 1 {
+                    return err(
+                        "model.embed",
+                        format!("must be even for sinusoidal positions, got {embed}"),
+                    );
+                }
+                if scale.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
+                    return err(
+                        "model.scale",
+                        format!(
+                            "must be a positive number, got {}",
+                            scale.unwrap_or_default()
+                        ),
+                    );
+                }
+                if !(0.0..1.0).contains(&dropout) {
+                    return err("model.dropout", format!("must be in [0, 1), got {dropout}"));
+                }
+                if let KernelInit::Uniform { limit } = kernel_init
+                    && !(limit.is_finite() && limit > 0.0)
+                {
+                    return err(
+                        "model.kernel_init.limit",
+                        format!("must be a positive number, got {limit}"),
+                    );
+                }
+            }
+            (task, model) => {
+                let fits = if task == "echo" {
+                    "baseline or attention"
+                } else {
+                    "self_attention"
+                };
+                return err(
+                    "model.kind",
+                    format!(
+                        "{:?} does not fit task {task:?} (expected {fits})",
+                        model.kind()
+                    ),
+                );
+            }
         }
         let OptimizerConfig::Adam { lr } = self.optimizer;
         if !(lr.is_finite() && lr > 0.0) {
@@ -283,6 +480,14 @@ impl ExperimentConfig {
             );
         }
         Ok(())
+    }
+
+    /// The number of repeats: the config's, or the article's default for its task.
+    pub fn repeats(&self) -> usize {
+        self.repeats.unwrap_or(match self.task {
+            TaskConfig::Echo { .. } => 10,
+            TaskConfig::Imdb { .. } => 1,
+        })
     }
 
     /// The experiment's name (set by [`load`](Self::load) from the file name when omitted).
@@ -296,7 +501,8 @@ impl ExperimentConfig {
         let mut key = self.clone();
         key.name = None;
         key.description = None;
-        key.repeats = 0;
+        key.repeats = None;
+        key.data = None;
         let canonical = serde_json::to_vec(&key).expect("a config always serializes");
         let digest = Sha256::digest(&canonical);
         digest[..6].iter().map(|b| format!("{b:02x}")).collect()
@@ -355,7 +561,7 @@ mod tests {
         );
         assert_eq!(config.model, ModelConfig::Attention { hidden: 150 });
         assert_eq!(config.optimizer, OptimizerConfig::Adam { lr: 1e-3 });
-        assert_eq!(config.repeats, 10);
+        assert_eq!(config.repeats(), 10);
         assert_eq!(config.backend, Backend::Flex);
     }
 
@@ -405,7 +611,8 @@ mod tests {
     fn hash_ignores_repeats_and_name_but_not_seed_or_backend() {
         let a = parse(r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline"}}"#).unwrap();
         let mut b = a.clone();
-        b.repeats = 3;
+        b.repeats = Some(3);
+        b.data = Some("elsewhere.tar.gz".into());
         b.name = Some("other".into());
         assert_eq!(a.hash(), b.hash());
         b.seed = 1;

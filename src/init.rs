@@ -15,6 +15,7 @@ pub enum Stream {
     Init = 1,
     TrainData = 2,
     EvalData = 3,
+    Dropout = 4,
 }
 
 /// SplitMix64 finaliser: a cheap, well-mixed hash of a 64-bit value.

@@ -1,15 +1,14 @@
 //! attnx: re-run and compare the attention models of four Keras articles, on burn.
 //!
 //! The binary (`src/main.rs`) is a thin shell over [`cli`]; the modules follow the concepts:
-//! [`config`] (the JSON schema), [`echo`] (E1's task), [`models`], [`train`], [`store`] (the
+//! [`config`] (the JSON schema), [`data`] (the tasks' data), [`models`], [`train`], [`store`] (the
 //! result records), [`runner`] (repeats, jobs), [`report`] (tables) and [`stats`].
 
 pub mod backend;
 pub mod bench;
 pub mod cli;
 pub mod config;
-pub mod echo;
-pub mod imdb;
+pub mod data;
 pub mod init;
 pub mod models;
 pub mod progress;

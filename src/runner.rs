@@ -1,7 +1,9 @@
 //! Runs the missing repeats of one or more configs, in parallel, and records each one.
 
+use std::collections::HashMap;
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -9,10 +11,11 @@ use anyhow::{Result, bail};
 
 use crate::backend;
 use crate::config::{Backend, ExperimentConfig, TaskConfig};
+use crate::data::prepare::{self, ImdbData};
 use crate::init::repeat_seed;
 use crate::progress::{Mode, Progress};
 use crate::store::{LossCurve, RepeatRecord, ResultStore};
-use crate::train::{self, LOSS_WINDOW, RepeatOutcome};
+use crate::train::{self, LOSS_WINDOW, RepeatOutcome, TaskData};
 
 /// Command-line overrides and how to run.
 #[derive(Debug, Clone)]
@@ -27,6 +30,8 @@ pub struct RunOptions {
     /// Run every repeat again, even those already recorded.
     pub force: bool,
     pub progress: Mode,
+    /// Where the data set is (overrides the config's `data`).
+    pub data: Option<PathBuf>,
 }
 
 /// A config and its records for repeats `0..repeats`, in order.
@@ -45,7 +50,7 @@ impl ConfigResults {
 /// Applies the command line's overrides to a loaded config.
 pub fn apply_overrides(mut config: ExperimentConfig, options: &RunOptions) -> ExperimentConfig {
     if let Some(repeats) = options.repeats {
-        config.repeats = repeats;
+        config.repeats = Some(repeats);
     }
     if let Some(backend) = options.backend {
         config.backend = backend;
@@ -67,11 +72,53 @@ struct Unit {
 /// `attnx bench`: the per-step cost is the weight gradients and Adam's passes over the weights,
 /// which grow with the stack), so repeats run one per worker. On a GPU a batch-1 step is bound
 /// by kernel-launch latency, which a stack shares among all its repeats.
-pub fn default_stack(backend: Backend, repeats: usize) -> usize {
-    match backend {
-        Backend::Ndarray | Backend::Flex => 1,
-        Backend::Wgpu => repeats.max(1),
+/// IMDB repeats are never stacked: at batch size 32 they are bound by arithmetic.
+pub fn default_stack(config: &ExperimentConfig, repeats: usize) -> usize {
+    match (&config.task, config.backend) {
+        (TaskConfig::Imdb { .. }, _) => 1,
+        (_, Backend::Ndarray | Backend::Flex) => 1,
+        (_, Backend::Wgpu) => repeats.max(1),
     }
+}
+
+/// Loads each config's data set once (configs that share one share it).
+fn prepare_data(
+    configs: &[ExperimentConfig],
+    cli_data: Option<&Path>,
+    say: &dyn Fn(&str),
+) -> Result<Vec<TaskData>> {
+    let mut loaded: HashMap<(PathBuf, String), Arc<ImdbData>> = HashMap::new();
+    let mut out = Vec::with_capacity(configs.len());
+    for config in configs {
+        let TaskConfig::Imdb { .. } = config.task else {
+            out.push(TaskData::Echo);
+            continue;
+        };
+        let (path, origin) = prepare::locate(cli_data, config.data.as_deref())?;
+        // Everything the prepared data depends on, as the cache key.
+        let key = (path.clone(), serde_json::to_string(&config.task)?);
+        if let Some(data) = loaded.get(&key) {
+            out.push(TaskData::Imdb(data.clone()));
+            continue;
+        }
+        say(&format!(
+            "{}: IMDB data from {} ({origin})",
+            config.name(),
+            path.display()
+        ));
+        let started = std::time::Instant::now();
+        let data = Arc::new(ImdbData::prepare(&config.task, &path)?);
+        say(&format!(
+            "{}: {} training and {} test reviews ready in {:.1} s",
+            config.name(),
+            data.train.len(),
+            data.test.len(),
+            started.elapsed().as_secs_f64()
+        ));
+        loaded.insert(key, data.clone());
+        out.push(TaskData::Imdb(data));
+    }
+    Ok(out)
 }
 
 /// Runs what is missing of `configs` and returns every config's records.
@@ -87,7 +134,7 @@ pub fn run(
         }
     };
 
-    // Check every backend before any training starts.
+    // Check every backend and load every data set before any training starts.
     let mut devices = Vec::with_capacity(configs.len());
     for config in &configs {
         devices.push(backend::device(config.backend)?);
@@ -104,7 +151,7 @@ pub fn run(
             );
         }
         let dir = store.config_dir(&config);
-        let wanted = 0..config.repeats;
+        let wanted = 0..config.repeats();
         let have: Vec<usize> = wanted
             .clone()
             .filter(|i| stored.records.contains_key(i))
@@ -127,7 +174,7 @@ pub fn run(
                     "{}: {} of {} repeats already recorded in {}, skipped (--force runs them again)",
                     config.name(),
                     have.len(),
-                    config.repeats,
+                    config.repeats(),
                     dir.display()
                 ));
             }
@@ -138,12 +185,18 @@ pub fn run(
             stored
                 .records
                 .into_values()
-                .filter(|r| r.repeat < config.repeats)
+                .filter(|r| r.repeat < config.repeats())
                 .collect()
         };
         missing.push(todo);
         results.push(ConfigResults { config, records });
     }
+
+    if missing.iter().all(Vec::is_empty) {
+        return Ok(finish(results));
+    }
+    let configs: Vec<ExperimentConfig> = results.iter().map(|r| r.config.clone()).collect();
+    let data = prepare_data(&configs, options.data.as_deref(), &say)?;
 
     // Plan: stacks of repeats, handed out to the workers.
     let jobs = options.jobs.max(1);
@@ -151,7 +204,7 @@ pub fn run(
     for (config, todo) in missing.iter().enumerate() {
         let stack = options
             .stack
-            .unwrap_or_else(|| default_stack(results[config].config.backend, todo.len()))
+            .unwrap_or_else(|| default_stack(&results[config].config, todo.len()))
             .max(1);
         for indices in todo.chunks(stack) {
             units.push(Unit {
@@ -161,7 +214,13 @@ pub fn run(
         }
     }
     // Longest stacks first, so that no worker is left with a long one at the end.
-    units.sort_by_key(|u| std::cmp::Reverse(unit_cost(&results[u.config].config, u.indices.len())));
+    units.sort_by_key(|u| {
+        std::cmp::Reverse(unit_cost(
+            &results[u.config].config,
+            &data[u.config],
+            u.indices.len(),
+        ))
+    });
 
     let total: usize = units.iter().map(|u| u.indices.len()).sum();
     if total == 0 {
@@ -169,7 +228,9 @@ pub fn run(
     }
     let total_steps: usize = units
         .iter()
-        .map(|u| train_steps(&results[u.config].config) * u.indices.len())
+        .map(|u| {
+            train::steps_per_repeat(&results[u.config].config, &data[u.config]) * u.indices.len()
+        })
         .sum();
     let progress = Progress::new(progress_mode, total, total_steps);
     let queue = Mutex::new(units.into_iter().collect::<VecDeque<_>>());
@@ -189,6 +250,7 @@ pub fn run(
                     let outcome = crate::quietly(|| {
                         train_unit(
                             config,
+                            &data[unit.config],
                             &unit.indices,
                             &devices[unit.config],
                             &progress,
@@ -200,6 +262,7 @@ pub fn run(
                             for outcome in outcomes {
                                 let record = make_record(
                                     config,
+                                    &data[unit.config],
                                     &devices[unit.config],
                                     outcome,
                                     unit.indices.len(),
@@ -252,19 +315,15 @@ fn finish(mut results: Vec<ConfigResults>) -> Vec<ConfigResults> {
     results
 }
 
-fn train_steps(config: &ExperimentConfig) -> usize {
-    let TaskConfig::Echo { train_steps, .. } = config.task;
-    train_steps
-}
-
 /// Relative cost of training a stack, to order the work.
-fn unit_cost(config: &ExperimentConfig, repeats: usize) -> usize {
-    let train_steps = train_steps(config);
+fn unit_cost(config: &ExperimentConfig, data: &TaskData, repeats: usize) -> usize {
     let per_step = match config.model {
         crate::config::ModelConfig::Baseline { .. } => 1,
         crate::config::ModelConfig::Attention { .. } => 2,
+        // A batch of 32 reviews costs far more than one echo pair.
+        crate::config::ModelConfig::SelfAttention { .. } => 100,
     };
-    train_steps * per_step * (10 + repeats)
+    train::steps_per_repeat(config, data) * per_step * (10 + repeats)
 }
 
 fn stack_label(name: &str, indices: &[usize]) -> String {
@@ -277,6 +336,7 @@ fn stack_label(name: &str, indices: &[usize]) -> String {
 
 fn train_unit(
     config: &ExperimentConfig,
+    data: &TaskData,
     indices: &[usize],
     device: &burn::tensor::Device,
     progress: &Progress,
@@ -286,26 +346,21 @@ fn train_unit(
         .iter()
         .map(|&i| repeat_seed(config.seed, i))
         .collect();
-    let bar = progress.stack(label.to_string(), train_steps(config), indices.len());
-    let outcomes = train::train_echo_stack(config, indices, &seeds, device, &|step, loss| {
-        bar.step(step, loss)
-    });
-    bar.finish();
-    if progress.mode() != Mode::Quiet {
-        let accuracies: Vec<String> = outcomes
-            .iter()
-            .map(|o| format!("{:.0}", o.accuracy))
-            .collect();
-        progress.println(&format!(
-            "{label}: done, accuracy % [{}]",
-            accuracies.join(", ")
-        ));
-    }
+    let outcomes = train::train_stack(config, data, indices, &seeds, device, progress, label);
+    let accuracies: Vec<String> = outcomes
+        .iter()
+        .map(|o| format!("{:.2}", o.accuracy))
+        .collect();
+    progress.println(&format!(
+        "{label}: done, accuracy % [{}]",
+        accuracies.join(", ")
+    ));
     outcomes
 }
 
 fn make_record(
     config: &ExperimentConfig,
+    data: &TaskData,
     device: &burn::tensor::Device,
     outcome: RepeatOutcome,
     stack_size: usize,
@@ -323,6 +378,11 @@ fn make_record(
         accuracy: outcome.accuracy,
         correct: outcome.correct,
         total: outcome.total,
+        data_sha256: match data {
+            TaskData::Imdb(d) => d.checksum.clone(),
+            TaskData::Echo => None,
+        },
+        epochs: outcome.epochs,
         loss_curve: LossCurve {
             every: LOSS_WINDOW,
             values: outcome.loss_curve,

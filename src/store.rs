@@ -30,11 +30,18 @@ pub struct RepeatRecord {
     pub backend: Backend,
     /// The device that ran it, as burn describes it.
     pub device: String,
-    /// Exact-match accuracy on the evaluation pairs, in percent.
+    /// Final accuracy in percent: exact match on the evaluation pairs (echo), test accuracy
+    /// after the last epoch (IMDB).
     pub accuracy: f64,
     pub correct: usize,
     pub total: usize,
     pub loss_curve: LossCurve,
+    /// Per-epoch metrics (IMDB).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub epochs: Vec<crate::train::EpochMetrics>,
+    /// sha256 of the data archive the repeat was trained on, when it came from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_sha256: Option<String>,
     /// Training time charged to this repeat (its share of its stack's time).
     pub train_seconds: f64,
     pub eval_seconds: f64,

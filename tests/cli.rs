@@ -81,7 +81,7 @@ fn bad_configs_fail_with_one_line_and_exit_2_writing_nothing() {
         (
             "unknown_model.json",
             r#"{"task": {"kind": "echo"}, "model": {"kind": "lstmm"}}"#,
-            "unknown_model.json: model.kind: unknown variant \"lstmm\", expected \"baseline\" or \"attention\"",
+            "unknown_model.json: model.kind: unknown variant \"lstmm\", expected one of \"baseline\", \"attention\", \"self_attention\"",
         ),
         (
             "zero_repeats.json",

@@ -1,4 +1,4 @@
-//! Training and evaluation of a stack of repeats (see [`crate::models::stacked`]).
+//! E1: training and evaluation of a stack of echo repeats (see [`crate::models::stacked`]).
 
 use std::time::Instant;
 
@@ -7,32 +7,15 @@ use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use rand::rngs::StdRng;
 
+use super::{LOSS_WINDOW, RepeatOutcome};
 use crate::config::{ExperimentConfig, ModelConfig, OptimizerConfig, TaskConfig};
-use crate::echo::EchoTask;
+use crate::data::echo::EchoTask;
 use crate::init::{self, Stream};
 use crate::models::echo::{AttentionModel, EchoModel, EncoderDecoder};
-
-/// Steps per point of the recorded loss curve.
-pub const LOSS_WINDOW: usize = 100;
 
 /// Evaluation batch per repeat: large enough to amortise per-op overhead, small enough to
 /// keep memory flat however many pairs are evaluated.
 const EVAL_BATCH: usize = 500;
-
-/// What one repeat produced.
-#[derive(Debug, Clone)]
-pub struct RepeatOutcome {
-    pub index: usize,
-    pub seed: u64,
-    /// Exact-match accuracy over the evaluation pairs, in percent.
-    pub accuracy: f64,
-    pub correct: usize,
-    pub total: usize,
-    /// Mean training loss over each window of [`LOSS_WINDOW`] steps (the last may be shorter).
-    pub loss_curve: Vec<f32>,
-    pub train_seconds: f64,
-    pub eval_seconds: f64,
-}
 
 /// Called as training goes: (steps done, mean loss over the stack's latest step).
 pub type OnStep<'a> = &'a (dyn Fn(usize, f32) + Sync);
@@ -44,7 +27,10 @@ pub fn echo_task(config: &ExperimentConfig) -> EchoTask {
         n_out,
         cardinality,
         ..
-    } = config.task;
+    } = config.task
+    else {
+        panic!("echo_task needs an echo config");
+    };
     EchoTask {
         n_in,
         n_out,
@@ -62,6 +48,9 @@ pub fn build_model(config: &ExperimentConfig, seeds: &[u64], device: &Device) ->
         }
         ModelConfig::Attention { hidden } => {
             EchoModel::Attention(AttentionModel::new(&mut rngs, features, hidden, device))
+        }
+        ModelConfig::SelfAttention { .. } => {
+            panic!("validation keeps self_attention off the echo task")
         }
     }
 }
@@ -113,7 +102,10 @@ pub fn train_echo_stack(
         train_steps,
         eval_samples,
         ..
-    } = config.task;
+    } = config.task
+    else {
+        panic!("train_echo_stack needs an echo config");
+    };
     let OptimizerConfig::Adam { lr } = config.optimizer;
     let task = echo_task(config);
     let r = seeds.len();
@@ -172,6 +164,7 @@ pub fn train_echo_stack(
             correct,
             total: eval_samples,
             loss_curve,
+            epochs: Vec::new(),
             // The stack trains its repeats together; each is charged an equal share.
             train_seconds: train_seconds / r as f64,
             eval_seconds: eval_seconds / r as f64,

@@ -1,0 +1,344 @@
+//! Finding the IMDB data, and turning it into id sequences once: the tokenized data set is
+//! cached on disk, keyed by the archive's checksum and the vocabulary size, so that a second run
+//! starts training within seconds.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use sha2::{Digest, Sha256};
+
+use super::imdb::{DataError, ImdbReviews, Review, Vocabulary, pad_pre, tokenize};
+use crate::config::TaskConfig;
+
+/// The environment variable that may name the data.
+pub const DATA_ENV: &str = "ATTNX_DATA";
+/// The official archive's name in the cache folder.
+pub const ARCHIVE_NAME: &str = "aclImdb_v1.tar.gz";
+
+/// attnx's cache folder: `$XDG_CACHE_HOME/attnx` (usually `~/.cache/attnx`).
+pub fn cache_dir() -> PathBuf {
+    dirs::cache_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("attnx")
+}
+
+/// Where the IMDB data is, in order: `--data`, the config's `data`, `$ATTNX_DATA`, the cache.
+/// Each place names how the data was found, for `attnx data info`.
+pub fn locate(
+    cli: Option<&Path>,
+    config: Option<&Path>,
+) -> Result<(PathBuf, &'static str), DataError> {
+    let env = std::env::var_os(DATA_ENV).map(PathBuf::from);
+    let cached = cache_dir().join(ARCHIVE_NAME);
+    let candidates = [
+        (cli.map(Path::to_path_buf), "--data"),
+        (config.map(Path::to_path_buf), "the config's data field"),
+        (env, "$ATTNX_DATA"),
+    ];
+    for (path, origin) in candidates {
+        if let Some(path) = path {
+            // A place the user named must exist: falling back would hide their mistake.
+            if !path.exists() {
+                return Err(DataError(format!(
+                    "{}: IMDB data not found (named by {origin})",
+                    path.display()
+                )));
+            }
+            return Ok((path, origin));
+        }
+    }
+    if cached.exists() {
+        return Ok((cached, "the cache"));
+    }
+    Err(DataError(format!(
+        "IMDB data not found: run `attnx data fetch imdb` to download it into {} (84 MB), or name an aclImdb archive or folder with --data PATH or ${DATA_ENV}",
+        cache_dir().display()
+    )))
+}
+
+/// The hex sha256 of a file.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Reviews as ids (`[START, word ids...]`, unpadded) with their labels.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Encoded {
+    pub ids: Vec<Vec<u32>>,
+    pub labels: Vec<u8>,
+}
+
+/// Both splits, encoded with the training split's vocabulary.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EncodedImdb {
+    pub train: Encoded,
+    pub test: Encoded,
+}
+
+/// Bump when tokenizing or encoding changes, so that old caches are not used.
+const CACHE_VERSION: u32 = 1;
+const MAGIC: &[u8; 8] = b"ATTNXIMD";
+
+impl EncodedImdb {
+    /// Reads, tokenizes and encodes the data (no cache).
+    pub fn build(path: &Path, num_words: usize) -> Result<Self, DataError> {
+        let reviews = ImdbReviews::read(path)?;
+        let tokens = |split: &[Review]| split.iter().map(|r| tokenize(&r.text)).collect::<Vec<_>>();
+        let labels = |split: &[Review]| split.iter().map(|r| r.label).collect::<Vec<u8>>();
+        let train_tokens = tokens(&reviews.train);
+        let vocab = Vocabulary::build(train_tokens.iter().map(Vec::as_slice), num_words);
+        let encode = |tokens: &[Vec<String>]| tokens.iter().map(|t| vocab.encode(t)).collect();
+        Ok(Self {
+            train: Encoded {
+                ids: encode(&train_tokens),
+                labels: labels(&reviews.train),
+            },
+            test: Encoded {
+                ids: encode(&tokens(&reviews.test)),
+                labels: labels(&reviews.test),
+            },
+        })
+    }
+
+    /// [`build`](Self::build), through the on-disk cache when the data is an archive (whose
+    /// checksum names it); an unpacked folder is read every time.
+    pub fn load(path: &Path, checksum: Option<&str>, num_words: usize) -> Result<Self, DataError> {
+        let Some(checksum) = checksum else {
+            return Self::build(path, num_words);
+        };
+        let cache = cache_dir().join("imdb").join(format!(
+            "{}-{num_words}-v{CACHE_VERSION}.bin",
+            &checksum[..16]
+        ));
+        if let Ok(bytes) = std::fs::read(&cache)
+            && let Some(data) = Self::decode(&bytes)
+        {
+            return Ok(data);
+        }
+        let data = Self::build(path, num_words)?;
+        // A cache that cannot be written only costs time next run: warn, do not fail.
+        let written = std::fs::create_dir_all(cache.parent().expect("cache file has a folder"))
+            .map_err(anyhow::Error::from)
+            .and_then(|()| crate::store::write_atomic(&cache, &data.encode()));
+        if let Err(e) = written {
+            eprintln!(
+                "warning: {}: cannot cache the tokenized data: {e:#}",
+                cache.display()
+            );
+        }
+        Ok(data)
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&CACHE_VERSION.to_le_bytes());
+        for split in [&self.train, &self.test] {
+            out.extend_from_slice(&(split.ids.len() as u32).to_le_bytes());
+            for (ids, &label) in split.ids.iter().zip(&split.labels) {
+                out.push(label);
+                out.extend_from_slice(&(ids.len() as u32).to_le_bytes());
+                for id in ids {
+                    out.extend_from_slice(&id.to_le_bytes());
+                }
+            }
+        }
+        out
+    }
+
+    /// `None` for anything but a complete cache file of this version.
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut cursor = Cursor { bytes, at: 0 };
+        if cursor.take(8)? != MAGIC || cursor.u32()? != CACHE_VERSION {
+            return None;
+        }
+        let mut split = || -> Option<Encoded> {
+            let count = cursor.u32()? as usize;
+            let mut split = Encoded::default();
+            for _ in 0..count {
+                split.labels.push(cursor.take(1)?[0]);
+                let len = cursor.u32()? as usize;
+                let raw = cursor.take(4 * len)?;
+                let ids = raw
+                    .chunks_exact(4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                split.ids.push(ids.collect());
+            }
+            Some(split)
+        };
+        let train = split()?;
+        let test = split()?;
+        (cursor.at == bytes.len()).then_some(Self { train, test })
+    }
+}
+
+/// Reads a cache file front to back.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let slice = self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(slice)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        let b = self.take(4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+/// One split ready for a model: `maxlen` ids per review, pre-padded, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batchable {
+    pub ids: Vec<u32>,
+    pub labels: Vec<u8>,
+    pub maxlen: usize,
+}
+
+impl Batchable {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Pads and truncates (Keras `pre`), keeping only the reviews `chosen` (all if `None`).
+    fn from_encoded(split: &Encoded, maxlen: usize, chosen: Option<Vec<usize>>) -> Self {
+        let chosen = chosen.unwrap_or_else(|| (0..split.labels.len()).collect());
+        let mut ids = Vec::with_capacity(chosen.len() * maxlen);
+        let mut labels = Vec::with_capacity(chosen.len());
+        for i in chosen {
+            ids.extend(pad_pre(&split.ids[i], maxlen));
+            labels.push(split.labels[i]);
+        }
+        Self {
+            ids,
+            labels,
+            maxlen,
+        }
+    }
+}
+
+/// A fixed, label-balanced sample of `limit` reviews (the same for every repeat and run).
+fn balanced_sample(labels: &[u8], limit: usize) -> Vec<usize> {
+    let mut by_label: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
+    for (i, &label) in labels.iter().enumerate() {
+        by_label[usize::from(label != 0)].push(i);
+    }
+    let mut rng = StdRng::seed_from_u64(0x1ab_e11ed);
+    let mut chosen = Vec::with_capacity(limit);
+    for (k, group) in by_label.iter_mut().enumerate() {
+        group.shuffle(&mut rng);
+        let want = if k == 0 { limit / 2 } else { limit - limit / 2 };
+        chosen.extend(group.iter().take(want));
+    }
+    chosen.sort_unstable();
+    chosen
+}
+
+/// The IMDB task's data, ready to batch.
+#[derive(Debug, Clone)]
+pub struct ImdbData {
+    pub train: Batchable,
+    pub test: Batchable,
+    /// sha256 of the archive, when the data came from one.
+    pub checksum: Option<String>,
+    pub source: PathBuf,
+}
+
+impl ImdbData {
+    /// Locates, reads (through the cache) and shapes the data for an IMDB task.
+    pub fn prepare(task: &TaskConfig, path: &Path) -> Result<Self, DataError> {
+        let TaskConfig::Imdb {
+            num_words,
+            maxlen,
+            train_limit,
+            test_limit,
+            ..
+        } = *task
+        else {
+            return Err(DataError("not an IMDB task".into()));
+        };
+        let checksum = if path.is_file() {
+            Some(sha256_file(path).map_err(|e| {
+                DataError(format!("{}: cannot read IMDB data: {e}", path.display()))
+            })?)
+        } else {
+            None
+        };
+        let encoded = EncodedImdb::load(path, checksum.as_deref(), num_words)?;
+        let sample = |split: &Encoded, limit: Option<usize>| {
+            limit
+                .filter(|&n| n < split.labels.len())
+                .map(|n| balanced_sample(&split.labels, n))
+        };
+        Ok(Self {
+            train: Batchable::from_encoded(
+                &encoded.train,
+                maxlen,
+                sample(&encoded.train, train_limit),
+            ),
+            test: Batchable::from_encoded(&encoded.test, maxlen, sample(&encoded.test, test_limit)),
+            checksum,
+            source: path.to_path_buf(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_format_round_trips_and_rejects_damage() {
+        let data = EncodedImdb {
+            train: Encoded {
+                ids: vec![vec![1, 5, 9], vec![1]],
+                labels: vec![1, 0],
+            },
+            test: Encoded {
+                ids: vec![vec![1, 2, 2, 7]],
+                labels: vec![0],
+            },
+        };
+        let bytes = data.encode();
+        assert_eq!(EncodedImdb::decode(&bytes), Some(data));
+        assert_eq!(EncodedImdb::decode(&bytes[..bytes.len() - 1]), None);
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(EncodedImdb::decode(&longer), None);
+        assert_eq!(EncodedImdb::decode(b"garbage"), None);
+    }
+
+    #[test]
+    fn samples_are_balanced_and_fixed() {
+        let labels: Vec<u8> = (0..100).map(|i| u8::from(i >= 30)).collect();
+        let a = balanced_sample(&labels, 20);
+        assert_eq!(a.len(), 20);
+        assert_eq!(a.iter().filter(|&&i| labels[i] == 1).count(), 10);
+        assert_eq!(a, balanced_sample(&labels, 20));
+    }
+}

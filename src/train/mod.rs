@@ -1,0 +1,102 @@
+//! Training and evaluation: E1's echo models (stacked over repeats) and the IMDB classifiers.
+
+pub mod echo;
+pub mod imdb;
+
+use std::sync::Arc;
+
+use burn::tensor::Device;
+
+use crate::config::{ExperimentConfig, TaskConfig};
+use crate::data::prepare::ImdbData;
+use crate::progress::Progress;
+
+/// Steps per point of the recorded loss curve.
+pub const LOSS_WINDOW: usize = 100;
+
+/// What one repeat produced.
+#[derive(Debug, Clone)]
+pub struct RepeatOutcome {
+    pub index: usize,
+    pub seed: u64,
+    /// The final accuracy on the evaluation data, in percent (echo: exact match of the whole
+    /// sequence; IMDB: test accuracy after the last epoch).
+    pub accuracy: f64,
+    pub correct: usize,
+    pub total: usize,
+    /// Mean training loss over each window of [`LOSS_WINDOW`] steps (the last may be shorter).
+    pub loss_curve: Vec<f32>,
+    /// Per-epoch metrics (IMDB); empty for the echo task.
+    pub epochs: Vec<EpochMetrics>,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+}
+
+/// One epoch of an IMDB run. Accuracies in percent; the training figures are running means
+/// over the epoch's batches, with dropout on, as Keras reports them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub test_loss: f64,
+    pub test_accuracy: f64,
+    /// Training plus test evaluation.
+    pub seconds: f64,
+}
+
+/// A task's data, prepared once before any training.
+#[derive(Debug, Clone)]
+pub enum TaskData {
+    /// Echo pairs are drawn as training goes.
+    Echo,
+    Imdb(Arc<ImdbData>),
+}
+
+/// Training steps of one repeat (for progress).
+pub fn steps_per_repeat(config: &ExperimentConfig, data: &TaskData) -> usize {
+    match (&config.task, data) {
+        (TaskConfig::Echo { train_steps, .. }, _) => *train_steps,
+        (
+            TaskConfig::Imdb {
+                epochs, batch_size, ..
+            },
+            TaskData::Imdb(data),
+        ) => epochs * data.train.len().div_ceil(*batch_size),
+        (TaskConfig::Imdb { .. }, TaskData::Echo) => 0,
+    }
+}
+
+/// Trains and evaluates the repeats `indices` (seeded by `seeds`) of `config` on `device`:
+/// echo repeats as one stacked model, IMDB repeats one after the other.
+pub fn train_stack(
+    config: &ExperimentConfig,
+    data: &TaskData,
+    indices: &[usize],
+    seeds: &[u64],
+    device: &Device,
+    progress: &Progress,
+    label: &str,
+) -> Vec<RepeatOutcome> {
+    match data {
+        TaskData::Echo => {
+            let bar = progress.stack(
+                label.to_string(),
+                steps_per_repeat(config, data),
+                indices.len(),
+            );
+            let outcomes = echo::train_echo_stack(config, indices, seeds, device, &|step, loss| {
+                bar.step(step, loss)
+            });
+            bar.finish();
+            outcomes
+        }
+        TaskData::Imdb(data) => indices
+            .iter()
+            .zip(seeds)
+            .map(|(&index, &seed)| {
+                imdb::train_imdb(config, data, index, seed, device, progress, label)
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,132 @@
+//! `attnx data fetch imdb` against an HTTP server on 127.0.0.1 started by the test: a good
+//! download, a wrong checksum, and a connection cut half-way.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use sha2::{Digest, Sha256};
+
+/// Serves `count` requests: `/good` sends `body` whole, `/cut` announces it whole but closes
+/// after half of it.
+fn serve(body: Vec<u8>, count: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(count) {
+            let mut stream = stream.unwrap();
+            let mut request_line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            reader.read_line(&mut request_line).unwrap();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let sent = if request_line.contains("/cut") {
+                &body[..body.len() / 2]
+            } else {
+                &body[..]
+            };
+            let header = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/gzip\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(header.as_bytes());
+            let _ = stream.write_all(sent);
+            let _ = stream.flush();
+        }
+    });
+    address
+}
+
+fn attnx(cache: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("attnx").unwrap();
+    cmd.env("XDG_CACHE_HOME", cache);
+    cmd
+}
+
+fn cache_files(cache: &Path) -> Vec<String> {
+    match std::fs::read_dir(cache.join("attnx")) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn fetch_keeps_only_complete_verified_downloads() {
+    let body: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let sha: String = Sha256::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let server = serve(body.clone(), 3);
+    let cache = tempfile::tempdir().unwrap();
+
+    // Cut half-way: an error, and nothing left behind.
+    attnx(cache.path())
+        .args([
+            "data",
+            "fetch",
+            "imdb",
+            "--url",
+            &format!("{server}/cut"),
+            "--sha256",
+            &sha,
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("broke off"));
+    assert!(
+        cache_files(cache.path()).is_empty(),
+        "{:?}",
+        cache_files(cache.path())
+    );
+
+    // The official checksum does not match this body: refused, nothing saved.
+    attnx(cache.path())
+        .args(["data", "fetch", "imdb", "--url", &format!("{server}/good")])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
+        ));
+    assert!(
+        cache_files(cache.path()).is_empty(),
+        "{:?}",
+        cache_files(cache.path())
+    );
+
+    // A good download lands under its final name, byte for byte.
+    attnx(cache.path())
+        .args([
+            "data",
+            "fetch",
+            "imdb",
+            "--url",
+            &format!("{server}/good"),
+            "--sha256",
+            &sha,
+        ])
+        .assert()
+        .success();
+    assert_eq!(cache_files(cache.path()), ["aclImdb_v1.tar.gz"]);
+    assert_eq!(
+        std::fs::read(cache.path().join("attnx/aclImdb_v1.tar.gz")).unwrap(),
+        body
+    );
+
+    // Already there: nothing to do, and the server is not asked again.
+    attnx(cache.path())
+        .args(["data", "fetch", "imdb"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("already there"));
+}
