@@ -34,6 +34,15 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// Whole percentages (echo: 100 pairs) without decimals, others with two.
+fn percent(a: f64) -> String {
+    if a.fract() == 0.0 {
+        format!("{a:.0}")
+    } else {
+        format!("{a:.2}")
+    }
+}
+
 fn fixed(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"))
 }
@@ -55,7 +64,11 @@ pub fn accuracy_report(results: &[ConfigResults]) -> String {
             fixed(s.map(|s| s.max)),
         ]);
     }
-    let mut out = String::from("exact-match accuracy (%)\n");
+    let metric = match results.first().map(|r| &r.config.task) {
+        Some(crate::config::TaskConfig::Imdb { .. }) => "test accuracy after the last epoch (%)",
+        _ => "exact-match accuracy (%)",
+    };
+    let mut out = format!("{metric}\n");
     out.push_str(&table(
         &["config", "backend", "n", "mean", "std", "min", "max"],
         &rows,
@@ -89,6 +102,13 @@ pub fn accuracy_report(results: &[ConfigResults]) -> String {
         }
     }
 
+    for r in results {
+        if let Some(table) = epoch_table(r) {
+            out.push('\n');
+            out.push_str(&table);
+        }
+    }
+
     out.push_str("\nper-repeat accuracy (%)\n");
     let width = results
         .iter()
@@ -96,10 +116,56 @@ pub fn accuracy_report(results: &[ConfigResults]) -> String {
         .max()
         .unwrap_or(0);
     for r in results {
-        let values: Vec<String> = r.accuracies().iter().map(|a| format!("{a:.0}")).collect();
+        let values: Vec<String> = r.accuracies().iter().map(|&a| percent(a)).collect();
         let _ = writeln!(out, "{:<width$}  {}", r.config.name(), values.join(" "));
     }
     out
+}
+
+/// Mean train and test accuracy per epoch over a config's repeats, and the best epoch.
+fn epoch_table(results: &ConfigResults) -> Option<String> {
+    let epochs = results.records.iter().map(|r| r.epochs.len()).max()?;
+    if epochs == 0 {
+        return None;
+    }
+    let mean = |epoch: usize, pick: fn(&crate::train::EpochMetrics) -> f64| {
+        let values: Vec<f64> = results
+            .records
+            .iter()
+            .filter_map(|r| r.epochs.get(epoch).map(pick))
+            .collect();
+        Summary::of(&values).map(|s| s.mean)
+    };
+    let mut rows = Vec::new();
+    let mut best: Option<(usize, f64)> = None;
+    for e in 0..epochs {
+        let test = mean(e, |m| m.test_accuracy);
+        if let Some(t) = test
+            && best.is_none_or(|(_, b)| t > b)
+        {
+            best = Some((e + 1, t));
+        }
+        rows.push(vec![
+            (e + 1).to_string(),
+            fixed(mean(e, |m| m.train_accuracy)),
+            fixed(test),
+            mean(e, |m| m.test_loss).map_or_else(|| "-".into(), |l| format!("{l:.4}")),
+            fixed(mean(e, |m| m.seconds)),
+        ]);
+    }
+    let n = results.records.len();
+    let mut out = format!(
+        "{}: per epoch, mean of {n} repeat(s)\n",
+        results.config.name()
+    );
+    out.push_str(&table(
+        &["epoch", "train acc %", "test acc %", "test loss", "seconds"],
+        &rows,
+    ));
+    if let Some((epoch, acc)) = best {
+        let _ = writeln!(out, "best epoch: {epoch} ({acc:.2}%)");
+    }
+    Some(out)
 }
 
 /// `p = ...` to 4 decimals, in scientific notation below 0.001, or a bound where double
