@@ -39,10 +39,35 @@ pub enum Command {
     /// repeat's value.
     Compare {
         /// Two or more configs (files, or names in configs/).
-        #[arg(num_args = 2.., required = true)]
+        #[arg(num_args = 2.., required_unless_present = "experiment")]
         configs: Vec<String>,
+        /// Compare the configs of an experiment (a file, or a name in experiments/).
+        #[arg(long, short = 'e', value_name = "NAME", conflicts_with = "configs")]
+        experiment: Option<String>,
         #[command(flatten)]
         options: RunArgs,
+    },
+    /// Summarise the result store: per experiment, tables with spread and significance beside
+    /// the published figures, per-epoch tables, and plots.
+    ///
+    /// Prints the report and writes REPORT.md (with plots/*.svg), summary.csv and summary.json.
+    /// Never trains anything; unreadable records are named in a warning and skipped.
+    Report {
+        /// The results folder to read.
+        #[arg(default_value = "results")]
+        results: PathBuf,
+        /// What to produce.
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Format::Terminal, Format::Markdown, Format::Csv, Format::Json])]
+        format: Vec<Format>,
+        /// Where to write the files [default: the results folder].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// The configs to compare the records with.
+        #[arg(long, value_name = "DIR", default_value = CONFIG_DIR)]
+        configs: PathBuf,
+        /// The experiments to report.
+        #[arg(long, value_name = "DIR", default_value = crate::experiment::EXPERIMENT_DIR)]
+        experiments: PathBuf,
     },
     /// List the configs in configs/, one line each.
     List {
@@ -81,6 +106,18 @@ pub enum DataCommand {
         #[arg(long, value_name = "PATH")]
         data: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Tables on standard output.
+    Terminal,
+    /// REPORT.md and its plots (SVG).
+    Markdown,
+    /// summary.csv, one line per config.
+    Csv,
+    /// summary.json, one object per config.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -145,8 +182,30 @@ pub fn default_jobs() -> usize {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run { config, options } => run_and_report(&[config], &options),
-        Command::Compare { configs, options } => run_and_report(&configs, &options),
+        Command::Run { config, options } => {
+            let path = crate::config::resolve_config_path(&config)
+                .or_else(|_| crate::experiment::resolve(&config))?;
+            if crate::experiment::is_experiment_file(&path) {
+                run_experiment(&path, &options)
+            } else {
+                run_and_report(&[config], &options)
+            }
+        }
+        Command::Compare {
+            configs,
+            experiment,
+            options,
+        } => match experiment {
+            Some(name) => run_experiment(&crate::experiment::resolve(&name)?, &options),
+            None => run_and_report(&configs, &options),
+        },
+        Command::Report {
+            results,
+            format,
+            out,
+            configs,
+            experiments,
+        } => report(&results, &format, out.as_deref(), &configs, &experiments),
         Command::List { dir } => list(&dir),
         Command::Bench(args) => crate::bench::run(&args),
         Command::Data(command) => data(command),
@@ -216,6 +275,42 @@ fn run_and_report(names: &[String], args: &RunArgs) -> Result<()> {
     let store = ResultStore::new(&args.out);
     let results = runner::run(&store, configs, &options)?;
     print!("{}", report::accuracy_report(&results));
+    Ok(())
+}
+
+/// Runs every config of an experiment, then prints their comparison.
+fn run_experiment(path: &std::path::Path, args: &RunArgs) -> Result<()> {
+    let experiment = crate::experiment::Experiment::load(path)?;
+    eprintln!("{}", experiment.title);
+    run_and_report(&experiment.configs, args)
+}
+
+fn report(
+    results: &std::path::Path,
+    formats: &[Format],
+    out: Option<&std::path::Path>,
+    configs: &std::path::Path,
+    experiments: &std::path::Path,
+) -> Result<()> {
+    use crate::report::summary;
+    let experiments = crate::experiment::Experiment::load_all(experiments)?;
+    let scan = summary::scan(results, configs).map_err(|e| ConfigError(format!("{e:#}")))?;
+    for warning in &scan.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let report = summary::build(&scan, &experiments);
+    if formats.contains(&Format::Terminal) {
+        print!("{}", report.text());
+    }
+    let written = report.write(
+        out.unwrap_or(results),
+        formats.contains(&Format::Markdown),
+        formats.contains(&Format::Csv),
+        formats.contains(&Format::Json),
+    )?;
+    for path in written {
+        eprintln!("wrote {}", path.display());
+    }
     Ok(())
 }
 

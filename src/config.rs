@@ -501,8 +501,11 @@ impl ExperimentConfig {
         let mut key = self.clone();
         key.name = None;
         key.description = None;
-        key.repeats = None;
         key.data = None;
+        // Hashed as `"repeats": 0`, the form the first records were written with, so that their
+        // hashes stay valid. New optional fields must likewise be left out of the serialized
+        // config while they hold their default, or every recorded hash would change.
+        key.repeats = Some(0);
         let canonical = serde_json::to_vec(&key).expect("a config always serializes");
         let digest = Sha256::digest(&canonical);
         digest[..6].iter().map(|b| format!("{b:02x}")).collect()

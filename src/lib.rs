@@ -9,6 +9,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod experiment;
 pub mod init;
 pub mod models;
 pub mod progress;

@@ -11,6 +11,8 @@ pub struct Summary {
     pub std: Option<f64>,
     pub min: f64,
     pub max: f64,
+    /// 95% confidence interval of the mean (Student t); `None` below 2 values.
+    pub ci95: Option<(f64, f64)>,
 }
 
 impl Summary {
@@ -27,12 +29,20 @@ impl Summary {
         });
         let min = values.iter().copied().fold(f64::INFINITY, f64::min);
         let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let ci95 = std.and_then(|sd| {
+            let t = StudentsT::new(0.0, 1.0, (n - 1) as f64)
+                .ok()?
+                .inverse_cdf(0.975);
+            let half = t * sd / (n as f64).sqrt();
+            Some((mean - half, mean + half))
+        });
         Some(Self {
             n,
             mean,
             std,
             min,
             max,
+            ci95,
         })
     }
 }
@@ -49,6 +59,8 @@ pub struct Welch {
     pub df: f64,
     /// Two-sided p-value.
     pub p: f64,
+    /// Hedges' g: the difference in pooled standard deviations, corrected for small samples.
+    pub hedges_g: f64,
 }
 
 impl Welch {
@@ -67,12 +79,18 @@ impl Welch {
         let dist = StudentsT::new(0.0, 1.0, df).ok()?;
         let p = 2.0 * (1.0 - dist.cdf(t.abs()));
         let half = dist.inverse_cdf(0.975) * se;
+        let (na, nb) = (sa.n as f64, sb.n as f64);
+        let pooled = (((na - 1.0) * sa.std?.powi(2) + (nb - 1.0) * sb.std?.powi(2))
+            / (na + nb - 2.0))
+            .sqrt();
+        let correction = 1.0 - 3.0 / (4.0 * (na + nb) - 9.0);
         Some(Self {
             difference,
             ci95: (difference - half, difference + half),
             t,
             df,
             p,
+            hedges_g: difference / pooled * correction,
         })
     }
 }
@@ -89,6 +107,15 @@ mod tests {
         assert!((s.std.unwrap() - 2.138_089_935).abs() < 1e-9);
         assert_eq!((s.min, s.max), (2.0, 9.0));
         assert_eq!(Summary::of(&[3.0]).unwrap().std, None);
+        assert_eq!(Summary::of(&[3.0]).unwrap().ci95, None);
+        // scipy: mean -+ t.ppf(0.975, 9) * sem, for the published E1 baseline repeats.
+        let baseline =
+            Summary::of(&[20.0, 23.0, 23.0, 18.0, 28.0, 29.0, 23.0, 26.0, 21.0, 20.0]).unwrap();
+        let (lo, hi) = baseline.ci95.unwrap();
+        assert!(
+            (lo - 20.521_846).abs() < 1e-5 && (hi - 25.678_154).abs() < 1e-5,
+            "{lo} {hi}"
+        );
         assert!(Summary::of(&[]).is_none());
     }
 
@@ -107,6 +134,7 @@ mod tests {
         assert!((w.ci95.1 - 75.597_672).abs() < 1e-4, "{:?}", w.ci95);
         // Below double precision's resolution of 1 - cdf: only its order can be checked.
         assert!(w.p < 1e-12);
+        assert!((w.hedges_g - 21.927_249).abs() < 1e-5, "g = {}", w.hedges_g);
     }
 
     /// A moderate p-value, where the t distribution's tail matters; reference:
@@ -124,6 +152,7 @@ mod tests {
         assert!((w.df - 24.524_635).abs() < 1e-5, "df = {}", w.df);
         assert!((w.p - 0.035_485).abs() < 1e-5, "p = {}", w.p);
         assert!((w.ci95.0 - 0.163_541).abs() < 1e-5 && (w.ci95.1 - 4.276_459).abs() < 1e-5);
+        assert!((w.hedges_g - 0.623_446).abs() < 1e-5, "g = {}", w.hedges_g);
         assert!(Welch::test(&[1.0], &b).is_none());
     }
 }

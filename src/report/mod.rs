@@ -1,5 +1,8 @@
 //! Text tables of results: what `attnx run` and `attnx compare` print.
 
+pub mod plots;
+pub mod summary;
+
 use std::fmt::Write;
 
 use crate::runner::ConfigResults;
@@ -35,7 +38,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// Whole percentages (echo: 100 pairs) without decimals, others with two.
-fn percent(a: f64) -> String {
+pub(crate) fn percent(a: f64) -> String {
     if a.fract() == 0.0 {
         format!("{a:.0}")
     } else {
@@ -43,7 +46,7 @@ fn percent(a: f64) -> String {
     }
 }
 
-fn fixed(x: Option<f64>) -> String {
+pub(crate) fn fixed(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"))
 }
 

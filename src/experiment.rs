@@ -1,0 +1,150 @@
+//! Experiments: one file per article comparison in `experiments/`, naming the configs compared,
+//! the metric, and the published figures to show beside attnx's.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+
+/// Where experiments named without a path are looked up.
+pub const EXPERIMENT_DIR: &str = "experiments";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    pub name: String,
+    pub title: String,
+    /// What the numbers are, in words.
+    pub metric: String,
+    /// Config names (in `configs/`) compared, the reference first.
+    pub configs: Vec<String>,
+    /// Published figures per config name.
+    #[serde(default)]
+    pub published: BTreeMap<String, Published>,
+}
+
+/// An article's figures for one config, in percent.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Published {
+    /// Where the figures come from.
+    pub source: String,
+    /// Per-repeat final accuracies (E1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<Vec<f64>>,
+    /// Test accuracy after each epoch (E2, E3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<Vec<f64>>,
+    /// Training accuracy after each epoch (E3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_accuracy: Option<Vec<f64>>,
+}
+
+impl Published {
+    /// The published number comparable to attnx's per-config mean: the mean over repeats, or
+    /// the best epoch's test accuracy.
+    pub fn headline(&self) -> Option<f64> {
+        if let Some(repeats) = &self.repeats {
+            return crate::stats::Summary::of(repeats).map(|s| s.mean);
+        }
+        self.test_accuracy
+            .as_ref()
+            .and_then(|t| t.iter().copied().reduce(f64::max))
+    }
+}
+
+impl Experiment {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: cannot read experiment: {e}", path.display())))?;
+        let de = &mut serde_json::Deserializer::from_str(&text);
+        let experiment: Self = serde_path_to_error::deserialize(de).map_err(|e| {
+            ConfigError(format!(
+                "{}: {}: {}",
+                path.display(),
+                e.path(),
+                e.inner().to_string().replace('`', "\"")
+            ))
+        })?;
+        if experiment.configs.is_empty() {
+            return Err(ConfigError(format!(
+                "{}: configs: name at least one config",
+                path.display()
+            )));
+        }
+        if let Some(extra) = experiment
+            .published
+            .keys()
+            .find(|k| !experiment.configs.contains(k))
+        {
+            return Err(ConfigError(format!(
+                "{}: published.{extra}: not one of the experiment's configs",
+                path.display()
+            )));
+        }
+        Ok(experiment)
+    }
+
+    /// Every experiment in `dir`, sorted by file name; unreadable ones are errors.
+    pub fn load_all(dir: &Path) -> Result<Vec<Self>, ConfigError> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Ok(Vec::new());
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        paths.sort();
+        paths.iter().map(|p| Self::load(p)).collect()
+    }
+}
+
+/// Resolves `e1` to `experiments/e1.json`, or takes a path as it is.
+pub fn resolve(name: &str) -> Result<PathBuf, ConfigError> {
+    let as_path = PathBuf::from(name);
+    if as_path.is_file() {
+        return Ok(as_path);
+    }
+    let in_dir = Path::new(EXPERIMENT_DIR).join(format!("{name}.json"));
+    if in_dir.is_file() {
+        return Ok(in_dir);
+    }
+    Err(ConfigError(format!(
+        "{name}: no such experiment (looked for {} and {})",
+        as_path.display(),
+        in_dir.display()
+    )))
+}
+
+/// Whether a JSON file is an experiment (it lists configs) rather than a config.
+pub fn is_experiment_file(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|v| v.get("configs").is_some_and(serde_json::Value::is_array))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_experiments_load_and_name_existing_configs() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let experiments = Experiment::load_all(&root.join(EXPERIMENT_DIR)).unwrap();
+        let names: Vec<&str> = experiments.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["e1", "e2", "e3"]);
+        for experiment in &experiments {
+            for config in &experiment.configs {
+                let path = root.join("configs").join(format!("{config}.json"));
+                crate::config::ExperimentConfig::load(&path).unwrap();
+            }
+        }
+        let e1 = &experiments[0];
+        assert!((e1.published["attention"].headline().unwrap() - 95.7).abs() < 1e-9);
+        assert!((e1.published["baseline"].headline().unwrap() - 23.1).abs() < 1e-9);
+        assert_eq!(experiments[1].published["imdb_pe"].headline(), Some(84.47));
+    }
+}

@@ -1,0 +1,280 @@
+//! The report's plots, as SVG (plotters): loss curves (E1) and accuracy per epoch (E2, E3).
+
+use anyhow::{Result, anyhow};
+use plotters::prelude::*;
+
+use super::summary::Group;
+use crate::experiment::Experiment;
+
+/// A line with a band around it (min to max over repeats).
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub label: String,
+    pub x: Vec<f64>,
+    pub mean: Vec<f64>,
+    pub low: Vec<f64>,
+    pub high: Vec<f64>,
+    /// Drawn dashed, without a band: the article's figures.
+    pub published: bool,
+    /// Colour index: a config keeps its colour across its series.
+    pub colour: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum Plot {
+    /// Training loss against step, log scale.
+    Loss { title: String, series: Vec<Series> },
+    /// Accuracy (%) against epoch.
+    Accuracy { title: String, series: Vec<Series> },
+}
+
+/// Mean, min and max of equally long rows.
+fn band(rows: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let len = rows.iter().map(Vec::len).min().unwrap_or(0);
+    let mut mean = Vec::with_capacity(len);
+    let mut low = Vec::with_capacity(len);
+    let mut high = Vec::with_capacity(len);
+    for i in 0..len {
+        let column: Vec<f64> = rows.iter().map(|r| r[i]).collect();
+        mean.push(column.iter().sum::<f64>() / column.len() as f64);
+        low.push(column.iter().copied().fold(f64::INFINITY, f64::min));
+        high.push(column.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    }
+    (mean, low, high)
+}
+
+/// The plots of one experiment, from its current configs' records.
+pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String, Plot)> {
+    let mut plots = Vec::new();
+    let mut loss = Vec::new();
+    let mut accuracy = Vec::new();
+    for (colour, group) in groups.iter().enumerate() {
+        let n = group.records.len();
+        let curves: Vec<Vec<f64>> = group
+            .records
+            .iter()
+            .filter(|r| r.epochs.is_empty() && !r.loss_curve.values.is_empty())
+            .map(|r| r.loss_curve.values.iter().map(|&v| f64::from(v)).collect())
+            .collect();
+        if !curves.is_empty() {
+            let every = group.records[0].loss_curve.every as f64;
+            let (mean, low, high) = band(&curves);
+            let x = (1..=mean.len()).map(|i| i as f64 * every).collect();
+            loss.push(Series {
+                label: format!("{} (mean of {n}, band min-max)", group.label()),
+                x,
+                mean,
+                low,
+                high,
+                published: false,
+                colour,
+            });
+        }
+        let epochs = |pick: fn(&crate::train::EpochMetrics) -> f64| -> Vec<Vec<f64>> {
+            group
+                .records
+                .iter()
+                .filter(|r| !r.epochs.is_empty())
+                .map(|r| r.epochs.iter().map(pick).collect())
+                .collect()
+        };
+        for (what, rows) in [
+            ("test", epochs(|m| m.test_accuracy)),
+            ("train", epochs(|m| m.train_accuracy)),
+        ] {
+            if rows.is_empty() {
+                continue;
+            }
+            let (mean, low, high) = band(&rows);
+            let x = (1..=mean.len()).map(|e| e as f64).collect();
+            accuracy.push(Series {
+                label: format!("{} {what} (n = {n})", group.label()),
+                x,
+                mean,
+                low,
+                high,
+                published: what == "train",
+                colour,
+            });
+        }
+        if let Some(published) = experiment.published.get(&group.name) {
+            for (what, values) in [
+                ("test", &published.test_accuracy),
+                ("train", &published.train_accuracy),
+            ] {
+                if let Some(values) = values {
+                    accuracy.push(Series {
+                        label: format!("{} {what}, published", group.name),
+                        x: (1..=values.len()).map(|e| e as f64).collect(),
+                        mean: values.clone(),
+                        low: values.clone(),
+                        high: values.clone(),
+                        published: true,
+                        colour,
+                    });
+                }
+            }
+        }
+    }
+    if !loss.is_empty() {
+        plots.push((
+            format!("{}_loss.svg", experiment.name),
+            Plot::Loss {
+                title: format!("{}: training loss", experiment.name.to_uppercase()),
+                series: loss,
+            },
+        ));
+    }
+    if !accuracy.is_empty() {
+        plots.push((
+            format!("{}_accuracy.svg", experiment.name),
+            Plot::Accuracy {
+                title: format!(
+                    "{}: accuracy per epoch (solid: test; dashed: train, published)",
+                    experiment.name.to_uppercase()
+                ),
+                series: accuracy,
+            },
+        ));
+    }
+    plots
+}
+
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
+
+impl Plot {
+    pub fn title(&self) -> &str {
+        match self {
+            Plot::Loss { title, .. } | Plot::Accuracy { title, .. } => title,
+        }
+    }
+
+    /// The plot as an SVG document.
+    pub fn svg(&self) -> Result<String> {
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (900, 540)).into_drawing_area();
+            root.fill(&WHITE).map_err(|e| anyhow!("plot: {e}"))?;
+            match self {
+                Plot::Loss { title, series } => draw_loss(&root, title, series),
+                Plot::Accuracy { title, series } => draw_accuracy(&root, title, series),
+            }
+            .map_err(|e| anyhow!("plot {}: {e}", self.title()))?;
+            root.present().map_err(|e| anyhow!("plot: {e}"))?;
+        }
+        Ok(svg)
+    }
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+fn draw_loss(root: &Area<'_>, title: &str, series: &[Series]) -> DrawResult {
+    let x_max = series
+        .iter()
+        .flat_map(|s| s.x.iter().copied())
+        .fold(1.0, f64::max);
+    let y_min = series
+        .iter()
+        .flat_map(|s| s.low.iter().copied())
+        .fold(f64::INFINITY, f64::min)
+        .max(1e-4);
+    let y_max = series
+        .iter()
+        .flat_map(|s| s.high.iter().copied())
+        .fold(0.0, f64::max)
+        .max(y_min * 10.0);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..x_max, (y_min * 0.8..y_max * 1.2).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("training step")
+        .y_desc("cross-entropy loss (mean per 100 steps, log scale)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.3}"))
+        .draw()?;
+    draw_series(&mut chart, series)
+}
+
+fn draw_accuracy(root: &Area<'_>, title: &str, series: &[Series]) -> DrawResult {
+    let epochs = series
+        .iter()
+        .flat_map(|s| s.x.iter().copied())
+        .fold(1.0, f64::max);
+    let lo = series
+        .iter()
+        .flat_map(|s| s.low.iter().copied())
+        .fold(100.0, f64::min);
+    let hi = series
+        .iter()
+        .flat_map(|s| s.high.iter().copied())
+        .fold(0.0, f64::max);
+    let pad = ((hi - lo) * 0.08).max(0.5);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(
+            0.8..epochs + 0.2,
+            (lo - pad).max(0.0)..(hi + pad).min(100.0),
+        )?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc("accuracy (%)")
+        .x_labels(epochs as usize + 1)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()?;
+    draw_series(&mut chart, series)
+}
+
+fn draw_series<'a, X, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    series: &[Series],
+) -> DrawResult
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for s in series {
+        let colour = PALETTE[s.colour % PALETTE.len()];
+        let points: Vec<(f64, f64)> = s.x.iter().copied().zip(s.mean.iter().copied()).collect();
+        if !s.published && s.low != s.high {
+            let mut polygon: Vec<(f64, f64)> =
+                s.x.iter().copied().zip(s.high.iter().copied()).collect();
+            polygon.extend(s.x.iter().copied().zip(s.low.iter().copied()).rev());
+            chart.draw_series(std::iter::once(Polygon::new(
+                polygon,
+                colour.mix(0.18).filled(),
+            )))?;
+        }
+        let style = colour.stroke_width(2);
+        let drawn = if s.published {
+            chart.draw_series(DashedLineSeries::new(points, 8, 5, style))?
+        } else {
+            chart.draw_series(LineSeries::new(points, style))?
+        };
+        drawn.label(s.label.clone()).legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+        });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()?;
+    Ok(())
+}

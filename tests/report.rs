@@ -1,0 +1,223 @@
+//! `attnx report` on a fixed set of records: the tables (as a snapshot), the files it writes,
+//! the plots, and a corrupt record.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use attnx::config::ExperimentConfig;
+use attnx::store::{LossCurve, RepeatRecord, ResultStore};
+use attnx::train::EpochMetrics;
+use predicates::prelude::*;
+
+const ECHO: &str =
+    r#"{"task": {"kind": "echo", "train_steps": 300}, "model": {"kind": "KIND", "hidden": 8}}"#;
+const IMDB: &str =
+    r#"{"task": {"kind": "imdb", "epochs": 3}, "model": {"kind": "self_attention"}}"#;
+
+fn config(dir: &Path, name: &str, text: &str) -> ExperimentConfig {
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, text).unwrap();
+    ExperimentConfig::load(&path).unwrap()
+}
+
+fn record(
+    config: &ExperimentConfig,
+    repeat: usize,
+    accuracy: f64,
+    epochs: Vec<EpochMetrics>,
+) -> RepeatRecord {
+    RepeatRecord {
+        attnx_version: "0.1.0".into(),
+        git_commit: None,
+        experiment: config.name().into(),
+        config_hash: config.hash(),
+        config: config.clone(),
+        repeat,
+        seed: repeat as u64,
+        backend: config.backend,
+        device: "flex: test".into(),
+        accuracy,
+        correct: accuracy as usize,
+        total: 100,
+        loss_curve: LossCurve {
+            every: 100,
+            values: vec![
+                2.0 - repeat as f32 * 0.1,
+                1.0,
+                0.5 / (1.0 + accuracy as f32 / 50.0),
+            ],
+        },
+        epochs,
+        data_sha256: None,
+        train_seconds: 1.0,
+        eval_seconds: 0.1,
+        stack_size: 1,
+        finished_at: 0,
+    }
+}
+
+fn epoch(epoch: usize, train: f64, test: f64) -> EpochMetrics {
+    EpochMetrics {
+        epoch,
+        train_loss: 0.5,
+        train_accuracy: train,
+        test_loss: 0.4,
+        test_accuracy: test,
+        seconds: 10.0,
+    }
+}
+
+/// configs/, experiments/ and results/ in `root`, with records of E1-like and E3-like runs.
+fn fixture(root: &Path) {
+    let configs = root.join("configs");
+    let experiments = root.join("experiments");
+    std::fs::create_dir_all(&configs).unwrap();
+    std::fs::create_dir_all(&experiments).unwrap();
+    let base = config(&configs, "base", &ECHO.replace("KIND", "baseline"));
+    let attn = config(&configs, "attn", &ECHO.replace("KIND", "attention"));
+    let imdb = config(&configs, "imdbx", IMDB);
+    std::fs::write(
+        experiments.join("ex.json"),
+        r#"{"name": "ex", "title": "EX: base against attn", "metric": "exact match (%)",
+            "configs": ["base", "attn"],
+            "published": {"base": {"source": "test", "repeats": [20, 22, 24]},
+                          "attn": {"source": "test", "repeats": [90, 95, 97]}}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        experiments.join("ey.json"),
+        r#"{"name": "ey", "title": "EY: one IMDB config", "metric": "test accuracy (%)",
+            "configs": ["imdbx"],
+            "published": {"imdbx": {"source": "test", "test_accuracy": [82.0, 83.5, 83.0],
+                                    "train_accuracy": [75.0, 85.0, 90.0]}}}"#,
+    )
+    .unwrap();
+
+    let store = ResultStore::new(root.join("results"));
+    for (i, acc) in [18.0, 25.0, 21.0, 16.0].into_iter().enumerate() {
+        store.save(&record(&base, i, acc, vec![])).unwrap();
+    }
+    for (i, acc) in [99.0, 97.0, 100.0, 98.0].into_iter().enumerate() {
+        store.save(&record(&attn, i, acc, vec![])).unwrap();
+    }
+    // A run of `base` with another seed: reported, marked as changed.
+    let mut other = base.clone();
+    other.seed = 5;
+    store.save(&record(&other, 0, 30.0, vec![])).unwrap();
+    let epochs = vec![
+        epoch(1, 74.0, 82.5),
+        epoch(2, 86.0, 83.9),
+        epoch(3, 91.0, 82.2),
+    ];
+    store.save(&record(&imdb, 0, 82.2, epochs)).unwrap();
+}
+
+fn report(root: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("attnx").unwrap();
+    cmd.current_dir(root).args(["report", "results"]);
+    cmd
+}
+
+#[test]
+fn report_tables_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let out = report(dir.path())
+        .args(["--format", "terminal"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    insta::assert_snapshot!(String::from_utf8(out.stdout).unwrap());
+    assert!(
+        !dir.path().join("results/REPORT.md").exists(),
+        "terminal only"
+    );
+}
+
+#[test]
+fn report_writes_markdown_csv_json_and_plots_that_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    report(dir.path()).args(["--out", "out"]).assert().success();
+    let out = dir.path().join("out");
+    let markdown = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    assert!(
+        markdown.contains("| config | backend | n | mean |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("![EX: training loss](plots/ex_loss.svg)"),
+        "{markdown}"
+    );
+
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        1 + 4,
+        "header and one line per config:\n{csv}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let rows = json.as_array().unwrap();
+    let base = rows.iter().find(|r| r["label"] == "base").unwrap();
+    assert_eq!(base["n"], 4);
+    assert_eq!(base["mean"], 20.0);
+    assert!((base["published"].as_f64().unwrap() - 22.0).abs() < 1e-9);
+    assert!(
+        rows.iter()
+            .any(|r| r["label"] == "base [seed=5]" && r["status"] == "changed: seed=5")
+    );
+
+    for (file, series) in [
+        ("ex_loss.svg", vec!["base (mean of 4", "attn (mean of 4"]),
+        (
+            "ey_accuracy.svg",
+            vec![
+                "imdbx test (n = 1)",
+                "imdbx train (n = 1)",
+                "imdbx test, published",
+            ],
+        ),
+    ] {
+        let svg = std::fs::read_to_string(out.join("plots").join(file)).unwrap();
+        let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let texts: Vec<&str> = doc.descendants().filter_map(|n| n.text()).collect();
+        for label in series {
+            assert!(
+                texts.iter().any(|t| t.contains(label)),
+                "{file} lacks {label}: {texts:?}"
+            );
+        }
+        assert!(
+            doc.descendants()
+                .any(|n| n.has_tag_name("polyline") || n.has_tag_name("path"))
+        );
+    }
+}
+
+#[test]
+fn a_corrupt_record_is_named_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let attn_dir = std::fs::read_dir(dir.path().join("results/attn"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(attn_dir.join("repeat-002.json"), "{ not json").unwrap();
+    let out = report(dir.path())
+        .args(["--format", "terminal"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "repeat-002.json: unreadable record, skipped",
+        ))
+        .get_output()
+        .clone();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let attn_line = text.lines().find(|l| l.starts_with("attn ")).unwrap();
+    let cells: Vec<&str> = attn_line.split_whitespace().collect();
+    assert_eq!(&cells[..4], ["attn", "flex", "3", "98.00"], "{attn_line}");
+}
