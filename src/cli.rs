@@ -69,6 +69,9 @@ pub enum Command {
         #[arg(long, value_name = "DIR", default_value = crate::experiment::EXPERIMENT_DIR)]
         experiments: PathBuf,
     },
+    /// Draw a repeat's attention as a heatmap (SVG), from its saved model, after checking that
+    /// the model reproduces its recorded accuracy.
+    Attention(crate::inspect::AttentionArgs),
     /// List the configs in configs/, one line each.
     List {
         /// The folder to list.
@@ -152,6 +155,10 @@ pub struct RunArgs {
     /// The results folder.
     #[arg(long, value_name = "DIR", default_value = "results")]
     pub out: PathBuf,
+    /// Save each repeat's trained weights beside its record [default: only for configs of a
+    /// single repeat]; `--save-model=false` never saves.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub save_model: Option<bool>,
     /// Run every repeat again, replacing the recorded ones.
     #[arg(long)]
     pub force: bool,
@@ -169,6 +176,7 @@ impl RunArgs {
             jobs: self.jobs.map_or_else(default_jobs, |n| n as usize),
             stack: self.stack.map(|n| n as usize),
             data: self.data.clone(),
+            save_model: self.save_model,
             force: self.force,
             progress: Mode::detect(self.quiet),
         }
@@ -183,8 +191,13 @@ pub fn default_jobs() -> usize {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run { config, options } => {
-            let path = crate::config::resolve_config_path(&config)
-                .or_else(|_| crate::experiment::resolve(&config))?;
+            let path = crate::config::resolve_config_path(&config).or_else(|e| {
+                crate::experiment::resolve(&config).map_err(|_| {
+                    ConfigError(format!(
+                        "{e}; no experiment of that name in experiments/ either"
+                    ))
+                })
+            })?;
             if crate::experiment::is_experiment_file(&path) {
                 run_experiment(&path, &options)
             } else {
@@ -208,6 +221,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => report(&results, &format, out.as_deref(), &configs, &experiments),
         Command::List { dir } => list(&dir),
         Command::Bench(args) => crate::bench::run(&args),
+        Command::Attention(args) => crate::inspect::run(&args),
         Command::Data(command) => data(command),
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod data;
 pub mod experiment;
 pub mod init;
+pub mod inspect;
 pub mod models;
 pub mod progress;
 pub mod report;

@@ -32,6 +32,9 @@ pub struct RunOptions {
     pub progress: Mode,
     /// Where the data set is (overrides the config's `data`).
     pub data: Option<PathBuf>,
+    /// Save each repeat's trained weights beside its record; `None`: only for configs of a
+    /// single repeat.
+    pub save_model: Option<bool>,
 }
 
 /// A config and its records for repeats `0..repeats`, in order.
@@ -259,15 +262,23 @@ pub fn run(
                     });
                     match outcome {
                         Ok(outcomes) => {
-                            for outcome in outcomes {
-                                let record = make_record(
+                            for mut outcome in outcomes {
+                                let save_model =
+                                    options.save_model.unwrap_or(config.repeats() == 1);
+                                let model = std::mem::replace(
+                                    &mut outcome.model,
+                                    train::TrainedModel::None,
+                                );
+                                let mut record = make_record(
                                     config,
                                     &data[unit.config],
                                     &devices[unit.config],
                                     outcome,
                                     unit.indices.len(),
                                 );
-                                match store.save(&record) {
+                                record.model_file =
+                                    save_model.then(|| ResultStore::model_file_name(record.repeat));
+                                match store.save_with_model(&record, save_model.then_some(&model)) {
                                     Ok(_) => finished.lock().unwrap().push(record),
                                     Err(e) => {
                                         failures.lock().unwrap().push(format!("{label}: {e:#}"))
@@ -394,6 +405,7 @@ fn make_record(
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0),
+        model_file: None,
     }
 }
 

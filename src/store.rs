@@ -49,6 +49,9 @@ pub struct RepeatRecord {
     pub stack_size: usize,
     /// Unix time (seconds) the record was written.
     pub finished_at: u64,
+    /// The saved weights, a burnpack file beside the record, when they were saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_file: Option<String>,
 }
 
 /// Mean training loss over consecutive windows of `every` steps.
@@ -83,6 +86,11 @@ impl ResultStore {
 
     fn record_path(dir: &Path, repeat: usize) -> PathBuf {
         dir.join(format!("repeat-{repeat:03}.json"))
+    }
+
+    /// The file name of a repeat's saved weights.
+    pub fn model_file_name(repeat: usize) -> String {
+        format!("repeat-{repeat:03}.model.bpk")
     }
 
     /// Reads every record of `config`. A record that cannot be read or belongs to another
@@ -124,10 +132,23 @@ impl ResultStore {
         Ok(stored)
     }
 
-    /// Writes `record` atomically, and the config beside it the first time.
+    /// Writes `record` atomically, and the config beside it the first time. The model (if
+    /// any) is written first, so that a record never names weights that are not there.
     pub fn save(&self, record: &RepeatRecord) -> Result<PathBuf> {
+        self.save_with_model(record, None)
+    }
+
+    /// [`save`](Self::save), with the repeat's trained weights.
+    pub fn save_with_model(
+        &self,
+        record: &RepeatRecord,
+        model: Option<&crate::train::TrainedModel>,
+    ) -> Result<PathBuf> {
         let dir = self.config_dir(&record.config);
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        if let (Some(model), Some(name)) = (model, &record.model_file) {
+            model.save(&dir.join(name))?;
+        }
         let config_path = dir.join("config.json");
         if !config_path.exists() {
             write_atomic(&config_path, &serde_json::to_vec_pretty(&record.config)?)?;

@@ -36,10 +36,8 @@ fn records(dir: &Path) -> Vec<Value> {
     let mut paths: Vec<PathBuf> = walk(dir)
         .into_iter()
         .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("repeat-")
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("repeat-") && name.ends_with(".json")
         })
         .collect();
     paths.sort();
@@ -286,4 +284,68 @@ fn help_describes_the_commands() {
         .assert()
         .success()
         .stdout(predicate::str::contains("--repeats").and(predicate::str::contains("--jobs")));
+}
+
+#[test]
+fn saved_models_reproduce_their_accuracy_and_draw_attention() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tiny.json", &tiny_config("tiny", "attention"));
+    // Two repeats as one stack: each is saved as a model of its own.
+    attnx(dir.path())
+        .args([
+            "run",
+            "tiny.json",
+            "--quiet",
+            "--out",
+            "res",
+            "--save-model",
+            "--stack",
+            "2",
+        ])
+        .assert()
+        .success();
+    let recs = records(&dir.path().join("res"));
+    assert_eq!(recs[1]["model_file"], "repeat-001.model.bpk");
+    let out = attnx(dir.path())
+        .args([
+            "attention",
+            "tiny.json",
+            "--results",
+            "res",
+            "--repeat",
+            "1",
+            "--out",
+            "att.svg",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let recorded = recs[1]["accuracy"].as_f64().unwrap();
+    assert!(
+        text.contains(&format!(
+            "evaluates to {recorded:.2}% (recorded: {recorded:.2}%)"
+        )),
+        "{text}"
+    );
+    let svg = fs::read_to_string(dir.path().join("att.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    assert!(doc.descendants().filter(|n| n.has_tag_name("rect")).count() >= 4 * 25);
+
+    // Without --save-model, a run of several repeats keeps no weights.
+    attnx(dir.path())
+        .args(["run", "tiny.json", "--quiet", "--out", "res2"])
+        .assert()
+        .success();
+    assert!(
+        records(&dir.path().join("res2"))[0]
+            .get("model_file")
+            .is_none()
+    );
+    attnx(dir.path())
+        .args(["attention", "tiny.json", "--results", "res2"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("recorded without its model"));
 }

@@ -53,6 +53,7 @@ fn record(
         eval_seconds: 0.1,
         stack_size: 1,
         finished_at: 0,
+        model_file: None,
     }
 }
 

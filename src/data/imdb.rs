@@ -252,6 +252,15 @@ impl Vocabulary {
         self.num_words
     }
 
+    /// The words by id: entry `i` has id `i + 3`.
+    pub fn words(&self) -> Vec<String> {
+        let mut words = vec![String::new(); self.ids.len()];
+        for (word, &id) in &self.ids {
+            words[(id - FIRST_WORD) as usize] = word.clone();
+        }
+        words
+    }
+
     pub fn id(&self, word: &str) -> u32 {
         self.ids.get(word).copied().unwrap_or(OOV)
     }

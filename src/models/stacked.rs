@@ -8,10 +8,21 @@
 //! elementwise, its own optimiser state). burn's own `Linear` and `Lstm` have no such repeat
 //! dimension, which is why these are written here.
 
-use burn::module::Param;
+use burn::module::{ModuleMapper, Param};
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, tanh};
 use rand::rngs::StdRng;
+
+/// Keeps one repeat of a stacked model: every parameter's slice `repeat` of its leading
+/// dimension, so that each repeat can be saved (and loaded) as a model of its own.
+pub struct TakeRepeat(pub usize);
+
+impl ModuleMapper for TakeRepeat {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let r = self.0;
+        param.map(|t| t.slice_dim(0, r..r + 1))
+    }
+}
 
 /// Builds an `[R, a, b]` parameter from one `a * b` block per repeat, each drawn from that
 /// repeat's own generator.

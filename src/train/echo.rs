@@ -7,11 +7,12 @@ use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use rand::rngs::StdRng;
 
-use super::{LOSS_WINDOW, RepeatOutcome};
+use super::{LOSS_WINDOW, RepeatOutcome, TrainedModel};
 use crate::config::{ExperimentConfig, ModelConfig, OptimizerConfig, TaskConfig};
 use crate::data::echo::EchoTask;
 use crate::init::{self, Stream};
 use crate::models::echo::{AttentionModel, EchoModel, EncoderDecoder};
+use crate::models::stacked::TakeRepeat;
 
 /// Evaluation batch per repeat: large enough to amortise per-op overhead, small enough to
 /// keep memory flat however many pairs are evaluated.
@@ -149,7 +150,8 @@ pub fn train_echo_stack(
     let train_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let correct = evaluate(&model.valid(), &task, seeds, eval_samples, device);
+    let model = model.valid();
+    let correct = evaluate(&model, &task, seeds, eval_samples, device);
     let eval_seconds = started.elapsed().as_secs_f64();
 
     indices
@@ -157,18 +159,22 @@ pub fn train_echo_stack(
         .zip(seeds)
         .zip(curves)
         .zip(correct)
-        .map(|(((&index, &seed), loss_curve), correct)| RepeatOutcome {
-            index,
-            seed,
-            accuracy: 100.0 * correct as f64 / eval_samples as f64,
-            correct,
-            total: eval_samples,
-            loss_curve,
-            epochs: Vec::new(),
-            // The stack trains its repeats together; each is charged an equal share.
-            train_seconds: train_seconds / r as f64,
-            eval_seconds: eval_seconds / r as f64,
-        })
+        .enumerate()
+        .map(
+            |(r, (((&index, &seed), loss_curve), correct))| RepeatOutcome {
+                index,
+                seed,
+                accuracy: 100.0 * correct as f64 / eval_samples as f64,
+                correct,
+                total: eval_samples,
+                loss_curve,
+                epochs: Vec::new(),
+                // The stack trains its repeats together; each is charged an equal share.
+                train_seconds: train_seconds / seeds.len() as f64,
+                eval_seconds: eval_seconds / seeds.len() as f64,
+                model: TrainedModel::Echo(model.clone().map(&mut TakeRepeat(r))),
+            },
+        )
         .collect()
 }
 

@@ -9,7 +9,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use super::{EpochMetrics, LOSS_WINDOW, RepeatOutcome};
+use super::{EpochMetrics, LOSS_WINDOW, RepeatOutcome, TrainedModel};
 use crate::config::{ExperimentConfig, ModelConfig, OptimizerConfig, Output, TaskConfig};
 use crate::data::prepare::{Batchable, ImdbData};
 use crate::init::{self, Stream};
@@ -213,6 +213,7 @@ pub fn train_imdb(
         epochs: metrics,
         train_seconds,
         eval_seconds,
+        model: TrainedModel::Imdb(model.valid()),
     }
 }
 

@@ -30,6 +30,44 @@ pub struct RepeatOutcome {
     pub epochs: Vec<EpochMetrics>,
     pub train_seconds: f64,
     pub eval_seconds: f64,
+    /// The trained model of this repeat alone (without autodiff), to be saved.
+    pub model: TrainedModel,
+}
+
+/// A repeat's trained weights.
+#[derive(Debug, Clone)]
+pub enum TrainedModel {
+    /// An echo model with a stack of one.
+    Echo(crate::models::echo::EchoModel),
+    Imdb(crate::models::self_attention::SelfAttentionClassifier),
+    /// Taken (saved or dropped) already.
+    None,
+}
+
+impl TrainedModel {
+    /// Saves the weights (burnpack) atomically: a temporary file, then a rename.
+    pub fn save(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        use anyhow::Context;
+        use burn::module::Module;
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".tmp-model-")
+            // burn adds `.bpk` to a path without it: give it one so that it writes this file.
+            .suffix(".bpk")
+            .tempfile_in(dir)?
+            .into_temp_path();
+        let saved = match self {
+            TrainedModel::Echo(m) => m.clone().save_file(&tmp),
+            TrainedModel::Imdb(m) => m.clone().save_file(&tmp),
+            TrainedModel::None => return Ok(()),
+        };
+        saved
+            .map_err(|e| anyhow::anyhow!("{e:?}"))
+            .with_context(|| format!("cannot save the model to {}", path.display()))?;
+        tmp.persist(path)
+            .with_context(|| format!("cannot save the model to {}", path.display()))?;
+        Ok(())
+    }
 }
 
 /// One epoch of an IMDB run. Accuracies in percent; the training figures are running means

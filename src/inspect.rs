@@ -1,0 +1,372 @@
+//! `attnx attention`: loads a repeat's saved model, checks it against its record, and draws
+//! its attention as a heatmap: output step x input position for the echo decoder, the
+//! attention each word of a review receives for an IMDB model.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::prelude::*;
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+
+use crate::config::{ConfigError, ExperimentConfig, TaskConfig};
+use crate::data::imdb::{ImdbReviews, PAD, Vocabulary, pad_pre, tokenize};
+use crate::init::{self, Stream, repeat_seed};
+use crate::models::self_attention::SelfAttentionClassifier;
+use crate::store::{RepeatRecord, ResultStore};
+use crate::train::echo::{build_model, echo_task, evaluate};
+
+#[derive(Debug, clap::Args)]
+pub struct AttentionArgs {
+    /// A config file, or the name of one in configs/.
+    pub config: String,
+    /// Which repeat's saved model to use.
+    #[arg(long, default_value_t = 0)]
+    pub repeat: usize,
+    /// The results folder holding the model.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub results: PathBuf,
+    /// Where to write the SVG [default: <results>/plots/<config>_attention_<repeat>.svg].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Echo: how many evaluation pairs to draw.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub pairs: u64,
+    /// IMDB: which test review to draw (in attnx's order: negative, then positive, by file name).
+    #[arg(long, default_value_t = 0)]
+    pub review: usize,
+    /// IMDB: the data (as for `attnx run`).
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
+}
+
+pub fn run(args: &AttentionArgs) -> Result<()> {
+    let path = crate::config::resolve_config_path(&args.config)?;
+    let config = ExperimentConfig::load(&path)?;
+    let store = ResultStore::new(&args.results);
+    let dir = store.config_dir(&config);
+    let stored = store.load(&config)?;
+    let Some(record) = stored.records.get(&args.repeat) else {
+        return Err(ConfigError(format!(
+            "{}: no record of repeat {} in {} (run it first)",
+            config.name(),
+            args.repeat,
+            dir.display()
+        ))
+        .into());
+    };
+    let Some(model_file) = &record.model_file else {
+        return Err(ConfigError(format!(
+            "{}: repeat {} was recorded without its model; run it again with --save-model --force",
+            config.name(),
+            args.repeat
+        ))
+        .into());
+    };
+    let model_path = dir.join(model_file);
+    let device = crate::backend::device(config.backend)?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        args.results
+            .join("plots")
+            .join(format!("{}_attention_{}.svg", config.name(), args.repeat))
+    });
+    let svg = match config.task {
+        TaskConfig::Echo { .. } => {
+            echo(&config, record, &model_path, args.pairs as usize, &device)?
+        }
+        TaskConfig::Imdb { .. } => imdb(&config, record, &model_path, args, &device)?,
+    };
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    crate::store::write_atomic(&out, svg.as_bytes())?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
+fn load_error(path: &Path) -> impl Fn(burn::store::RecordError) -> anyhow::Error + '_ {
+    move |e| anyhow::anyhow!("{}: cannot load the model ({e:?})", path.display())
+}
+
+fn check(config: &ExperimentConfig, record: &RepeatRecord, accuracy: f64) -> Result<()> {
+    println!(
+        "{} repeat {}: the saved model evaluates to {accuracy:.2}% (recorded: {:.2}%)",
+        config.name(),
+        record.repeat,
+        record.accuracy
+    );
+    if (accuracy - record.accuracy).abs() > 1e-9 {
+        bail!("the saved model does not reproduce its recorded accuracy");
+    }
+    Ok(())
+}
+
+fn echo(
+    config: &ExperimentConfig,
+    record: &RepeatRecord,
+    model_path: &Path,
+    pairs: usize,
+    device: &Device,
+) -> Result<String> {
+    let seed = repeat_seed(config.seed, record.repeat);
+    let model = build_model(config, &[seed], device)
+        .try_load_file(model_path)
+        .map_err(load_error(model_path))?;
+    let task = echo_task(config);
+    let correct = evaluate(&model, &task, &[seed], record.total, device)[0];
+    check(config, record, 100.0 * correct as f64 / record.total as f64)?;
+
+    // The first pairs the evaluation drew.
+    let mut rng = init::rng(seed, Stream::EvalData);
+    let drawn: Vec<_> = (0..pairs).map(|_| task.draw(&mut rng)).collect();
+    let mut x = Vec::new();
+    for pair in &drawn {
+        task.one_hot_into(&pair.input, &mut x);
+    }
+    let (t, v) = (task.n_in, task.cardinality);
+    let x = Tensor::<4>::from_data(TensorData::new(x, [1, pairs, t, v]), device);
+    let weights = model
+        .attention(x.clone())
+        .context("this model has no attention to draw (the baseline)")?
+        .into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let logits = model
+        .forward(x)
+        .into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+
+    let panels: Vec<Heatmap> = drawn
+        .iter()
+        .enumerate()
+        .map(|(i, pair)| {
+            let predicted = task.decode(&logits[i * t * v..(i + 1) * t * v]);
+            Heatmap {
+                title: format!("pair {}: target {:?}", i + 1, &pair.target[..task.n_out]),
+                columns: pair.input.iter().map(|v| v.to_string()).collect(),
+                rows: predicted.iter().map(|v| v.to_string()).collect(),
+                values: weights[i * t * t..(i + 1) * t * t].to_vec(),
+                x_desc: "input value (encoder position)".into(),
+                y_desc: "output value (decoder step)".into(),
+            }
+        })
+        .collect();
+    draw(
+        &format!("{}: attention of repeat {}", config.name(), record.repeat),
+        &panels,
+    )
+}
+
+fn imdb(
+    config: &ExperimentConfig,
+    record: &RepeatRecord,
+    model_path: &Path,
+    args: &AttentionArgs,
+    device: &Device,
+) -> Result<String> {
+    let TaskConfig::Imdb {
+        num_words, maxlen, ..
+    } = config.task
+    else {
+        unreachable!()
+    };
+    let seed = repeat_seed(config.seed, record.repeat);
+    let model = SelfAttentionClassifier::new(
+        &config.model,
+        num_words,
+        &mut init::rng(seed, Stream::Init),
+        device,
+    )
+    .try_load_file(model_path)
+    .map_err(load_error(model_path))?;
+    let (path, _) = crate::data::prepare::locate(args.data.as_deref(), config.data.as_deref())?;
+    let data = crate::data::prepare::ImdbData::prepare(&config.task, &path)?;
+    let output = match config.model {
+        crate::config::ModelConfig::SelfAttention { output, .. } => output,
+        _ => unreachable!("validation gives IMDB a self_attention model"),
+    };
+    let (_, hits) = crate::train::imdb::evaluate(&model, output, &data.test, device);
+    check(config, record, 100.0 * hits as f64 / data.test.len() as f64)?;
+
+    // The words need the vocabulary, which the cached ids do not keep: rebuild it.
+    let reviews = ImdbReviews::read(&path)?;
+    let train_tokens: Vec<Vec<String>> = reviews.train.iter().map(|r| tokenize(&r.text)).collect();
+    let vocab = Vocabulary::build(train_tokens.iter().map(Vec::as_slice), num_words);
+    let Some(review) = reviews.test.get(args.review) else {
+        bail!(
+            "--review {}: there are {} test reviews",
+            args.review,
+            reviews.test.len()
+        );
+    };
+    let ids = pad_pre(&vocab.encode(&tokenize(&review.text)), maxlen);
+    let words = vocab.words();
+    let labels: Vec<String> = ids
+        .iter()
+        .map(|&id| match id {
+            PAD => "·".to_string(),
+            1 => "<start>".to_string(),
+            2 => "<oov>".to_string(),
+            id => words.get(id as usize - 3).cloned().unwrap_or_default(),
+        })
+        .collect();
+    let input = Tensor::<2, Int>::from_data(
+        TensorData::new(
+            ids.iter().map(|&i| i64::from(i)).collect::<Vec<_>>(),
+            [1, maxlen],
+        ),
+        device,
+    );
+    // [1, H, T, T] -> what each key position receives, averaged over heads and queries.
+    let received = model
+        .attention(input)
+        .mean_dim(1)
+        .mean_dim(2)
+        .into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let label = if review.label == 1 {
+        "positive"
+    } else {
+        "negative"
+    };
+    let panel = Heatmap {
+        title: format!(
+            "test review {} ({label}): attention each token receives (mean over heads and positions)",
+            review.name
+        ),
+        columns: labels,
+        rows: vec!["".into()],
+        values: received,
+        x_desc: "token (padding ·)".into(),
+        y_desc: String::new(),
+    };
+    draw(
+        &format!("{}: attention of repeat {}", config.name(), record.repeat),
+        &[panel],
+    )
+}
+
+/// One heatmap: `values` row-major, `rows.len() x columns.len()`.
+struct Heatmap {
+    title: String,
+    columns: Vec<String>,
+    rows: Vec<String>,
+    values: Vec<f32>,
+    x_desc: String,
+    y_desc: String,
+}
+
+/// White (0) to dark blue (the panel's largest weight).
+fn shade(value: f32, max: f32) -> RGBColor {
+    let f = if max > 0.0 {
+        (value / max).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let lerp = |a: f32, b: f32| (a + (b - a) * f) as u8;
+    RGBColor(lerp(255.0, 8.0), lerp(255.0, 48.0), lerp(255.0, 107.0))
+}
+
+fn draw(title: &str, panels: &[Heatmap]) -> Result<String> {
+    let wide = panels.len() == 1 && panels[0].columns.len() > 20;
+    let (cols, rows) = if panels.len() == 1 {
+        (1, 1)
+    } else {
+        (2, panels.len().div_ceil(2))
+    };
+    let size = if wide {
+        (1600, 420)
+    } else {
+        (900, 60 + 380 * rows as u32)
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let root = root
+            .titled(title, ("sans-serif", 22))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        for (area, panel) in root.split_evenly((rows, cols)).iter().zip(panels) {
+            draw_panel(area, panel, wide).map_err(|e| anyhow::anyhow!("heatmap: {e}"))?;
+        }
+        root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(svg)
+}
+
+fn draw_panel(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    panel: &Heatmap,
+    wide: bool,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let (nx, ny) = (panel.columns.len() as i32, panel.rows.len() as i32);
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.title, ("sans-serif", 15))
+        .margin(10)
+        .x_label_area_size(if wide { 110 } else { 40 })
+        .y_label_area_size(if panel.y_desc.is_empty() { 10 } else { 60 })
+        // A segmented range `0..n` has n + 1 segments: end one short.
+        .build_cartesian_2d((0..nx - 1).into_segmented(), (0..ny - 1).into_segmented())?;
+    let label = |names: &[String], v: &SegmentValue<i32>| match v {
+        SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
+        _ => String::new(),
+    };
+    // Row 0 (the first decoder step) is drawn at the top.
+    let rows_bottom_up: Vec<String> = panel.rows.iter().rev().cloned().collect();
+    let x_style = if wide {
+        ("sans-serif", 12)
+            .into_font()
+            .transform(FontTransform::Rotate90)
+    } else {
+        ("sans-serif", 14).into_font()
+    };
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(nx as usize)
+        .y_labels(ny as usize)
+        .x_label_style(x_style)
+        .x_label_formatter(&|v| label(&panel.columns, v))
+        .y_label_formatter(&|v| label(&rows_bottom_up, v))
+        .x_desc(panel.x_desc.as_str())
+        .y_desc(panel.y_desc.as_str())
+        .draw()?;
+    let max = panel.values.iter().copied().fold(0.0f32, f32::max);
+    chart.draw_series(
+        (0..ny)
+            .flat_map(|row| (0..nx).map(move |col| (row, col)))
+            .map(|(row, col)| {
+                let value = panel.values[(row * nx + col) as usize];
+                Rectangle::new(
+                    [
+                        (SegmentValue::Exact(col), SegmentValue::Exact(ny - 1 - row)),
+                        (SegmentValue::Exact(col + 1), SegmentValue::Exact(ny - row)),
+                    ],
+                    shade(value, max).filled(),
+                )
+            }),
+    )?;
+    if !wide {
+        // The weights themselves, for reading exact values.
+        chart.draw_series(
+            (0..ny)
+                .flat_map(|row| (0..nx).map(move |col| (row, col)))
+                .map(|(row, col)| {
+                    let value = panel.values[(row * nx + col) as usize];
+                    let colour = if value > 0.55 * max { WHITE } else { BLACK };
+                    Text::new(
+                        format!("{value:.2}"),
+                        (
+                            SegmentValue::CenterOf(col),
+                            SegmentValue::CenterOf(ny - 1 - row),
+                        ),
+                        ("sans-serif", 12).into_font().color(&colour),
+                    )
+                }),
+        )?;
+    }
+    Ok(())
+}
