@@ -58,7 +58,44 @@ fn wgpu_device() -> Result<Device, BackendError> {
     ))
 }
 
-/// A one-line description of the device, for records.
+/// A one-line description of the device, for records: the adapter's name on wgpu.
 pub fn describe(backend: Backend, device: &Device) -> String {
-    format!("{backend}: {device:?}")
+    match adapter_name(device) {
+        Some(name) => format!("{backend}: {name}"),
+        None => format!("{backend}: {device:?}"),
+    }
+}
+
+/// The GPU adapter's name, for wgpu devices.
+#[cfg(feature = "wgpu")]
+pub fn adapter_name(device: &Device) -> Option<String> {
+    device
+        .as_dispatch()
+        .identity()
+        .map(|identity| identity.name)
+}
+
+#[cfg(not(feature = "wgpu"))]
+pub fn adapter_name(_device: &Device) -> Option<String> {
+    None
+}
+
+/// What `attnx info` says of the backends: each compiled one, and whether it can run here.
+pub fn report() -> Vec<(Backend, String)> {
+    let mut out = Vec::new();
+    for backend in [Backend::Ndarray, Backend::Flex, Backend::Wgpu] {
+        let state = if !compiled().contains(&backend) {
+            "not compiled in (build with the `wgpu` feature)".to_string()
+        } else {
+            match device(backend) {
+                Ok(device) => match adapter_name(&device) {
+                    Some(name) => format!("ready: adapter {name}"),
+                    None => "ready (CPU)".to_string(),
+                },
+                Err(e) => e.to_string(),
+            }
+        };
+        out.push((backend, state));
+    }
+    out
 }

@@ -72,6 +72,8 @@ pub enum Command {
     /// Draw a repeat's attention as a heatmap (SVG), from its saved model, after checking that
     /// the model reproduces its recorded accuracy.
     Attention(crate::inspect::AttentionArgs),
+    /// Show the build (version, commit, backends) and whether each backend can run here.
+    Info,
     /// List the configs in configs/, one line each.
     List {
         /// The folder to list.
@@ -222,6 +224,28 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::List { dir } => list(&dir),
         Command::Bench(args) => crate::bench::run(&args),
         Command::Attention(args) => crate::inspect::run(&args),
+        Command::Info => {
+            println!(
+                "attnx {} (commit {})",
+                env!("CARGO_PKG_VERSION"),
+                option_env!("ATTNX_GIT_COMMIT")
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or("unknown")
+            );
+            println!(
+                "default backend: {}; default jobs: {}",
+                Backend::default(),
+                default_jobs()
+            );
+            for (backend, state) in crate::backend::report() {
+                println!("{:<8} {state}", backend.name());
+            }
+            println!(
+                "cache folder: {}",
+                crate::data::prepare::cache_dir().display()
+            );
+            Ok(())
+        }
         Command::Data(command) => data(command),
     }
 }

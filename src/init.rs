@@ -73,14 +73,14 @@ pub fn orthogonal(rng: &mut StdRng, rows: usize, cols: usize) -> Vec<f32> {
     let (n, m) = (rows.max(cols), rows.min(cols));
     let mut vectors: Vec<Vec<f64>> = normal(rng, n * m).chunks(n).map(<[f64]>::to_vec).collect();
     for i in 0..m {
-        for j in 0..i {
-            let dot: f64 = (0..n).map(|k| vectors[i][k] * vectors[j][k]).sum();
-            for k in 0..n {
-                vectors[i][k] -= dot * vectors[j][k];
-            }
+        let (done, rest) = vectors.split_at_mut(i);
+        let v = &mut rest[0];
+        for u in done.iter() {
+            let dot: f64 = v.iter().zip(u).map(|(a, b)| a * b).sum();
+            v.iter_mut().zip(u).for_each(|(a, b)| *a -= dot * b);
         }
-        let norm = vectors[i].iter().map(|x| x * x).sum::<f64>().sqrt();
-        vectors[i].iter_mut().for_each(|x| *x /= norm);
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
     }
     let mut out = vec![0.0f32; rows * cols];
     for (i, v) in vectors.iter().enumerate() {

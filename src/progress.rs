@@ -134,7 +134,7 @@ impl StackProgress<'_> {
         match self.progress.mode {
             Mode::Bars => {
                 // Drawing is rate-limited by indicatif; formatting the loss is not, so thin it.
-                if done % 10 == 0 || done == self.steps {
+                if done.is_multiple_of(10) || done == self.steps {
                     self.bar.set_position(done as u64);
                     self.bar.set_message(format!("{loss:.4}"));
                     let new = done - self.shown.swap(done, Ordering::Relaxed);

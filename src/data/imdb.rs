@@ -441,9 +441,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing.tar.gz: cannot read IMDB data"), "{e}");
-        for e in [e] {
-            assert!(!e.contains('\n'));
-        }
+        assert!(!e.contains('\n'));
     }
 }
 

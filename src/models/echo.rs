@@ -220,6 +220,7 @@ impl AttentionDecoder {
 }
 
 /// Either E1 model, built from a config.
+#[allow(clippy::large_enum_variant)] // a handful exist at a time; boxing would buy nothing
 #[derive(Module, Debug)]
 pub enum EchoModel {
     Baseline(EncoderDecoder),

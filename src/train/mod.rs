@@ -35,6 +35,7 @@ pub struct RepeatOutcome {
 }
 
 /// A repeat's trained weights.
+#[allow(clippy::large_enum_variant)] // one per repeat, moved out once
 #[derive(Debug, Clone)]
 pub enum TrainedModel {
     /// An echo model with a stack of one.
