@@ -336,7 +336,18 @@ fn report(
     for warning in &scan.warnings {
         eprintln!("warning: {warning}");
     }
-    let report = summary::build(&scan, &experiments);
+    let plots_dir = out.unwrap_or(results).join("plots");
+    let mut heatmaps: Vec<String> = std::fs::read_dir(&plots_dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|name| name.contains("_attention_") && name.ends_with(".svg"))
+                .collect()
+        })
+        .unwrap_or_default();
+    heatmaps.sort();
+    let report = summary::build(&scan, &experiments, &heatmaps);
     if formats.contains(&Format::Terminal) {
         print!("{}", report.text());
     }

@@ -101,10 +101,12 @@ fn fixture(root: &Path) {
     for (i, acc) in [99.0, 97.0, 100.0, 98.0].into_iter().enumerate() {
         store.save(&record(&attn, i, acc, vec![])).unwrap();
     }
-    // A run of `base` with another seed: reported, marked as changed.
+    // A run of `base` with another seed, by an older attnx: reported, marked as both.
     let mut other = base.clone();
     other.seed = 5;
-    store.save(&record(&other, 0, 30.0, vec![])).unwrap();
+    let mut old = record(&other, 0, 30.0, vec![]);
+    old.attnx_version = "0.0.9".into();
+    store.save(&old).unwrap();
     let epochs = vec![
         epoch(1, 74.0, 82.5),
         epoch(2, 86.0, 83.9),
@@ -166,8 +168,9 @@ fn report_writes_markdown_csv_json_and_plots_that_parse() {
     assert_eq!(base["mean"], 20.0);
     assert!((base["published"].as_f64().unwrap() - 22.0).abs() < 1e-9);
     assert!(
-        rows.iter()
-            .any(|r| r["label"] == "base [seed=5]" && r["status"] == "changed: seed=5")
+        rows.iter().any(
+            |r| r["label"] == "base [seed=5] (attnx 0.0.9)" && r["status"] == "changed: seed=5"
+        )
     );
 
     for (file, series) in [

@@ -42,13 +42,23 @@ pub struct Group {
 }
 
 impl Group {
-    /// The name, with what sets it apart from the current config.
+    /// The name, with what sets it apart from the current config and attnx.
     pub fn label(&self) -> String {
-        match &self.status {
+        let mut label = match &self.status {
             Status::Current => self.name.clone(),
             Status::Changed(diff) => format!("{} [{diff}]", self.name),
             Status::NoConfig => format!("{} [no config]", self.name),
+        };
+        let others: Vec<&str> = self
+            .versions
+            .iter()
+            .map(String::as_str)
+            .filter(|v| *v != env!("CARGO_PKG_VERSION"))
+            .collect();
+        if !others.is_empty() {
+            label.push_str(&format!(" (attnx {})", others.join(", ")));
         }
+        label
     }
 
     /// The variant family: groups with the same changes are compared with one another.
@@ -391,8 +401,9 @@ fn comparison(a: &Group, b: &Group) -> String {
     }
 }
 
-/// Builds the report of `scan` for `experiments`.
-pub fn build(scan: &Scan, experiments: &[Experiment]) -> Report {
+/// Builds the report of `scan` for `experiments`. `extra_plots` are the files already in the
+/// plots folder (attention heatmaps that `attnx attention` drew), linked where they belong.
+pub fn build(scan: &Scan, experiments: &[Experiment], extra_plots: &[String]) -> Report {
     let mut report = Report::default();
     report.blocks.push(Block::Heading("attnx report".into()));
     let total: usize = scan.groups.iter().map(|g| g.records.len()).sum();
@@ -487,6 +498,15 @@ pub fn build(scan: &Scan, experiments: &[Experiment]) -> Report {
                 path: format!("plots/{file}"),
             });
             report.plots.push((file, plot));
+        }
+        for config in &experiment.configs {
+            let prefix = format!("{config}_attention_");
+            for file in extra_plots.iter().filter(|f| f.starts_with(&prefix)) {
+                report.blocks.push(Block::Image {
+                    alt: format!("{config}: attention heatmap ({file})"),
+                    path: format!("plots/{file}"),
+                });
+            }
         }
         for g in &groups {
             reported.insert((g.name.clone(), g.hash.clone()));
