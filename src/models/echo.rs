@@ -86,9 +86,10 @@ impl AttentionModel {
 /// ```
 ///
 /// with `y_0 = 0` and `s_0 = tanh(h_1 W_s)`; the decoder feeds back its own softmax output
-/// (no teacher forcing). Kernels that multiply the same vector are fused column-wise so that
-/// a step costs few ops: `y` and `c` multiply `[r | z | p | o]` blocks, `s` multiplies
-/// `[r | z | a | o]`.
+/// (no teacher forcing). Kernels that multiply the same vector are fused so that a step costs
+/// few ops (at batch size 1 the op count, not the arithmetic, sets the speed, and each weight
+/// tensor costs Adam a dozen ops per step): `[y; c]` multiplies `[r | z | p | o]` blocks, `s`
+/// multiplies `[r | z | a | o]`, and the encoder states multiply `[U_a | W_s]`.
 ///
 /// Initialisation: every kernel glorot-uniform on its own shape, except the ones applied to
 /// the recurrent state `s` (`U_r, U_z, U_p, U_o`), which are orthogonal; biases zero. The Keras
@@ -96,20 +97,17 @@ impl AttentionModel {
 /// glorot/orthogonal split Keras' own recurrent layers use.
 #[derive(Module, Debug)]
 pub struct AttentionDecoder {
-    /// `W_s`, `[R, H, U]`.
-    init_state: Param<Tensor<3>>,
-    /// `U_a`, `[R, H, U]`.
-    key: Param<Tensor<3>>,
+    /// `[U_a | W_s]`, `[R, H, 2U]`.
+    from_encoder: Param<Tensor<3>>,
     /// `b_a`, `[R, 1, U]`.
     key_bias: Param<Tensor<3>>,
     /// `v_a` as a column, `[R, U, 1]`.
     score: Param<Tensor<3>>,
     /// `[U_r | U_z | W_a | U_o]`, `[R, U, 3U + V]`.
     from_state: Param<Tensor<3>>,
-    /// `[W_r | W_z | W_p | W_o]`, `[R, V, 3U + V]`.
-    from_output: Param<Tensor<3>>,
-    /// `[C_r | C_z | C_p | C_o]`, `[R, H, 3U + V]`.
-    from_context: Param<Tensor<3>>,
+    /// `[W_r | W_z | W_p | W_o]` over `[C_r | C_z | C_p | C_o]`, `[R, V + H, 3U + V]`: the
+    /// kernels of the previous output `y` and of the context `c`.
+    from_input: Param<Tensor<3>>,
     /// `[b_r | b_z | b_p | b_o]`, `[R, 1, 3U + V]`.
     bias: Param<Tensor<3>>,
     /// `U_p`, `[R, U, U]`.
@@ -128,8 +126,11 @@ impl AttentionDecoder {
         let wide = 3 * u + v;
         let glorot = |a, b| move |rng: &mut StdRng| glorot_uniform(rng, a, b);
         Self {
-            init_state: stacked_param(rngs, [h, u], device, glorot(h, u)),
-            key: stacked_param(rngs, [h, u], device, glorot(h, u)),
+            from_encoder: stacked_param(rngs, [h, 2 * u], device, |rng| {
+                let ws = glorot(h, u)(rng);
+                let ua = glorot(h, u)(rng);
+                concat_columns(h, &[(u, ua), (u, ws)])
+            }),
             key_bias: stacked_const(rngs.len(), &vec![0.0; u], [1, u], device),
             score: stacked_param(rngs, [u, 1], device, |rng| {
                 // Keras' glorot on a vector of `u` units: fan_in = fan_out = u.
@@ -142,19 +143,17 @@ impl AttentionDecoder {
                 let uo = orthogonal(rng, u, v);
                 concat_columns(u, &[(u, ur), (u, uz), (u, wa), (v, uo)])
             }),
-            from_output: stacked_param(rngs, [v, wide], device, |rng| {
-                let blocks: Vec<_> = [u, u, u, v]
-                    .into_iter()
-                    .map(|cols| (cols, glorot_uniform(rng, v, cols)))
-                    .collect();
-                concat_columns(v, &blocks)
-            }),
-            from_context: stacked_param(rngs, [h, wide], device, |rng| {
-                let blocks: Vec<_> = [u, u, u, v]
-                    .into_iter()
-                    .map(|cols| (cols, glorot_uniform(rng, h, cols)))
-                    .collect();
-                concat_columns(h, &blocks)
+            from_input: stacked_param(rngs, [v + h, wide], device, |rng| {
+                // Rows: y's kernels, then c's (a vertical concatenation is an append).
+                let mut kernel = Vec::with_capacity((v + h) * wide);
+                for rows in [v, h] {
+                    let blocks: Vec<_> = [u, u, u, v]
+                        .into_iter()
+                        .map(|cols| (cols, glorot_uniform(rng, rows, cols)))
+                        .collect();
+                    kernel.extend(concat_columns(rows, &blocks));
+                }
+                kernel
             }),
             bias: stacked_const(rngs.len(), &vec![0.0; wide], [1, wide], device),
             proposal: stacked_param(rngs, [u, u], device, |rng| orthogonal(rng, u, u)),
@@ -166,15 +165,21 @@ impl AttentionDecoder {
     pub fn forward(&self, states: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
         let [r, b, t, h] = states.dims();
         let u = self.proposal.dims()[1];
-        let v = self.from_output.dims()[1];
+        let v = self.from_state.dims()[2] - 3 * u;
         let device = states.device();
 
-        // h_j U_a + b_a for every position, once: [R, B, T, U].
-        let keys = (states.clone().reshape([r, b * t, h]).matmul(self.key.val())
-            + self.key_bias.val())
-        .reshape([r, b, t, u]);
-        let first = states.clone().slice_dim(2, 0..1).reshape([r, b, h]);
-        let mut s = tanh(first.matmul(self.init_state.val()));
+        // h_j U_a (+ b_a) for every position, and h_1 W_s, from one matmul: [R, B, T, 2U].
+        let projected = states
+            .clone()
+            .reshape([r, b * t, h])
+            .matmul(self.from_encoder.val())
+            .reshape([r, b, t, 2 * u]);
+        let keys = projected.clone().slice_dim(3, 0..u) + self.key_bias.val().unsqueeze_dim::<4>(1);
+        let first = projected
+            .slice_dim(2, 0..1)
+            .slice_dim(3, u..2 * u)
+            .reshape([r, b, u]);
+        let mut s = tanh(first);
         let mut y = Tensor::<3>::zeros([r, b, v], &device);
 
         let mut logits = Vec::with_capacity(t);
@@ -197,9 +202,8 @@ impl AttentionDecoder {
                 .reshape([r, b, h]); // [R, B, H]
 
             // Gates, candidate state and output.
-            let from_yc = y.matmul(self.from_output.val())
-                + context.matmul(self.from_context.val())
-                + self.bias.val(); // [R, B, 3U + V]
+            let from_yc =
+                Tensor::cat(vec![y, context], 2).matmul(self.from_input.val()) + self.bias.val(); // [R, B, 3U + V]
             let rz = sigmoid(
                 from_yc.clone().slice_dim(2, 0..2 * u) + from_s.clone().slice_dim(2, 0..2 * u),
             );
