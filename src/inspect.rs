@@ -232,21 +232,80 @@ fn imdb(
     } else {
         "negative"
     };
-    let panel = Heatmap {
-        title: format!(
-            "test review {} ({label}): attention each token receives (mean over heads and positions)",
+    // Padding receives attention too (no mask in E2/E3), but it is no word: leave it out.
+    let shown: Vec<(String, f32)> = labels
+        .into_iter()
+        .zip(received)
+        .zip(&ids)
+        .filter(|(_, id)| **id != PAD)
+        .map(|(pair, _)| pair)
+        .collect();
+    draw_tokens(
+        &format!(
+            "{}, repeat {}: attention each token of test review {} ({label}) receives",
+            config.name(),
+            record.repeat,
             review.name
         ),
-        columns: labels,
-        rows: vec!["".into()],
-        values: received,
-        x_desc: "token (padding ·)".into(),
-        y_desc: String::new(),
-    };
-    draw(
-        &format!("{}: attention of repeat {}", config.name(), record.repeat),
-        &[panel],
+        "mean over heads and query positions; darker = more attention; the model sees the last maxlen tokens",
+        &shown,
     )
+}
+
+/// A review as wrapped words, each on a box shaded by the attention it receives.
+fn draw_tokens(title: &str, subtitle: &str, tokens: &[(String, f32)]) -> Result<String> {
+    const WIDTH: i32 = 1100;
+    const MARGIN: i32 = 24;
+    const LINE: i32 = 30;
+    const CHAR: i32 = 9; // width of a 15 px sans-serif character, roughly
+    let max = tokens.iter().map(|t| t.1).fold(0.0f32, f32::max);
+    // Lay the words out first, to know the height.
+    let mut placed = Vec::with_capacity(tokens.len());
+    let (mut x, mut y) = (MARGIN, 80);
+    for (word, value) in tokens {
+        let w = CHAR * word.chars().count() as i32 + 10;
+        if x + w > WIDTH - MARGIN {
+            (x, y) = (MARGIN, y + LINE);
+        }
+        placed.push((x, y, w, word, *value));
+        x += w + 6;
+    }
+    let height = (y + LINE + MARGIN) as u32;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH as u32, height)).into_drawing_area();
+        let err = |e: DrawingAreaErrorKind<std::io::Error>| anyhow::anyhow!("heatmap: {e}");
+        root.fill(&WHITE).map_err(err)?;
+        let grey = RGBColor(90, 90, 90);
+        root.draw(&Text::new(
+            title.to_string(),
+            (MARGIN, 16),
+            ("sans-serif", 20).into_font(),
+        ))
+        .map_err(err)?;
+        root.draw(&Text::new(
+            subtitle.to_string(),
+            (MARGIN, 46),
+            ("sans-serif", 14).into_font().color(&grey),
+        ))
+        .map_err(err)?;
+        for (x, y, w, word, value) in placed {
+            root.draw(&Rectangle::new(
+                [(x, y), (x + w, y + LINE - 6)],
+                shade(value, max).filled(),
+            ))
+            .map_err(err)?;
+            let ink = if value > 0.55 * max { WHITE } else { BLACK };
+            root.draw(&Text::new(
+                word.clone(),
+                (x + 5, y + 4),
+                ("sans-serif", 15).into_font().color(&ink),
+            ))
+            .map_err(err)?;
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
 }
 
 /// One heatmap: `values` row-major, `rows.len() x columns.len()`.
