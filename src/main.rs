@@ -6,6 +6,12 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // wgpu probes its GL backend too, and Mesa's EGL then looks for a Wayland display and prints
+    // "error: XDG_RUNTIME_DIR is invalid" on headless machines. attnx never draws to a screen.
+    if std::env::var_os("EGL_PLATFORM").is_none() {
+        // SAFETY: the first statement of main, before any thread exists.
+        unsafe { std::env::set_var("EGL_PLATFORM", "surfaceless") };
+    }
     attnx::install_panic_hook();
     let cli = attnx::cli::Cli::parse();
     match attnx::cli::run(cli) {
