@@ -522,16 +522,31 @@ pub const CONFIG_DIR: &str = "configs";
 
 /// Resolves `baseline` to `configs/baseline.json`, or takes a path as it is.
 pub fn resolve_config_path(name: &str) -> Result<PathBuf, ConfigError> {
+    resolve_named(
+        name,
+        Path::new(CONFIG_DIR),
+        "config",
+        "; `attnx list` shows the configs",
+    )
+}
+
+/// `name` as a path if it is a file, else `<dir>/<name>.json`; `what` and `hint` word the error.
+pub fn resolve_named(
+    name: &str,
+    dir: &Path,
+    what: &str,
+    hint: &str,
+) -> Result<PathBuf, ConfigError> {
     let as_path = PathBuf::from(name);
     if as_path.is_file() {
         return Ok(as_path);
     }
-    let in_dir = Path::new(CONFIG_DIR).join(format!("{name}.json"));
+    let in_dir = dir.join(format!("{name}.json"));
     if in_dir.is_file() {
         return Ok(in_dir);
     }
     Err(ConfigError(format!(
-        "{name}: no such config (looked for {} and {}; `attnx list` shows the configs)",
+        "{name}: no such {what} (looked for {} and {}{hint})",
         as_path.display(),
         in_dir.display()
     )))

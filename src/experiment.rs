@@ -103,19 +103,7 @@ impl Experiment {
 
 /// Resolves `e1` to `experiments/e1.json`, or takes a path as it is.
 pub fn resolve(name: &str) -> Result<PathBuf, ConfigError> {
-    let as_path = PathBuf::from(name);
-    if as_path.is_file() {
-        return Ok(as_path);
-    }
-    let in_dir = Path::new(EXPERIMENT_DIR).join(format!("{name}.json"));
-    if in_dir.is_file() {
-        return Ok(in_dir);
-    }
-    Err(ConfigError(format!(
-        "{name}: no such experiment (looked for {} and {})",
-        as_path.display(),
-        in_dir.display()
-    )))
+    crate::config::resolve_named(name, Path::new(EXPERIMENT_DIR), "experiment", "")
 }
 
 /// Whether a JSON file is an experiment (it lists configs) rather than a config.

@@ -14,10 +14,19 @@ pub struct Series {
     pub mean: Vec<f64>,
     pub low: Vec<f64>,
     pub high: Vec<f64>,
-    /// Drawn dashed, without a band: the article's figures.
-    pub published: bool,
+    /// How the line is drawn.
+    pub style: Line,
     /// Colour index: a config keeps its colour across its series.
     pub colour: usize,
+}
+
+/// Line styles: attnx's test figures solid, its training figures thin with dots at the points,
+/// the article's figures dashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line {
+    Solid,
+    Dotted,
+    Published,
 }
 
 #[derive(Debug, Clone)]
@@ -66,7 +75,7 @@ pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String
                 mean,
                 low,
                 high,
-                published: false,
+                style: Line::Solid,
                 colour,
             });
         }
@@ -93,7 +102,11 @@ pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String
                 mean,
                 low,
                 high,
-                published: what == "train",
+                style: if what == "train" {
+                    Line::Dotted
+                } else {
+                    Line::Solid
+                },
                 colour,
             });
         }
@@ -109,7 +122,7 @@ pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String
                         mean: values.clone(),
                         low: values.clone(),
                         high: values.clone(),
-                        published: true,
+                        style: Line::Published,
                         colour,
                     });
                 }
@@ -130,7 +143,7 @@ pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String
             format!("{}_accuracy.svg", experiment.name),
             Plot::Accuracy {
                 title: format!(
-                    "{}: accuracy per epoch (solid: test; dashed: train, published)",
+                    "{}: accuracy per epoch (solid: test, dotted: train, dashed: published)",
                     experiment.name.to_uppercase()
                 ),
                 series: accuracy,
@@ -204,7 +217,7 @@ fn draw_loss(root: &Area<'_>, title: &str, series: &[Series]) -> DrawResult {
         .x_label_formatter(&|x| format!("{x:.0}"))
         .y_label_formatter(&|y| format!("{y:.3}"))
         .draw()?;
-    draw_series(&mut chart, series)
+    draw_series(&mut chart, series, SeriesLabelPosition::UpperRight)
 }
 
 fn draw_accuracy(root: &Area<'_>, title: &str, series: &[Series]) -> DrawResult {
@@ -221,6 +234,8 @@ fn draw_accuracy(root: &Area<'_>, title: &str, series: &[Series]) -> DrawResult 
         .flat_map(|s| s.high.iter().copied())
         .fold(0.0, f64::max);
     let pad = ((hi - lo) * 0.08).max(0.5);
+    // Room under the curves for the legend.
+    let below = (hi - lo) * 0.45 + pad;
     let mut chart = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 22))
         .margin(16)
@@ -228,7 +243,7 @@ fn draw_accuracy(root: &Area<'_>, title: &str, series: &[Series]) -> DrawResult 
         .y_label_area_size(64)
         .build_cartesian_2d(
             0.8..epochs + 0.2,
-            (lo - pad).max(0.0)..(hi + pad).min(100.0),
+            (lo - below).max(0.0)..(hi + pad).min(100.0),
         )?;
     chart
         .configure_mesh()
@@ -236,13 +251,15 @@ fn draw_accuracy(root: &Area<'_>, title: &str, series: &[Series]) -> DrawResult 
         .y_desc("accuracy (%)")
         .x_labels(epochs as usize + 1)
         .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()?;
-    draw_series(&mut chart, series)
+    draw_series(&mut chart, series, SeriesLabelPosition::LowerRight)
 }
 
 fn draw_series<'a, X, Y>(
     chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
     series: &[Series],
+    legend_at: SeriesLabelPosition,
 ) -> DrawResult
 where
     X: Ranged<ValueType = f64>,
@@ -251,7 +268,7 @@ where
     for s in series {
         let colour = PALETTE[s.colour % PALETTE.len()];
         let points: Vec<(f64, f64)> = s.x.iter().copied().zip(s.mean.iter().copied()).collect();
-        if !s.published && s.low != s.high {
+        if s.style != Line::Published && s.low != s.high {
             let mut polygon: Vec<(f64, f64)> =
                 s.x.iter().copied().zip(s.high.iter().copied()).collect();
             polygon.extend(s.x.iter().copied().zip(s.low.iter().copied()).rev());
@@ -260,21 +277,35 @@ where
                 colour.mix(0.18).filled(),
             )))?;
         }
-        let style = colour.stroke_width(2);
-        let drawn = if s.published {
-            chart.draw_series(DashedLineSeries::new(points, 8, 5, style))?
-        } else {
-            chart.draw_series(LineSeries::new(points, style))?
+        let line = s.style;
+        let drawn = match line {
+            Line::Solid => chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?,
+            Line::Dotted => {
+                chart.draw_series(LineSeries::new(points, colour.stroke_width(1)).point_size(3))?
+            }
+            Line::Published => {
+                chart.draw_series(DashedLineSeries::new(points, 8, 5, colour.stroke_width(2)))?
+            }
+        };
+        // One glyph shape for every style (two segments and a dot), so that the closure has
+        // one return type: a gap makes it dashed, a dot marks the training line.
+        let (gap, width, dot) = match line {
+            Line::Solid => (0, 2, 0),
+            Line::Dotted => (0, 1, 3),
+            Line::Published => (5, 2, 0),
         };
         drawn.label(s.label.clone()).legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            EmptyElement::at((x, y))
+                + PathElement::new(vec![(0, 0), (12 - gap, 0)], colour.stroke_width(width))
+                + PathElement::new(vec![(12, 0), (24, 0)], colour.stroke_width(width))
+                + Circle::new((12, 0), dot, colour.filled())
         });
     }
     chart
         .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
+        .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
+        .position(legend_at)
         .draw()?;
     Ok(())
 }
