@@ -140,6 +140,20 @@ pub fn run(
         }
     };
 
+    // The same config twice would train the same repeats twice, at once.
+    for (i, config) in configs.iter().enumerate() {
+        if configs[..i]
+            .iter()
+            .any(|c| c.name() == config.name() && c.hash() == config.hash())
+        {
+            return Err(crate::config::ConfigError(format!(
+                "{}: named twice; compare each config once",
+                config.name()
+            ))
+            .into());
+        }
+    }
+
     // Check every backend and load every data set before any training starts.
     let mut devices = Vec::with_capacity(configs.len());
     for config in &configs {

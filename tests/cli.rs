@@ -269,6 +269,11 @@ fn compare_prints_one_table_with_the_difference_and_every_repeat() {
         .args(["compare", "small_base"])
         .assert()
         .code(2);
+    attnx(dir.path())
+        .args(["compare", "small_base", "small_base", "--out", "res"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("small_base: named twice"));
 }
 
 #[test]
