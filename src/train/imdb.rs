@@ -34,7 +34,12 @@ fn batch_ids(split: &Batchable, rows: &[usize], device: &Device) -> Tensor<2, In
 }
 
 /// Per-review loss `[B]` for the labels `labels`.
-fn per_review_loss(output: Output, logits: Tensor<2>, labels: &[u8], device: &Device) -> Tensor<1> {
+pub fn per_review_loss(
+    output: Output,
+    logits: Tensor<2>,
+    labels: &[u8],
+    device: &Device,
+) -> Tensor<1> {
     let b = labels.len();
     match output {
         // Binary cross-entropy on the logit: -(y log s(z) + (1 - y) log s(-z)).

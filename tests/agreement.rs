@@ -1,0 +1,176 @@
+//! ndarray and wgpu agree: the same weights (built from one seed by attnx's own generators, so
+//! identical on both devices) give the same outputs and the same loss gradients, for every
+//! model. On a machine without a GPU, wgpu runs on Mesa's lavapipe (CI installs it); without
+//! any adapter the test fails in CI and is skipped elsewhere.
+//!
+//! Tolerance: |wgpu - ndarray| <= 1e-5 * (1 + |ndarray|) for every element. Both compute in
+//! f32 but sum in different orders (tiled GPU kernels against CPU loops), so bit equality is not
+//! to be had; measured on lavapipe, the largest difference over all outputs and gradients was
+//! about 1.2e-7, a few f32 ulps of values near 1. 1e-5 leaves two orders of magnitude for other
+//! GPUs and drivers while any real error (a wrong index, a missing term) is far larger.
+#![cfg(feature = "wgpu")]
+
+use attnx::config::{Backend, ExperimentConfig};
+use attnx::init::{Stream, rng};
+use attnx::models::self_attention::SelfAttentionClassifier;
+use attnx::train::echo::{build_model, per_repeat_loss};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::prelude::*;
+use burn::tensor::Gradients;
+
+const TOLERANCE: f32 = 1e-5;
+
+/// A model's outputs and the gradients of its parameters, flattened.
+type Outputs = (Vec<f32>, Vec<Vec<f32>>);
+
+/// A model run on a device.
+type Case = (&'static str, fn(&Device) -> Outputs);
+
+/// The wgpu device, or `None` (test skipped) outside CI when there is no adapter.
+fn wgpu() -> Option<Device> {
+    match attnx::backend::device(Backend::Wgpu) {
+        Ok(device) => Some(device),
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI needs a wgpu adapter: {e}"
+            );
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
+#[allow(deprecated)]
+fn ndarray() -> Device {
+    Device::ndarray()
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_into_vec::<f32>().unwrap()
+}
+
+/// Max absolute difference, and max difference scaled by (1 + |ndarray|); panics past the
+/// tolerance.
+fn agree(what: &str, gpu: &[f32], cpu: &[f32]) -> (f32, f32) {
+    assert_eq!(gpu.len(), cpu.len(), "{what}: lengths");
+    let (mut abs, mut rel) = (0.0f32, 0.0f32);
+    for (i, (&g, &c)) in gpu.iter().zip(cpu).enumerate() {
+        let diff = (g - c).abs();
+        assert!(
+            diff <= TOLERANCE * (1.0 + c.abs()),
+            "{what}[{i}]: wgpu {g} vs ndarray {c}"
+        );
+        abs = abs.max(diff);
+        rel = rel.max(diff / (1.0 + c.abs()));
+    }
+    (abs, rel)
+}
+
+/// Every parameter's gradient, in visiting order.
+struct CollectGrads<'a> {
+    grads: &'a Gradients,
+    out: Vec<Vec<f32>>,
+}
+
+impl ModuleVisitor for CollectGrads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let grad = param
+            .val()
+            .grad(self.grads)
+            .expect("every parameter has a gradient");
+        self.out.push(values(grad));
+    }
+}
+
+fn grads_of<M: Module>(model: &M, grads: &Gradients) -> Vec<Vec<f32>> {
+    let mut visitor = CollectGrads {
+        grads,
+        out: Vec::new(),
+    };
+    model.visit(&mut visitor);
+    visitor.out
+}
+
+fn echo_config(kind: &str) -> ExperimentConfig {
+    let text =
+        format!(r#"{{"task": {{"kind": "echo"}}, "model": {{"kind": "{kind}", "hidden": 32}}}}"#);
+    ExperimentConfig::parse(&text, std::path::Path::new("agreement.json")).unwrap()
+}
+
+/// One-hot inputs `[1, B, T, V]` and targets for 4 fixed pairs.
+fn echo_batch(device: &Device) -> (Tensor<4>, Tensor<4>) {
+    let task = attnx::data::echo::EchoTask {
+        n_in: 5,
+        n_out: 2,
+        cardinality: 50,
+    };
+    let mut r = rng(11, Stream::EvalData);
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for _ in 0..4 {
+        let pair = task.draw(&mut r);
+        task.one_hot_into(&pair.input, &mut x);
+        task.one_hot_into(&pair.target, &mut y);
+    }
+    let shape = [1, 4, 5, 50];
+    (
+        Tensor::from_data(TensorData::new(x, shape), device),
+        Tensor::from_data(TensorData::new(y, shape), device),
+    )
+}
+
+fn echo_outputs(kind: &str, device: &Device) -> Outputs {
+    let device = device.clone().autodiff();
+    let model = build_model(&echo_config(kind), &[42], &device);
+    let (x, y) = echo_batch(&device);
+    let logits = model.forward(x);
+    let loss = per_repeat_loss(logits.clone(), y).sum();
+    let grads = loss.backward();
+    (values(logits), grads_of(&model, &grads))
+}
+
+fn imdb_outputs(device: &Device) -> Outputs {
+    let device = device.clone().autodiff();
+    let text = r#"{"task": {"kind": "imdb", "num_words": 300, "maxlen": 12},
+                   "model": {"kind": "self_attention", "position": "sinusoidal"}}"#;
+    let config = ExperimentConfig::parse(text, std::path::Path::new("agreement.json")).unwrap();
+    let model =
+        SelfAttentionClassifier::new(&config.model, 300, &mut rng(7, Stream::Init), &device);
+    let ids: Vec<i64> = (0..3 * 12).map(|i| (i * 37 % 300) as i64).collect();
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [3, 12]), &device);
+    let logits = model.forward(ids, None);
+    let output = match config.model {
+        attnx::config::ModelConfig::SelfAttention { output, .. } => output,
+        _ => unreachable!(),
+    };
+    let loss =
+        attnx::train::imdb::per_review_loss(output, logits.clone(), &[1, 0, 1], &device).mean();
+    let grads = loss.backward();
+    (values(logits), grads_of(&model, &grads))
+}
+
+#[test]
+fn ndarray_and_wgpu_agree_on_outputs_and_gradients() {
+    let Some(gpu) = wgpu() else { return };
+    let cpu = ndarray();
+    let cases: [Case; 3] = [
+        ("echo baseline", |d| echo_outputs("baseline", d)),
+        ("echo attention", |d| echo_outputs("attention", d)),
+        ("imdb self-attention", imdb_outputs),
+    ];
+    for (name, run) in cases {
+        let (out_gpu, grads_gpu) = run(&gpu);
+        let (out_cpu, grads_cpu) = run(&cpu);
+        let (abs, rel) = agree(&format!("{name} outputs"), &out_gpu, &out_cpu);
+        assert_eq!(grads_gpu.len(), grads_cpu.len());
+        let (mut gabs, mut grel) = (0.0f32, 0.0f32);
+        for (i, (g, c)) in grads_gpu.iter().zip(&grads_cpu).enumerate() {
+            let (a, r) = agree(&format!("{name} gradient {i}"), g, c);
+            (gabs, grel) = (gabs.max(a), grel.max(r));
+        }
+        eprintln!(
+            "{name}: outputs max abs {abs:.2e} scaled {rel:.2e}; gradients ({} tensors) max abs {gabs:.2e} scaled {grel:.2e}",
+            grads_cpu.len()
+        );
+    }
+}
