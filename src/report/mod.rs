@@ -78,31 +78,14 @@ pub fn accuracy_report(results: &[ConfigResults]) -> String {
     ));
 
     if let [a, b, ..] = results {
-        let (xa, xb) = (a.accuracies(), b.accuracies());
-        let (name_a, name_b) = (a.config.name(), b.config.name());
         out.push('\n');
-        match (Summary::of(&xa), Summary::of(&xb), Welch::test(&xa, &xb)) {
-            (_, _, Some(w)) => {
-                let _ = writeln!(
-                    out,
-                    "{name_b} - {name_a}: {:+.2} points (95% CI {:+.2} to {:+.2}; Welch t = {:.2}, df = {:.1}, {})",
-                    w.difference,
-                    w.ci95.0,
-                    w.ci95.1,
-                    w.t,
-                    w.df,
-                    format_p(w.p)
-                );
-            }
-            (Some(sa), Some(sb), None) => {
-                let _ = writeln!(
-                    out,
-                    "{name_b} - {name_a}: {:+.2} points (n too small or no spread for a confidence interval)",
-                    sb.mean - sa.mean
-                );
-            }
-            _ => {}
-        }
+        out.push_str(&comparison(
+            a.config.name(),
+            &a.accuracies(),
+            b.config.name(),
+            &b.accuracies(),
+        ));
+        out.push('\n');
     }
 
     for r in results {
@@ -169,6 +152,35 @@ fn epoch_table(results: &ConfigResults) -> Option<String> {
         let _ = writeln!(out, "best epoch: {epoch} ({acc:.2}%)");
     }
     Some(out)
+}
+
+/// `b - a` in points: the difference of means with its 95% CI, Welch's test and Hedges' g, or
+/// why there is no interval.
+pub fn comparison(name_a: &str, a: &[f64], name_b: &str, b: &[f64]) -> String {
+    let head = format!("{name_b} - {name_a}");
+    match Welch::test(a, b) {
+        Some(w) => format!(
+            "{head}: {:+.2} points (95% CI {:+.2} to {:+.2}; Welch t = {:.2}, df = {:.1}, {}; Hedges' g = {:.2})",
+            w.difference,
+            w.ci95.0,
+            w.ci95.1,
+            w.t,
+            w.df,
+            format_p(w.p),
+            w.hedges_g
+        ),
+        None => {
+            let diff = Summary::of(b)
+                .zip(Summary::of(a))
+                .map(|(sb, sa)| sb.mean - sa.mean);
+            format!(
+                "{head}: {} points (n too small, or no spread, for a confidence interval or test: {} and {} repeats)",
+                diff.map_or("-".into(), |d| format!("{d:+.2}")),
+                a.len(),
+                b.len()
+            )
+        }
+    }
 }
 
 /// `p = ...` to 4 decimals, in scientific notation below 0.001, or a bound where double

@@ -374,31 +374,7 @@ fn summary_table(rows: &[Row], imdb: bool) -> Block {
 
 /// The difference of two groups' means, or why there is none.
 fn comparison(a: &Group, b: &Group) -> String {
-    let (xa, xb) = (a.accuracies(), b.accuracies());
-    let head = format!("{} - {}", b.label(), a.label());
-    match Welch::test(&xa, &xb) {
-        Some(w) => format!(
-            "{head}: {:+.2} points (95% CI {:+.2} to {:+.2}; Welch t = {:.2}, df = {:.1}, {}; Hedges' g = {:.2})",
-            w.difference,
-            w.ci95.0,
-            w.ci95.1,
-            w.t,
-            w.df,
-            format_p(w.p),
-            w.hedges_g
-        ),
-        None => {
-            let diff = Summary::of(&xb)
-                .zip(Summary::of(&xa))
-                .map(|(sb, sa)| sb.mean - sa.mean);
-            format!(
-                "{head}: {} points (n too small for a confidence interval or test: {} and {} repeats)",
-                diff.map_or("-".into(), |d| format!("{d:+.2}")),
-                xa.len(),
-                xb.len()
-            )
-        }
-    }
+    super::comparison(&a.label(), &a.accuracies(), &b.label(), &b.accuracies())
 }
 
 /// Builds the report of `scan` for `experiments`. `extra_plots` are the files already in the
