@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use crate::runner::ConfigResults;
 use crate::stats::{Summary, Welch};
+use crate::store::RepeatRecord;
 
 /// Left-aligns the first column, right-aligns the others.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -108,47 +109,64 @@ pub fn accuracy_report(results: &[ConfigResults]) -> String {
     out
 }
 
+/// Mean over repeats of a per-epoch figure, per epoch (records of IMDB runs).
+pub fn epoch_means(
+    records: &[RepeatRecord],
+    pick: fn(&crate::train::EpochMetrics) -> f64,
+) -> Vec<Summary> {
+    let epochs = records.iter().map(|r| r.epochs.len()).max().unwrap_or(0);
+    (0..epochs)
+        .filter_map(|e| {
+            let values: Vec<f64> = records
+                .iter()
+                .filter_map(|r| r.epochs.get(e).map(pick))
+                .collect();
+            Summary::of(&values)
+        })
+        .collect()
+}
+
+/// The epoch (1-based) with the best mean test accuracy, and that accuracy.
+pub fn best_epoch(records: &[RepeatRecord]) -> Option<(usize, f64)> {
+    epoch_means(records, |m| m.test_accuracy)
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i + 1, s.mean))
+        .reduce(|a, b| if b.1 > a.1 { b } else { a })
+}
+
 /// Mean train and test accuracy per epoch over a config's repeats, and the best epoch.
 fn epoch_table(results: &ConfigResults) -> Option<String> {
-    let epochs = results.records.iter().map(|r| r.epochs.len()).max()?;
-    if epochs == 0 {
+    let records = &results.records;
+    let test = epoch_means(records, |m| m.test_accuracy);
+    if test.is_empty() {
         return None;
     }
-    let mean = |epoch: usize, pick: fn(&crate::train::EpochMetrics) -> f64| {
-        let values: Vec<f64> = results
-            .records
-            .iter()
-            .filter_map(|r| r.epochs.get(epoch).map(pick))
-            .collect();
-        Summary::of(&values).map(|s| s.mean)
-    };
-    let mut rows = Vec::new();
-    let mut best: Option<(usize, f64)> = None;
-    for e in 0..epochs {
-        let test = mean(e, |m| m.test_accuracy);
-        if let Some(t) = test
-            && best.is_none_or(|(_, b)| t > b)
-        {
-            best = Some((e + 1, t));
-        }
-        rows.push(vec![
-            (e + 1).to_string(),
-            fixed(mean(e, |m| m.train_accuracy)),
-            fixed(test),
-            mean(e, |m| m.test_loss).map_or_else(|| "-".into(), |l| format!("{l:.4}")),
-            fixed(mean(e, |m| m.seconds)),
-        ]);
-    }
-    let n = results.records.len();
+    let train = epoch_means(records, |m| m.train_accuracy);
+    let loss = epoch_means(records, |m| m.test_loss);
+    let seconds = epoch_means(records, |m| m.seconds);
+    let rows: Vec<Vec<String>> = (0..test.len())
+        .map(|e| {
+            vec![
+                (e + 1).to_string(),
+                fixed(train.get(e).map(|s| s.mean)),
+                fixed(Some(test[e].mean)),
+                loss.get(e)
+                    .map_or_else(|| "-".into(), |s| format!("{:.4}", s.mean)),
+                fixed(seconds.get(e).map(|s| s.mean)),
+            ]
+        })
+        .collect();
     let mut out = format!(
-        "{}: per epoch, mean of {n} repeat(s)\n",
-        results.config.name()
+        "{}: per epoch, mean of {} repeat(s)\n",
+        results.config.name(),
+        records.len()
     );
     out.push_str(&table(
         &["epoch", "train acc %", "test acc %", "test loss", "seconds"],
         &rows,
     ));
-    if let Some((epoch, acc)) = best {
+    if let Some((epoch, acc)) = best_epoch(records) {
         let _ = writeln!(out, "best epoch: {epoch} ({acc:.2}%)");
     }
     Some(out)

@@ -80,31 +80,12 @@ impl Group {
 
     /// Mean over repeats of a per-epoch figure, per epoch.
     pub fn epoch_means(&self, pick: fn(&crate::train::EpochMetrics) -> f64) -> Vec<Summary> {
-        let epochs = self
-            .records
-            .iter()
-            .map(|r| r.epochs.len())
-            .max()
-            .unwrap_or(0);
-        (0..epochs)
-            .filter_map(|e| {
-                let values: Vec<f64> = self
-                    .records
-                    .iter()
-                    .filter_map(|r| r.epochs.get(e).map(pick))
-                    .collect();
-                Summary::of(&values)
-            })
-            .collect()
+        super::epoch_means(&self.records, pick)
     }
 
     /// The epoch (1-based) with the best mean test accuracy.
     pub fn best_epoch(&self) -> Option<(usize, f64)> {
-        self.epoch_means(|m| m.test_accuracy)
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (i + 1, s.mean))
-            .reduce(|a, b| if b.1 > a.1 { b } else { a })
+        super::best_epoch(&self.records)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use rand::rngs::StdRng;
@@ -113,8 +113,7 @@ pub fn train_echo_stack(
 
     let train_device = device.clone().autodiff();
     let mut model = build_model(config, seeds, &train_device);
-    // Keras' Adam: epsilon 1e-7 (burn's default is 1e-5).
-    let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
+    let mut optimizer = super::keras_adam();
     let mut data_rngs: Vec<StdRng> = seeds
         .iter()
         .map(|&s| init::rng(s, Stream::TrainData))

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::{log_sigmoid, log_softmax};
 use rand::RngExt;
@@ -136,7 +136,7 @@ pub fn train_imdb(
         &mut init::rng(seed, Stream::Init),
         &train_device,
     );
-    let mut optimizer = AdamConfig::new().with_epsilon(1e-7).init();
+    let mut optimizer = super::keras_adam();
     let mut shuffle_rng = init::rng(seed, Stream::TrainData);
     let mut dropout_rng = init::rng(seed, Stream::Dropout);
 

@@ -11,6 +11,11 @@ use crate::config::{ExperimentConfig, TaskConfig};
 use crate::data::prepare::ImdbData;
 use crate::progress::Progress;
 
+/// Adam as the articles' Keras has it: beta 0.9 / 0.999, epsilon 1e-7 (burn's default is 1e-5).
+pub fn keras_adam() -> burn::optim::ModuleOptimizer {
+    burn::optim::AdamConfig::new().with_epsilon(1e-7).init()
+}
+
 /// Steps per point of the recorded loss curve.
 pub const LOSS_WINDOW: usize = 100;
 
