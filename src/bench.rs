@@ -30,7 +30,12 @@ pub struct BenchArgs {
 fn echo_config(model: &str, backend: Backend, steps: usize) -> Result<ExperimentConfig> {
     let model = match model {
         "baseline" => ModelConfig::Baseline { hidden: 150 },
-        "attention" => ModelConfig::Attention { hidden: 150 },
+        "attention" => ModelConfig::Attention {
+            hidden: 150,
+            score: Default::default(),
+            attention: Default::default(),
+            temperature: None,
+        },
         other => {
             return Err(crate::config::ConfigError(format!(
                 "--models: unknown model {other:?}, expected baseline or attention"

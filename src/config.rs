@@ -120,6 +120,9 @@ mod imdb {
     pub fn dropout() -> f64 {
         0.5
     }
+    pub fn layers() -> usize {
+        1
+    }
 }
 
 impl TaskConfig {
@@ -166,6 +169,15 @@ pub enum ModelConfig {
     Attention {
         #[serde(default = "echo::hidden")]
         hidden: usize,
+        /// How the decoder scores an encoder state against its own state (E4).
+        #[serde(default, skip_serializing_if = "is_default")]
+        score: Score,
+        /// Soft (a weighted mean of the encoder states) or hard (one state per step).
+        #[serde(default, skip_serializing_if = "is_default")]
+        attention: Attending,
+        /// Hard attention's Gumbel-softmax temperature in training (default 1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        temperature: Option<f64>,
     },
     /// Embedding -> [position embedding] -> multi-head self-attention -> mean over time ->
     /// dropout -> dense output (E2, E3).
@@ -188,7 +200,93 @@ pub enum ModelConfig {
         /// Initialisation of the Q, K, V kernels.
         #[serde(default)]
         kernel_init: KernelInit,
+        /// Padded positions get no attention weight and are left out of the mean pooling.
+        #[serde(default, skip_serializing_if = "is_default")]
+        mask_padding: bool,
+        /// Local attention: position `i` attends only to positions `j` with `|i - j| <= window`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window: Option<usize>,
+        /// Attention layers applied one after the other; layer `l + 1` takes the concatenated
+        /// heads of layer `l` as its input, with nothing in between.
+        #[serde(default = "imdb::layers", skip_serializing_if = "is_one")]
+        layers: usize,
     },
+    /// Embedding -> LSTM keeping every state -> pooling of the states -> dropout -> dense
+    /// output: the recurrent classifiers of E4 (seed 002).
+    Lstm {
+        #[serde(default = "imdb::embed")]
+        embed: usize,
+        #[serde(default = "lstm::hidden")]
+        hidden: usize,
+        pooling: Pooling,
+        /// Width of the attention pooling's output `tanh([c; h_T] W_c)` (default 32, as the
+        /// article's example).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        units: Option<usize>,
+        #[serde(default)]
+        output: Output,
+        #[serde(default = "imdb::dropout")]
+        dropout: f64,
+    },
+}
+
+/// Seed 002's recurrent classifier defaults.
+pub mod lstm {
+    pub fn hidden() -> usize {
+        64
+    }
+    pub const UNITS: usize = 32;
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+fn is_one(value: &usize) -> bool {
+    *value == 1
+}
+
+/// The attention decoder's score between its state `s` (the query) and an encoder state `h_j`
+/// (the key). `concat` is accepted as another name for `additive`: `v . tanh(W [s; h_j] + b)`
+/// is `v . tanh(s W_s + h_j W_h + b)`, the same function with the same parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Score {
+    /// Bahdanau: `v_a . tanh(s W_a + h_j U_a + b_a)` (E1).
+    #[default]
+    #[serde(alias = "concat")]
+    Additive,
+    /// `s . h_j`: no parameters.
+    Dot,
+    /// Bilinear (Luong's "general"): `s W h_j`.
+    General,
+    /// `g cos(s, h_j)`, with `g` a learned scale per model, initialised to 10.
+    Cosine,
+}
+
+/// Soft or hard attention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attending {
+    /// A softmax-weighted mean of every encoder state.
+    #[default]
+    Soft,
+    /// One encoder state per step: a straight-through Gumbel-softmax sample in training, the
+    /// highest-scoring state at evaluation.
+    Hard,
+}
+
+/// How the recurrent classifier turns its states into one vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pooling {
+    /// The last hidden state `h_T`.
+    Last,
+    /// The mean of all hidden states.
+    Mean,
+    /// Seed 002's many-to-one attention: `a = softmax(h_T . (H W))`, `c = sum_j a_j H_j`,
+    /// `tanh([c; h_T] W_c)`.
+    Attention,
 }
 
 /// Position information added to the embeddings.
@@ -199,6 +297,8 @@ pub enum Position {
     None,
     /// `PE(p)_{2i} = sin(p / 10000^{2i/d})`, `PE(p)_{2i+1} = cos(...)`, added (E2).
     Sinusoidal,
+    /// A trained embedding of each position (uniform in [-0.05, 0.05] at first), added.
+    Learned,
 }
 
 /// The classifier's output layer and loss.
@@ -228,6 +328,7 @@ impl ModelConfig {
             ModelConfig::Baseline { .. } => "baseline",
             ModelConfig::Attention { .. } => "attention",
             ModelConfig::SelfAttention { .. } => "self_attention",
+            ModelConfig::Lstm { .. } => "lstm",
         }
     }
 }
@@ -346,6 +447,17 @@ impl ExperimentConfig {
         if self.repeats == Some(0) {
             return err("repeats", "must be at least 1, got 0".into());
         }
+        let check_dropout = |dropout: f64| {
+            if (0.0..1.0).contains(&dropout) {
+                Ok(())
+            } else {
+                Err(ConfigError::at(
+                    origin,
+                    "model.dropout",
+                    format!("must be in [0, 1), got {dropout}"),
+                ))
+            }
+        };
         let positive = |field: &str, value: usize| {
             if value == 0 {
                 Err(ConfigError::at(origin, field, "must be at least 1, got 0"))
@@ -411,8 +523,31 @@ impl ExperimentConfig {
             }
         }
         match (self.task.kind(), self.model) {
-            ("echo", ModelConfig::Baseline { hidden } | ModelConfig::Attention { hidden }) => {
+            ("echo", ModelConfig::Baseline { hidden }) => positive("model.hidden", hidden)?,
+            (
+                "echo",
+                ModelConfig::Attention {
+                    hidden,
+                    attention,
+                    temperature,
+                    ..
+                },
+            ) => {
                 positive("model.hidden", hidden)?;
+                if let Some(t) = temperature {
+                    if attention != Attending::Hard {
+                        return err(
+                            "model.temperature",
+                            "only applies to hard attention (\"attention\": \"hard\")".into(),
+                        );
+                    }
+                    if !(t.is_finite() && t > 0.0) {
+                        return err(
+                            "model.temperature",
+                            format!("must be a positive number, got {t}"),
+                        );
+                    }
+                }
             }
             (
                 "imdb",
@@ -424,12 +559,14 @@ impl ExperimentConfig {
                     scale,
                     dropout,
                     kernel_init,
+                    layers,
                     ..
                 },
             ) => {
                 positive("model.embed", embed)?;
                 positive("model.heads", heads)?;
                 positive("model.head_dim", head_dim)?;
+                positive("model.layers", layers)?;
                 if position == Position::Sinusoidal && embed % 2 == 1 {
                     return err(
                         "model.embed",
@@ -445,9 +582,7 @@ impl ExperimentConfig {
                         ),
                     );
                 }
-                if !(0.0..1.0).contains(&dropout) {
-                    return err("model.dropout", format!("must be in [0, 1), got {dropout}"));
-                }
+                check_dropout(dropout)?;
                 if let KernelInit::Uniform { limit } = kernel_init
                     && !(limit.is_finite() && limit > 0.0)
                 {
@@ -457,11 +592,35 @@ impl ExperimentConfig {
                     );
                 }
             }
+            (
+                "imdb",
+                ModelConfig::Lstm {
+                    embed,
+                    hidden,
+                    pooling,
+                    units,
+                    dropout,
+                    ..
+                },
+            ) => {
+                positive("model.embed", embed)?;
+                positive("model.hidden", hidden)?;
+                if let Some(units) = units {
+                    if pooling != Pooling::Attention {
+                        return err(
+                            "model.units",
+                            "only applies to attention pooling (\"pooling\": \"attention\")".into(),
+                        );
+                    }
+                    positive("model.units", units)?;
+                }
+                check_dropout(dropout)?;
+            }
             (task, model) => {
                 let fits = if task == "echo" {
                     "baseline or attention"
                 } else {
-                    "self_attention"
+                    "self_attention or lstm"
                 };
                 return err(
                     "model.kind",
@@ -577,7 +736,15 @@ mod tests {
                 eval_samples: 100
             }
         );
-        assert_eq!(config.model, ModelConfig::Attention { hidden: 150 });
+        assert_eq!(
+            config.model,
+            ModelConfig::Attention {
+                hidden: 150,
+                score: Score::Additive,
+                attention: Attending::Soft,
+                temperature: None
+            }
+        );
         assert_eq!(config.optimizer, OptimizerConfig::Adam { lr: 1e-3 });
         assert_eq!(config.repeats(), 10);
         assert_eq!(config.backend, Backend::Flex);
@@ -623,6 +790,73 @@ mod tests {
         let e = parse(r#"{"task": {"kind": "echo"},"#).unwrap_err();
         assert!(e.starts_with("x.json: malformed JSON"), "{e}");
         assert!(!e.contains('\n'));
+    }
+
+    /// New optional fields must leave every recorded hash as it was: the committed configs
+    /// still hash to the folders their results are stored under.
+    #[test]
+    fn committed_configs_keep_their_recorded_hashes() {
+        for (name, hash) in [
+            ("baseline", "6ae247a4f9ef"),
+            ("attention", "4b4698704096"),
+            ("imdb", "318106d4fb0c"),
+            ("imdb_pe", "b7f9cb7f475c"),
+            ("imdb_single", "a25bd5904b66"),
+        ] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(CONFIG_DIR)
+                .join(format!("{name}.json"));
+            assert_eq!(
+                ExperimentConfig::load(&path).unwrap().hash(),
+                hash,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn e4_switches_parse_and_bad_combinations_are_refused() {
+        let config = parse(
+            r#"{"task": {"kind": "echo"}, "model": {"kind": "attention", "score": "concat"}}"#,
+        )
+        .unwrap();
+        let additive = parse(r#"{"task": {"kind": "echo"}, "model": {"kind": "attention"}}"#);
+        assert_eq!(
+            config.hash(),
+            additive.unwrap().hash(),
+            "concat is additive"
+        );
+
+        let e = parse(
+            r#"{"task": {"kind": "echo"}, "model": {"kind": "attention", "temperature": 0.5}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("x.json: model.temperature: only applies to hard"),
+            "{e}"
+        );
+        let e = parse(
+            r#"{"task": {"kind": "imdb"}, "model": {"kind": "lstm", "pooling": "mean", "units": 8}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("x.json: model.units: only applies to attention"),
+            "{e}"
+        );
+        let e = parse(r#"{"task": {"kind": "imdb"}, "model": {"kind": "lstm"}}"#).unwrap_err();
+        assert!(e.contains("missing field \"pooling\""), "{e}");
+        let e = parse(
+            r#"{"task": {"kind": "imdb"}, "model": {"kind": "self_attention", "layers": 0}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e, "x.json: model.layers: must be at least 1, got 0");
+        let e =
+            parse(r#"{"task": {"kind": "echo"}, "model": {"kind": "lstm", "pooling": "last"}}"#)
+                .unwrap_err();
+        assert!(
+            e.contains("model.kind: \"lstm\" does not fit task \"echo\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use plotters::prelude::*;
 use crate::config::{ConfigError, ExperimentConfig, TaskConfig};
 use crate::data::imdb::{ImdbReviews, PAD, Vocabulary, pad_pre, tokenize};
 use crate::init::{self, Stream, repeat_seed};
-use crate::models::self_attention::SelfAttentionClassifier;
+use crate::models::classifier::TextClassifier;
 use crate::store::{RepeatRecord, ResultStore};
 use crate::train::echo::{build_model, echo_task, evaluate};
 
@@ -173,20 +173,18 @@ fn imdb(
         unreachable!()
     };
     let seed = repeat_seed(config.seed, record.repeat);
-    let model = SelfAttentionClassifier::new(
+    let model = TextClassifier::new(
         &config.model,
         num_words,
+        maxlen,
         &mut init::rng(seed, Stream::Init),
         device,
     )
-    .try_load_file(model_path)
+    .load_weights(model_path)
     .map_err(load_error(model_path))?;
     let (path, _) = crate::data::prepare::locate(args.data.as_deref(), config.data.as_deref())?;
     let data = crate::data::prepare::ImdbData::prepare(&config.task, &path)?;
-    let output = match config.model {
-        crate::config::ModelConfig::SelfAttention { output, .. } => output,
-        _ => unreachable!("validation gives IMDB a self_attention model"),
-    };
+    let (output, _) = crate::train::imdb::classifier_head(&config.model);
     let (_, hits) = crate::train::imdb::evaluate(&model, output, &data.test, device);
     check(config, record, 100.0 * hits as f64 / data.test.len() as f64)?;
 
@@ -222,6 +220,7 @@ fn imdb(
     // [1, H, T, T] -> what each key position receives, averaged over heads and queries.
     let received = model
         .attention(input)
+        .context("this model has no attention to draw (its pooling is not attention)")?
         .mean_dim(1)
         .mean_dim(2)
         .into_data()

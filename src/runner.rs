@@ -349,7 +349,8 @@ fn unit_cost(config: &ExperimentConfig, data: &TaskData, repeats: usize) -> usiz
         crate::config::ModelConfig::Baseline { .. } => 1,
         crate::config::ModelConfig::Attention { .. } => 2,
         // A batch of 32 reviews costs far more than one echo pair.
-        crate::config::ModelConfig::SelfAttention { .. } => 100,
+        crate::config::ModelConfig::SelfAttention { .. }
+        | crate::config::ModelConfig::Lstm { .. } => 100,
     };
     train::steps_per_repeat(config, data) * per_step * (10 + repeats)
 }

@@ -12,7 +12,7 @@
 
 use attnx::config::{Backend, ExperimentConfig};
 use attnx::init::{Stream, rng};
-use attnx::models::self_attention::SelfAttentionClassifier;
+use attnx::models::classifier::TextClassifier;
 use attnx::train::echo::{build_model, per_repeat_loss};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
@@ -23,8 +23,8 @@ const TOLERANCE: f32 = 1e-5;
 /// A model's outputs and the gradients of its parameters, flattened.
 type Outputs = (Vec<f32>, Vec<Vec<f32>>);
 
-/// A model run on a device.
-type Case = (&'static str, fn(&Device) -> Outputs);
+/// A model (its config's `model` object) run on a device.
+type Case = (&'static str, fn(&str, &Device) -> Outputs, &'static str);
 
 /// The wgpu device, or `None` (test skipped) outside CI when there is no adapter.
 fn wgpu() -> Option<Device> {
@@ -92,13 +92,11 @@ fn grads_of<M: Module>(model: &M, grads: &Gradients) -> Vec<Vec<f32>> {
     visitor.out
 }
 
-fn echo_config(kind: &str) -> ExperimentConfig {
-    let text =
-        format!(r#"{{"task": {{"kind": "echo"}}, "model": {{"kind": "{kind}", "hidden": 32}}}}"#);
+fn config(task: &str, model: &str) -> ExperimentConfig {
+    let text = format!(r#"{{"task": {task}, "model": {model}}}"#);
     ExperimentConfig::parse(&text, std::path::Path::new("agreement.json")).unwrap()
 }
 
-/// One-hot inputs `[1, B, T, V]` and targets for 4 fixed pairs.
 fn echo_batch(device: &Device) -> (Tensor<4>, Tensor<4>) {
     let task = attnx::data::echo::EchoTask {
         n_in: 5,
@@ -119,30 +117,38 @@ fn echo_batch(device: &Device) -> (Tensor<4>, Tensor<4>) {
     )
 }
 
-fn echo_outputs(kind: &str, device: &Device) -> Outputs {
+fn echo_outputs(model: &str, device: &Device) -> Outputs {
     let device = device.clone().autodiff();
-    let model = build_model(&echo_config(kind), &[42], &device);
+    let model = build_model(&config(r#"{"kind": "echo"}"#, model), &[42], &device);
     let (x, y) = echo_batch(&device);
-    let logits = model.forward(x);
+    // Fixed Gumbel noise, so that hard attention is differentiable here too (soft ignores it).
+    let noise: Vec<f32> = (0..4 * 5 * 5)
+        .map(|i| ((i * 17) % 11) as f32 / 5.0 - 1.0)
+        .collect();
+    let noise = Tensor::<4>::from_data(TensorData::new(noise, [1, 4, 5, 5]), &device);
+    let logits = model.forward_train(x, Some(noise));
     let loss = per_repeat_loss(logits.clone(), y).sum();
     let grads = loss.backward();
     (values(logits), grads_of(&model, &grads))
 }
 
-fn imdb_outputs(device: &Device) -> Outputs {
+fn imdb_outputs(model: &str, device: &Device) -> Outputs {
     let device = device.clone().autodiff();
-    let text = r#"{"task": {"kind": "imdb", "num_words": 300, "maxlen": 12},
-                   "model": {"kind": "self_attention", "position": "sinusoidal"}}"#;
-    let config = ExperimentConfig::parse(text, std::path::Path::new("agreement.json")).unwrap();
-    let model =
-        SelfAttentionClassifier::new(&config.model, 300, &mut rng(7, Stream::Init), &device);
-    let ids: Vec<i64> = (0..3 * 12).map(|i| (i * 37 % 300) as i64).collect();
+    let config = config(r#"{"kind": "imdb", "num_words": 300, "maxlen": 12}"#, model);
+    let model = TextClassifier::new(&config.model, 300, 12, &mut rng(7, Stream::Init), &device);
+    // Two reviews padded in front, one not.
+    let ids: Vec<i64> = (0..3 * 12)
+        .map(|i| {
+            if i < 5 || (12..15).contains(&i) {
+                0
+            } else {
+                (i * 37 % 300) as i64
+            }
+        })
+        .collect();
     let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [3, 12]), &device);
     let logits = model.forward(ids, None);
-    let output = match config.model {
-        attnx::config::ModelConfig::SelfAttention { output, .. } => output,
-        _ => unreachable!(),
-    };
+    let (output, _) = attnx::train::imdb::classifier_head(&config.model);
     let loss =
         attnx::train::imdb::per_review_loss(output, logits.clone(), &[1, 0, 1], &device).mean();
     let grads = loss.backward();
@@ -153,14 +159,67 @@ fn imdb_outputs(device: &Device) -> Outputs {
 fn ndarray_and_wgpu_agree_on_outputs_and_gradients() {
     let Some(gpu) = wgpu() else { return };
     let cpu = ndarray();
-    let cases: [Case; 3] = [
-        ("echo baseline", |d| echo_outputs("baseline", d)),
-        ("echo attention", |d| echo_outputs("attention", d)),
-        ("imdb self-attention", imdb_outputs),
+    // Every model and every E4 variant.
+    let cases: [Case; 11] = [
+        (
+            "echo baseline",
+            echo_outputs,
+            r#"{"kind": "baseline", "hidden": 32}"#,
+        ),
+        (
+            "echo attention",
+            echo_outputs,
+            r#"{"kind": "attention", "hidden": 32}"#,
+        ),
+        (
+            "echo dot",
+            echo_outputs,
+            r#"{"kind": "attention", "hidden": 32, "score": "dot"}"#,
+        ),
+        (
+            "echo general",
+            echo_outputs,
+            r#"{"kind": "attention", "hidden": 32, "score": "general"}"#,
+        ),
+        (
+            "echo cosine",
+            echo_outputs,
+            r#"{"kind": "attention", "hidden": 32, "score": "cosine"}"#,
+        ),
+        (
+            "echo hard",
+            echo_outputs,
+            r#"{"kind": "attention", "hidden": 32, "attention": "hard"}"#,
+        ),
+        (
+            "imdb self-attention",
+            imdb_outputs,
+            r#"{"kind": "self_attention", "position": "sinusoidal"}"#,
+        ),
+        (
+            "imdb self-attention masked, window 2, learned, 2 layers",
+            imdb_outputs,
+            r#"{"kind": "self_attention", "position": "learned", "mask_padding": true, "window": 2, "layers": 2}"#,
+        ),
+        (
+            "imdb lstm last",
+            imdb_outputs,
+            r#"{"kind": "lstm", "hidden": 16, "pooling": "last"}"#,
+        ),
+        (
+            "imdb lstm mean",
+            imdb_outputs,
+            r#"{"kind": "lstm", "hidden": 16, "pooling": "mean"}"#,
+        ),
+        (
+            "imdb lstm attention",
+            imdb_outputs,
+            r#"{"kind": "lstm", "hidden": 16, "pooling": "attention"}"#,
+        ),
     ];
-    for (name, run) in cases {
-        let (out_gpu, grads_gpu) = run(&gpu);
-        let (out_cpu, grads_cpu) = run(&cpu);
+    for (name, run, model) in cases {
+        let (out_gpu, grads_gpu) = run(model, &gpu);
+        let (out_cpu, grads_cpu) = run(model, &cpu);
         let (abs, rel) = agree(&format!("{name} outputs"), &out_gpu, &out_cpu);
         assert_eq!(grads_gpu.len(), grads_cpu.len());
         let (mut gabs, mut grel) = (0.0f32, 0.0f32);

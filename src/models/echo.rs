@@ -10,6 +10,7 @@ use burn::tensor::activation::{sigmoid, softmax, tanh};
 use rand::rngs::StdRng;
 
 use super::stacked::{StackedLinear, StackedLstm, concat_columns, stacked_const, stacked_param};
+use crate::config::Score;
 use crate::init::{glorot_uniform, orthogonal};
 
 /// Baseline: LSTM encoder -> its last hidden state repeated `T` times -> LSTM decoder returning
@@ -56,21 +57,50 @@ pub struct AttentionModel {
 }
 
 impl AttentionModel {
-    pub fn new(rngs: &mut [StdRng], features: usize, hidden: usize, device: &Device) -> Self {
+    pub fn new(
+        rngs: &mut [StdRng],
+        features: usize,
+        hidden: usize,
+        variant: DecoderVariant,
+        device: &Device,
+    ) -> Self {
         Self {
             encoder: StackedLstm::new(rngs, features, hidden, device),
-            decoder: AttentionDecoder::new(rngs, hidden, hidden, features, device),
+            decoder: AttentionDecoder::new(rngs, hidden, hidden, features, variant, device),
         }
     }
 
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_with_attention(x).0
+    /// Logits `[R, B, T, V]` and attention weights `[R, B, T_out, T_in]`. `gumbel` is hard
+    /// attention's training noise (see [`AttentionDecoder::forward`]).
+    pub fn forward_with_attention(
+        &self,
+        x: Tensor<4>,
+        gumbel: Option<Tensor<4>>,
+    ) -> (Tensor<4>, Tensor<4>) {
+        let states = self.encoder.forward(x);
+        self.decoder.forward(states, gumbel)
     }
 
-    /// Logits `[R, B, T, V]` and attention weights `[R, B, T_out, T_in]`.
-    pub fn forward_with_attention(&self, x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let states = self.encoder.forward(x);
-        self.decoder.forward(states)
+    pub fn variant(&self) -> DecoderVariant {
+        self.decoder.variant
+    }
+}
+
+/// The decoder's attention switches (E4): its score function, and soft or hard attention.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecoderVariant {
+    pub score: Score,
+    /// `Some(temperature)` for hard attention.
+    pub hard: Option<f64>,
+}
+
+impl Default for DecoderVariant {
+    /// E1's decoder: additive, soft.
+    fn default() -> Self {
+        Self {
+            score: Score::Additive,
+            hard: None,
+        }
     }
 }
 
@@ -91,19 +121,25 @@ impl AttentionModel {
 /// tensor costs Adam a dozen ops per step): `[y; c]` multiplies `[r | z | p | o]` blocks, `s`
 /// multiplies `[r | z | a | o]`, and the encoder states multiply `[U_a | W_s]`.
 ///
+/// E4's variants change only the score `e_tj` (see [`energy`]) and how `a_t` is drawn from it;
+/// the parameters a variant does not use are not created (`dot` and `cosine` have no `W_a`,
+/// `U_a`, `b_a`, `v_a`; `general`'s `W_a` is its bilinear `W`), and the ones it shares with E1
+/// are drawn in E1's order, so that the additive decoder is exactly E1's.
+///
 /// Initialisation: every kernel glorot-uniform on its own shape, except the ones applied to
 /// the recurrent state `s` (`U_r, U_z, U_p, U_o`), which are orthogonal; biases zero. The Keras
 /// layer's exact choice per kernel varies between its published versions; this is the
 /// glorot/orthogonal split Keras' own recurrent layers use.
 #[derive(Module, Debug)]
 pub struct AttentionDecoder {
-    /// `[U_a | W_s]`, `[R, H, 2U]`.
+    /// `[U_a | W_s]` (additive) or `W_s`, `[R, H, 2U]` or `[R, H, U]`.
     from_encoder: Param<Tensor<3>>,
-    /// `b_a`, `[R, 1, U]`.
-    key_bias: Param<Tensor<3>>,
-    /// `v_a` as a column, `[R, U, 1]`.
-    score: Param<Tensor<3>>,
-    /// `[U_r | U_z | W_a | U_o]`, `[R, U, 3U + V]`.
+    /// `b_a`, `[R, 1, U]` (additive only).
+    key_bias: Option<Param<Tensor<3>>>,
+    /// `v_a` as a column, `[R, U, 1]` (additive only).
+    score: Option<Param<Tensor<3>>>,
+    /// `[U_r | U_z | W_a | U_o]`, `[R, U, 3U + V]`; `W_a` is `[U, H]` for `general` and absent
+    /// for `dot` and `cosine`.
     from_state: Param<Tensor<3>>,
     /// `[W_r | W_z | W_p | W_o]` over `[C_r | C_z | C_p | C_o]`, `[R, V + H, 3U + V]`: the
     /// kernels of the previous output `y` and of the context `c`.
@@ -112,7 +148,16 @@ pub struct AttentionDecoder {
     bias: Param<Tensor<3>>,
     /// `U_p`, `[R, U, U]`.
     proposal: Param<Tensor<3>>,
+    /// The cosine score's learned scale `g`, `[R, 1, 1]`.
+    cosine_scale: Option<Param<Tensor<3>>>,
+    #[module(skip)]
+    variant: DecoderVariant,
 }
+
+/// The cosine score's initial scale: cosines lie in [-1, 1], so unscaled they would leave the
+/// softmax nearly uniform (at most e^2 between two positions); 10 lets one position dominate
+/// from the start, and training adjusts it.
+const COSINE_SCALE_INIT: f32 = 10.0;
 
 impl AttentionDecoder {
     pub fn new(
@@ -120,28 +165,45 @@ impl AttentionDecoder {
         encoded: usize,
         units: usize,
         outputs: usize,
+        variant: DecoderVariant,
         device: &Device,
     ) -> Self {
         let (h, u, v) = (encoded, units, outputs);
+        let additive = variant.score == Score::Additive;
+        let query = query_width(variant.score, h, u);
         let wide = 3 * u + v;
         let glorot = |a, b| move |rng: &mut StdRng| glorot_uniform(rng, a, b);
+        let repeats = rngs.len();
         Self {
-            from_encoder: stacked_param(rngs, [h, 2 * u], device, |rng| {
-                let ws = glorot(h, u)(rng);
-                let ua = glorot(h, u)(rng);
-                concat_columns(h, &[(u, ua), (u, ws)])
+            from_encoder: stacked_param(
+                rngs,
+                [h, if additive { 2 * u } else { u }],
+                device,
+                |rng| {
+                    let ws = glorot(h, u)(rng);
+                    if !additive {
+                        return ws;
+                    }
+                    let ua = glorot(h, u)(rng);
+                    concat_columns(h, &[(u, ua), (u, ws)])
+                },
+            ),
+            key_bias: additive.then(|| stacked_const(repeats, &vec![0.0; u], [1, u], device)),
+            score: additive.then(|| {
+                stacked_param(rngs, [u, 1], device, |rng| {
+                    // Keras' glorot on a vector of `u` units: fan_in = fan_out = u.
+                    crate::init::uniform(rng, u, (6.0 / (2 * u) as f64).sqrt() as f32)
+                })
             }),
-            key_bias: stacked_const(rngs.len(), &vec![0.0; u], [1, u], device),
-            score: stacked_param(rngs, [u, 1], device, |rng| {
-                // Keras' glorot on a vector of `u` units: fan_in = fan_out = u.
-                crate::init::uniform(rng, u, (6.0 / (2 * u) as f64).sqrt() as f32)
-            }),
-            from_state: stacked_param(rngs, [u, wide], device, |rng| {
+            from_state: stacked_param(rngs, [u, 2 * u + query + v], device, |rng| {
                 let ur = orthogonal(rng, u, u);
                 let uz = orthogonal(rng, u, u);
-                let wa = glorot_uniform(rng, u, u);
+                let wa = (query > 0).then(|| glorot_uniform(rng, u, query));
                 let uo = orthogonal(rng, u, v);
-                concat_columns(u, &[(u, ur), (u, uz), (u, wa), (v, uo)])
+                let mut blocks = vec![(u, ur), (u, uz)];
+                blocks.extend(wa.map(|wa| (query, wa)));
+                blocks.push((v, uo));
+                concat_columns(u, &blocks)
             }),
             from_input: stacked_param(rngs, [v + h, wide], device, |rng| {
                 // Rows: y's kernels, then c's (a vertical concatenation is an append).
@@ -155,46 +217,74 @@ impl AttentionDecoder {
                 }
                 kernel
             }),
-            bias: stacked_const(rngs.len(), &vec![0.0; wide], [1, wide], device),
+            bias: stacked_const(repeats, &vec![0.0; wide], [1, wide], device),
             proposal: stacked_param(rngs, [u, u], device, |rng| orthogonal(rng, u, u)),
+            cosine_scale: (variant.score == Score::Cosine)
+                .then(|| stacked_const(repeats, &[COSINE_SCALE_INIT], [1, 1], device)),
+            variant,
         }
     }
 
     /// Decodes `T` steps from encoder states `[R, B, T, H]`. Returns the logits `[R, B, T, V]`
     /// (their softmax is `y_t`) and the attention weights `[R, B, T, T]` (step x position).
-    pub fn forward(&self, states: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    ///
+    /// Hard attention takes one position per step: with `gumbel` (standard Gumbel noise
+    /// `[R, B, T, T]`, given in training) the straight-through Gumbel-softmax sample (forward:
+    /// the one-hot argmax of `(e + g) / temperature`; backward: the gradient of its softmax);
+    /// without it, the one-hot argmax of `e`. Soft attention ignores `gumbel`.
+    pub fn forward(&self, states: Tensor<4>, gumbel: Option<Tensor<4>>) -> (Tensor<4>, Tensor<4>) {
         let [r, b, t, h] = states.dims();
         let u = self.proposal.dims()[1];
-        let v = self.from_state.dims()[2] - 3 * u;
+        let q = query_width(self.variant.score, h, u);
+        let v = self.from_state.dims()[2] - 2 * u - q;
         let device = states.device();
 
-        // h_j U_a (+ b_a) for every position, and h_1 W_s, from one matmul: [R, B, T, 2U].
+        // h_j U_a (+ b_a) for every position, and h_1 W_s, from one matmul.
+        let width = self.from_encoder.dims()[2];
         let projected = states
             .clone()
             .reshape([r, b * t, h])
             .matmul(self.from_encoder.val())
-            .reshape([r, b, t, 2 * u]);
-        let keys = projected.clone().slice_dim(3, 0..u) + self.key_bias.val().unsqueeze_dim::<4>(1);
+            .reshape([r, b, t, width]);
+        let keys = match &self.key_bias {
+            Some(bias) => projected.clone().slice_dim(3, 0..u) + bias.val().unsqueeze_dim::<4>(1),
+            None => states.clone(),
+        };
         let first = projected
             .slice_dim(2, 0..1)
-            .slice_dim(3, u..2 * u)
+            .slice_dim(3, width - u..width)
             .reshape([r, b, u]);
         let mut s = tanh(first);
         let mut y = Tensor::<3>::zeros([r, b, v], &device);
+        let score = self.score.as_ref().map(|p| p.val());
+        let scale = self.cosine_scale.as_ref().map(|p| p.val());
 
         let mut logits = Vec::with_capacity(t);
         let mut weights = Vec::with_capacity(t);
-        for _ in 0..t {
-            let from_s = s.clone().matmul(self.from_state.val()); // [R, B, 3U + V]
+        for step in 0..t {
+            let from_s = s.clone().matmul(self.from_state.val()); // [R, B, 2U + Q + V]
             let block = |x: &Tensor<3>, k: usize| x.clone().slice_dim(2, k * u..(k + 1) * u);
 
             // Attention over the encoder positions.
-            let query = block(&from_s, 2).unsqueeze_dim::<4>(2); // [R, B, 1, U]
-            let energy = tanh(keys.clone() + query)
-                .reshape([r, b * t, u])
-                .matmul(self.score.val())
-                .reshape([r, b, t]);
-            let a = softmax(energy, 2); // [R, B, T]
+            let query = if q > 0 {
+                from_s.clone().slice_dim(2, 2 * u..2 * u + q)
+            } else {
+                s.clone()
+            };
+            let e = energy(
+                self.variant.score,
+                query,
+                keys.clone(),
+                score.clone(),
+                scale.clone(),
+            );
+            let noise = gumbel
+                .as_ref()
+                .map(|g| g.clone().slice_dim(2, step..step + 1).reshape([r, b, t]));
+            let a = match self.variant.hard {
+                None => softmax(e, 2),
+                Some(temperature) => hard_attention(e, noise, temperature),
+            }; // [R, B, T]
             let context = a
                 .clone()
                 .unsqueeze_dim::<4>(2)
@@ -211,8 +301,8 @@ impl AttentionDecoder {
             let update = rz.slice_dim(2, u..2 * u);
             let proposal =
                 tanh(block(&from_yc, 2) + (reset * s.clone()).matmul(self.proposal.val()));
-            let out =
-                from_yc.slice_dim(2, 3 * u..3 * u + v) + from_s.slice_dim(2, 3 * u..3 * u + v);
+            let out = from_yc.slice_dim(2, 3 * u..3 * u + v)
+                + from_s.slice_dim(2, 2 * u + q..2 * u + q + v);
 
             y = softmax(out.clone(), 2);
             s = s.clone() + update * (proposal - s);
@@ -220,6 +310,65 @@ impl AttentionDecoder {
             weights.push(a);
         }
         (Tensor::stack(logits, 2), Tensor::stack(weights, 2))
+    }
+}
+
+/// Columns of the query projection `W_a` inside `from_state`.
+fn query_width(score: Score, encoded: usize, units: usize) -> usize {
+    match score {
+        Score::Additive => units,
+        Score::General => encoded,
+        Score::Dot | Score::Cosine => 0,
+    }
+}
+
+/// The scores `e_j` `[R, B, T]` of one decoder step, from its query `[R, B, Q]` and the keys
+/// `[R, B, T, K]`:
+///
+/// - additive: `v . tanh(q + k_j)`, with `q = s W_a` and `k_j = h_j U_a + b_a` (`v`: `[R, U, 1]`);
+/// - dot: `q . k_j` with `q = s`, `k_j = h_j`;
+/// - general: `q . k_j` with `q = s W` (so `s W h_j`), `k_j = h_j`;
+/// - cosine: `g (q . k_j) / (|q| |k_j|)` with `q = s`, `k_j = h_j` (`g`: `[R, 1, 1]`).
+pub fn energy(
+    score: Score,
+    query: Tensor<3>,
+    keys: Tensor<4>,
+    v: Option<Tensor<3>>,
+    scale: Option<Tensor<3>>,
+) -> Tensor<3> {
+    let [r, b, t, k] = keys.dims();
+    let dot = |query: Tensor<3>, keys: Tensor<4>| {
+        keys.matmul(query.unsqueeze_dim::<4>(3)).reshape([r, b, t])
+    };
+    match score {
+        Score::Additive => tanh(keys + query.unsqueeze_dim::<4>(2))
+            .reshape([r, b * t, k])
+            .matmul(v.expect("the additive score has v_a"))
+            .reshape([r, b, t]),
+        Score::Dot | Score::General => dot(query, keys),
+        Score::Cosine => {
+            let key_norm = keys.clone().square().sum_dim(3).sqrt().reshape([r, b, t]);
+            let query_norm = query.clone().square().sum_dim(2).sqrt(); // [R, B, 1]
+            let cosine = dot(query, keys) / (key_norm * query_norm).clamp_min(1e-12);
+            cosine * scale.expect("the cosine score has a scale")
+        }
+    }
+}
+
+/// One-hot weights `[R, B, T]` at the highest score: of `e` at evaluation (`noise` `None`), of
+/// `(e + noise) / temperature` in training, where the gradient flows as if the weights were that
+/// softmax (straight-through Gumbel-softmax).
+pub fn hard_attention(e: Tensor<3>, noise: Option<Tensor<3>>, temperature: f64) -> Tensor<3> {
+    let t = e.dims()[2];
+    let one_hot = |x: Tensor<3>| x.argmax(2).squeeze_dim::<2>(2).one_hot::<3>(t).float();
+    match noise {
+        None => one_hot(e),
+        Some(g) => {
+            let soft = softmax((e + g) / temperature, 2);
+            let hard = one_hot(soft.clone());
+            // Forward: `hard`; backward: the gradient of `soft`.
+            hard - soft.clone().detach() + soft
+        }
     }
 }
 
@@ -232,19 +381,31 @@ pub enum EchoModel {
 }
 
 impl EchoModel {
-    /// Logits `[R, B, T, V]` for one-hot inputs `[R, B, T, V]`.
+    /// Logits `[R, B, T, V]` for one-hot inputs `[R, B, T, V]` (hard attention: evaluation
+    /// mode, the argmax position).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_train(x, None)
+    }
+
+    /// As [`forward`](Self::forward), with hard attention's Gumbel noise `[R, B, T, T]` in
+    /// training (see [`AttentionDecoder::forward`]).
+    pub fn forward_train(&self, x: Tensor<4>, gumbel: Option<Tensor<4>>) -> Tensor<4> {
         match self {
             EchoModel::Baseline(m) => m.forward(x),
-            EchoModel::Attention(m) => m.forward(x),
+            EchoModel::Attention(m) => m.forward_with_attention(x, gumbel).0,
         }
+    }
+
+    /// Whether training must draw Gumbel noise for it.
+    pub fn is_hard(&self) -> bool {
+        matches!(self, EchoModel::Attention(m) if m.variant().hard.is_some())
     }
 
     /// Attention weights `[R, B, T_out, T_in]`, for the models that have them.
     pub fn attention(&self, x: Tensor<4>) -> Option<Tensor<4>> {
         match self {
             EchoModel::Baseline(_) => None,
-            EchoModel::Attention(m) => Some(m.forward_with_attention(x).1),
+            EchoModel::Attention(m) => Some(m.forward_with_attention(x, None).1),
         }
     }
 }
@@ -268,18 +429,31 @@ mod tests {
     #[test]
     fn attention_weights_are_distributions_over_encoder_positions() {
         let device = Device::flex();
-        let model = AttentionModel::new(&mut rngs(2), 7, 6, &device);
-        let (logits, weights) = model.forward_with_attention(input(2, 3, 5, 7, &device));
-        assert_eq!(logits.dims(), [2, 3, 5, 7]);
-        assert_eq!(weights.dims(), [2, 3, 5, 5]);
-        let values = weights.clone().into_data().try_into_vec::<f32>().unwrap();
-        assert!(values.iter().all(|&w| (0.0..=1.0).contains(&w)));
-        let sums = weights
-            .sum_dim(3)
-            .into_data()
-            .try_into_vec::<f32>()
-            .unwrap();
-        assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-5), "{sums:?}");
+        for score in [Score::Additive, Score::Dot, Score::General, Score::Cosine] {
+            for hard in [None, Some(0.5)] {
+                let variant = DecoderVariant { score, hard };
+                let model = AttentionModel::new(&mut rngs(2), 7, 6, variant, &device);
+                let (logits, weights) =
+                    model.forward_with_attention(input(2, 3, 5, 7, &device), None);
+                assert_eq!(logits.dims(), [2, 3, 5, 7]);
+                assert_eq!(weights.dims(), [2, 3, 5, 5]);
+                let values = weights.clone().into_data().try_into_vec::<f32>().unwrap();
+                assert!(values.iter().all(|&w| (0.0..=1.0).contains(&w)));
+                let sums = weights
+                    .sum_dim(3)
+                    .into_data()
+                    .try_into_vec::<f32>()
+                    .unwrap();
+                assert!(
+                    sums.iter().all(|s| (s - 1.0).abs() < 1e-5),
+                    "{variant:?}: {sums:?}"
+                );
+                if hard.is_some() {
+                    // One position per step: every weight is 0 or 1.
+                    assert!(values.iter().all(|&w| w == 0.0 || w == 1.0), "{values:?}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -298,14 +472,19 @@ mod tests {
     fn a_repeat_computes_the_same_alone_or_stacked() {
         let device = Device::flex();
         let mut all = rngs(3);
-        let stacked = AttentionModel::new(&mut all, 7, 6, &device);
+        let variant = DecoderVariant::default();
+        let stacked = AttentionModel::new(&mut all, 7, 6, variant, &device);
         let mut alone_rngs = vec![rng(1, Stream::Init)];
-        let alone = AttentionModel::new(&mut alone_rngs, 7, 6, &device);
+        let alone = AttentionModel::new(&mut alone_rngs, 7, 6, variant, &device);
 
         let x = input(3, 2, 5, 7, &device);
         let x1 = x.clone().slice_dim(0, 1..2);
-        let from_stack = stacked.forward(x).slice_dim(0, 1..2).into_data();
-        let from_alone = alone.forward(x1).into_data();
+        let from_stack = stacked
+            .forward_with_attention(x, None)
+            .0
+            .slice_dim(0, 1..2)
+            .into_data();
+        let from_alone = alone.forward_with_attention(x1, None).0.into_data();
         assert_eq!(from_stack, from_alone);
     }
 
@@ -314,16 +493,95 @@ mod tests {
     #[test]
     fn zero_weights_give_uniform_attention() {
         let device = Device::flex();
-        let model = AttentionModel::new(&mut rngs(1), 4, 3, &device);
+        let model = AttentionModel::new(&mut rngs(1), 4, 3, DecoderVariant::default(), &device);
         let zero = |p: Param<Tensor<3>>| Param::from_tensor(p.val().zeros_like());
         let decoder = AttentionDecoder {
-            score: zero(model.decoder.score.clone()),
+            score: model.decoder.score.clone().map(zero),
             ..model.decoder
         };
         let states = input(1, 1, 4, 3, &device);
-        let (logits, weights) = decoder.forward(states);
+        let (logits, weights) = decoder.forward(states, None);
         let w = weights.into_data().try_into_vec::<f32>().unwrap();
         assert!(w.iter().all(|x| (x - 0.25).abs() < 1e-6), "{w:?}");
         assert_eq!(logits.dims(), [1, 1, 4, 4]);
+    }
+
+    fn tensor<const D: usize>(values: &[f32], shape: [usize; D]) -> Tensor<D> {
+        Tensor::from_data(TensorData::new(values.to_vec(), shape), &Device::flex())
+    }
+
+    fn values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
+        x.into_data().try_into_vec::<f32>().unwrap()
+    }
+
+    fn assert_close(got: &[f32], want: &[f32]) {
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-5, "got {got:?}, want {want:?}");
+        }
+    }
+
+    /// Each score function on a hand-computed example: one query, three keys of width 2.
+    #[test]
+    fn score_functions_match_hand_computed_values() {
+        let keys = || tensor(&[1.0, 0.0, 0.0, 2.0, 3.0, 4.0], [1, 1, 3, 2]);
+        let query = || tensor(&[1.0, 2.0], [1, 1, 2]);
+        // dot: [1, 4, 11].
+        let e = energy(Score::Dot, query(), keys(), None, None);
+        assert_close(&values(e), &[1.0, 4.0, 11.0]);
+        // general: the query arrives as s W; with W = [[0, 1], [1, 0]], s W = [2, 1]: [2, 2, 10].
+        let w = tensor(&[0.0, 1.0, 1.0, 0.0], [1, 2, 2]);
+        let projected = query().matmul(w);
+        let e = energy(Score::General, projected, keys(), None, None);
+        assert_close(&values(e), &[2.0, 2.0, 10.0]);
+        // cosine with scale 2: 2 * [1/sqrt5, 4/(2 sqrt5), 11/(5 sqrt5)].
+        let scale = tensor(&[2.0], [1, 1, 1]);
+        let e = energy(Score::Cosine, query(), keys(), None, Some(scale));
+        let r5 = 5f32.sqrt();
+        assert_close(&values(e), &[2.0 / r5, 4.0 / r5, 22.0 / (5.0 * r5)]);
+        // additive with v = [1, -1]: tanh(q + k_j) . v.
+        let v = tensor(&[1.0, -1.0], [1, 2, 1]);
+        let e = energy(Score::Additive, query(), keys(), Some(v), None);
+        let want: Vec<f32> = [(2.0f32, 2.0f32), (1.0, 4.0), (4.0, 6.0)]
+            .iter()
+            .map(|(a, b)| a.tanh() - b.tanh())
+            .collect();
+        assert_close(&values(e), &want);
+    }
+
+    /// Hard attention picks the argmax at evaluation; in training it picks the argmax of the
+    /// noisy scores, yet passes the softmax's gradient back to the scores.
+    #[test]
+    fn hard_attention_is_one_hot_with_the_softmax_gradient() {
+        let e = tensor(&[0.5, 2.0, 1.0], [1, 1, 3]);
+        assert_eq!(
+            values(hard_attention(e.clone(), None, 1.0)),
+            [0.0, 1.0, 0.0]
+        );
+        // Noise that moves the maximum to position 0.
+        let noise = tensor(&[3.0, 0.0, 0.0], [1, 1, 3]);
+        assert_eq!(
+            values(hard_attention(e.clone(), Some(noise.clone()), 1.0)),
+            [1.0, 0.0, 0.0]
+        );
+
+        let device = Device::flex().autodiff();
+        let e = Tensor::<3>::from_data(TensorData::new(vec![0.5f32, 2.0, 1.0], [1, 1, 3]), &device)
+            .require_grad();
+        let noise = noise.to_device(&device);
+        let weights = hard_attention(e.clone(), Some(noise.clone()), 0.5);
+        let picked = tensor(&[1.0, 10.0, 100.0], [1, 1, 3]).to_device(&device);
+        let grads = (weights * picked.clone()).sum().backward();
+        let grad = values(e.grad(&grads).unwrap());
+        // d/de of sum(softmax((e + g) / T) * p) = softmax * (p - softmax . p) / T.
+        let soft = values(softmax((e.clone().detach() + noise) / 0.5, 2));
+        let p = [1.0f32, 10.0, 100.0];
+        let mean: f32 = soft.iter().zip(&p).map(|(s, p)| s * p).sum();
+        let want: Vec<f32> = soft
+            .iter()
+            .zip(&p)
+            .map(|(s, p)| s * (p - mean) / 0.5)
+            .collect();
+        assert_close(&grad, &want);
     }
 }

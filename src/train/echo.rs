@@ -5,13 +5,14 @@ use std::time::Instant;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
+use rand::RngExt;
 use rand::rngs::StdRng;
 
 use super::{LOSS_WINDOW, RepeatOutcome, TrainedModel};
-use crate::config::{ExperimentConfig, ModelConfig, OptimizerConfig, TaskConfig};
+use crate::config::{Attending, ExperimentConfig, ModelConfig, OptimizerConfig, TaskConfig};
 use crate::data::echo::EchoTask;
 use crate::init::{self, Stream};
-use crate::models::echo::{AttentionModel, EchoModel, EncoderDecoder};
+use crate::models::echo::{AttentionModel, DecoderVariant, EchoModel, EncoderDecoder};
 use crate::models::stacked::TakeRepeat;
 
 /// Evaluation batch per repeat: large enough to amortise per-op overhead, small enough to
@@ -47,11 +48,22 @@ pub fn build_model(config: &ExperimentConfig, seeds: &[u64], device: &Device) ->
         ModelConfig::Baseline { hidden } => {
             EchoModel::Baseline(EncoderDecoder::new(&mut rngs, features, hidden, device))
         }
-        ModelConfig::Attention { hidden } => {
-            EchoModel::Attention(AttentionModel::new(&mut rngs, features, hidden, device))
+        ModelConfig::Attention {
+            hidden,
+            score,
+            attention,
+            temperature,
+        } => {
+            let variant = DecoderVariant {
+                score,
+                hard: (attention == Attending::Hard).then(|| temperature.unwrap_or(1.0)),
+            };
+            EchoModel::Attention(AttentionModel::new(
+                &mut rngs, features, hidden, variant, device,
+            ))
         }
-        ModelConfig::SelfAttention { .. } => {
-            panic!("validation keeps self_attention off the echo task")
+        ModelConfig::SelfAttention { .. } | ModelConfig::Lstm { .. } => {
+            panic!("validation keeps the IMDB classifiers off the echo task")
         }
     }
 }
@@ -81,6 +93,22 @@ fn draw_batch(
         Tensor::from_data(TensorData::new(targets, shape), device),
         target_values,
     )
+}
+
+/// Standard Gumbel noise `-ln(-ln u)`, `[R, B, T, T]`, one block per repeat from its generator.
+fn gumbel_noise(rngs: &mut [StdRng], batch: usize, t: usize, device: &Device) -> Tensor<4> {
+    let mut noise = Vec::with_capacity(rngs.len() * batch * t * t);
+    for rng in rngs.iter_mut() {
+        for _ in 0..batch * t * t {
+            // u in (0, 1): `random` gives [0, 1); 0 would give an infinite draw.
+            let mut u = rng.random::<f64>();
+            while u == 0.0 {
+                u = rng.random::<f64>();
+            }
+            noise.push(-(-u.ln()).ln() as f32);
+        }
+    }
+    Tensor::from_data(TensorData::new(noise, [rngs.len(), batch, t, t]), device)
 }
 
 /// Categorical cross-entropy of each repeat, averaged over its batch and output steps: `[R]`.
@@ -119,12 +147,24 @@ pub fn train_echo_stack(
         .map(|&s| init::rng(s, Stream::TrainData))
         .collect();
 
+    // Hard attention's Gumbel noise comes from each repeat's own generator (soft models draw
+    // none, so their data and results do not change).
+    let mut noise_rngs: Option<Vec<StdRng>> = model.is_hard().then(|| {
+        seeds
+            .iter()
+            .map(|&s| init::rng(s, Stream::Dropout))
+            .collect()
+    });
+
     let started = Instant::now();
     let mut curves = vec![Vec::with_capacity(train_steps / LOSS_WINDOW + 1); r];
     let mut window = vec![0.0f64; r];
     for step in 1..=train_steps {
         let (x, y, _) = draw_batch(&task, &mut data_rngs, 1, &train_device);
-        let losses = per_repeat_loss(model.forward(x), y);
+        let gumbel = noise_rngs
+            .as_mut()
+            .map(|rngs| gumbel_noise(rngs, 1, task.n_in, &train_device));
+        let losses = per_repeat_loss(model.forward_train(x, gumbel), y);
         // Summed, not averaged: each repeat's gradient is then exactly its own.
         let grads = losses.clone().sum().backward();
         let grads = GradientsParams::from_grads(grads, &model);

@@ -13,7 +13,7 @@ use super::{EpochMetrics, LOSS_WINDOW, RepeatOutcome, TrainedModel};
 use crate::config::{ExperimentConfig, ModelConfig, OptimizerConfig, Output, TaskConfig};
 use crate::data::prepare::{Batchable, ImdbData};
 use crate::init::{self, Stream};
-use crate::models::self_attention::SelfAttentionClassifier;
+use crate::models::classifier::TextClassifier;
 use crate::progress::Progress;
 
 /// Reviews per forward pass at evaluation (no gradients are kept, so bigger is cheaper).
@@ -97,6 +97,19 @@ fn keep_mask(
     Tensor::from_data(TensorData::new(mask, [batch, width]), device)
 }
 
+/// The output layer and the dropout rate before it, of any IMDB classifier config.
+pub fn classifier_head(model: &ModelConfig) -> (Output, f64) {
+    match *model {
+        ModelConfig::SelfAttention {
+            output, dropout, ..
+        }
+        | ModelConfig::Lstm {
+            output, dropout, ..
+        } => (output, dropout),
+        _ => panic!("validation gives the IMDB task a text classifier"),
+    }
+}
+
 /// Trains one repeat of an IMDB config and evaluates it on the test set after every epoch.
 pub fn train_imdb(
     config: &ExperimentConfig,
@@ -109,6 +122,7 @@ pub fn train_imdb(
 ) -> RepeatOutcome {
     let TaskConfig::Imdb {
         num_words,
+        maxlen,
         epochs,
         batch_size,
         ..
@@ -116,26 +130,18 @@ pub fn train_imdb(
     else {
         panic!("train_imdb needs an IMDB config");
     };
-    let ModelConfig::SelfAttention {
-        heads,
-        head_dim,
-        output,
-        dropout,
-        ..
-    } = config.model
-    else {
-        panic!("validation gives the IMDB task a self_attention model");
-    };
+    let (output, dropout) = classifier_head(&config.model);
     let OptimizerConfig::Adam { lr } = config.optimizer;
-    let width = heads * head_dim;
 
     let train_device = device.clone().autodiff();
-    let mut model = SelfAttentionClassifier::new(
+    let mut model = TextClassifier::new(
         &config.model,
         num_words,
+        maxlen,
         &mut init::rng(seed, Stream::Init),
         &train_device,
     );
+    let width = model.pooled_width();
     let mut optimizer = super::keras_adam();
     let mut shuffle_rng = init::rng(seed, Stream::TrainData);
     let mut dropout_rng = init::rng(seed, Stream::Dropout);
@@ -224,7 +230,7 @@ pub fn train_imdb(
 
 /// Mean loss and number of correct predictions over a whole split, without dropout.
 pub fn evaluate(
-    model: &SelfAttentionClassifier,
+    model: &TextClassifier,
     output: Output,
     split: &Batchable,
     device: &Device,

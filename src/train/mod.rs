@@ -45,7 +45,7 @@ pub struct RepeatOutcome {
 pub enum TrainedModel {
     /// An echo model with a stack of one.
     Echo(crate::models::echo::EchoModel),
-    Imdb(crate::models::self_attention::SelfAttentionClassifier),
+    Imdb(crate::models::classifier::TextClassifier),
     /// Taken (saved or dropped) already.
     None,
 }
@@ -64,7 +64,7 @@ impl TrainedModel {
             .into_temp_path();
         let saved = match self {
             TrainedModel::Echo(m) => m.clone().save_file(&tmp),
-            TrainedModel::Imdb(m) => m.clone().save_file(&tmp),
+            TrainedModel::Imdb(m) => m.clone().save_weights(&tmp),
             TrainedModel::None => return Ok(()),
         };
         saved
