@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 
-use crate::config::Backend;
+use crate::config::{Backend, WgpuDevice};
 
 /// A backend that cannot run here: wrong build, or no usable adapter. Exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -18,20 +18,26 @@ pub fn compiled() -> Vec<Backend> {
     backends
 }
 
-/// The device for `backend`, checked to be usable.
-pub fn device(backend: Backend) -> Result<Device, BackendError> {
+/// The device for `backend` (on wgpu, the adapter `choice`), checked to be usable.
+pub fn device(backend: Backend, choice: Option<WgpuDevice>) -> Result<Device, BackendError> {
     match backend {
         #[allow(deprecated)] // ndarray is deprecated upstream; users still compare against it
         Backend::Ndarray => Ok(Device::ndarray()),
         Backend::Flex => Ok(Device::flex()),
-        Backend::Wgpu => wgpu_device(),
+        Backend::Wgpu => wgpu_device(choice.unwrap_or_default()),
     }
 }
 
 #[cfg(feature = "wgpu")]
-fn wgpu_device() -> Result<Device, BackendError> {
+fn wgpu_device(choice: WgpuDevice) -> Result<Device, BackendError> {
     use burn::tensor::DeviceKind;
-    let device = Device::wgpu(DeviceKind::DefaultDevice);
+    let device = Device::wgpu(match choice {
+        WgpuDevice::Default => DeviceKind::DefaultDevice,
+        WgpuDevice::Cpu => DeviceKind::Cpu,
+        WgpuDevice::Discrete(i) => DeviceKind::DiscreteGpu(i),
+        WgpuDevice::Integrated(i) => DeviceKind::IntegratedGpu(i),
+        WgpuDevice::Virtual(i) => DeviceKind::VirtualGpu(i),
+    });
     // wgpu reports a missing adapter (or a driver that cannot run compute shaders) by
     // panicking on first use; run one small matmul to turn that into an error here.
     let probe = device.clone();
@@ -46,13 +52,13 @@ fn wgpu_device() -> Result<Device, BackendError> {
                 .into(),
         )),
         Err(reason) => Err(BackendError(format!(
-            "wgpu: no usable GPU adapter ({reason}); install a Vulkan driver (e.g. Debian's mesa-vulkan-drivers) or use --backend flex"
+            "wgpu: no usable adapter for device {choice} ({reason}); install a Vulkan driver (e.g. Debian's mesa-vulkan-drivers), name another device (`attnx info` lists them) or use --backend flex"
         ))),
     }
 }
 
 #[cfg(not(feature = "wgpu"))]
-fn wgpu_device() -> Result<Device, BackendError> {
+fn wgpu_device(_choice: WgpuDevice) -> Result<Device, BackendError> {
     Err(BackendError(
         "wgpu: this attnx was built without the `wgpu` feature; rebuild with default features or use --backend flex".into(),
     ))
@@ -87,7 +93,7 @@ pub fn report() -> Vec<(Backend, String)> {
         let state = if !compiled().contains(&backend) {
             "not compiled in (build with the `wgpu` feature)".to_string()
         } else {
-            match device(backend) {
+            match device(backend, None) {
                 Ok(device) => match adapter_name(&device) {
                     Some(name) => format!("ready: adapter {name}"),
                     None => "ready (CPU)".to_string(),

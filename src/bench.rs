@@ -56,6 +56,7 @@ fn echo_config(model: &str, backend: Backend, steps: usize) -> Result<Experiment
         model,
         optimizer: OptimizerConfig::Adam { lr: 1e-3 },
         backend,
+        device: None,
         repeats: Some(1),
         seed: 0,
         data: None,
@@ -80,7 +81,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     );
     for model in &args.models {
         for &backend_choice in &args.backends {
-            let device = backend::device(backend_choice)?;
+            let device = backend::device(backend_choice, None)?;
             for &stack in &args.stacks {
                 let warmup = echo_config(model, backend_choice, 10)?;
                 time_training(&warmup, stack, &device);

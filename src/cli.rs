@@ -140,6 +140,10 @@ pub struct RunArgs {
     /// Backend to run on (overrides the config's `backend`).
     #[arg(long, value_enum, value_name = "B")]
     pub backend: Option<Backend>,
+    /// The wgpu adapter: default, cpu, discrete[:N], integrated[:N] or virtual[:N] (overrides
+    /// the config's `device`; needs the wgpu backend).
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<crate::config::WgpuDevice>,
     /// Base seed (overrides the config's `seed`); repeat i derives its seed from (S, i).
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
@@ -174,6 +178,7 @@ impl RunArgs {
         RunOptions {
             repeats: self.repeats.map(|n| n as usize),
             backend: self.backend,
+            device: self.device,
             seed: self.seed,
             jobs: self.jobs.map_or_else(default_jobs, |n| n as usize),
             stack: self.stack.map(|n| n as usize),
@@ -306,6 +311,7 @@ fn data(command: DataCommand) -> Result<()> {
 
 fn run_and_report(names: &[String], args: &RunArgs) -> Result<()> {
     let options = args.options();
+
     let configs: Vec<ExperimentConfig> = runner::load_configs(names)?
         .into_iter()
         .map(|c| runner::apply_overrides(c, &options))

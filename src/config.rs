@@ -41,6 +41,10 @@ pub struct ExperimentConfig {
     pub optimizer: OptimizerConfig,
     #[serde(default)]
     pub backend: Backend,
+    /// Which wgpu adapter runs the config (`backend: "wgpu"` only). Not part of the config's
+    /// hash: adapters compute the same results up to float error, and records name the adapter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<WgpuDevice>,
     /// Number of repeats (create, train, evaluate), each with its own seed. Default: the
     /// article's (10 for the echo task, 1 for IMDB); see [`ExperimentConfig::repeats`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -384,6 +388,74 @@ impl fmt::Display for Backend {
     }
 }
 
+/// A wgpu adapter, written `default`, `cpu`, `discrete`, `integrated`, `virtual`, or one of the
+/// last three with an index (`discrete:1`: the second discrete GPU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum WgpuDevice {
+    /// wgpu's choice: the best discrete GPU, else integrated, else a CPU adapter
+    /// (`CUBECL_WGPU_DEFAULT_DEVICE` overrides it).
+    #[default]
+    Default,
+    Discrete(usize),
+    Integrated(usize),
+    Virtual(usize),
+    /// A CPU adapter (Mesa's lavapipe on Linux).
+    Cpu,
+}
+
+impl std::str::FromStr for WgpuDevice {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (kind, index) = match text.split_once(':') {
+            Some((kind, index)) => {
+                let index = index
+                    .parse()
+                    .map_err(|_| format!("{text:?}: the index after ':' must be a number"))?;
+                (kind, Some(index))
+            }
+            None => (text, None),
+        };
+        let at = index.unwrap_or(0);
+        match (kind, index) {
+            ("default", None) => Ok(Self::Default),
+            ("cpu", None) => Ok(Self::Cpu),
+            ("discrete", _) => Ok(Self::Discrete(at)),
+            ("integrated", _) => Ok(Self::Integrated(at)),
+            ("virtual", _) => Ok(Self::Virtual(at)),
+            _ => Err(format!(
+                "unknown wgpu device {text:?}, expected default, cpu, discrete[:N], integrated[:N] or virtual[:N]"
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for WgpuDevice {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl From<WgpuDevice> for String {
+    fn from(device: WgpuDevice) -> String {
+        device.to_string()
+    }
+}
+
+impl fmt::Display for WgpuDevice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => f.write_str("default"),
+            Self::Cpu => f.write_str("cpu"),
+            Self::Discrete(i) => write!(f, "discrete:{i}"),
+            Self::Integrated(i) => write!(f, "integrated:{i}"),
+            Self::Virtual(i) => write!(f, "virtual:{i}"),
+        }
+    }
+}
+
 /// Fields whose value is a tagged enum: a bad or missing tag is reported at `<field>.kind`.
 const TAGGED_FIELDS: [&str; 3] = ["task", "model", "optimizer"];
 
@@ -443,6 +515,15 @@ impl ExperimentConfig {
                     format!("{name:?} is not a usable folder name (use letters, digits, - _ .)"),
                 );
             }
+        }
+        if self.device.is_some() && self.backend != Backend::Wgpu {
+            return err(
+                "device",
+                format!(
+                    "only applies to the wgpu backend (this config runs on {})",
+                    self.backend
+                ),
+            );
         }
         if self.repeats == Some(0) {
             return err("repeats", "must be at least 1, got 0".into());
@@ -661,6 +742,7 @@ impl ExperimentConfig {
         key.name = None;
         key.description = None;
         key.data = None;
+        key.device = None;
         // Hashed as `"repeats": 0`, the form the first records were written with, so that their
         // hashes stay valid. New optional fields must likewise be left out of the serialized
         // config while they hold their default, or every recorded hash would change.
@@ -855,6 +937,45 @@ mod tests {
                 .unwrap_err();
         assert!(
             e.contains("model.kind: \"lstm\" does not fit task \"echo\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wgpu_devices_parse_and_belong_to_wgpu() {
+        for (text, device) in [
+            ("default", WgpuDevice::Default),
+            ("cpu", WgpuDevice::Cpu),
+            ("discrete", WgpuDevice::Discrete(0)),
+            ("discrete:1", WgpuDevice::Discrete(1)),
+            ("integrated:0", WgpuDevice::Integrated(0)),
+            ("virtual:2", WgpuDevice::Virtual(2)),
+        ] {
+            assert_eq!(text.parse::<WgpuDevice>(), Ok(device));
+        }
+        assert!("gpu".parse::<WgpuDevice>().is_err());
+        assert!("discrete:x".parse::<WgpuDevice>().is_err());
+        let config = parse(
+            r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline"}, "backend": "wgpu", "device": "discrete:1"}"#,
+        )
+        .unwrap();
+        assert_eq!(config.device, Some(WgpuDevice::Discrete(1)));
+        let mut default = config.clone();
+        default.device = None;
+        assert_eq!(config.hash(), default.hash());
+        let e =
+            parse(r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline"}, "device": "cpu"}"#)
+                .unwrap_err();
+        assert_eq!(
+            e,
+            "x.json: device: only applies to the wgpu backend (this config runs on flex)"
+        );
+        let e = parse(
+            r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline"}, "backend": "wgpu", "device": "gpu"}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("x.json: device: unknown wgpu device \"gpu\""),
             "{e}"
         );
     }

@@ -65,7 +65,7 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
         .into());
     };
     let model_path = dir.join(model_file);
-    let device = crate::backend::device(config.backend)?;
+    let device = crate::backend::device(config.backend, config.device)?;
     let out = args.out.clone().unwrap_or_else(|| {
         args.results
             .join("plots")

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Result, bail};
 
 use crate::backend;
-use crate::config::{Backend, ExperimentConfig, TaskConfig};
+use crate::config::{Backend, ConfigError, ExperimentConfig, TaskConfig};
 use crate::data::prepare::{self, ImdbData};
 use crate::init::repeat_seed;
 use crate::progress::{Mode, Progress};
@@ -22,6 +22,8 @@ use crate::train::{self, LOSS_WINDOW, RepeatOutcome, TaskData};
 pub struct RunOptions {
     pub repeats: Option<usize>,
     pub backend: Option<Backend>,
+    /// The wgpu adapter (overrides the config's `device`).
+    pub device: Option<crate::config::WgpuDevice>,
     pub seed: Option<u64>,
     /// Worker threads; each trains one stack of repeats at a time.
     pub jobs: usize,
@@ -57,6 +59,13 @@ pub fn apply_overrides(mut config: ExperimentConfig, options: &RunOptions) -> Ex
     }
     if let Some(backend) = options.backend {
         config.backend = backend;
+        if backend != Backend::Wgpu {
+            // The config's wgpu adapter means nothing on a CPU backend.
+            config.device = None;
+        }
+    }
+    if let Some(device) = options.device {
+        config.device = Some(device);
     }
     if let Some(seed) = options.seed {
         config.seed = seed;
@@ -157,7 +166,17 @@ pub fn run(
     // Check every backend and load every data set before any training starts.
     let mut devices = Vec::with_capacity(configs.len());
     for config in &configs {
-        devices.push(backend::device(config.backend)?);
+        if let Some(device) = config.device
+            && config.backend != Backend::Wgpu
+        {
+            return Err(ConfigError(format!(
+                "{}: device {device} needs the wgpu backend, and this run is on {} (add --backend wgpu)",
+                config.name(),
+                config.backend
+            ))
+            .into());
+        }
+        devices.push(backend::device(config.backend, config.device)?);
     }
 
     let mut results = Vec::with_capacity(configs.len());

@@ -28,7 +28,7 @@ type Case = (&'static str, fn(&str, &Device) -> Outputs, &'static str);
 
 /// The wgpu device, or `None` (test skipped) outside CI when there is no adapter.
 fn wgpu() -> Option<Device> {
-    match attnx::backend::device(Backend::Wgpu) {
+    match attnx::backend::device(Backend::Wgpu, None) {
         Ok(device) => Some(device),
         Err(e) => {
             assert!(
