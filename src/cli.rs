@@ -403,9 +403,10 @@ fn list(dir: &std::path::Path) -> Result<()> {
     }
     print!(
         "{}",
-        report::table(
+        report::table_aligned(
             &["config", "model", "backend", "repeats", "description"],
-            &rows
+            &rows,
+            &[0, 1, 2, 4]
         )
     );
     Ok(())

@@ -9,8 +9,13 @@ use crate::runner::ConfigResults;
 use crate::stats::{Summary, Welch};
 use crate::store::RepeatRecord;
 
-/// Left-aligns the first column, right-aligns the others.
+/// Left-aligns the first column, right-aligns the others (numbers).
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    table_aligned(header, rows, &[0])
+}
+
+/// Left-aligns the columns `left` (text), right-aligns the others.
+pub fn table_aligned(header: &[&str], rows: &[Vec<String>], left: &[usize]) -> String {
     let columns = header.len();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
@@ -22,10 +27,11 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut line = |cells: &[String]| {
         let mut text = String::new();
         for (i, cell) in cells.iter().enumerate().take(columns) {
-            if i == 0 {
-                let _ = write!(text, "{cell:<w$}", w = widths[i]);
+            let gap = if i == 0 { "" } else { "  " };
+            if left.contains(&i) {
+                let _ = write!(text, "{gap}{cell:<w$}", w = widths[i]);
             } else {
-                let _ = write!(text, "  {cell:>w$}", w = widths[i]);
+                let _ = write!(text, "{gap}{cell:>w$}", w = widths[i]);
             }
         }
         out.push_str(text.trim_end());
