@@ -95,6 +95,21 @@ impl Welch {
     }
 }
 
+/// Holm's step-down adjustment of `p` for testing them together: the family-wise error rate
+/// stays at most alpha when each adjusted value is compared with alpha. Same order as `p`.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut adjusted = vec![0.0; m];
+    let mut running = 0.0f64;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * p[i]).min(1.0));
+        adjusted[i] = running;
+    }
+    adjusted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +169,18 @@ mod tests {
         assert!((w.ci95.0 - 0.163_541).abs() < 1e-5 && (w.ci95.1 - 4.276_459).abs() < 1e-5);
         assert!((w.hedges_g - 0.623_446).abs() < 1e-5, "g = {}", w.hedges_g);
         assert!(Welch::test(&[1.0], &b).is_none());
+    }
+
+    /// By hand: sorted 0.01, 0.03, 0.04, 0.5 times 4, 3, 2, 1 gives 0.04, 0.09, 0.08, 0.5; the
+    /// running maximum makes the third 0.09.
+    #[test]
+    fn holm_adjusts_step_down() {
+        let adjusted = holm(&[0.01, 0.04, 0.03, 0.5]);
+        let want = [0.04, 0.09, 0.09, 0.5];
+        for (a, w) in adjusted.iter().zip(want) {
+            assert!((a - w).abs() < 1e-12, "{adjusted:?}");
+        }
+        assert_eq!(holm(&[0.6, 0.7]), [1.0, 1.0]);
+        assert!(holm(&[]).is_empty());
     }
 }

@@ -57,7 +57,7 @@ pub(crate) fn fixed(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"))
 }
 
-/// The accuracy table of one or more configs, the comparison of the first two, and the
+/// The accuracy table of one or more configs, every config compared with the first, and the
 /// per-repeat values.
 pub fn accuracy_report(results: &[ConfigResults]) -> String {
     let mut rows = Vec::new();
@@ -84,15 +84,18 @@ pub fn accuracy_report(results: &[ConfigResults]) -> String {
         &rows,
     ));
 
-    if let [a, b, ..] = results {
+    if let [first, rest @ ..] = results
+        && !rest.is_empty()
+    {
+        let others: Vec<(String, Vec<f64>)> = rest
+            .iter()
+            .map(|r| (r.config.name().to_string(), r.accuracies()))
+            .collect();
         out.push('\n');
-        out.push_str(&comparison(
-            a.config.name(),
-            &a.accuracies(),
-            b.config.name(),
-            &b.accuracies(),
-        ));
-        out.push('\n');
+        for line in comparisons(first.config.name(), &first.accuracies(), &others) {
+            out.push_str(&line);
+            out.push('\n');
+        }
     }
 
     for r in results {
@@ -178,6 +181,34 @@ fn epoch_table(results: &ConfigResults) -> Option<String> {
     Some(out)
 }
 
+/// Every config in `others` against `control`, one line each (see [`comparison`]). With more
+/// than one comparison, each line adds its Holm-adjusted p-value: testing several variants
+/// against one control at 5% each would find a "significant" difference by chance too often.
+pub fn comparisons(control: &str, a: &[f64], others: &[(String, Vec<f64>)]) -> Vec<String> {
+    let tests: Vec<Option<Welch>> = others.iter().map(|(_, b)| Welch::test(a, b)).collect();
+    let tested: Vec<f64> = tests.iter().flatten().map(|w| w.p).collect();
+    let mut adjusted = crate::stats::holm(&tested).into_iter();
+    others
+        .iter()
+        .zip(&tests)
+        .map(|((name, b), test)| {
+            let line = comparison(control, a, name, b);
+            match test {
+                Some(_) if tested.len() > 1 => {
+                    let p = adjusted.next().expect("one adjusted p per test");
+                    let line = line.strip_suffix(')').unwrap_or(&line).to_string();
+                    format!(
+                        "{line}; Holm-adjusted over {} comparisons: {})",
+                        tested.len(),
+                        format_p(p)
+                    )
+                }
+                _ => line,
+            }
+        })
+        .collect()
+}
+
 /// `b - a` in points: the difference of means with its 95% CI, Welch's test and Hedges' g, or
 /// why there is no interval.
 pub fn comparison(name_a: &str, a: &[f64], name_b: &str, b: &[f64]) -> String {
@@ -233,5 +264,31 @@ mod tests {
             ],
         );
         assert_eq!(t, "config      n\nattention  10\nb           2\n");
+    }
+
+    /// Several variants against one control: each line carries its Holm-adjusted p-value; a
+    /// single comparison carries none.
+    #[test]
+    fn comparisons_against_a_control_adjust_for_multiplicity() {
+        let control = [99.0, 100.0, 98.0, 97.0, 100.0];
+        let others = vec![
+            ("close".to_string(), vec![98.0, 99.0, 97.0, 99.0, 100.0]),
+            ("far".to_string(), vec![90.0, 88.0, 93.0, 85.0, 91.0]),
+            ("one".to_string(), vec![50.0]),
+        ];
+        let lines = comparisons("control", &control, &others);
+        assert_eq!(lines.len(), 3);
+        let raw: Vec<f64> = others[..2]
+            .iter()
+            .map(|(_, b)| Welch::test(&control, b).unwrap().p)
+            .collect();
+        let adjusted = crate::stats::holm(&raw);
+        for (line, p) in lines.iter().zip(&adjusted) {
+            let want = format!("Holm-adjusted over 2 comparisons: {})", format_p(*p));
+            assert!(line.ends_with(&want), "{line}");
+        }
+        assert!(lines[2].contains("n too small"), "{}", lines[2]);
+        let single = comparisons("control", &control, &others[..1]);
+        assert!(!single[0].contains("Holm"), "{}", single[0]);
     }
 }

@@ -354,10 +354,6 @@ fn summary_table(rows: &[Row], imdb: bool) -> Block {
 }
 
 /// The difference of two groups' means, or why there is none.
-fn comparison(a: &Group, b: &Group) -> String {
-    super::comparison(&a.label(), &a.accuracies(), &b.label(), &b.accuracies())
-}
-
 /// Builds the report of `scan` for `experiments`. `extra_plots` are the files already in the
 /// plots folder (attention heatmaps that `attnx attention` drew), linked where they belong.
 pub fn build(scan: &Scan, experiments: &[Experiment], extra_plots: &[String]) -> Report {
@@ -414,9 +410,13 @@ pub fn build(scan: &Scan, experiments: &[Experiment], extra_plots: &[String]) ->
                 .filter(|g| &g.family() == family)
                 .collect();
             if let Some((first, rest)) = members.split_first() {
-                for other in rest {
-                    lines.push(comparison(first, other));
-                }
+                let others: Vec<(String, Vec<f64>)> =
+                    rest.iter().map(|g| (g.label(), g.accuracies())).collect();
+                lines.extend(super::comparisons(
+                    &first.label(),
+                    &first.accuracies(),
+                    &others,
+                ));
             }
         }
         // attnx against the article, where the article gives its repeats.
