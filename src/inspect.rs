@@ -10,7 +10,7 @@ use burn::prelude::*;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
-use crate::config::{ConfigError, ExperimentConfig, TaskConfig};
+use crate::config::{ConfigError, ExperimentConfig, ModelConfig, TaskConfig};
 use crate::data::imdb::{ImdbReviews, PAD, Vocabulary, pad_pre, tokenize};
 use crate::init::{self, Stream, repeat_seed};
 use crate::models::classifier::TextClassifier;
@@ -226,6 +226,14 @@ fn imdb(
         .into_data()
         .try_into_vec::<f32>()
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let subtitle = match config.model {
+        ModelConfig::Lstm { .. } => {
+            "the attention pooling's weights (query: the last LSTM state); darker = more attention; the model sees the last maxlen tokens"
+        }
+        _ => {
+            "mean over heads and query positions; darker = more attention; the model sees the last maxlen tokens"
+        }
+    };
     let label = if review.label == 1 {
         "positive"
     } else {
@@ -246,7 +254,7 @@ fn imdb(
             record.repeat,
             review.name
         ),
-        "mean over heads and query positions; darker = more attention; the model sees the last maxlen tokens",
+        subtitle,
         &shown,
     )
 }

@@ -129,11 +129,13 @@ pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String
             }
         }
     }
+    // "e4_imdb" reads as "E4 IMDB" in a title.
+    let title = experiment.name.to_uppercase().replace('_', " ");
     if !loss.is_empty() {
         plots.push((
             format!("{}_loss.svg", experiment.name),
             Plot::Loss {
-                title: format!("{}: training loss", experiment.name.to_uppercase()),
+                title: format!("{title}: training loss"),
                 series: loss,
             },
         ));
@@ -143,8 +145,7 @@ pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String
             format!("{}_accuracy.svg", experiment.name),
             Plot::Accuracy {
                 title: format!(
-                    "{}: accuracy per epoch (solid: test, dotted: train, dashed: published)",
-                    experiment.name.to_uppercase()
+                    "{title}: accuracy per epoch (solid: test, dotted: train, dashed: published)"
                 ),
                 series: accuracy,
             },
