@@ -177,10 +177,10 @@ fn report_writes_markdown_csv_json_and_plots_that_parse() {
         ("ex_loss.svg", vec!["base (mean of 4", "attn (mean of 4"]),
         (
             "ey_accuracy.svg",
+            // One legend entry per config; the title says which line is which.
             vec![
-                "imdbx test (n = 1)",
-                "imdbx train (n = 1)",
-                "imdbx test, published",
+                "imdbx (n = 1)",
+                "solid: test, dotted: train, dashed: published",
             ],
         ),
     ] {

@@ -9,7 +9,9 @@ use crate::experiment::Experiment;
 /// A line with a band around it (min to max over repeats).
 #[derive(Debug, Clone)]
 pub struct Series {
-    pub label: String,
+    /// The legend entry; `None` for lines the legend need not name (an accuracy plot names
+    /// each config once, and its title says what solid, dotted and dashed lines are).
+    pub label: Option<String>,
     pub x: Vec<f64>,
     pub mean: Vec<f64>,
     pub low: Vec<f64>,
@@ -70,7 +72,7 @@ pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String
             let (mean, low, high) = band(&curves);
             let x = (1..=mean.len()).map(|i| i as f64 * every).collect();
             loss.push(Series {
-                label: format!("{} (mean of {n}, band min-max)", group.label()),
+                label: Some(format!("{} (mean of {n}, band min-max)", group.label())),
                 x,
                 mean,
                 low,
@@ -97,7 +99,7 @@ pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String
             let (mean, low, high) = band(&rows);
             let x = (1..=mean.len()).map(|e| e as f64).collect();
             accuracy.push(Series {
-                label: format!("{} {what} (n = {n})", group.label()),
+                label: (what == "test").then(|| format!("{} (n = {n})", group.label())),
                 x,
                 mean,
                 low,
@@ -111,21 +113,19 @@ pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String
             });
         }
         if let Some(published) = experiment.published.get(&group.name) {
-            for (what, values) in [
-                ("test", &published.test_accuracy),
-                ("train", &published.train_accuracy),
-            ] {
-                if let Some(values) = values {
-                    accuracy.push(Series {
-                        label: format!("{} {what}, published", group.name),
-                        x: (1..=values.len()).map(|e| e as f64).collect(),
-                        mean: values.clone(),
-                        low: values.clone(),
-                        high: values.clone(),
-                        style: Line::Published,
-                        colour,
-                    });
-                }
+            for values in [&published.test_accuracy, &published.train_accuracy]
+                .into_iter()
+                .flatten()
+            {
+                accuracy.push(Series {
+                    label: None,
+                    x: (1..=values.len()).map(|e| e as f64).collect(),
+                    mean: values.clone(),
+                    low: values.clone(),
+                    high: values.clone(),
+                    style: Line::Published,
+                    colour,
+                });
             }
         }
     }
@@ -154,13 +154,19 @@ pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String
     plots
 }
 
-const PALETTE: [RGBColor; 6] = [
+/// Matplotlib's tab10 colours, the first six in the order earlier plots used: distinct for up to
+/// ten configs (E4 IMDB compares eight).
+const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(148, 103, 189),
     RGBColor(255, 127, 14),
     RGBColor(23, 190, 207),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
 ];
 
 impl Plot {
@@ -295,12 +301,14 @@ where
             Line::Dotted => (0, 1, 3),
             Line::Published => (5, 2, 0),
         };
-        drawn.label(s.label.clone()).legend(move |(x, y)| {
-            EmptyElement::at((x, y))
-                + PathElement::new(vec![(0, 0), (12 - gap, 0)], colour.stroke_width(width))
-                + PathElement::new(vec![(12, 0), (24, 0)], colour.stroke_width(width))
-                + Circle::new((12, 0), dot, colour.filled())
-        });
+        if let Some(label) = &s.label {
+            drawn.label(label.clone()).legend(move |(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (12 - gap, 0)], colour.stroke_width(width))
+                    + PathElement::new(vec![(12, 0), (24, 0)], colour.stroke_width(width))
+                    + Circle::new((12, 0), dot, colour.filled())
+            });
+        }
     }
     chart
         .configure_series_labels()
