@@ -3,11 +3,7 @@
 use burn::prelude::*;
 
 use crate::config::{Backend, WgpuDevice};
-
-/// A backend that cannot run here: wrong build, or no usable adapter. Exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct BackendError(pub String);
+use crate::error::InputError;
 
 /// The backends this attnx was built with.
 pub fn compiled() -> Vec<Backend> {
@@ -19,7 +15,7 @@ pub fn compiled() -> Vec<Backend> {
 }
 
 /// The device for `backend` (on wgpu, the adapter `choice`), checked to be usable.
-pub fn device(backend: Backend, choice: Option<WgpuDevice>) -> Result<Device, BackendError> {
+pub fn device(backend: Backend, choice: Option<WgpuDevice>) -> Result<Device, InputError> {
     match backend {
         #[allow(deprecated)] // ndarray is deprecated upstream; users still compare against it
         Backend::Ndarray => Ok(Device::ndarray()),
@@ -29,7 +25,7 @@ pub fn device(backend: Backend, choice: Option<WgpuDevice>) -> Result<Device, Ba
 }
 
 #[cfg(feature = "wgpu")]
-fn wgpu_device(choice: WgpuDevice) -> Result<Device, BackendError> {
+fn wgpu_device(choice: WgpuDevice) -> Result<Device, InputError> {
     use burn::tensor::DeviceKind;
     let device = Device::wgpu(match choice {
         WgpuDevice::Default => DeviceKind::DefaultDevice,
@@ -47,19 +43,19 @@ fn wgpu_device(choice: WgpuDevice) -> Result<Device, BackendError> {
     });
     match outcome {
         Ok(Some(v)) if v == [2.0; 4] => Ok(device),
-        Ok(_) => Err(BackendError(
+        Ok(_) => Err(InputError(
             "wgpu: the GPU adapter computed a wrong result for a 2x2 matmul; use --backend flex"
                 .into(),
         )),
-        Err(reason) => Err(BackendError(format!(
+        Err(reason) => Err(InputError(format!(
             "wgpu: no usable adapter for device {choice} ({reason}); install a Vulkan driver (e.g. Debian's mesa-vulkan-drivers), name another device (`attnx info` lists them) or use --backend flex"
         ))),
     }
 }
 
 #[cfg(not(feature = "wgpu"))]
-fn wgpu_device(_choice: WgpuDevice) -> Result<Device, BackendError> {
-    Err(BackendError(
+fn wgpu_device(_choice: WgpuDevice) -> Result<Device, InputError> {
+    Err(InputError(
         "wgpu: this attnx was built without the `wgpu` feature; rebuild with default features or use --backend flex".into(),
     ))
 }

@@ -37,7 +37,7 @@ fn echo_config(model: &str, backend: Backend, steps: usize) -> Result<Experiment
             temperature: None,
         },
         other => {
-            return Err(crate::config::ConfigError(format!(
+            return Err(crate::error::InputError(format!(
                 "--models: unknown model {other:?}, expected baseline or attention"
             ))
             .into());

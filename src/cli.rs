@@ -1,12 +1,14 @@
-//! The command line: `attnx run`, `compare`, `list` and `bench`.
+//! The command line (clap): `attnx run`, `compare`, `report`, `attention`, `info`, `list`,
+//! `bench` and `data`; each command's options, and the one-line error and exit code of a
+//! failure.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
-use crate::backend::BackendError;
-use crate::config::{Backend, CONFIG_DIR, ConfigError, ExperimentConfig};
+use crate::config::{Backend, CONFIG_DIR, ExperimentConfig};
+use crate::error::InputError;
 use crate::progress::Mode;
 use crate::report;
 use crate::runner::{self, RunOptions};
@@ -200,7 +202,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run { config, options } => {
             let path = crate::config::resolve_config_path(&config).or_else(|e| {
                 crate::experiment::resolve(&config).map_err(|_| {
-                    ConfigError(format!(
+                    InputError(format!(
                         "{e}; no experiment of that name in experiments/ either"
                     ))
                 })
@@ -291,7 +293,7 @@ fn data(command: DataCommand) -> Result<()> {
                 let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                 println!(
                     "archive: {size} bytes, sha256 {}",
-                    prepare::sha256_file(&path)?
+                    crate::fsutil::sha256_file(&path)?
                 );
             }
             let reviews = ImdbReviews::read(&path)?;
@@ -338,21 +340,16 @@ fn report(
 ) -> Result<()> {
     use crate::report::summary;
     let experiments = crate::experiment::Experiment::load_all(experiments)?;
-    let scan = summary::scan(results, configs).map_err(|e| ConfigError(format!("{e:#}")))?;
+    let scan = summary::scan(results, configs).map_err(|e| InputError(format!("{e:#}")))?;
     for warning in &scan.warnings {
         eprintln!("warning: {warning}");
     }
     let plots_dir = out.unwrap_or(results).join("plots");
-    let mut heatmaps: Vec<String> = std::fs::read_dir(&plots_dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|name| name.contains("_attention_") && name.ends_with(".svg"))
-                .collect()
-        })
-        .unwrap_or_default();
-    heatmaps.sort();
+    // The report links the heatmaps `attnx attention` drew (report::heatmap_file names them).
+    let heatmaps: Vec<String> = crate::fsutil::files_named(&plots_dir, "", ".svg")?
+        .iter()
+        .filter_map(|path| path.file_name()?.to_str().map(str::to_string))
+        .collect();
     let report = summary::build(&scan, &experiments, &heatmaps);
     if formats.contains(&Format::Terminal) {
         print!("{}", report.text());
@@ -371,7 +368,7 @@ fn report(
 
 fn list(dir: &std::path::Path) -> Result<()> {
     let entries = std::fs::read_dir(dir)
-        .map_err(|e| ConfigError(format!("{}: cannot list configs: {e}", dir.display())))?;
+        .map_err(|e| InputError(format!("{}: cannot list configs: {e}", dir.display())))?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
@@ -419,10 +416,7 @@ pub fn one_line(err: &anyhow::Error) -> String {
 
 /// 2 for bad input (configs, backends that cannot run here), 1 for failures while running.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.downcast_ref::<ConfigError>().is_some()
-        || err.downcast_ref::<BackendError>().is_some()
-        || err.downcast_ref::<crate::data::imdb::DataError>().is_some()
-    {
+    if err.downcast_ref::<InputError>().is_some() {
         2
     } else {
         1

@@ -8,14 +8,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-/// An invalid config, or a command line that names an invalid value. Exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+use crate::error::InputError;
 
-impl ConfigError {
+impl InputError {
     fn at(file: &Path, field: &str, message: impl fmt::Display) -> Self {
         if field.is_empty() || field == "." {
             Self(format!("{}: {message}", file.display()))
@@ -461,9 +457,9 @@ const TAGGED_FIELDS: [&str; 3] = ["task", "model", "optimizer"];
 
 impl ExperimentConfig {
     /// Reads, parses and validates a config file. Every failure names the file and the field.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+    pub fn load(path: &Path) -> Result<Self, InputError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("{}: cannot read config: {e}", path.display())))?;
+            .map_err(|e| InputError(format!("{}: cannot read config: {e}", path.display())))?;
         let mut config = Self::parse(&text, path)?;
         if config.name.is_none() {
             let stem = path
@@ -477,14 +473,14 @@ impl ExperimentConfig {
     }
 
     /// Parses JSON text; `origin` is only used in error messages.
-    pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+    pub fn parse(text: &str, origin: &Path) -> Result<Self, InputError> {
         let de = &mut serde_json::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de).map_err(|err| {
             let mut field = err.path().to_string();
             let inner = err.into_inner();
             let message = tidy_serde_message(&inner.to_string());
             if inner.is_syntax() || inner.is_eof() {
-                return ConfigError::at(origin, "", format!("malformed JSON: {message}"));
+                return InputError::at(origin, "", format!("malformed JSON: {message}"));
             }
             // The field path says where; serde_json's position points past a buffered object.
             let message = match message.rfind(" at line ") {
@@ -496,13 +492,13 @@ impl ExperimentConfig {
             {
                 field.push_str(".kind");
             }
-            ConfigError::at(origin, &field, message)
+            InputError::at(origin, &field, message)
         })
     }
 
     /// Checks the rules that types alone do not enforce.
-    pub fn validate(&self, origin: &Path) -> Result<(), ConfigError> {
-        let err = |field: &str, msg: String| Err(ConfigError::at(origin, field, msg));
+    pub fn validate(&self, origin: &Path) -> Result<(), InputError> {
+        let err = |field: &str, msg: String| Err(InputError::at(origin, field, msg));
         if let Some(name) = &self.name {
             let ok = !name.is_empty()
                 && name
@@ -532,7 +528,7 @@ impl ExperimentConfig {
             if (0.0..1.0).contains(&dropout) {
                 Ok(())
             } else {
-                Err(ConfigError::at(
+                Err(InputError::at(
                     origin,
                     "model.dropout",
                     format!("must be in [0, 1), got {dropout}"),
@@ -541,7 +537,7 @@ impl ExperimentConfig {
         };
         let positive = |field: &str, value: usize| {
             if value == 0 {
-                Err(ConfigError::at(origin, field, "must be at least 1, got 0"))
+                Err(InputError::at(origin, field, "must be at least 1, got 0"))
             } else {
                 Ok(())
             }
@@ -748,8 +744,7 @@ impl ExperimentConfig {
         // config while they hold their default, or every recorded hash would change.
         key.repeats = Some(0);
         let canonical = serde_json::to_vec(&key).expect("a config always serializes");
-        let digest = Sha256::digest(&canonical);
-        digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+        crate::fsutil::sha256_hex(&canonical)[..12].to_string()
     }
 }
 
@@ -762,7 +757,7 @@ fn tidy_serde_message(message: &str) -> String {
 pub const CONFIG_DIR: &str = "configs";
 
 /// Resolves `baseline` to `configs/baseline.json`, or takes a path as it is.
-pub fn resolve_config_path(name: &str) -> Result<PathBuf, ConfigError> {
+pub fn resolve_config_path(name: &str) -> Result<PathBuf, InputError> {
     resolve_named(
         name,
         Path::new(CONFIG_DIR),
@@ -777,7 +772,7 @@ pub fn resolve_named(
     dir: &Path,
     what: &str,
     hint: &str,
-) -> Result<PathBuf, ConfigError> {
+) -> Result<PathBuf, InputError> {
     let as_path = PathBuf::from(name);
     if as_path.is_file() {
         return Ok(as_path);
@@ -786,7 +781,7 @@ pub fn resolve_named(
     if in_dir.is_file() {
         return Ok(in_dir);
     }
-    Err(ConfigError(format!(
+    Err(InputError(format!(
         "{name}: no such {what} (looked for {} and {}{hint})",
         as_path.display(),
         in_dir.display()

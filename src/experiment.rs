@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::error::InputError;
 
 /// Where experiments named without a path are looked up.
 pub const EXPERIMENT_DIR: &str = "experiments";
@@ -56,12 +56,12 @@ impl Published {
 }
 
 impl Experiment {
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+    pub fn load(path: &Path) -> Result<Self, InputError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("{}: cannot read experiment: {e}", path.display())))?;
+            .map_err(|e| InputError(format!("{}: cannot read experiment: {e}", path.display())))?;
         let de = &mut serde_json::Deserializer::from_str(&text);
         let experiment: Self = serde_path_to_error::deserialize(de).map_err(|e| {
-            ConfigError(format!(
+            InputError(format!(
                 "{}: {}: {}",
                 path.display(),
                 e.path(),
@@ -69,7 +69,7 @@ impl Experiment {
             ))
         })?;
         if experiment.configs.is_empty() {
-            return Err(ConfigError(format!(
+            return Err(InputError(format!(
                 "{}: configs: name at least one config",
                 path.display()
             )));
@@ -79,7 +79,7 @@ impl Experiment {
             .keys()
             .find(|k| !experiment.configs.contains(k))
         {
-            return Err(ConfigError(format!(
+            return Err(InputError(format!(
                 "{}: published.{extra}: not one of the experiment's configs",
                 path.display()
             )));
@@ -88,7 +88,7 @@ impl Experiment {
     }
 
     /// Every experiment in `dir`, sorted by file name; unreadable ones are errors.
-    pub fn load_all(dir: &Path) -> Result<Vec<Self>, ConfigError> {
+    pub fn load_all(dir: &Path) -> Result<Vec<Self>, InputError> {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return Ok(Vec::new());
         };
@@ -102,7 +102,7 @@ impl Experiment {
 }
 
 /// Resolves `e1` to `experiments/e1.json`, or takes a path as it is.
-pub fn resolve(name: &str) -> Result<PathBuf, ConfigError> {
+pub fn resolve(name: &str) -> Result<PathBuf, InputError> {
     crate::config::resolve_named(name, Path::new(EXPERIMENT_DIR), "experiment", "")
 }
 

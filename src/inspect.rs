@@ -10,11 +10,13 @@ use burn::prelude::*;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
-use crate::config::{ConfigError, ExperimentConfig, ModelConfig, TaskConfig};
-use crate::data::imdb::{ImdbReviews, PAD, Vocabulary, pad_pre, tokenize};
-use crate::init::{self, Stream, repeat_seed};
+use crate::config::{ExperimentConfig, ModelConfig, TaskConfig};
+use crate::data::imdb::{FIRST_WORD, ImdbReviews, OOV, PAD, START, Vocabulary, pad_pre, tokenize};
+use crate::error::InputError;
 use crate::models::classifier::TextClassifier;
-use crate::store::{RepeatRecord, ResultStore};
+use crate::record::RepeatRecord;
+use crate::rng::{self, Stream, repeat_seed};
+use crate::store::ResultStore;
 use crate::train::echo::{build_model, echo_task, evaluate};
 
 #[derive(Debug, clap::Args)]
@@ -48,7 +50,7 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
     let dir = store.config_dir(&config);
     let stored = store.load(&config)?;
     let Some(record) = stored.records.get(&args.repeat) else {
-        return Err(ConfigError(format!(
+        return Err(InputError(format!(
             "{}: no record of repeat {} in {} (run it first)",
             config.name(),
             args.repeat,
@@ -56,20 +58,28 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
         ))
         .into());
     };
-    let Some(model_file) = &record.model_file else {
-        return Err(ConfigError(format!(
-            "{}: repeat {} was recorded without its model; run it again with --save-model --force",
+    let model_path = record.model_file.as_ref().map(|file| dir.join(file));
+    let Some(model_path) = model_path.filter(|path| path.is_file()) else {
+        let out = if args.results == Path::new("results") {
+            String::new()
+        } else {
+            format!(" --out {}", args.results.display())
+        };
+        return Err(InputError(format!(
+            "{}: no saved model for repeat {} in {} (saved models are not committed); `attnx run {} --repeats {} --save-model --force{out}` trains it again, to the same record, and saves it",
             config.name(),
-            args.repeat
+            args.repeat,
+            dir.display(),
+            args.config,
+            args.repeat + 1,
         ))
         .into());
     };
-    let model_path = dir.join(model_file);
     let device = crate::backend::device(config.backend, config.device)?;
     let out = args.out.clone().unwrap_or_else(|| {
         args.results
             .join("plots")
-            .join(format!("{}_attention_{}.svg", config.name(), args.repeat))
+            .join(crate::report::heatmap_file(config.name(), args.repeat))
     });
     let svg = match config.task {
         TaskConfig::Echo { .. } => {
@@ -80,13 +90,19 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    crate::store::write_atomic(&out, svg.as_bytes())?;
+    crate::fsutil::write_atomic(&out, svg.as_bytes())?;
     eprintln!("wrote {}", out.display());
     Ok(())
 }
 
 fn load_error(path: &Path) -> impl Fn(burn::store::RecordError) -> anyhow::Error + '_ {
-    move |e| anyhow::anyhow!("{}: cannot load the model ({e:?})", path.display())
+    move |e| {
+        anyhow::anyhow!(
+            "{}: cannot load the model: {}",
+            path.display(),
+            crate::models::record_error(&e)
+        )
+    }
 }
 
 fn check(config: &ExperimentConfig, record: &RepeatRecord, accuracy: f64) -> Result<()> {
@@ -118,7 +134,7 @@ fn echo(
     check(config, record, 100.0 * correct as f64 / record.total as f64)?;
 
     // The first pairs the evaluation drew.
-    let mut rng = init::rng(seed, Stream::EvalData);
+    let mut rng = rng::rng(seed, Stream::EvalData);
     let drawn: Vec<_> = (0..pairs).map(|_| task.draw(&mut rng)).collect();
     let mut x = Vec::new();
     for pair in &drawn {
@@ -177,7 +193,7 @@ fn imdb(
         &config.model,
         num_words,
         maxlen,
-        &mut init::rng(seed, Stream::Init),
+        &mut rng::rng(seed, Stream::Init),
         device,
     )
     .load_weights(model_path)
@@ -205,9 +221,12 @@ fn imdb(
         .iter()
         .map(|&id| match id {
             PAD => "·".to_string(),
-            1 => "<start>".to_string(),
-            2 => "<oov>".to_string(),
-            id => words.get(id as usize - 3).cloned().unwrap_or_default(),
+            START => "<start>".to_string(),
+            OOV => "<oov>".to_string(),
+            id => words
+                .get((id - FIRST_WORD) as usize)
+                .cloned()
+                .unwrap_or_default(),
         })
         .collect();
     let input = Tensor::<2, Int>::from_data(

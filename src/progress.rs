@@ -64,10 +64,6 @@ impl Progress {
         }
     }
 
-    pub fn mode(&self) -> Mode {
-        self.mode
-    }
-
     /// A message that stays: above the bars, or a plain line on stderr.
     pub fn println(&self, message: &str) {
         match self.mode {

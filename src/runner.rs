@@ -10,11 +10,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Result, bail};
 
 use crate::backend;
-use crate::config::{Backend, ConfigError, ExperimentConfig, TaskConfig};
+use crate::config::{Backend, ExperimentConfig, TaskConfig};
 use crate::data::prepare::{self, ImdbData};
-use crate::init::repeat_seed;
+use crate::error::InputError;
+use crate::models::footprint;
 use crate::progress::{Mode, Progress};
-use crate::store::{LossCurve, RepeatRecord, ResultStore};
+use crate::record::{ConfigRecords, LossCurve, RepeatRecord};
+use crate::rng::repeat_seed;
+use crate::store::{ResultStore, WriteModel};
 use crate::train::{self, LOSS_WINDOW, RepeatOutcome, TaskData};
 
 /// Command-line overrides and how to run.
@@ -37,19 +40,6 @@ pub struct RunOptions {
     /// Save each repeat's trained weights beside its record; `None`: only for configs of a
     /// single repeat.
     pub save_model: Option<bool>,
-}
-
-/// A config and its records for repeats `0..repeats`, in order.
-#[derive(Debug)]
-pub struct ConfigResults {
-    pub config: ExperimentConfig,
-    pub records: Vec<RepeatRecord>,
-}
-
-impl ConfigResults {
-    pub fn accuracies(&self) -> Vec<f64> {
-        self.records.iter().map(|r| r.accuracy).collect()
-    }
 }
 
 /// Applies the command line's overrides to a loaded config.
@@ -136,12 +126,52 @@ fn prepare_data(
     Ok(out)
 }
 
+/// Refuses, before any data is loaded, a run whose models would not fit in this machine's
+/// memory (an impossible `hidden` or `maxlen` would otherwise end in the kernel's OOM kill).
+/// Each config is checked with as many stacks in flight as the workers allow.
+fn check_memory(
+    configs: &[ExperimentConfig],
+    missing: &[Vec<usize>],
+    options: &RunOptions,
+) -> Result<()> {
+    let Some(available) = footprint::available_bytes() else {
+        return Ok(());
+    };
+    let jobs = options.jobs.max(1);
+    for (config, todo) in configs.iter().zip(missing) {
+        if todo.is_empty() || config.backend == Backend::Wgpu {
+            // A GPU's memory is not this machine's; wgpu reports its own allocation failures.
+            continue;
+        }
+        let stack = options
+            .stack
+            .unwrap_or_else(|| default_stack(config, todo.len(), jobs))
+            .max(1);
+        let in_flight = jobs.min(todo.len().div_ceil(stack));
+        let one = footprint::estimate(config, train::imdb::EVAL_BATCH);
+        let needed = one.bytes * (stack * in_flight) as f64;
+        if needed > available {
+            return Err(InputError(format!(
+                "{}: training needs about {} of memory ({} repeat(s) at once, {:.3e} parameters each), more than the {} available here; use smaller sizes{}",
+                config.name(),
+                footprint::human(needed),
+                stack * in_flight,
+                one.parameters,
+                footprint::human(available),
+                if stack * in_flight > 1 { " or fewer --jobs/--stack" } else { "" }
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// Runs what is missing of `configs` and returns every config's records.
 pub fn run(
     store: &ResultStore,
     configs: Vec<ExperimentConfig>,
     options: &RunOptions,
-) -> Result<Vec<ConfigResults>> {
+) -> Result<Vec<ConfigRecords>> {
     let progress_mode = options.progress;
     let say = |message: &str| {
         if progress_mode != Mode::Quiet {
@@ -155,7 +185,7 @@ pub fn run(
             .iter()
             .any(|c| c.name() == config.name() && c.hash() == config.hash())
         {
-            return Err(crate::config::ConfigError(format!(
+            return Err(crate::error::InputError(format!(
                 "{}: named twice; compare each config once",
                 config.name()
             ))
@@ -169,7 +199,7 @@ pub fn run(
         if let Some(device) = config.device
             && config.backend != Backend::Wgpu
         {
-            return Err(ConfigError(format!(
+            return Err(InputError(format!(
                 "{}: device {device} needs the wgpu backend, and this run is on {} (add --backend wgpu)",
                 config.name(),
                 config.backend
@@ -228,13 +258,14 @@ pub fn run(
                 .collect()
         };
         missing.push(todo);
-        results.push(ConfigResults { config, records });
+        results.push(ConfigRecords { config, records });
     }
 
     if missing.iter().all(Vec::is_empty) {
         return Ok(finish(results));
     }
     let configs: Vec<ExperimentConfig> = results.iter().map(|r| r.config.clone()).collect();
+    check_memory(&configs, &missing, options)?;
     let data = prepare_data(&configs, options.data.as_deref(), &say)?;
 
     // Plan: stacks of repeats, handed out to the workers.
@@ -314,7 +345,11 @@ pub fn run(
                                 );
                                 record.model_file =
                                     save_model.then(|| ResultStore::model_file_name(record.repeat));
-                                match store.save_with_model(&record, save_model.then_some(&model)) {
+                                let write_model = |path: &Path| model.write(path);
+                                let write_model: &WriteModel<'_> = &write_model;
+                                match store
+                                    .save_with_model(&record, save_model.then_some(write_model))
+                                {
                                     Ok(_) => finished.lock().unwrap().push(record),
                                     Err(e) => {
                                         failures.lock().unwrap().push(format!("{label}: {e:#}"))
@@ -355,7 +390,7 @@ pub fn run(
     Ok(finish(results))
 }
 
-fn finish(mut results: Vec<ConfigResults>) -> Vec<ConfigResults> {
+fn finish(mut results: Vec<ConfigRecords>) -> Vec<ConfigRecords> {
     for r in &mut results {
         r.records.sort_by_key(|rec| rec.repeat);
     }

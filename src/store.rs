@@ -6,60 +6,11 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::config::ExperimentConfig;
+use crate::record::RepeatRecord;
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
-
-use crate::config::{Backend, ExperimentConfig};
-
-/// Everything known about one finished repeat.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RepeatRecord {
-    pub attnx_version: String,
-    /// The commit attnx was built from, when it was built from a git checkout.
-    pub git_commit: Option<String>,
-    pub experiment: String,
-    pub config_hash: String,
-    /// The full resolved config, defaults filled in.
-    pub config: ExperimentConfig,
-    pub repeat: usize,
-    /// The repeat's own seed, derived from (config seed, repeat).
-    pub seed: u64,
-    pub backend: Backend,
-    /// The device that ran it, as burn describes it.
-    pub device: String,
-    /// Final accuracy in percent: exact match on the evaluation pairs (echo), test accuracy
-    /// after the last epoch (IMDB).
-    pub accuracy: f64,
-    pub correct: usize,
-    pub total: usize,
-    pub loss_curve: LossCurve,
-    /// Per-epoch metrics (IMDB).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub epochs: Vec<crate::train::EpochMetrics>,
-    /// sha256 of the data archive the repeat was trained on, when it came from one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_sha256: Option<String>,
-    /// Training time charged to this repeat (its share of its stack's time).
-    pub train_seconds: f64,
-    pub eval_seconds: f64,
-    /// How many repeats were trained together as one stacked model.
-    pub stack_size: usize,
-    /// Unix time (seconds) the record was written.
-    pub finished_at: u64,
-    /// The saved weights, a burnpack file beside the record, when they were saved.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model_file: Option<String>,
-}
-
-/// Mean training loss over consecutive windows of `every` steps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LossCurve {
-    pub every: usize,
-    pub values: Vec<f32>,
-}
 
 /// The records of one config, and the files that could not be read.
 #[derive(Debug, Default)]
@@ -67,6 +18,10 @@ pub struct StoredRepeats {
     pub records: BTreeMap<usize, RepeatRecord>,
     pub unreadable: Vec<(PathBuf, String)>,
 }
+
+/// Writes a repeat's weights to the path it is given (the store chooses the path and makes the
+/// write atomic; the caller knows the model).
+pub type WriteModel<'a> = dyn Fn(&Path) -> Result<()> + 'a;
 
 /// A results folder.
 #[derive(Debug, Clone)]
@@ -132,44 +87,32 @@ impl ResultStore {
         Ok(stored)
     }
 
-    /// Writes `record` atomically, and the config beside it the first time. The model (if
-    /// any) is written first, so that a record never names weights that are not there.
+    /// Writes `record` atomically, and the config beside it the first time.
     pub fn save(&self, record: &RepeatRecord) -> Result<PathBuf> {
         self.save_with_model(record, None)
     }
 
-    /// [`save`](Self::save), with the repeat's trained weights.
+    /// [`save`](Self::save), with the repeat's trained weights: `write_model` writes them to the
+    /// path it is given (a temporary file, renamed to the record's `model_file` once synced).
+    /// The model is written first, so that a record never names weights that are not there.
     pub fn save_with_model(
         &self,
         record: &RepeatRecord,
-        model: Option<&crate::train::TrainedModel>,
+        write_model: Option<&WriteModel<'_>>,
     ) -> Result<PathBuf> {
         let dir = self.config_dir(&record.config);
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        if let (Some(model), Some(name)) = (model, &record.model_file) {
-            model.save(&dir.join(name))?;
+        if let (Some(write_model), Some(name)) = (write_model, &record.model_file) {
+            // burn adds `.bpk` to a path without it: the temporary name keeps the extension.
+            crate::fsutil::write_atomic_with(&dir.join(name), ".bpk", write_model)
+                .context("cannot save the model")?;
         }
         let config_path = dir.join("config.json");
         if !config_path.exists() {
-            write_atomic(&config_path, &serde_json::to_vec_pretty(&record.config)?)?;
+            crate::fsutil::write_atomic(&config_path, &serde_json::to_vec_pretty(&record.config)?)?;
         }
         let path = Self::record_path(&dir, record.repeat);
-        write_atomic(&path, &serde_json::to_vec_pretty(record)?)?;
+        crate::fsutil::write_atomic(&path, &serde_json::to_vec_pretty(record)?)?;
         Ok(path)
     }
-}
-
-/// Writes `bytes` to `path` so that readers see the old file or the whole new one, never a
-/// part: temporary file in the same folder, fsync, rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut file = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    file.write_all(bytes)?;
-    file.as_file().sync_all()?;
-    file.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }

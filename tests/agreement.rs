@@ -11,8 +11,8 @@
 #![cfg(feature = "wgpu")]
 
 use attnx::config::{Backend, ExperimentConfig};
-use attnx::init::{Stream, rng};
 use attnx::models::classifier::TextClassifier;
+use attnx::rng::{Stream, rng};
 use attnx::train::echo::{build_model, per_repeat_loss};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;

@@ -1,17 +1,12 @@
 //! End-to-end tests of the `attnx` binary.
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use predicates::prelude::*;
-use serde_json::Value;
 
-fn attnx(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("attnx").unwrap();
-    cmd.current_dir(dir);
-    cmd
-}
+use common::{attnx, records, walk, write};
 
 /// A short E1-style config: real models and sizes, few steps.
 fn tiny_config(name: &str, model: &str) -> String {
@@ -24,42 +19,6 @@ fn tiny_config(name: &str, model: &str) -> String {
   "seed": 7
 }}"#
     )
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    fs::write(&path, text).unwrap();
-    path
-}
-
-fn records(dir: &Path) -> Vec<Value> {
-    let mut paths: Vec<PathBuf> = walk(dir)
-        .into_iter()
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
-            name.starts_with("repeat-") && name.ends_with(".json")
-        })
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|p| serde_json::from_str(&fs::read_to_string(p).unwrap()).unwrap())
-        .collect()
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                out.extend(walk(&path));
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
 }
 
 #[test]
@@ -90,6 +49,17 @@ fn bad_configs_fail_with_one_line_and_exit_2_writing_nothing() {
             "n_out.json",
             r#"{"task": {"kind": "echo", "n_in": 3, "n_out": 4}, "model": {"kind": "attention"}}"#,
             "n_out.json: task.n_out: must not exceed task.n_in (3), got 4",
+        ),
+        (
+            // Once accepted, then killed by the kernel (exit 137, no message).
+            "huge.json",
+            r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline", "hidden": 4000000000}, "repeats": 1}"#,
+            "huge: training needs about ",
+        ),
+        (
+            "huge_imdb.json",
+            r#"{"task": {"kind": "imdb", "maxlen": 100000000}, "model": {"kind": "self_attention"}}"#,
+            "huge_imdb: training needs about ",
         ),
     ];
     for (file, text, expected) in cases {
@@ -137,7 +107,10 @@ fn run_records_every_repeat_and_a_second_run_skips_them() {
         assert_eq!(rec["config"]["task"]["train_steps"], 300);
         assert_eq!(rec["config"]["model"]["hidden"], 32);
         assert_eq!(rec["loss_curve"]["every"], 100);
-        assert_eq!(rec["loss_curve"]["values"].as_array().unwrap().len(), 3);
+        let loss = rec["loss_curve"]["values"].as_array().unwrap();
+        assert_eq!(loss.len(), 3);
+        // It learns: the mean loss of the last 100 steps is below that of the first 100.
+        assert!(loss[2].as_f64() < loss[0].as_f64(), "{loss:?}");
         let acc = rec["accuracy"].as_f64().unwrap();
         assert!((0.0..=100.0).contains(&acc));
         assert_eq!(rec["total"], 50);
@@ -279,11 +252,12 @@ fn compare_prints_one_table_with_the_difference_and_every_repeat() {
 #[test]
 fn help_describes_the_commands() {
     let dir = tempfile::tempdir().unwrap();
-    attnx(dir.path())
-        .arg("--help")
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("run").and(predicate::str::contains("compare")));
+    attnx(dir.path()).arg("--help").assert().success().stdout(
+        predicate::str::is_match(r"(?m)^  run +\S")
+            .unwrap()
+            .and(predicate::str::is_match(r"(?m)^  compare +\S").unwrap())
+            .and(predicate::str::is_match(r"(?m)^  report +\S").unwrap()),
+    );
     attnx(dir.path())
         .args(["run", "--help"])
         .assert()
@@ -352,5 +326,33 @@ fn saved_models_reproduce_their_accuracy_and_draw_attention() {
         .args(["attention", "tiny.json", "--results", "res2"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("recorded without its model"));
+        .stderr(predicate::str::contains(
+            "tiny: no saved model for repeat 0 in res2/tiny/",
+        ));
+
+    // A record whose model file is gone (saved models are not committed: a fresh clone):
+    // one sentence that says how to get the model back, no debug value.
+    let model = common::config_folder(&dir.path().join("res"), "tiny").join("repeat-001.model.bpk");
+    fs::remove_file(model).unwrap();
+    let out = attnx(dir.path())
+        .args([
+            "attention",
+            "tiny.json",
+            "--results",
+            "res",
+            "--repeat",
+            "1",
+        ])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no saved model for repeat 1")
+            && stderr.contains("`attnx run tiny.json --repeats 2 --save-model --force --out res`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Io("), "{stderr}");
 }

@@ -3,10 +3,12 @@
 //! attention read back from the saved model where it has attention.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use assert_cmd::Command;
 use serde_json::Value;
+
+mod common;
+use common::{attnx, shared_archive};
 
 fn shipped_configs() -> Vec<(String, Value)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
@@ -24,13 +26,6 @@ fn shipped_configs() -> Vec<(String, Value)> {
         .collect();
     configs.sort_by(|a, b| a.0.cmp(&b.0));
     configs
-}
-
-fn attnx(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("attnx").unwrap();
-    cmd.current_dir(dir)
-        .env("XDG_CACHE_HOME", dir.join("cache"));
-    cmd
 }
 
 /// Writes `configs` (shortened) into `dir/configs/`, runs them in one `attnx compare`, and
@@ -107,21 +102,6 @@ fn every_echo_config_runs_end_to_end() {
         .collect();
     assert!(configs.len() >= 6, "E1's two configs and E4's four");
     run_shortened(dir.path(), &configs, None);
-}
-
-fn shared_archive() -> Option<PathBuf> {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/aclImdb_v1_labeled.tar.gz");
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must have {}",
-        path.display()
-    );
-    eprintln!("skipped: {} not found", path.display());
-    None
 }
 
 #[test]

@@ -5,9 +5,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
-use sha2::{Digest, Sha256};
+
+mod common;
+use common::attnx;
 
 /// Serves `count` requests: `/good` sends `body` whole, `/cut` announces it whole but closes
 /// after half of it.
@@ -43,12 +44,6 @@ fn serve(body: Vec<u8>, count: usize) -> String {
     address
 }
 
-fn attnx(cache: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("attnx").unwrap();
-    cmd.env("XDG_CACHE_HOME", cache);
-    cmd
-}
-
 fn cache_files(cache: &Path) -> Vec<String> {
     match std::fs::read_dir(cache.join("attnx")) {
         Ok(entries) => entries
@@ -63,15 +58,13 @@ fn fetch_keeps_only_complete_verified_downloads() {
     let body: Vec<u8> = (0..300_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
-    let sha: String = Sha256::digest(&body)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha = attnx::fsutil::sha256_hex(&body);
     let server = serve(body.clone(), 3);
-    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
 
     // Cut half-way: an error, and nothing left behind.
-    attnx(cache.path())
+    attnx(dir.path())
         .args([
             "data",
             "fetch",
@@ -84,28 +77,20 @@ fn fetch_keeps_only_complete_verified_downloads() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("broke off"));
-    assert!(
-        cache_files(cache.path()).is_empty(),
-        "{:?}",
-        cache_files(cache.path())
-    );
+    assert!(cache_files(&cache).is_empty(), "{:?}", cache_files(&cache));
 
     // The official checksum does not match this body: refused, nothing saved.
-    attnx(cache.path())
+    attnx(dir.path())
         .args(["data", "fetch", "imdb", "--url", &format!("{server}/good")])
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
             "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
         ));
-    assert!(
-        cache_files(cache.path()).is_empty(),
-        "{:?}",
-        cache_files(cache.path())
-    );
+    assert!(cache_files(&cache).is_empty(), "{:?}", cache_files(&cache));
 
     // A good download lands under its final name, byte for byte.
-    attnx(cache.path())
+    attnx(dir.path())
         .args([
             "data",
             "fetch",
@@ -117,14 +102,14 @@ fn fetch_keeps_only_complete_verified_downloads() {
         ])
         .assert()
         .success();
-    assert_eq!(cache_files(cache.path()), ["aclImdb_v1.tar.gz"]);
+    assert_eq!(cache_files(&cache), ["aclImdb_v1.tar.gz"]);
     assert_eq!(
-        std::fs::read(cache.path().join("attnx/aclImdb_v1.tar.gz")).unwrap(),
+        std::fs::read(cache.join("attnx/aclImdb_v1.tar.gz")).unwrap(),
         body
     );
 
     // Already there: nothing to do, and the server is not asked again.
-    attnx(cache.path())
+    attnx(dir.path())
         .args(["data", "fetch", "imdb"])
         .assert()
         .success()

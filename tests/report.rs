@@ -4,9 +4,11 @@
 use std::path::Path;
 
 use assert_cmd::Command;
+
+mod common;
 use attnx::config::ExperimentConfig;
-use attnx::store::{LossCurve, RepeatRecord, ResultStore};
-use attnx::train::EpochMetrics;
+use attnx::record::{EpochMetrics, LossCurve, RepeatRecord};
+use attnx::store::ResultStore;
 use predicates::prelude::*;
 
 const ECHO: &str =
@@ -116,8 +118,8 @@ fn fixture(root: &Path) {
 }
 
 fn report(root: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("attnx").unwrap();
-    cmd.current_dir(root).args(["report", "results"]);
+    let mut cmd = common::attnx(root);
+    cmd.args(["report", "results"]);
     cmd
 }
 

@@ -59,7 +59,7 @@ impl EchoTask {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::init::{Stream, rng};
+    use crate::rng::{Stream, rng};
 
     const TASK: EchoTask = EchoTask {
         n_in: 5,

@@ -13,8 +13,6 @@ use sha2::{Digest, Sha256};
 
 /// The official IMDB archive (Maas et al., ACL 2011).
 pub const IMDB_URL: &str = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz";
-/// Its size in bytes.
-pub const IMDB_BYTES: u64 = 84_125_825;
 /// Its sha256, the one other dataset libraries pin too.
 pub const IMDB_SHA256: &str = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe";
 
@@ -71,11 +69,7 @@ pub fn download(url: &str, dest: &Path, sha256: &str, show_progress: bool) -> Re
     {
         bail!("download of {url} broke off: {received} of {length} bytes");
     }
-    let digest: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = crate::fsutil::hex(&hasher.finalize());
     if digest != sha256 {
         bail!(
             "download of {url} is corrupt or not the expected file: sha256 {digest}, expected {sha256}; nothing was saved"

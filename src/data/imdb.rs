@@ -10,10 +10,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Component, Path};
 
-/// A data set that cannot be read, named with its path.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct DataError(pub String);
+use crate::error::InputError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Split {
@@ -41,9 +38,9 @@ pub struct ImdbReviews {
 
 impl ImdbReviews {
     /// Reads a `.tar.gz` archive or an unpacked folder in the official layout.
-    pub fn read(path: &Path) -> Result<Self, DataError> {
+    pub fn read(path: &Path) -> Result<Self, InputError> {
         let meta = std::fs::metadata(path)
-            .map_err(|e| DataError(format!("{}: cannot read IMDB data: {e}", path.display())))?;
+            .map_err(|e| InputError(format!("{}: cannot read IMDB data: {e}", path.display())))?;
         let mut reviews = if meta.is_dir() {
             Self::read_folder(path)?
         } else {
@@ -51,7 +48,7 @@ impl ImdbReviews {
         };
         for (split, name) in [(&mut reviews.train, "train"), (&mut reviews.test, "test")] {
             if split.is_empty() {
-                return Err(DataError(format!(
+                return Err(InputError(format!(
                     "{}: no {name}/ reviews found (expected aclImdb/{name}/pos/*.txt and aclImdb/{name}/neg/*.txt)",
                     path.display()
                 )));
@@ -69,15 +66,15 @@ impl ImdbReviews {
         }
     }
 
-    fn read_archive(path: &Path) -> Result<Self, DataError> {
+    fn read_archive(path: &Path) -> Result<Self, InputError> {
         let corrupt = |e: std::io::Error| {
-            DataError(format!(
+            InputError(format!(
                 "{}: corrupt or truncated archive ({e}); fetch it again or point --data at a good copy",
                 path.display()
             ))
         };
         let file = File::open(path)
-            .map_err(|e| DataError(format!("{}: cannot open: {e}", path.display())))?;
+            .map_err(|e| InputError(format!("{}: cannot open: {e}", path.display())))?;
         let gz = flate2::read::GzDecoder::new(BufReader::with_capacity(1 << 20, file));
         let mut archive = tar::Archive::new(gz);
         let mut reviews = Self::default();
@@ -102,7 +99,7 @@ impl ImdbReviews {
         Ok(reviews)
     }
 
-    fn read_folder(root: &Path) -> Result<Self, DataError> {
+    fn read_folder(root: &Path) -> Result<Self, InputError> {
         // Accept the folder that holds `aclImdb/` as well as `aclImdb/` itself.
         let base = if root.join("aclImdb").is_dir() {
             root.join("aclImdb")
@@ -118,13 +115,13 @@ impl ImdbReviews {
                 };
                 for entry in entries {
                     let path = entry
-                        .map_err(|e| DataError(format!("{}: {e}", dir.display())))?
+                        .map_err(|e| InputError(format!("{}: {e}", dir.display())))?
                         .path();
                     if path.extension().is_none_or(|x| x != "txt") {
                         continue;
                     }
                     let text = std::fs::read(&path)
-                        .map_err(|e| DataError(format!("{}: cannot read: {e}", path.display())))?;
+                        .map_err(|e| InputError(format!("{}: cannot read: {e}", path.display())))?;
                     let name = path
                         .file_stem()
                         .unwrap_or_default()
@@ -246,10 +243,6 @@ impl Vocabulary {
 
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
-    }
-
-    pub fn num_words(&self) -> u32 {
-        self.num_words
     }
 
     /// The words by id: entry `i` has id `i + 3`.

@@ -2,16 +2,15 @@
 //! cached on disk, keyed by the archive's checksum and the vocabulary size, so that a second run
 //! starts training within seconds.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use sha2::{Digest, Sha256};
 
-use super::imdb::{DataError, ImdbReviews, Review, Vocabulary, pad_pre, tokenize};
+use super::imdb::{ImdbReviews, Review, Vocabulary, pad_pre, tokenize};
 use crate::config::TaskConfig;
+use crate::error::InputError;
 
 /// The environment variable that may name the data.
 pub const DATA_ENV: &str = "ATTNX_DATA";
@@ -30,7 +29,7 @@ pub fn cache_dir() -> PathBuf {
 pub fn locate(
     cli: Option<&Path>,
     config: Option<&Path>,
-) -> Result<(PathBuf, &'static str), DataError> {
+) -> Result<(PathBuf, &'static str), InputError> {
     let env = std::env::var_os(DATA_ENV).map(PathBuf::from);
     let cached = cache_dir().join(ARCHIVE_NAME);
     let candidates = [
@@ -42,7 +41,7 @@ pub fn locate(
         if let Some(path) = path {
             // A place the user named must exist: falling back would hide their mistake.
             if !path.exists() {
-                return Err(DataError(format!(
+                return Err(InputError(format!(
                     "{}: IMDB data not found (named by {origin})",
                     path.display()
                 )));
@@ -53,29 +52,10 @@ pub fn locate(
     if cached.exists() {
         return Ok((cached, "the cache"));
     }
-    Err(DataError(format!(
+    Err(InputError(format!(
         "IMDB data not found: run `attnx data fetch imdb` to download it into {} (84 MB), or name an aclImdb archive or folder with --data PATH or ${DATA_ENV}",
         cache_dir().display()
     )))
-}
-
-/// The hex sha256 of a file.
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 /// Reviews as ids (`[START, word ids...]`, unpadded) with their labels.
@@ -98,7 +78,7 @@ const MAGIC: &[u8; 8] = b"ATTNXIMD";
 
 impl EncodedImdb {
     /// Reads, tokenizes and encodes the data (no cache).
-    pub fn build(path: &Path, num_words: usize) -> Result<Self, DataError> {
+    pub fn build(path: &Path, num_words: usize) -> Result<Self, InputError> {
         let reviews = ImdbReviews::read(path)?;
         let tokens = |split: &[Review]| split.iter().map(|r| tokenize(&r.text)).collect::<Vec<_>>();
         let labels = |split: &[Review]| split.iter().map(|r| r.label).collect::<Vec<u8>>();
@@ -119,7 +99,7 @@ impl EncodedImdb {
 
     /// [`build`](Self::build), through the on-disk cache when the data is an archive (whose
     /// checksum names it); an unpacked folder is read every time.
-    pub fn load(path: &Path, checksum: Option<&str>, num_words: usize) -> Result<Self, DataError> {
+    pub fn load(path: &Path, checksum: Option<&str>, num_words: usize) -> Result<Self, InputError> {
         let Some(checksum) = checksum else {
             return Self::build(path, num_words);
         };
@@ -136,7 +116,7 @@ impl EncodedImdb {
         // A cache that cannot be written only costs time next run: warn, do not fail.
         let written = std::fs::create_dir_all(cache.parent().expect("cache file has a folder"))
             .map_err(anyhow::Error::from)
-            .and_then(|()| crate::store::write_atomic(&cache, &data.encode()));
+            .and_then(|()| crate::fsutil::write_atomic(&cache, &data.encode()));
         if let Err(e) = written {
             eprintln!(
                 "warning: {}: cannot cache the tokenized data: {e:#}",
@@ -266,12 +246,11 @@ pub struct ImdbData {
     pub test: Batchable,
     /// sha256 of the archive, when the data came from one.
     pub checksum: Option<String>,
-    pub source: PathBuf,
 }
 
 impl ImdbData {
     /// Locates, reads (through the cache) and shapes the data for an IMDB task.
-    pub fn prepare(task: &TaskConfig, path: &Path) -> Result<Self, DataError> {
+    pub fn prepare(task: &TaskConfig, path: &Path) -> Result<Self, InputError> {
         let TaskConfig::Imdb {
             num_words,
             maxlen,
@@ -280,11 +259,11 @@ impl ImdbData {
             ..
         } = *task
         else {
-            return Err(DataError("not an IMDB task".into()));
+            return Err(InputError("not an IMDB task".into()));
         };
         let checksum = if path.is_file() {
-            Some(sha256_file(path).map_err(|e| {
-                DataError(format!("{}: cannot read IMDB data: {e}", path.display()))
+            Some(crate::fsutil::sha256_file(path).map_err(|e| {
+                InputError(format!("{}: cannot read IMDB data: {e}", path.display()))
             })?)
         } else {
             None
@@ -303,7 +282,6 @@ impl ImdbData {
             ),
             test: Batchable::from_encoded(&encoded.test, maxlen, sample(&encoded.test, test_limit)),
             checksum,
-            source: path.to_path_buf(),
         })
     }
 }

@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 
 use super::stacked::{StackedLinear, StackedLstm, concat_columns, stacked_const, stacked_param};
 use crate::config::Score;
-use crate::init::{glorot_uniform, orthogonal};
+use crate::models::init::{glorot_uniform, orthogonal};
 
 /// Baseline: LSTM encoder -> its last hidden state repeated `T` times -> LSTM decoder returning
 /// every step -> per-step dense layer -> softmax (Keras `RepeatVector` + `TimeDistributed`).
@@ -192,7 +192,7 @@ impl AttentionDecoder {
             score: additive.then(|| {
                 stacked_param(rngs, [u, 1], device, |rng| {
                     // Keras' glorot on a vector of `u` units: fan_in = fan_out = u.
-                    crate::init::uniform(rng, u, (6.0 / (2 * u) as f64).sqrt() as f32)
+                    crate::models::init::uniform(rng, u, (6.0 / (2 * u) as f64).sqrt() as f32)
                 })
             }),
             from_state: stacked_param(rngs, [u, 2 * u + query + v], device, |rng| {
@@ -413,7 +413,7 @@ impl EchoModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::init::{Stream, rng};
+    use crate::rng::{Stream, rng};
 
     fn rngs(n: usize) -> Vec<StdRng> {
         (0..n).map(|i| rng(i as u64, Stream::Init)).collect()

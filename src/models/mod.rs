@@ -4,6 +4,19 @@
 
 pub mod classifier;
 pub mod echo;
+pub mod footprint;
+pub mod init;
 pub mod recurrent;
 pub mod self_attention;
 pub mod stacked;
+
+/// A model file's error as a sentence: burn's own `Debug` form (`Io("I/O error: ...")`) is
+/// not for users.
+pub fn record_error(error: &burn::store::RecordError) -> String {
+    match error {
+        burn::store::RecordError::Io(message) => message.clone(),
+        burn::store::RecordError::Validation(message) => {
+            format!("the file does not fit this config's model ({message})")
+        }
+    }
+}

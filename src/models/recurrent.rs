@@ -20,7 +20,7 @@ use rand::rngs::StdRng;
 use super::self_attention::dense;
 use super::stacked::StackedLstm;
 use crate::config::{ModelConfig, Output, Pooling, lstm};
-use crate::init::{glorot_uniform, uniform};
+use crate::models::init::{glorot_uniform, uniform};
 
 #[derive(Module, Debug)]
 pub struct RecurrentClassifier {
@@ -156,7 +156,7 @@ impl RecurrentClassifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::init::{Stream, rng};
+    use crate::rng::{Stream, rng};
 
     fn config(pooling: Pooling) -> ModelConfig {
         ModelConfig::Lstm {

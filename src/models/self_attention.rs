@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 
 use crate::config::{KernelInit, ModelConfig, Output, Position};
 use crate::data::imdb::PAD;
-use crate::init::{glorot_uniform, uniform};
+use crate::models::init::{glorot_uniform, uniform};
 
 /// Added to the score of a position that may not be attended to: its weight underflows to
 /// exactly 0 after the softmax (a true -inf would give NaN for a row with no allowed position).
@@ -261,7 +261,7 @@ pub fn dense(rng: &mut StdRng, d_in: usize, d_out: usize, device: &Device) -> Li
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::init::{Stream, rng};
+    use crate::rng::{Stream, rng};
 
     fn e3() -> ModelConfig {
         ModelConfig::SelfAttention {

@@ -82,7 +82,7 @@ impl StackedLinear {
     pub fn new(rngs: &mut [StdRng], d_in: usize, d_out: usize, device: &Device) -> Self {
         Self {
             weight: stacked_param(rngs, [d_in, d_out], device, |rng| {
-                crate::init::glorot_uniform(rng, d_in, d_out)
+                crate::models::init::glorot_uniform(rng, d_in, d_out)
             }),
             bias: stacked_const(rngs.len(), &vec![0.0; d_out], [1, d_out], device),
         }
@@ -113,10 +113,10 @@ impl StackedLstm {
     pub fn new(rngs: &mut [StdRng], d_in: usize, hidden: usize, device: &Device) -> Self {
         let gates = 4 * hidden;
         let kernel = stacked_param(rngs, [d_in, gates], device, |rng| {
-            crate::init::glorot_uniform(rng, d_in, gates)
+            crate::models::init::glorot_uniform(rng, d_in, gates)
         });
         let recurrent = stacked_param(rngs, [hidden, gates], device, |rng| {
-            crate::init::orthogonal(rng, hidden, gates)
+            crate::models::init::orthogonal(rng, hidden, gates)
         });
         let mut bias = vec![0.0; gates];
         bias[hidden..2 * hidden].fill(1.0);

@@ -1,13 +1,28 @@
-//! Text tables of results: what `attnx run` and `attnx compare` print.
+//! Results as tables and plots. This module: the terminal tables that `attnx run` and
+//! `attnx compare` print and the comparison lines (difference, CI, Welch, Hedges' g) both
+//! paths share; [`summary`]: `attnx report` over a whole results folder (Markdown, CSV,
+//! JSON); [`plots`]: its SVG figures.
 
 pub mod plots;
 pub mod summary;
 
+/// The file name of the heatmap `attnx attention` draws for a repeat, in the results' `plots/`.
+pub fn heatmap_file(config: &str, repeat: usize) -> String {
+    format!("{config}_attention_{repeat}.svg")
+}
+
+/// Whether `file` is a heatmap of `config` (of any repeat), as [`heatmap_file`] names them.
+pub fn is_heatmap_of(file: &str, config: &str) -> bool {
+    file.strip_prefix(config)
+        .and_then(|rest| rest.strip_prefix("_attention_"))
+        .and_then(|rest| rest.strip_suffix(".svg"))
+        .is_some_and(|repeat| repeat.parse::<usize>().is_ok())
+}
+
 use std::fmt::Write;
 
-use crate::runner::ConfigResults;
+use crate::record::{ConfigRecords, EpochMetrics, RepeatRecord};
 use crate::stats::{Summary, Welch};
-use crate::store::RepeatRecord;
 
 /// Left-aligns the first column, right-aligns the others (numbers).
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -59,7 +74,7 @@ pub(crate) fn fixed(x: Option<f64>) -> String {
 
 /// The accuracy table of one or more configs, every config compared with the first, and the
 /// per-repeat values.
-pub fn accuracy_report(results: &[ConfigResults]) -> String {
+pub fn accuracy_report(results: &[ConfigRecords]) -> String {
     let mut rows = Vec::new();
     for r in results {
         let acc = r.accuracies();
@@ -119,10 +134,7 @@ pub fn accuracy_report(results: &[ConfigResults]) -> String {
 }
 
 /// Mean over repeats of a per-epoch figure, per epoch (records of IMDB runs).
-pub fn epoch_means(
-    records: &[RepeatRecord],
-    pick: fn(&crate::train::EpochMetrics) -> f64,
-) -> Vec<Summary> {
+pub fn epoch_means(records: &[RepeatRecord], pick: fn(&EpochMetrics) -> f64) -> Vec<Summary> {
     let epochs = records.iter().map(|r| r.epochs.len()).max().unwrap_or(0);
     (0..epochs)
         .filter_map(|e| {
@@ -145,7 +157,7 @@ pub fn best_epoch(records: &[RepeatRecord]) -> Option<(usize, f64)> {
 }
 
 /// Mean train and test accuracy per epoch over a config's repeats, and the best epoch.
-fn epoch_table(results: &ConfigResults) -> Option<String> {
+fn epoch_table(results: &ConfigRecords) -> Option<String> {
     let records = &results.records;
     let test = epoch_means(records, |m| m.test_accuracy);
     if test.is_empty() {
@@ -290,5 +302,15 @@ mod tests {
         assert!(lines[2].contains("n too small"), "{}", lines[2]);
         let single = comparisons("control", &control, &others[..1]);
         assert!(!single[0].contains("Holm"), "{}", single[0]);
+    }
+
+    #[test]
+    fn heatmap_names_belong_to_their_config_only() {
+        let file = heatmap_file("imdb_pe", 3);
+        assert_eq!(file, "imdb_pe_attention_3.svg");
+        assert!(is_heatmap_of(&file, "imdb_pe"));
+        assert!(!is_heatmap_of(&file, "imdb"));
+        assert!(!is_heatmap_of("imdb_pe_attention_x.svg", "imdb_pe"));
+        assert!(!is_heatmap_of("e2_accuracy.svg", "e2"));
     }
 }

@@ -5,6 +5,7 @@ use plotters::prelude::*;
 
 use super::summary::Group;
 use crate::experiment::Experiment;
+use crate::record::EpochMetrics;
 
 /// A line with a band around it (min to max over repeats).
 #[derive(Debug, Clone)]
@@ -81,7 +82,7 @@ pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String
                 colour,
             });
         }
-        let epochs = |pick: fn(&crate::train::EpochMetrics) -> f64| -> Vec<Vec<f64>> {
+        let epochs = |pick: fn(&EpochMetrics) -> f64| -> Vec<Vec<f64>> {
             group
                 .records
                 .iter()

@@ -15,8 +15,8 @@ use serde_json::Value;
 use super::{fixed, format_p, table};
 use crate::config::{ExperimentConfig, TaskConfig};
 use crate::experiment::{Experiment, Published};
+use crate::record::{EpochMetrics, RepeatRecord};
 use crate::stats::{Summary, Welch};
-use crate::store::RepeatRecord;
 
 /// How a group of records relates to the configs in `configs/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +79,7 @@ impl Group {
     }
 
     /// Mean over repeats of a per-epoch figure, per epoch.
-    pub fn epoch_means(&self, pick: fn(&crate::train::EpochMetrics) -> f64) -> Vec<Summary> {
+    pub fn epoch_means(&self, pick: fn(&EpochMetrics) -> f64) -> Vec<Summary> {
         super::epoch_means(&self.records, pick)
     }
 
@@ -457,8 +457,10 @@ pub fn build(scan: &Scan, experiments: &[Experiment], extra_plots: &[String]) ->
             report.plots.push((file, plot));
         }
         for config in &experiment.configs {
-            let prefix = format!("{config}_attention_");
-            for file in extra_plots.iter().filter(|f| f.starts_with(&prefix)) {
+            for file in extra_plots
+                .iter()
+                .filter(|f| super::is_heatmap_of(f, config))
+            {
                 report.blocks.push(Block::Image {
                     alt: format!("{config}: attention heatmap ({file})"),
                     path: format!("plots/{file}"),
@@ -645,7 +647,7 @@ impl Report {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut written = Vec::new();
         let mut put = |path: PathBuf, bytes: &[u8]| -> Result<()> {
-            crate::store::write_atomic(&path, bytes)?;
+            crate::fsutil::write_atomic(&path, bytes)?;
             written.push(path);
             Ok(())
         };

@@ -11,9 +11,9 @@ use rand::rngs::StdRng;
 use super::{LOSS_WINDOW, RepeatOutcome, TrainedModel};
 use crate::config::{Attending, ExperimentConfig, ModelConfig, OptimizerConfig, TaskConfig};
 use crate::data::echo::EchoTask;
-use crate::init::{self, Stream};
 use crate::models::echo::{AttentionModel, DecoderVariant, EchoModel, EncoderDecoder};
 use crate::models::stacked::TakeRepeat;
+use crate::rng::{self, Stream};
 
 /// Evaluation batch per repeat: large enough to amortise per-op overhead, small enough to
 /// keep memory flat however many pairs are evaluated.
@@ -42,7 +42,7 @@ pub fn echo_task(config: &ExperimentConfig) -> EchoTask {
 
 /// Builds the config's model with one slice per repeat seed, initialised from those seeds.
 pub fn build_model(config: &ExperimentConfig, seeds: &[u64], device: &Device) -> EchoModel {
-    let mut rngs: Vec<StdRng> = seeds.iter().map(|&s| init::rng(s, Stream::Init)).collect();
+    let mut rngs: Vec<StdRng> = seeds.iter().map(|&s| rng::rng(s, Stream::Init)).collect();
     let features = echo_task(config).cardinality;
     match config.model {
         ModelConfig::Baseline { hidden } => {
@@ -144,7 +144,7 @@ pub fn train_echo_stack(
     let mut optimizer = super::keras_adam();
     let mut data_rngs: Vec<StdRng> = seeds
         .iter()
-        .map(|&s| init::rng(s, Stream::TrainData))
+        .map(|&s| rng::rng(s, Stream::TrainData))
         .collect();
 
     // Hard attention's Gumbel noise comes from each repeat's own generator (soft models draw
@@ -152,7 +152,7 @@ pub fn train_echo_stack(
     let mut noise_rngs: Option<Vec<StdRng>> = model.is_hard().then(|| {
         seeds
             .iter()
-            .map(|&s| init::rng(s, Stream::Dropout))
+            .map(|&s| rng::rng(s, Stream::Dropout))
             .collect()
     });
 
@@ -227,7 +227,7 @@ pub fn evaluate(
 ) -> Vec<usize> {
     let mut rngs: Vec<StdRng> = seeds
         .iter()
-        .map(|&s| init::rng(s, Stream::EvalData))
+        .map(|&s| rng::rng(s, Stream::EvalData))
         .collect();
     let mut correct = vec![0; seeds.len()];
     let mut remaining = samples;

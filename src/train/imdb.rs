@@ -9,15 +9,16 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use super::{EpochMetrics, LOSS_WINDOW, RepeatOutcome, TrainedModel};
+use super::{LOSS_WINDOW, RepeatOutcome, TrainedModel};
 use crate::config::{ExperimentConfig, ModelConfig, OptimizerConfig, Output, TaskConfig};
 use crate::data::prepare::{Batchable, ImdbData};
-use crate::init::{self, Stream};
 use crate::models::classifier::TextClassifier;
 use crate::progress::Progress;
+use crate::record::EpochMetrics;
+use crate::rng::{self, Stream};
 
 /// Reviews per forward pass at evaluation (no gradients are kept, so bigger is cheaper).
-const EVAL_BATCH: usize = 500;
+pub const EVAL_BATCH: usize = 500;
 
 /// Ids `[B, T]` of the reviews `rows` of `split`.
 fn batch_ids(split: &Batchable, rows: &[usize], device: &Device) -> Tensor<2, Int> {
@@ -138,13 +139,13 @@ pub fn train_imdb(
         &config.model,
         num_words,
         maxlen,
-        &mut init::rng(seed, Stream::Init),
+        &mut rng::rng(seed, Stream::Init),
         &train_device,
     );
     let width = model.pooled_width();
     let mut optimizer = super::keras_adam();
-    let mut shuffle_rng = init::rng(seed, Stream::TrainData);
-    let mut dropout_rng = init::rng(seed, Stream::Dropout);
+    let mut shuffle_rng = rng::rng(seed, Stream::TrainData);
+    let mut dropout_rng = rng::rng(seed, Stream::Dropout);
 
     let n = data.train.len();
     let batches = n.div_ceil(batch_size);

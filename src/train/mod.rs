@@ -32,7 +32,7 @@ pub struct RepeatOutcome {
     /// Mean training loss over each window of [`LOSS_WINDOW`] steps (the last may be shorter).
     pub loss_curve: Vec<f32>,
     /// Per-epoch metrics (IMDB); empty for the echo task.
-    pub epochs: Vec<EpochMetrics>,
+    pub epochs: Vec<crate::record::EpochMetrics>,
     pub train_seconds: f64,
     pub eval_seconds: f64,
     /// The trained model of this repeat alone (without autodiff), to be saved.
@@ -51,42 +51,17 @@ pub enum TrainedModel {
 }
 
 impl TrainedModel {
-    /// Saves the weights (burnpack) atomically: a temporary file, then a rename.
-    pub fn save(&self, path: &std::path::Path) -> anyhow::Result<()> {
-        use anyhow::Context;
+    /// Writes the weights (burnpack) to `path`, as it is: [`crate::store::ResultStore`] makes
+    /// the write atomic.
+    pub fn write(&self, path: &std::path::Path) -> anyhow::Result<()> {
         use burn::module::Module;
-        let dir = path.parent().unwrap_or(std::path::Path::new("."));
-        let tmp = tempfile::Builder::new()
-            .prefix(".tmp-model-")
-            // burn adds `.bpk` to a path without it: give it one so that it writes this file.
-            .suffix(".bpk")
-            .tempfile_in(dir)?
-            .into_temp_path();
-        let saved = match self {
-            TrainedModel::Echo(m) => m.clone().save_file(&tmp),
-            TrainedModel::Imdb(m) => m.clone().save_weights(&tmp),
+        let written = match self {
+            TrainedModel::Echo(m) => m.clone().save_file(path),
+            TrainedModel::Imdb(m) => m.clone().save_weights(path),
             TrainedModel::None => return Ok(()),
         };
-        saved
-            .map_err(|e| anyhow::anyhow!("{e:?}"))
-            .with_context(|| format!("cannot save the model to {}", path.display()))?;
-        tmp.persist(path)
-            .with_context(|| format!("cannot save the model to {}", path.display()))?;
-        Ok(())
+        written.map_err(|e| anyhow::anyhow!("{}", crate::models::record_error(&e)))
     }
-}
-
-/// One epoch of an IMDB run. Accuracies in percent; the training figures are running means
-/// over the epoch's batches, with dropout on, as Keras reports them.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EpochMetrics {
-    pub epoch: usize,
-    pub train_loss: f64,
-    pub train_accuracy: f64,
-    pub test_loss: f64,
-    pub test_accuracy: f64,
-    /// Training plus test evaluation.
-    pub seconds: f64,
 }
 
 /// A task's data, prepared once before any training.

@@ -1,40 +1,8 @@
-//! attnx's own randomness: per-repeat seeds and Keras-style weight initialisers.
-//!
-//! burn's CPU backends draw parameter initialisation (and dropout) from one process-wide
-//! generator, so repeats trained on parallel threads would interleave draws and lose
-//! reproducibility. attnx therefore never uses burn's generator: every repeat owns `StdRng`s
-//! derived from (config seed, repeat index, purpose), and weights are built here as plain
-//! `Vec<f32>`s before they become tensors.
+//! Keras' weight initialisers (glorot-uniform, orthogonal, uniform), drawn from a repeat's own
+//! generator as plain `Vec<f32>`s before they become tensors (see [`crate::rng`]).
 
+use rand::RngExt;
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
-
-/// What a generator is used for; each purpose gets an independent stream.
-#[derive(Debug, Clone, Copy)]
-pub enum Stream {
-    Init = 1,
-    TrainData = 2,
-    EvalData = 3,
-    Dropout = 4,
-}
-
-/// SplitMix64 finaliser: a cheap, well-mixed hash of a 64-bit value.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The seed of repeat `index` of an experiment with base seed `base`.
-pub fn repeat_seed(base: u64, index: usize) -> u64 {
-    mix(mix(base) ^ (index as u64).wrapping_add(1))
-}
-
-/// A generator for one purpose of one repeat.
-pub fn rng(repeat_seed: u64, stream: Stream) -> StdRng {
-    StdRng::seed_from_u64(mix(repeat_seed ^ mix(stream as u64)))
-}
 
 /// Uniform in `[-limit, limit)`.
 pub fn uniform(rng: &mut StdRng, len: usize, limit: f32) -> Vec<f32> {
@@ -100,16 +68,7 @@ pub fn orthogonal(rng: &mut StdRng, rows: usize, cols: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seeds_differ_by_repeat_and_stream_and_are_stable() {
-        assert_ne!(repeat_seed(0, 0), repeat_seed(0, 1));
-        assert_ne!(repeat_seed(0, 0), repeat_seed(1, 0));
-        assert_eq!(repeat_seed(7, 3), repeat_seed(7, 3));
-        let a: f32 = rng(5, Stream::Init).random();
-        let b: f32 = rng(5, Stream::TrainData).random();
-        assert_ne!(a, b);
-    }
+    use crate::rng::{Stream, rng};
 
     #[test]
     fn orthogonal_rows_are_orthonormal() {

@@ -1,0 +1,82 @@
+//! The on-disk schema of a finished repeat: what `attnx run` writes and `attnx report` reads.
+//!
+//! These types are plain data. The store and the report read them without knowing anything of
+//! training; training fills them in.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Backend, ExperimentConfig};
+
+/// Everything known about one finished repeat.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RepeatRecord {
+    pub attnx_version: String,
+    /// The commit attnx was built from, when it was built from a git checkout.
+    pub git_commit: Option<String>,
+    pub experiment: String,
+    pub config_hash: String,
+    /// The full resolved config, defaults filled in.
+    pub config: ExperimentConfig,
+    pub repeat: usize,
+    /// The repeat's own seed, derived from (config seed, repeat).
+    pub seed: u64,
+    pub backend: Backend,
+    /// The device that ran it, as burn describes it.
+    pub device: String,
+    /// Final accuracy in percent: exact match on the evaluation pairs (echo), test accuracy
+    /// after the last epoch (IMDB).
+    pub accuracy: f64,
+    pub correct: usize,
+    pub total: usize,
+    pub loss_curve: LossCurve,
+    /// Per-epoch metrics (IMDB).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub epochs: Vec<EpochMetrics>,
+    /// sha256 of the data archive the repeat was trained on, when it came from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_sha256: Option<String>,
+    /// Training time charged to this repeat (its share of its stack's time).
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+    /// How many repeats were trained together as one stacked model.
+    pub stack_size: usize,
+    /// Unix time (seconds) the record was written.
+    pub finished_at: u64,
+    /// The saved weights, a burnpack file beside the record, when they were saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_file: Option<String>,
+}
+
+/// Mean training loss over consecutive windows of `every` steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LossCurve {
+    pub every: usize,
+    pub values: Vec<f32>,
+}
+
+/// One epoch of an IMDB run. Accuracies in percent; the training figures are running means
+/// over the epoch's batches, with dropout on, as Keras reports them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub test_loss: f64,
+    pub test_accuracy: f64,
+    /// Training plus test evaluation.
+    pub seconds: f64,
+}
+
+/// A config and its records for repeats `0..repeats`, in order: what a run returns and what
+/// its table is made of.
+#[derive(Debug)]
+pub struct ConfigRecords {
+    pub config: ExperimentConfig,
+    pub records: Vec<RepeatRecord>,
+}
+
+impl ConfigRecords {
+    pub fn accuracies(&self) -> Vec<f64> {
+        self.records.iter().map(|r| r.accuracy).collect()
+    }
+}
