@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::backend;
-use crate::config::{Backend, ExperimentConfig, ModelConfig, OptimizerConfig, TaskConfig};
+use crate::config::{Backend, ExperimentConfig};
 use crate::report::table;
 use crate::train;
 
@@ -27,40 +27,27 @@ pub struct BenchArgs {
     pub stacks: Vec<usize>,
 }
 
+/// E1's config for `model` with `steps` training steps: the article's defaults come from the
+/// config schema itself, as for a config file.
 fn echo_config(model: &str, backend: Backend, steps: usize) -> Result<ExperimentConfig> {
-    let model = match model {
-        "baseline" => ModelConfig::Baseline { hidden: 150 },
-        "attention" => ModelConfig::Attention {
-            hidden: 150,
-            score: Default::default(),
-            attention: Default::default(),
-            temperature: None,
-        },
-        other => {
-            return Err(crate::error::InputError(format!(
-                "--models: unknown model {other:?}, expected baseline or attention"
-            ))
-            .into());
-        }
-    };
-    Ok(ExperimentConfig {
-        name: Some(format!("bench-{}", model.kind())),
-        description: None,
-        task: TaskConfig::Echo {
-            n_in: 5,
-            n_out: 2,
-            cardinality: 50,
-            train_steps: steps,
-            eval_samples: 1,
-        },
-        model,
-        optimizer: OptimizerConfig::Adam { lr: 1e-3 },
-        backend,
-        device: None,
-        repeats: Some(1),
-        seed: 0,
-        data: None,
+    if !matches!(model, "baseline" | "attention") {
+        return Err(crate::error::InputError(format!(
+            "--models: unknown model {model:?}, expected baseline or attention"
+        ))
+        .into());
+    }
+    let text = serde_json::json!({
+        "name": format!("bench-{model}"),
+        "task": {"kind": "echo", "train_steps": steps, "eval_samples": 1},
+        "model": {"kind": model},
+        "backend": backend,
+        "repeats": 1,
     })
+    .to_string();
+    let origin = std::path::Path::new("attnx bench");
+    let config = ExperimentConfig::parse(&text, origin)?;
+    config.validate(origin)?;
+    Ok(config)
 }
 
 /// Seconds to train `stack` repeats for `steps` steps.

@@ -11,7 +11,7 @@ use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
 use crate::config::{ExperimentConfig, ModelConfig, TaskConfig};
-use crate::data::imdb::{FIRST_WORD, ImdbReviews, OOV, PAD, START, Vocabulary, pad_pre, tokenize};
+use crate::data::imdb::{FIRST_WORD, OOV, PAD, START, pad_pre};
 use crate::error::InputError;
 use crate::models::classifier::TextClassifier;
 use crate::record::RepeatRecord;
@@ -199,24 +199,21 @@ fn imdb(
     .load_weights(model_path)
     .map_err(load_error(model_path))?;
     let (path, _) = crate::data::prepare::locate(args.data.as_deref(), config.data.as_deref())?;
-    let data = crate::data::prepare::ImdbData::prepare(&config.task, &path)?;
+    let (data, encoded) = crate::data::prepare::ImdbData::prepare_encoded(&config.task, &path)?;
     let (output, _) = crate::train::imdb::classifier_head(&config.model);
     let (_, hits) = crate::train::imdb::evaluate(&model, output, &data.test, device);
     check(config, record, 100.0 * hits as f64 / data.test.len() as f64)?;
 
-    // The words need the vocabulary, which the cached ids do not keep: rebuild it.
-    let reviews = ImdbReviews::read(&path)?;
-    let train_tokens: Vec<Vec<String>> = reviews.train.iter().map(|r| tokenize(&r.text)).collect();
-    let vocab = Vocabulary::build(train_tokens.iter().map(Vec::as_slice), num_words);
-    let Some(review) = reviews.test.get(args.review) else {
+    // The review as the model sees it, from the cached ids and vocabulary (no re-tokenizing).
+    let Some(review_ids) = encoded.test.ids.get(args.review) else {
         bail!(
             "--review {}: there are {} test reviews",
             args.review,
-            reviews.test.len()
+            encoded.test.ids.len()
         );
     };
-    let ids = pad_pre(&vocab.encode(&tokenize(&review.text)), maxlen);
-    let words = vocab.words();
+    let ids = pad_pre(review_ids, maxlen);
+    let words = &encoded.words;
     let labels: Vec<String> = ids
         .iter()
         .map(|&id| match id {
@@ -253,7 +250,7 @@ fn imdb(
             "mean over heads and query positions; darker = more attention; the model sees the last maxlen tokens"
         }
     };
-    let label = if review.label == 1 {
+    let label = if encoded.test.labels[args.review] == 1 {
         "positive"
     } else {
         "negative"
@@ -271,7 +268,7 @@ fn imdb(
             "{}, repeat {}: attention each token of test review {} ({label}) receives",
             config.name(),
             record.repeat,
-            review.name
+            encoded.test.names[args.review]
         ),
         subtitle,
         &shown,

@@ -58,22 +58,27 @@ pub fn locate(
     )))
 }
 
-/// Reviews as ids (`[START, word ids...]`, unpadded) with their labels.
+/// Reviews as ids (`[START, word ids...]`, unpadded) with their labels and file names.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Encoded {
     pub ids: Vec<Vec<u32>>,
     pub labels: Vec<u8>,
+    /// Each review's `ID_RATING` file stem.
+    pub names: Vec<String>,
 }
 
-/// Both splits, encoded with the training split's vocabulary.
+/// Both splits, encoded with the training split's vocabulary, and that vocabulary's words.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EncodedImdb {
     pub train: Encoded,
     pub test: Encoded,
+    /// The vocabulary's words by id: entry `i` has id `i + FIRST_WORD`.
+    pub words: Vec<String>,
 }
 
 /// Bump when tokenizing or encoding changes, so that old caches are not used.
-const CACHE_VERSION: u32 = 1;
+/// 2: the vocabulary's words are cached too (`attnx attention` draws them).
+const CACHE_VERSION: u32 = 2;
 const MAGIC: &[u8; 8] = b"ATTNXIMD";
 
 impl EncodedImdb {
@@ -82,6 +87,7 @@ impl EncodedImdb {
         let reviews = ImdbReviews::read(path)?;
         let tokens = |split: &[Review]| split.iter().map(|r| tokenize(&r.text)).collect::<Vec<_>>();
         let labels = |split: &[Review]| split.iter().map(|r| r.label).collect::<Vec<u8>>();
+        let names = |split: &[Review]| split.iter().map(|r| r.name.clone()).collect();
         let train_tokens = tokens(&reviews.train);
         let vocab = Vocabulary::build(train_tokens.iter().map(Vec::as_slice), num_words);
         let encode = |tokens: &[Vec<String>]| tokens.iter().map(|t| vocab.encode(t)).collect();
@@ -89,11 +95,14 @@ impl EncodedImdb {
             train: Encoded {
                 ids: encode(&train_tokens),
                 labels: labels(&reviews.train),
+                names: names(&reviews.train),
             },
             test: Encoded {
                 ids: encode(&tokens(&reviews.test)),
                 labels: labels(&reviews.test),
+                names: names(&reviews.test),
             },
+            words: vocab.words(),
         })
     }
 
@@ -132,13 +141,18 @@ impl EncodedImdb {
         out.extend_from_slice(&CACHE_VERSION.to_le_bytes());
         for split in [&self.train, &self.test] {
             out.extend_from_slice(&(split.ids.len() as u32).to_le_bytes());
-            for (ids, &label) in split.ids.iter().zip(&split.labels) {
+            for ((ids, &label), name) in split.ids.iter().zip(&split.labels).zip(&split.names) {
                 out.push(label);
+                put_text(&mut out, name);
                 out.extend_from_slice(&(ids.len() as u32).to_le_bytes());
                 for id in ids {
                     out.extend_from_slice(&id.to_le_bytes());
                 }
             }
+        }
+        out.extend_from_slice(&(self.words.len() as u32).to_le_bytes());
+        for word in &self.words {
+            put_text(&mut out, word);
         }
         out
     }
@@ -154,6 +168,7 @@ impl EncodedImdb {
             let mut split = Encoded::default();
             for _ in 0..count {
                 split.labels.push(cursor.take(1)?[0]);
+                split.names.push(cursor.text()?);
                 let len = cursor.u32()? as usize;
                 let raw = cursor.take(4 * len)?;
                 let ids = raw
@@ -165,7 +180,12 @@ impl EncodedImdb {
         };
         let train = split()?;
         let test = split()?;
-        (cursor.at == bytes.len()).then_some(Self { train, test })
+        let count = cursor.u32()? as usize;
+        let mut words = Vec::with_capacity(count);
+        for _ in 0..count {
+            words.push(cursor.text()?);
+        }
+        (cursor.at == bytes.len()).then_some(Self { train, test, words })
     }
 }
 
@@ -186,6 +206,18 @@ impl<'a> Cursor<'a> {
         let b = self.take(4)?;
         Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
+
+    /// A string written by [`put_text`].
+    fn text(&mut self) -> Option<String> {
+        let len = self.u32()? as usize;
+        String::from_utf8(self.take(len)?.to_vec()).ok()
+    }
+}
+
+/// A length-prefixed UTF-8 string, as [`Cursor::text`] reads it.
+fn put_text(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
 }
 
 /// One split ready for a model: `maxlen` ids per review, pre-padded, row-major.
@@ -249,8 +281,16 @@ pub struct ImdbData {
 }
 
 impl ImdbData {
-    /// Locates, reads (through the cache) and shapes the data for an IMDB task.
+    /// Reads (through the cache) and shapes the data for an IMDB task.
     pub fn prepare(task: &TaskConfig, path: &Path) -> Result<Self, InputError> {
+        Ok(Self::prepare_encoded(task, path)?.0)
+    }
+
+    /// [`prepare`](Self::prepare), and the whole encoded data set with its vocabulary.
+    pub fn prepare_encoded(
+        task: &TaskConfig,
+        path: &Path,
+    ) -> Result<(Self, EncodedImdb), InputError> {
         let TaskConfig::Imdb {
             num_words,
             maxlen,
@@ -274,7 +314,7 @@ impl ImdbData {
                 .filter(|&n| n < split.labels.len())
                 .map(|n| balanced_sample(&split.labels, n))
         };
-        Ok(Self {
+        let data = Self {
             train: Batchable::from_encoded(
                 &encoded.train,
                 maxlen,
@@ -282,7 +322,8 @@ impl ImdbData {
             ),
             test: Batchable::from_encoded(&encoded.test, maxlen, sample(&encoded.test, test_limit)),
             checksum,
-        })
+        };
+        Ok((data, encoded))
     }
 }
 
@@ -296,11 +337,14 @@ mod tests {
             train: Encoded {
                 ids: vec![vec![1, 5, 9], vec![1]],
                 labels: vec![1, 0],
+                names: vec!["3_7".into(), "12_1".into()],
             },
             test: Encoded {
                 ids: vec![vec![1, 2, 2, 7]],
                 labels: vec![0],
+                names: vec!["0_2".into()],
             },
+            words: vec!["the".into(), "café".into()],
         };
         let bytes = data.encode();
         assert_eq!(EncodedImdb::decode(&bytes), Some(data));

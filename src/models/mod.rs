@@ -6,6 +6,7 @@ pub mod classifier;
 pub mod echo;
 pub mod footprint;
 pub mod init;
+pub mod layers;
 pub mod recurrent;
 pub mod self_attention;
 pub mod stacked;

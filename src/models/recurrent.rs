@@ -17,10 +17,10 @@ use burn::prelude::*;
 use burn::tensor::activation::{softmax, tanh};
 use rand::rngs::StdRng;
 
-use super::self_attention::dense;
+use super::layers::{keras_embedding, output_head, output_layer};
 use super::stacked::StackedLstm;
-use crate::config::{ModelConfig, Output, Pooling, lstm};
-use crate::models::init::{glorot_uniform, uniform};
+use crate::config::{ModelConfig, Pooling, lstm};
+use crate::models::init::glorot_uniform;
 
 #[derive(Module, Debug)]
 pub struct RecurrentClassifier {
@@ -85,12 +85,7 @@ impl RecurrentClassifier {
         else {
             panic!("RecurrentClassifier::new needs an lstm model config");
         };
-        let embedding = Embedding {
-            weight: Param::from_data(
-                TensorData::new(uniform(rng, num_words * embed, 0.05), [num_words, embed]),
-                device,
-            ),
-        };
+        let embedding = keras_embedding(rng, num_words, embed, device);
         let lstm = StackedLstm::new(std::slice::from_mut(rng), embed, hidden, device);
         let units = units.unwrap_or(lstm::UNITS);
         let attention = (pooling == Pooling::Attention).then(|| {
@@ -103,15 +98,11 @@ impl RecurrentClassifier {
             }
         });
         let pooled = if attention.is_some() { units } else { hidden };
-        let outputs = match output {
-            Output::Sigmoid => 1,
-            Output::Softmax => 2,
-        };
         Self {
             embedding,
             lstm,
             attention,
-            output: dense(rng, pooled, outputs, device),
+            output: output_layer(rng, pooled, output, device),
             pooling,
         }
     }
@@ -124,12 +115,7 @@ impl RecurrentClassifier {
     /// Logits `[B, 1]` or `[B, 2]` for ids `[B, T]`; `keep_mask` as for the self-attention
     /// classifier.
     pub fn forward(&self, ids: Tensor<2, Int>, keep_mask: Option<Tensor<2>>) -> Tensor<2> {
-        let pooled = self.pool(ids).0;
-        let pooled = match keep_mask {
-            Some(mask) => pooled * mask,
-            None => pooled,
-        };
-        self.output.forward(pooled)
+        output_head(&self.output, self.pool(ids).0, keep_mask)
     }
 
     /// The attention pooling's weights `[B, T]` over positions (`pooling: attention` only).
@@ -156,6 +142,7 @@ impl RecurrentClassifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Output;
     use crate::rng::{Stream, rng};
 
     fn config(pooling: Pooling) -> ModelConfig {

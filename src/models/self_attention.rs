@@ -17,9 +17,10 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use rand::rngs::StdRng;
 
-use crate::config::{KernelInit, ModelConfig, Output, Position};
+use crate::config::{KernelInit, ModelConfig, Position};
 use crate::data::imdb::PAD;
 use crate::models::init::{glorot_uniform, uniform};
+use crate::models::layers::{keras_embedding, output_head, output_layer};
 
 /// Added to the score of a position that may not be attended to: its weight underflows to
 /// exactly 0 after the softmax (a true -inf would give NaN for a row with no allowed position).
@@ -80,12 +81,7 @@ impl SelfAttentionClassifier {
             panic!("SelfAttentionClassifier::new needs a self_attention model config");
         };
         let width = heads * head_dim;
-        let embedding = Embedding {
-            weight: Param::from_data(
-                TensorData::new(uniform(rng, num_words * embed, 0.05), [num_words, embed]),
-                device,
-            ),
-        };
+        let embedding = keras_embedding(rng, num_words, embed, device);
         let qkv_kernel = |rng: &mut StdRng, d_in: usize| {
             let blocks: Vec<_> = (0..3)
                 .map(|_| {
@@ -100,11 +96,7 @@ impl SelfAttentionClassifier {
             Param::from_data(TensorData::new(kernel, [d_in, 3 * width]), device)
         };
         let qkv = qkv_kernel(rng, embed);
-        let outputs = match output {
-            Output::Sigmoid => 1,
-            Output::Softmax => 2,
-        };
-        let output = dense(rng, width, outputs, device);
+        let output = output_layer(rng, width, output, device);
         let deeper = (1..layers).map(|_| qkv_kernel(rng, width)).collect();
         let positions = (position == Position::Learned).then(|| {
             Param::from_data(
@@ -149,11 +141,7 @@ impl SelfAttentionClassifier {
             }
             None => attended.mean_dim(1).squeeze_dim::<2>(1), // [B, H*dh]
         };
-        let pooled = match keep_mask {
-            Some(mask) => pooled * mask,
-            None => pooled,
-        };
-        self.output.forward(pooled)
+        output_head(&self.output, pooled, keep_mask)
     }
 
     /// The first layer's attention weights `[B, H, T, T]` (query position x key position):
@@ -244,23 +232,10 @@ fn window_offset(t: usize, r: usize, device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(offsets, [t, t]), device)
 }
 
-/// A Keras `Dense` layer: glorot-uniform kernel, zero bias.
-pub fn dense(rng: &mut StdRng, d_in: usize, d_out: usize, device: &Device) -> Linear {
-    Linear {
-        weight: Param::from_data(
-            TensorData::new(glorot_uniform(rng, d_in, d_out), [d_in, d_out]),
-            device,
-        ),
-        bias: Some(Param::from_data(
-            TensorData::new(vec![0.0f32; d_out], [d_out]),
-            device,
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Output;
     use crate::rng::{Stream, rng};
 
     fn e3() -> ModelConfig {
