@@ -317,7 +317,7 @@ fn run_and_report(names: &[String], args: &RunArgs) -> Result<()> {
     let configs: Vec<ExperimentConfig> = runner::load_configs(names)?
         .into_iter()
         .map(|c| runner::apply_overrides(c, &options))
-        .collect();
+        .collect::<Result<_, _>>()?;
     let store = ResultStore::new(&args.out);
     let results = runner::run(&store, configs, &options)?;
     print!("{}", report::accuracy_report(&results));

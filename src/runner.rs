@@ -42,8 +42,12 @@ pub struct RunOptions {
     pub save_model: Option<bool>,
 }
 
-/// Applies the command line's overrides to a loaded config.
-pub fn apply_overrides(mut config: ExperimentConfig, options: &RunOptions) -> ExperimentConfig {
+/// Applies the command line's overrides to a loaded (valid) config, and checks the one rule
+/// they can break: a wgpu device needs the wgpu backend.
+pub fn apply_overrides(
+    mut config: ExperimentConfig,
+    options: &RunOptions,
+) -> Result<ExperimentConfig, InputError> {
     if let Some(repeats) = options.repeats {
         config.repeats = Some(repeats);
     }
@@ -60,7 +64,16 @@ pub fn apply_overrides(mut config: ExperimentConfig, options: &RunOptions) -> Ex
     if let Some(seed) = options.seed {
         config.seed = seed;
     }
-    config
+    if let Some(device) = config.device
+        && config.backend != Backend::Wgpu
+    {
+        return Err(InputError(format!(
+            "{}: device {device} needs the wgpu backend, and this run is on {} (add --backend wgpu)",
+            config.name(),
+            config.backend
+        )));
+    }
+    Ok(config)
 }
 
 /// A stack of repeats of one config, trained together by one worker.
@@ -196,16 +209,6 @@ pub fn run(
     // Check every backend and load every data set before any training starts.
     let mut devices = Vec::with_capacity(configs.len());
     for config in &configs {
-        if let Some(device) = config.device
-            && config.backend != Backend::Wgpu
-        {
-            return Err(InputError(format!(
-                "{}: device {device} needs the wgpu backend, and this run is on {} (add --backend wgpu)",
-                config.name(),
-                config.backend
-            ))
-            .into());
-        }
         devices.push(backend::device(config.backend, config.device)?);
     }
 

@@ -82,6 +82,17 @@ fn bad_configs_fail_with_one_line_and_exit_2_writing_nothing() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no_such_config: no such config"));
+
+    // Command-line overrides obey the config's rules too.
+    write(dir.path(), "tiny.json", &tiny_config("tiny", "baseline"));
+    attnx(dir.path())
+        .args(["run", "tiny.json", "--device", "cpu", "--out", "res"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "tiny: device cpu needs the wgpu backend, and this run is on flex",
+        ));
+    assert!(!dir.path().join("res").exists(), "nothing may be written");
 }
 
 #[test]
