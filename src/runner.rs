@@ -493,3 +493,61 @@ pub fn load_configs(names: &[String]) -> Result<Vec<ExperimentConfig>> {
     }
     Ok(configs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> ExperimentConfig {
+        ExperimentConfig::parse(text, Path::new("x.json")).unwrap()
+    }
+
+    /// The stacking defaults `attnx bench` chose: one repeat per worker on flex, one stack per
+    /// worker on ndarray, one stack of all on wgpu, and IMDB repeats never stacked.
+    #[test]
+    fn default_stacks_follow_the_backend_and_task() {
+        let echo = |backend: &str| {
+            config(&format!(
+                r#"{{"task": {{"kind": "echo"}}, "model": {{"kind": "attention"}}, "backend": "{backend}"}}"#
+            ))
+        };
+        assert_eq!(default_stack(&echo("flex"), 10, 2), 1);
+        assert_eq!(default_stack(&echo("ndarray"), 10, 2), 5);
+        assert_eq!(default_stack(&echo("ndarray"), 3, 2), 2);
+        assert_eq!(default_stack(&echo("wgpu"), 10, 2), 10);
+        let imdb = config(
+            r#"{"task": {"kind": "imdb"}, "model": {"kind": "self_attention"}, "backend": "wgpu"}"#,
+        );
+        assert_eq!(default_stack(&imdb, 5, 2), 1);
+    }
+
+    #[test]
+    fn overrides_apply_and_keep_the_device_rule() {
+        let base = config(
+            r#"{"name": "a", "task": {"kind": "echo"}, "model": {"kind": "baseline"}, "backend": "wgpu", "device": "cpu"}"#,
+        );
+        let mut options = RunOptions {
+            repeats: Some(3),
+            backend: Some(Backend::Flex),
+            device: None,
+            seed: Some(9),
+            jobs: 1,
+            stack: None,
+            force: false,
+            progress: Mode::Quiet,
+            data: None,
+            save_model: None,
+        };
+        // Moving to a CPU backend drops the config's wgpu adapter; seed and repeats change.
+        let moved = apply_overrides(base.clone(), &options).unwrap();
+        assert_eq!(
+            (moved.backend, moved.device, moved.seed, moved.repeats()),
+            (Backend::Flex, None, 9, 3)
+        );
+        assert_ne!(moved.hash(), base.hash());
+        // Naming a device on the command line while staying on flex is refused.
+        options.device = Some(crate::config::WgpuDevice::Cpu);
+        let err = apply_overrides(base, &options).unwrap_err().to_string();
+        assert!(err.contains("needs the wgpu backend"), "{err}");
+    }
+}

@@ -116,3 +116,115 @@ impl ResultStore {
         Ok(path)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::LossCurve;
+
+    fn config(name: &str, seed: u64) -> ExperimentConfig {
+        let text = format!(
+            r#"{{"name": "{name}", "task": {{"kind": "echo"}}, "model": {{"kind": "baseline"}}, "seed": {seed}}}"#
+        );
+        ExperimentConfig::parse(&text, Path::new("x.json")).unwrap()
+    }
+
+    fn record(config: &ExperimentConfig, repeat: usize) -> RepeatRecord {
+        RepeatRecord {
+            attnx_version: "0.1.0".into(),
+            git_commit: None,
+            experiment: config.name().into(),
+            config_hash: config.hash(),
+            config: config.clone(),
+            repeat,
+            seed: repeat as u64,
+            backend: config.backend,
+            device: "flex: test".into(),
+            accuracy: 50.0,
+            correct: 50,
+            total: 100,
+            loss_curve: LossCurve {
+                every: 100,
+                values: vec![1.0],
+            },
+            epochs: Vec::new(),
+            data_sha256: None,
+            train_seconds: 1.0,
+            eval_seconds: 0.1,
+            stack_size: 1,
+            finished_at: 0,
+            model_file: None,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_under_name_and_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ResultStore::new(dir.path());
+        let a = config("a", 0);
+        for repeat in [2, 0] {
+            store.save(&record(&a, repeat)).unwrap();
+        }
+        let folder = dir.path().join("a").join(a.hash());
+        assert!(folder.join("config.json").is_file());
+        let stored = store.load(&a).unwrap();
+        assert_eq!(stored.records.keys().copied().collect::<Vec<_>>(), [0, 2]);
+        assert!(stored.unreadable.is_empty());
+        // Another seed is another config: its folder is empty.
+        assert!(store.load(&config("a", 1)).unwrap().records.is_empty());
+    }
+
+    #[test]
+    fn damaged_or_foreign_records_are_reported_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ResultStore::new(dir.path());
+        let a = config("a", 0);
+        store.save(&record(&a, 0)).unwrap();
+        let folder = store.config_dir(&a);
+        fs::write(folder.join("repeat-001.json"), b"{\"cut").unwrap();
+        let other = config("a", 5);
+        let text = serde_json::to_vec(&record(&other, 2)).unwrap();
+        fs::write(folder.join("repeat-002.json"), text).unwrap();
+        let stored = store.load(&a).unwrap();
+        assert_eq!(stored.records.keys().copied().collect::<Vec<_>>(), [0]);
+        assert_eq!(stored.unreadable.len(), 2, "{:?}", stored.unreadable);
+        assert!(
+            stored
+                .unreadable
+                .iter()
+                .any(|(_, why)| why.contains(&format!("belongs to config {}", other.hash())))
+        );
+    }
+
+    #[test]
+    fn a_failed_model_write_leaves_no_record_and_no_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ResultStore::new(dir.path());
+        let a = config("a", 0);
+        let mut rec = record(&a, 0);
+        rec.model_file = Some(ResultStore::model_file_name(0));
+        let failing = |path: &Path| -> Result<()> {
+            fs::write(path, b"half a model")?;
+            anyhow::bail!("No space left on device")
+        };
+        let err = store.save_with_model(&rec, Some(&failing)).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("No space left on device"),
+            "{err:#}"
+        );
+        let files: Vec<_> = fs::read_dir(store.config_dir(&a))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(files.is_empty(), "{files:?}");
+
+        let writing = |path: &Path| -> Result<()> { Ok(fs::write(path, b"weights")?) };
+        store.save_with_model(&rec, Some(&writing)).unwrap();
+        let folder = store.config_dir(&a);
+        assert_eq!(
+            fs::read(folder.join("repeat-000.model.bpk")).unwrap(),
+            b"weights"
+        );
+        assert_eq!(store.load(&a).unwrap().records.len(), 1);
+    }
+}
