@@ -1,18 +1,20 @@
 //! attnx: re-run and compare the attention models of four Keras articles, on burn.
 //!
-//! The binary (`src/main.rs`) is a thin shell over [`cli`]; the modules follow the concepts:
-//! [`config`] (the JSON schema), [`data`] (the tasks' data), [`models`], [`train`], [`store`] (the
-//! result records), [`runner`] (repeats, jobs), [`report`] (tables) and [`stats`].
+//! The binary (`src/main.rs`) is a thin shell over [`commands`] (one file per subcommand).
+//! Dependencies point one way: commands -> [`runner`] (what is missing, workers) -> [`train`]
+//! -> [`models`] -> [`data`] -> [`config`] (the JSON schema) and [`record`] (the on-disk
+//! schema). [`store`] reads and writes records and knows nothing of training; [`report`] turns
+//! records into tables and plots with [`stats`]. Shared plumbing: [`fsutil`] (atomic writes,
+//! sha256), [`rng`] (per-repeat generators), [`error`] (bad input, exit 2), [`backend`]
+//! (config backend -> burn `Device`), [`experiment`] (experiments/*.json), [`progress`].
 
 pub mod backend;
-pub mod bench;
-pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod data;
 pub mod error;
 pub mod experiment;
 pub mod fsutil;
-pub mod inspect;
 pub mod models;
 pub mod progress;
 pub mod record;

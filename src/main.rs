@@ -13,12 +13,12 @@ fn main() -> ExitCode {
         unsafe { std::env::set_var("EGL_PLATFORM", "surfaceless") };
     }
     attnx::install_panic_hook();
-    let cli = attnx::cli::Cli::parse();
-    match attnx::cli::run(cli) {
+    let cli = attnx::commands::Cli::parse();
+    match attnx::commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", attnx::cli::one_line(&err));
-            ExitCode::from(attnx::cli::exit_code(&err))
+            eprintln!("error: {}", attnx::commands::one_line(&err));
+            ExitCode::from(attnx::commands::exit_code(&err))
         }
     }
 }

@@ -1,0 +1,140 @@
+//! `attnx run` and `attnx compare`: train what is missing of one or more configs (or of an
+//! experiment's), record it, and print the comparison table.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::config::{Backend, ExperimentConfig};
+use crate::error::InputError;
+use crate::progress::Mode;
+use crate::report;
+use crate::runner::{self, RunOptions};
+use crate::store::ResultStore;
+
+/// `attnx run CONFIG`.
+#[derive(Debug, Args)]
+pub struct RunCommand {
+    /// A config file, or the name of one in configs/ (e.g. `attention`).
+    pub config: String,
+    #[command(flatten)]
+    pub options: RunArgs,
+}
+
+/// `attnx compare A B [C ...]` or `attnx compare --experiment NAME`.
+#[derive(Debug, Args)]
+pub struct CompareCommand {
+    /// Two or more configs (files, or names in configs/).
+    #[arg(num_args = 2.., required_unless_present = "experiment")]
+    pub configs: Vec<String>,
+    /// Compare the configs of an experiment (a file, or a name in experiments/).
+    #[arg(long, short = 'e', value_name = "NAME", conflicts_with = "configs")]
+    pub experiment: Option<String>,
+    #[command(flatten)]
+    pub options: RunArgs,
+}
+
+/// Options shared by `run` and `compare`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Number of repeats (overrides the config's `repeats`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub repeats: Option<u64>,
+    /// Backend to run on (overrides the config's `backend`).
+    #[arg(long, value_enum, value_name = "B")]
+    pub backend: Option<Backend>,
+    /// The wgpu adapter: default, cpu, discrete[:N], integrated[:N] or virtual[:N] (overrides
+    /// the config's `device`; needs the wgpu backend).
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<crate::config::WgpuDevice>,
+    /// Base seed (overrides the config's `seed`); repeat i derives its seed from (S, i).
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// Worker threads, each training one stack of repeats at a time [default: all cores].
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub jobs: Option<u64>,
+    /// Repeats trained together as one stacked model (same results, one batched model)
+    /// [default: 1 on flex, one stack per worker on ndarray, all of a config's repeats on wgpu].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stack: Option<u64>,
+    /// The IMDB data: an aclImdb archive or folder (overrides the config's `data` and
+    /// $ATTNX_DATA).
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
+    /// The results folder.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub out: PathBuf,
+    /// Save each repeat's trained weights beside its record [default: only for configs of a
+    /// single repeat]; `--save-model=false` never saves.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub save_model: Option<bool>,
+    /// Run every repeat again, replacing the recorded ones.
+    #[arg(long)]
+    pub force: bool,
+    /// Print no progress, only the final table.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            repeats: self.repeats.map(|n| n as usize),
+            backend: self.backend,
+            device: self.device,
+            seed: self.seed,
+            jobs: self.jobs.map_or_else(super::default_jobs, |n| n as usize),
+            stack: self.stack.map(|n| n as usize),
+            data: self.data.clone(),
+            save_model: self.save_model,
+            force: self.force,
+            progress: Mode::detect(self.quiet),
+        }
+    }
+}
+
+/// `attnx run`: a config, or an experiment file named like one.
+pub fn run(command: &RunCommand) -> Result<()> {
+    let RunCommand { config, options } = command;
+    let path = crate::config::resolve_config_path(config).or_else(|e| {
+        crate::experiment::resolve(config).map_err(|_| {
+            InputError(format!(
+                "{e}; no experiment of that name in experiments/ either"
+            ))
+        })
+    })?;
+    if crate::experiment::is_experiment_file(&path) {
+        run_experiment(&path, options)
+    } else {
+        run_and_report(std::slice::from_ref(config), options)
+    }
+}
+
+/// `attnx compare`.
+pub fn compare(command: &CompareCommand) -> Result<()> {
+    match &command.experiment {
+        Some(name) => run_experiment(&crate::experiment::resolve(name)?, &command.options),
+        None => run_and_report(&command.configs, &command.options),
+    }
+}
+
+fn run_and_report(names: &[String], args: &RunArgs) -> Result<()> {
+    let options = args.options();
+
+    let configs: Vec<ExperimentConfig> = runner::load_configs(names)?
+        .into_iter()
+        .map(|c| runner::apply_overrides(c, &options))
+        .collect::<Result<_, _>>()?;
+    let store = ResultStore::new(&args.out);
+    let results = runner::run(&store, configs, &options)?;
+    print!("{}", report::accuracy_report(&results));
+    Ok(())
+}
+
+/// Runs every config of an experiment, then prints their comparison.
+fn run_experiment(path: &Path, args: &RunArgs) -> Result<()> {
+    let experiment = crate::experiment::Experiment::load(path)?;
+    eprintln!("{}", experiment.title);
+    run_and_report(&experiment.configs, args)
+}
