@@ -731,9 +731,10 @@ impl ExperimentConfig {
         self.name.as_deref().unwrap_or("experiment")
     }
 
-    /// Identifies what a repeat's result depends on: everything but the name, the description
-    /// and the repeat count, so that raising `repeats` reuses the repeats already recorded.
-    pub fn hash(&self) -> String {
+    /// The config with every field that does not change a result cleared (name, description,
+    /// data location, wgpu device, repeat count): what [`hash`](Self::hash) hashes, and what the
+    /// report compares when it names how an older config differs.
+    pub fn hash_key(&self) -> Self {
         let mut key = self.clone();
         key.name = None;
         key.description = None;
@@ -743,7 +744,13 @@ impl ExperimentConfig {
         // hashes stay valid. New optional fields must likewise be left out of the serialized
         // config while they hold their default, or every recorded hash would change.
         key.repeats = Some(0);
-        let canonical = serde_json::to_vec(&key).expect("a config always serializes");
+        key
+    }
+
+    /// Identifies what a repeat's result depends on: everything but the name, the description
+    /// and the repeat count, so that raising `repeats` reuses the repeats already recorded.
+    pub fn hash(&self) -> String {
+        let canonical = serde_json::to_vec(&self.hash_key()).expect("a config always serializes");
         crate::fsutil::sha256_hex(&canonical)[..12].to_string()
     }
 }

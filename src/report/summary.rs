@@ -203,13 +203,12 @@ fn differences(now: &ExperimentConfig, then: &ExperimentConfig) -> String {
             }
         }
     }
+    // Only what counts for the hash: the fields that change a result.
     let flat = |c: &ExperimentConfig| {
-        let mut c = c.clone();
-        (c.name, c.description, c.repeats, c.data) = (None, None, None, None);
         let mut out = BTreeMap::new();
         leaves(
             "",
-            &serde_json::to_value(&c).unwrap_or(Value::Null),
+            &serde_json::to_value(c.hash_key()).unwrap_or(Value::Null),
             &mut out,
         );
         out
