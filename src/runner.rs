@@ -191,27 +191,66 @@ pub fn run(
             eprintln!("{message}");
         }
     };
+    refuse_duplicates(&configs)?;
+    // Check every backend and load every data set before any training starts.
+    let devices = configs
+        .iter()
+        .map(|config| backend::device(config.backend, config.device))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (mut results, missing) = recorded_and_missing(store, configs, options.force, &say)?;
+    if missing.iter().all(Vec::is_empty) {
+        return Ok(finish(results));
+    }
+    let configs: Vec<ExperimentConfig> = results.iter().map(|r| r.config.clone()).collect();
+    check_memory(&configs, &missing, options)?;
+    let data = prepare_data(&configs, options.data.as_deref(), &say)?;
+    let units = plan_units(&configs, &missing, &data, options);
 
-    // The same config twice would train the same repeats twice, at once.
+    let work = Work {
+        store,
+        configs: &configs,
+        data: &data,
+        devices: &devices,
+        options,
+    };
+    let (finished, failures) = work.execute(units);
+    for (config, record) in finished {
+        results[config].records.push(record);
+    }
+    if let Some(first) = failures.first() {
+        let more = failures.len() - 1;
+        if more > 0 {
+            bail!("{first} (and {more} more failure(s))");
+        }
+        bail!("{first}");
+    }
+    Ok(finish(results))
+}
+
+/// The same config twice would train the same repeats twice, at once.
+fn refuse_duplicates(configs: &[ExperimentConfig]) -> Result<()> {
     for (i, config) in configs.iter().enumerate() {
         if configs[..i]
             .iter()
             .any(|c| c.name() == config.name() && c.hash() == config.hash())
         {
-            return Err(crate::error::InputError(format!(
+            return Err(InputError(format!(
                 "{}: named twice; compare each config once",
                 config.name()
             ))
             .into());
         }
     }
+    Ok(())
+}
 
-    // Check every backend and load every data set before any training starts.
-    let mut devices = Vec::with_capacity(configs.len());
-    for config in &configs {
-        devices.push(backend::device(config.backend, config.device)?);
-    }
-
+/// Each config with the records it keeps (none with `force`), and the repeats still to run.
+fn recorded_and_missing(
+    store: &ResultStore,
+    configs: Vec<ExperimentConfig>,
+    force: bool,
+    say: &dyn Fn(&str),
+) -> Result<(Vec<ConfigRecords>, Vec<Vec<usize>>)> {
     let mut results = Vec::with_capacity(configs.len());
     let mut missing = Vec::with_capacity(configs.len());
     for config in configs {
@@ -224,34 +263,30 @@ pub fn run(
         }
         let dir = store.config_dir(&config);
         let wanted = 0..config.repeats();
-        let have: Vec<usize> = wanted
+        let have = wanted
             .clone()
             .filter(|i| stored.records.contains_key(i))
-            .collect();
-        let todo: Vec<usize> = if options.force {
+            .count();
+        let todo: Vec<usize> = if force {
             wanted.collect()
         } else {
             wanted.filter(|i| !stored.records.contains_key(i)).collect()
         };
-        if !have.is_empty() {
-            if options.force {
-                say(&format!(
-                    "{}: re-running {} recorded repeat(s) in {} (--force)",
-                    config.name(),
-                    have.len(),
-                    dir.display()
-                ));
-            } else {
-                say(&format!(
-                    "{}: {} of {} repeats already recorded in {}, skipped (--force runs them again)",
-                    config.name(),
-                    have.len(),
-                    config.repeats(),
-                    dir.display()
-                ));
-            }
+        if have > 0 && force {
+            say(&format!(
+                "{}: re-running {have} recorded repeat(s) in {} (--force)",
+                config.name(),
+                dir.display()
+            ));
+        } else if have > 0 {
+            say(&format!(
+                "{}: {have} of {} repeats already recorded in {}, skipped (--force runs them again)",
+                config.name(),
+                config.repeats(),
+                dir.display()
+            ));
         }
-        let records = if options.force {
+        let records = if force {
             Vec::new()
         } else {
             stored
@@ -263,21 +298,23 @@ pub fn run(
         missing.push(todo);
         results.push(ConfigRecords { config, records });
     }
+    Ok((results, missing))
+}
 
-    if missing.iter().all(Vec::is_empty) {
-        return Ok(finish(results));
-    }
-    let configs: Vec<ExperimentConfig> = results.iter().map(|r| r.config.clone()).collect();
-    check_memory(&configs, &missing, options)?;
-    let data = prepare_data(&configs, options.data.as_deref(), &say)?;
-
-    // Plan: stacks of repeats, handed out to the workers.
+/// Stacks of the missing repeats, longest first, so that no worker is left with a long one at
+/// the end.
+fn plan_units(
+    configs: &[ExperimentConfig],
+    missing: &[Vec<usize>],
+    data: &[TaskData],
+    options: &RunOptions,
+) -> Vec<Unit> {
     let jobs = options.jobs.max(1);
     let mut units: Vec<Unit> = Vec::new();
     for (config, todo) in missing.iter().enumerate() {
         let stack = options
             .stack
-            .unwrap_or_else(|| default_stack(&results[config].config, todo.len(), jobs))
+            .unwrap_or_else(|| default_stack(&configs[config], todo.len(), jobs))
             .max(1);
         for indices in todo.chunks(stack) {
             units.push(Unit {
@@ -286,111 +323,103 @@ pub fn run(
             });
         }
     }
-    // Longest stacks first, so that no worker is left with a long one at the end.
     units.sort_by_key(|u| {
         std::cmp::Reverse(unit_cost(
-            &results[u.config].config,
+            &configs[u.config],
             &data[u.config],
             u.indices.len(),
         ))
     });
+    units
+}
 
-    let total: usize = units.iter().map(|u| u.indices.len()).sum();
-    if total == 0 {
-        return Ok(finish(results));
-    }
-    let total_steps: usize = units
-        .iter()
-        .map(|u| {
-            train::steps_per_repeat(&results[u.config].config, &data[u.config]) * u.indices.len()
-        })
-        .sum();
-    let progress = Progress::new(progress_mode, total, total_steps);
-    let queue = Mutex::new(units.into_iter().collect::<VecDeque<_>>());
-    let finished = Mutex::new(Vec::<RepeatRecord>::new());
-    let failures = Mutex::new(Vec::<String>::new());
-    let workers = jobs.min(total);
+/// What the workers share: the planned configs (by index), their data and devices.
+struct Work<'a> {
+    store: &'a ResultStore,
+    configs: &'a [ExperimentConfig],
+    data: &'a [TaskData],
+    devices: &'a [burn::tensor::Device],
+    options: &'a RunOptions,
+}
 
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
+impl Work<'_> {
+    /// Trains the units on `options.jobs` workers, each taking the next unit off one queue, and
+    /// records every repeat as it finishes. Returns the records (with their config's index)
+    /// and one line per failure.
+    fn execute(&self, units: Vec<Unit>) -> (Vec<(usize, RepeatRecord)>, Vec<String>) {
+        let total: usize = units.iter().map(|u| u.indices.len()).sum();
+        let total_steps: usize = units
+            .iter()
+            .map(|u| {
+                train::steps_per_repeat(&self.configs[u.config], &self.data[u.config])
+                    * u.indices.len()
+            })
+            .sum();
+        let progress = Progress::new(self.options.progress, total, total_steps);
+        let queue = Mutex::new(units.into_iter().collect::<VecDeque<_>>());
+        let finished = Mutex::new(Vec::new());
+        let failures = Mutex::new(Vec::new());
+        let workers = self.options.jobs.max(1).min(total);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
                     // Take the lock for the pop alone: a `while let` would hold it while training.
-                    let next = queue.lock().unwrap().pop_front();
-                    let Some(unit) = next else { break };
-                    let config = &results[unit.config].config;
-                    let label = stack_label(config.name(), &unit.indices);
-                    let outcome = crate::quietly(|| {
-                        train_unit(
-                            config,
-                            &data[unit.config],
-                            &unit.indices,
-                            &devices[unit.config],
-                            &progress,
-                            &label,
-                        )
-                    });
-                    match outcome {
-                        Ok(outcomes) => {
-                            for mut outcome in outcomes {
-                                let save_model =
-                                    options.save_model.unwrap_or(config.repeats() == 1);
-                                let model = std::mem::replace(
-                                    &mut outcome.model,
-                                    train::TrainedModel::None,
-                                );
-                                let mut record = make_record(
-                                    config,
-                                    &data[unit.config],
-                                    &devices[unit.config],
-                                    outcome,
-                                    unit.indices.len(),
-                                );
-                                record.model_file =
-                                    save_model.then(|| ResultStore::model_file_name(record.repeat));
-                                let write_model = |path: &Path| model.write(path);
-                                let write_model: &WriteModel<'_> = &write_model;
-                                match store
-                                    .save_with_model(&record, save_model.then_some(write_model))
-                                {
-                                    Ok(_) => finished.lock().unwrap().push(record),
-                                    Err(e) => {
-                                        failures.lock().unwrap().push(format!("{label}: {e:#}"))
-                                    }
-                                }
-                            }
-                            progress.repeats_done(unit.indices.len());
-                        }
-                        Err(reason) => {
-                            failures
-                                .lock()
-                                .unwrap()
-                                .push(format!("{label}: training failed: {reason}"));
-                            progress.repeats_done(unit.indices.len());
-                        }
+                    while let Some(unit) = { queue.lock().unwrap().pop_front() } {
+                        let (records, failed) = self.train_and_record(&unit, &progress);
+                        finished.lock().unwrap().extend(records);
+                        failures.lock().unwrap().extend(failed);
+                        progress.repeats_done(unit.indices.len());
                     }
-                }
-            });
-        }
-    });
-    progress.finish();
+                });
+            }
+        });
+        progress.finish();
+        (
+            finished.into_inner().unwrap(),
+            failures.into_inner().unwrap(),
+        )
+    }
 
-    for record in finished.into_inner().unwrap() {
-        let config = results
-            .iter_mut()
-            .find(|r| r.config.name() == record.experiment && r.config.hash() == record.config_hash)
-            .expect("a record belongs to a planned config");
-        config.records.push(record);
-    }
-    let failures = failures.into_inner().unwrap();
-    if let Some(first) = failures.first() {
-        let more = failures.len() - 1;
-        if more > 0 {
-            bail!("{first} (and {more} more failure(s))");
+    /// One unit: train it (a panic becomes a failure), then record each repeat (and its model,
+    /// when saved). Returns the recorded repeats and one line per repeat that failed.
+    fn train_and_record(
+        &self,
+        unit: &Unit,
+        progress: &Progress,
+    ) -> (Vec<(usize, RepeatRecord)>, Vec<String>) {
+        let config = &self.configs[unit.config];
+        let (data, device) = (&self.data[unit.config], &self.devices[unit.config]);
+        let label = stack_label(config.name(), &unit.indices);
+        let outcomes = match crate::quietly(|| {
+            train_unit(config, data, &unit.indices, device, progress, &label)
+        }) {
+            Ok(outcomes) => outcomes,
+            Err(reason) => {
+                return (
+                    Vec::new(),
+                    vec![format!("{label}: training failed: {reason}")],
+                );
+            }
+        };
+        let save_model = self.options.save_model.unwrap_or(config.repeats() == 1);
+        let mut records = Vec::new();
+        let mut failures = Vec::new();
+        for mut outcome in outcomes {
+            let model = std::mem::replace(&mut outcome.model, train::TrainedModel::None);
+            let mut record = make_record(config, data, device, outcome, unit.indices.len());
+            record.model_file = save_model.then(|| ResultStore::model_file_name(record.repeat));
+            let write_model = |path: &Path| model.write(path);
+            let write_model: &WriteModel<'_> = &write_model;
+            match self
+                .store
+                .save_with_model(&record, save_model.then_some(write_model))
+            {
+                Ok(_) => records.push((unit.config, record)),
+                Err(e) => failures.push(format!("{label}: {e:#}")),
+            }
         }
-        bail!("{first}");
+        (records, failures)
     }
-    Ok(finish(results))
 }
 
 fn finish(mut results: Vec<ConfigRecords>) -> Vec<ConfigRecords> {
@@ -519,6 +548,50 @@ mod tests {
             r#"{"task": {"kind": "imdb"}, "model": {"kind": "self_attention"}, "backend": "wgpu"}"#,
         );
         assert_eq!(default_stack(&imdb, 5, 2), 1);
+    }
+
+    /// Missing repeats become stacks by the backend's default, the costliest first.
+    #[test]
+    fn plans_stacks_of_the_missing_repeats_costliest_first() {
+        let configs = [
+            config(
+                r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline"}, "backend": "ndarray"}"#,
+            ),
+            config(r#"{"task": {"kind": "echo"}, "model": {"kind": "attention"}}"#),
+        ];
+        let missing = [vec![0, 1, 2, 7], vec![3, 4, 9]];
+        let options = RunOptions {
+            repeats: None,
+            backend: None,
+            device: None,
+            seed: None,
+            jobs: 2,
+            stack: None,
+            force: false,
+            progress: Mode::Quiet,
+            data: None,
+            save_model: None,
+        };
+        let units = plan_units(
+            &configs,
+            &missing,
+            &[TaskData::Echo, TaskData::Echo],
+            &options,
+        );
+        let plan: Vec<(usize, Vec<usize>)> =
+            units.into_iter().map(|u| (u.config, u.indices)).collect();
+        // ndarray: one stack per worker (2 of 2); flex: one repeat per unit. An attention
+        // step costs about two baseline steps, so the attention repeats go first.
+        assert_eq!(
+            plan,
+            [
+                (1, vec![3]),
+                (1, vec![4]),
+                (1, vec![9]),
+                (0, vec![0, 1]),
+                (0, vec![2, 7]),
+            ]
+        );
     }
 
     #[test]
