@@ -56,42 +56,52 @@ pub struct ExperimentConfig {
 
 /// The task a model is trained and evaluated on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TaskConfig {
     /// E1's synthetic echo task: output the first `n_out` of `n_in` random values, then zeros.
-    Echo {
-        #[serde(default = "echo::n_in")]
-        n_in: usize,
-        #[serde(default = "echo::n_out")]
-        n_out: usize,
-        #[serde(default = "echo::cardinality")]
-        cardinality: usize,
-        /// Training steps, each on one freshly drawn pair (batch size 1).
-        #[serde(default = "echo::train_steps")]
-        train_steps: usize,
-        /// Fresh pairs drawn for evaluation (exact match of the whole sequence).
-        #[serde(default = "echo::eval_samples")]
-        eval_samples: usize,
-    },
+    Echo(EchoTask),
     /// IMDB sentiment classification (E2, E3): 25,000 training and 25,000 test reviews.
-    Imdb {
-        /// Vocabulary: ids below `num_words` are kept, rarer words become out-of-vocabulary.
-        #[serde(default = "imdb::num_words")]
-        num_words: usize,
-        /// Tokens per review: zeros in front of shorter ones, the last `maxlen` of longer ones.
-        #[serde(default = "imdb::maxlen")]
-        maxlen: usize,
-        #[serde(default = "imdb::epochs")]
-        epochs: usize,
-        #[serde(default = "imdb::batch_size")]
-        batch_size: usize,
-        /// Use only this many training reviews (a fixed, label-balanced sample), for quick runs.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        train_limit: Option<usize>,
-        /// Evaluate on only this many test reviews (a fixed, label-balanced sample).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        test_limit: Option<usize>,
-    },
+    Imdb(ImdbTask),
+}
+
+/// E1's echo task; omitted fields take the article's values.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EchoTask {
+    #[serde(default = "echo::n_in")]
+    pub n_in: usize,
+    #[serde(default = "echo::n_out")]
+    pub n_out: usize,
+    #[serde(default = "echo::cardinality")]
+    pub cardinality: usize,
+    /// Training steps, each on one freshly drawn pair (batch size 1).
+    #[serde(default = "echo::train_steps")]
+    pub train_steps: usize,
+    /// Fresh pairs drawn for evaluation (exact match of the whole sequence).
+    #[serde(default = "echo::eval_samples")]
+    pub eval_samples: usize,
+}
+
+/// The IMDB task (E2, E3); omitted fields take the article's values.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImdbTask {
+    /// Vocabulary: ids below `num_words` are kept, rarer words become out-of-vocabulary.
+    #[serde(default = "imdb::num_words")]
+    pub num_words: usize,
+    /// Tokens per review: zeros in front of shorter ones, the last `maxlen` of longer ones.
+    #[serde(default = "imdb::maxlen")]
+    pub maxlen: usize,
+    #[serde(default = "imdb::epochs")]
+    pub epochs: usize,
+    #[serde(default = "imdb::batch_size")]
+    pub batch_size: usize,
+    /// Use only this many training reviews (a fixed, label-balanced sample), for quick runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+    /// Evaluate on only this many test reviews (a fixed, label-balanced sample).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_limit: Option<usize>,
 }
 
 /// E2's article defaults.
@@ -128,8 +138,8 @@ mod imdb {
 impl TaskConfig {
     pub fn kind(&self) -> &'static str {
         match self {
-            TaskConfig::Echo { .. } => "echo",
-            TaskConfig::Imdb { .. } => "imdb",
+            TaskConfig::Echo(_) => "echo",
+            TaskConfig::Imdb(_) => "imdb",
         }
     }
 }
@@ -158,76 +168,98 @@ mod echo {
 
 /// The model architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ModelConfig {
     /// LSTM encoder -> last state repeated -> LSTM decoder -> per-step softmax.
-    Baseline {
-        #[serde(default = "echo::hidden")]
-        hidden: usize,
-    },
+    Baseline(BaselineModel),
     /// LSTM encoder keeping every state -> Bahdanau-style attention decoder.
-    Attention {
-        #[serde(default = "echo::hidden")]
-        hidden: usize,
-        /// How the decoder scores an encoder state against its own state (E4).
-        #[serde(default, skip_serializing_if = "is_default")]
-        score: Score,
-        /// Soft (a weighted mean of the encoder states) or hard (one state per step).
-        #[serde(default, skip_serializing_if = "is_default")]
-        attention: Attending,
-        /// Hard attention's Gumbel-softmax temperature in training (default 1).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        temperature: Option<f64>,
-    },
+    Attention(AttentionModel),
     /// Embedding -> [position embedding] -> multi-head self-attention -> mean over time ->
     /// dropout -> dense output (E2, E3).
-    SelfAttention {
-        #[serde(default = "imdb::embed")]
-        embed: usize,
-        #[serde(default = "imdb::heads")]
-        heads: usize,
-        #[serde(default = "imdb::head_dim")]
-        head_dim: usize,
-        #[serde(default)]
-        position: Position,
-        /// Multiplies `Q K^T`; default `1 / sqrt(head_dim)`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        scale: Option<f64>,
-        #[serde(default)]
-        output: Output,
-        #[serde(default = "imdb::dropout")]
-        dropout: f64,
-        /// Initialisation of the Q, K, V kernels.
-        #[serde(default)]
-        kernel_init: KernelInit,
-        /// Padded positions get no attention weight and are left out of the mean pooling.
-        #[serde(default, skip_serializing_if = "is_default")]
-        mask_padding: bool,
-        /// Local attention: position `i` attends only to positions `j` with `|i - j| <= window`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        window: Option<usize>,
-        /// Attention layers applied one after the other; layer `l + 1` takes the concatenated
-        /// heads of layer `l` as its input, with nothing in between.
-        #[serde(default = "imdb::layers", skip_serializing_if = "is_one")]
-        layers: usize,
-    },
+    SelfAttention(SelfAttentionModel),
     /// Embedding -> LSTM keeping every state -> pooling of the states -> dropout -> dense
     /// output: the recurrent classifiers of E4 (seed 002).
-    Lstm {
-        #[serde(default = "imdb::embed")]
-        embed: usize,
-        #[serde(default = "lstm::hidden")]
-        hidden: usize,
-        pooling: Pooling,
-        /// Width of the attention pooling's output `tanh([c; h_T] W_c)` (default 32, as the
-        /// article's example).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        units: Option<usize>,
-        #[serde(default)]
-        output: Output,
-        #[serde(default = "imdb::dropout")]
-        dropout: f64,
-    },
+    Lstm(LstmModel),
+}
+
+/// LSTM encoder -> last state repeated -> LSTM decoder -> per-step softmax.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineModel {
+    #[serde(default = "echo::hidden")]
+    pub hidden: usize,
+}
+
+/// LSTM encoder keeping every state -> Bahdanau-style attention decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttentionModel {
+    #[serde(default = "echo::hidden")]
+    pub hidden: usize,
+    /// How the decoder scores an encoder state against its own state (E4).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub score: Score,
+    /// Soft (a weighted mean of the encoder states) or hard (one state per step).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub attention: Attending,
+    /// Hard attention's Gumbel-softmax temperature in training (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+}
+
+/// Embedding -> [position embedding] -> multi-head self-attention -> mean over time ->
+/// dropout -> dense output (E2, E3).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfAttentionModel {
+    #[serde(default = "imdb::embed")]
+    pub embed: usize,
+    #[serde(default = "imdb::heads")]
+    pub heads: usize,
+    #[serde(default = "imdb::head_dim")]
+    pub head_dim: usize,
+    #[serde(default)]
+    pub position: Position,
+    /// Multiplies `Q K^T`; default `1 / sqrt(head_dim)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
+    #[serde(default)]
+    pub output: Output,
+    #[serde(default = "imdb::dropout")]
+    pub dropout: f64,
+    /// Initialisation of the Q, K, V kernels.
+    #[serde(default)]
+    pub kernel_init: KernelInit,
+    /// Padded positions get no attention weight and are left out of the mean pooling.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub mask_padding: bool,
+    /// Local attention: position `i` attends only to positions `j` with `|i - j| <= window`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<usize>,
+    /// Attention layers applied one after the other; layer `l + 1` takes the concatenated
+    /// heads of layer `l` as its input, with nothing in between.
+    #[serde(default = "imdb::layers", skip_serializing_if = "is_one")]
+    pub layers: usize,
+}
+
+/// Embedding -> LSTM keeping every state -> pooling of the states -> dropout -> dense
+/// output: the recurrent classifiers of E4 (seed 002).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LstmModel {
+    #[serde(default = "imdb::embed")]
+    pub embed: usize,
+    #[serde(default = "lstm::hidden")]
+    pub hidden: usize,
+    pub pooling: Pooling,
+    /// Width of the attention pooling's output `tanh([c; h_T] W_c)` (default 32, as the
+    /// article's example).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units: Option<usize>,
+    #[serde(default)]
+    pub output: Output,
+    #[serde(default = "imdb::dropout")]
+    pub dropout: f64,
 }
 
 /// Seed 002's recurrent classifier defaults.
@@ -325,10 +357,10 @@ pub enum KernelInit {
 impl ModelConfig {
     pub fn kind(&self) -> &'static str {
         match self {
-            ModelConfig::Baseline { .. } => "baseline",
-            ModelConfig::Attention { .. } => "attention",
-            ModelConfig::SelfAttention { .. } => "self_attention",
-            ModelConfig::Lstm { .. } => "lstm",
+            ModelConfig::Baseline(_) => "baseline",
+            ModelConfig::Attention(_) => "attention",
+            ModelConfig::SelfAttention(_) => "self_attention",
+            ModelConfig::Lstm(_) => "lstm",
         }
     }
 }
@@ -543,13 +575,13 @@ impl ExperimentConfig {
             }
         };
         match self.task {
-            TaskConfig::Echo {
+            TaskConfig::Echo(EchoTask {
                 n_in,
                 n_out,
                 cardinality,
                 train_steps,
                 eval_samples,
-            } => {
+            }) => {
                 positive("task.n_in", n_in)?;
                 positive("task.n_out", n_out)?;
                 if n_out > n_in {
@@ -567,14 +599,14 @@ impl ExperimentConfig {
                 positive("task.train_steps", train_steps)?;
                 positive("task.eval_samples", eval_samples)?;
             }
-            TaskConfig::Imdb {
+            TaskConfig::Imdb(ImdbTask {
                 num_words,
                 maxlen,
                 epochs,
                 batch_size,
                 train_limit,
                 test_limit,
-            } => {
+            }) => {
                 if num_words <= 3 {
                     return err(
                         "task.num_words",
@@ -600,15 +632,17 @@ impl ExperimentConfig {
             }
         }
         match (self.task.kind(), self.model) {
-            ("echo", ModelConfig::Baseline { hidden }) => positive("model.hidden", hidden)?,
+            ("echo", ModelConfig::Baseline(BaselineModel { hidden })) => {
+                positive("model.hidden", hidden)?
+            }
             (
                 "echo",
-                ModelConfig::Attention {
+                ModelConfig::Attention(AttentionModel {
                     hidden,
                     attention,
                     temperature,
                     ..
-                },
+                }),
             ) => {
                 positive("model.hidden", hidden)?;
                 if let Some(t) = temperature {
@@ -628,7 +662,7 @@ impl ExperimentConfig {
             }
             (
                 "imdb",
-                ModelConfig::SelfAttention {
+                ModelConfig::SelfAttention(SelfAttentionModel {
                     embed,
                     heads,
                     head_dim,
@@ -638,7 +672,7 @@ impl ExperimentConfig {
                     kernel_init,
                     layers,
                     ..
-                },
+                }),
             ) => {
                 positive("model.embed", embed)?;
                 positive("model.heads", heads)?;
@@ -671,14 +705,14 @@ impl ExperimentConfig {
             }
             (
                 "imdb",
-                ModelConfig::Lstm {
+                ModelConfig::Lstm(LstmModel {
                     embed,
                     hidden,
                     pooling,
                     units,
                     dropout,
                     ..
-                },
+                }),
             ) => {
                 positive("model.embed", embed)?;
                 positive("model.hidden", hidden)?;
@@ -721,8 +755,8 @@ impl ExperimentConfig {
     /// The number of repeats: the config's, or the article's default for its task.
     pub fn repeats(&self) -> usize {
         self.repeats.unwrap_or(match self.task {
-            TaskConfig::Echo { .. } => 10,
-            TaskConfig::Imdb { .. } => 1,
+            TaskConfig::Echo(_) => 10,
+            TaskConfig::Imdb(_) => 1,
         })
     }
 
@@ -812,22 +846,22 @@ mod tests {
             parse(r#"{"task": {"kind": "echo"}, "model": {"kind": "attention"}}"#).unwrap();
         assert_eq!(
             config.task,
-            TaskConfig::Echo {
+            TaskConfig::Echo(EchoTask {
                 n_in: 5,
                 n_out: 2,
                 cardinality: 50,
                 train_steps: 5000,
                 eval_samples: 100
-            }
+            })
         );
         assert_eq!(
             config.model,
-            ModelConfig::Attention {
+            ModelConfig::Attention(AttentionModel {
                 hidden: 150,
                 score: Score::Additive,
                 attention: Attending::Soft,
                 temperature: None
-            }
+            })
         );
         assert_eq!(config.optimizer, OptimizerConfig::Adam { lr: 1e-3 });
         assert_eq!(config.repeats(), 10);

@@ -92,7 +92,7 @@ struct Unit {
 /// IMDB repeats are never stacked: at batch size 32 they are bound by arithmetic.
 pub fn default_stack(config: &ExperimentConfig, repeats: usize, jobs: usize) -> usize {
     match (&config.task, config.backend) {
-        (TaskConfig::Imdb { .. }, _) => 1,
+        (TaskConfig::Imdb(_), _) => 1,
         (_, Backend::Flex) => 1,
         (_, Backend::Ndarray) => repeats.div_ceil(jobs.max(1)).max(1),
         (_, Backend::Wgpu) => repeats.max(1),
@@ -108,7 +108,7 @@ fn prepare_data(
     let mut loaded: HashMap<(PathBuf, String), Arc<ImdbData>> = HashMap::new();
     let mut out = Vec::with_capacity(configs.len());
     for config in configs {
-        let TaskConfig::Imdb { .. } = config.task else {
+        let TaskConfig::Imdb(_) = config.task else {
             out.push(TaskData::Echo);
             continue;
         };
@@ -432,11 +432,10 @@ fn finish(mut results: Vec<ConfigRecords>) -> Vec<ConfigRecords> {
 /// Relative cost of training a stack, to order the work.
 fn unit_cost(config: &ExperimentConfig, data: &TaskData, repeats: usize) -> usize {
     let per_step = match config.model {
-        crate::config::ModelConfig::Baseline { .. } => 1,
-        crate::config::ModelConfig::Attention { .. } => 2,
+        crate::config::ModelConfig::Baseline(_) => 1,
+        crate::config::ModelConfig::Attention(_) => 2,
         // A batch of 32 reviews costs far more than one echo pair.
-        crate::config::ModelConfig::SelfAttention { .. }
-        | crate::config::ModelConfig::Lstm { .. } => 100,
+        crate::config::ModelConfig::SelfAttention(_) | crate::config::ModelConfig::Lstm(_) => 100,
     };
     train::steps_per_repeat(config, data) * per_step * (10 + repeats)
 }

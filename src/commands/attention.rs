@@ -82,10 +82,8 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
             .join(crate::report::heatmap_file(config.name(), args.repeat))
     });
     let svg = match config.task {
-        TaskConfig::Echo { .. } => {
-            echo(&config, record, &model_path, args.pairs as usize, &device)?
-        }
-        TaskConfig::Imdb { .. } => imdb(&config, record, &model_path, args, &device)?,
+        TaskConfig::Echo(_) => echo(&config, record, &model_path, args.pairs as usize, &device)?,
+        TaskConfig::Imdb(_) => imdb(&config, record, &model_path, args, &device)?,
     };
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent)?;
@@ -182,9 +180,9 @@ fn imdb(
     args: &AttentionArgs,
     device: &Device,
 ) -> Result<String> {
-    let TaskConfig::Imdb {
+    let TaskConfig::Imdb(crate::config::ImdbTask {
         num_words, maxlen, ..
-    } = config.task
+    }) = config.task
     else {
         unreachable!()
     };
@@ -243,7 +241,7 @@ fn imdb(
         .try_into_vec::<f32>()
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let subtitle = match config.model {
-        ModelConfig::Lstm { .. } => {
+        ModelConfig::Lstm(_) => {
             "the attention pooling's weights (query: the last LSTM state); darker = more attention; the model sees the last maxlen tokens"
         }
         _ => {

@@ -291,13 +291,13 @@ impl ImdbData {
         task: &TaskConfig,
         path: &Path,
     ) -> Result<(Self, EncodedImdb), InputError> {
-        let TaskConfig::Imdb {
+        let TaskConfig::Imdb(crate::config::ImdbTask {
             num_words,
             maxlen,
             train_limit,
             test_limit,
             ..
-        } = *task
+        }) = *task
         else {
             return Err(InputError("not an IMDB task".into()));
         };

@@ -26,10 +26,10 @@ impl TextClassifier {
         device: &Device,
     ) -> Self {
         match config {
-            ModelConfig::SelfAttention { .. } => Self::SelfAttention(SelfAttentionClassifier::new(
+            ModelConfig::SelfAttention(_) => Self::SelfAttention(SelfAttentionClassifier::new(
                 config, num_words, maxlen, rng, device,
             )),
-            ModelConfig::Lstm { .. } => {
+            ModelConfig::Lstm(_) => {
                 Self::Recurrent(RecurrentClassifier::new(config, num_words, rng, device))
             }
             _ => panic!("validation gives the IMDB task a text classifier"),

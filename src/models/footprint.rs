@@ -28,23 +28,24 @@ pub fn estimate(config: &ExperimentConfig, eval_batch: usize) -> Footprint {
     let eval_batch = eval_batch as f64;
     match (&config.task, &config.model) {
         (
-            &TaskConfig::Echo {
+            &TaskConfig::Echo(crate::config::EchoTask {
                 n_in,
                 n_out,
                 cardinality,
                 ..
-            },
+            }),
             model,
         ) => {
             let v = cardinality as f64;
             let steps = (n_in + n_out) as f64;
             let h = match *model {
-                ModelConfig::Baseline { hidden } | ModelConfig::Attention { hidden, .. } => hidden,
+                ModelConfig::Baseline(crate::config::BaselineModel { hidden })
+                | ModelConfig::Attention(crate::config::AttentionModel { hidden, .. }) => hidden,
                 _ => 0,
             } as f64;
             let lstm = |input: f64| 4.0 * h * (input + h + 1.0);
             let parameters = match model {
-                ModelConfig::Attention { .. } => lstm(v) + lstm(v + h) + 4.0 * h * h + 3.0 * h * v,
+                ModelConfig::Attention(_) => lstm(v) + lstm(v + h) + 4.0 * h * h + 3.0 * h * v,
                 _ => lstm(v) + lstm(h) + h * v + v,
             };
             // Batch 1: a few gate vectors and an attention row per step.
@@ -55,12 +56,12 @@ pub fn estimate(config: &ExperimentConfig, eval_batch: usize) -> Footprint {
             }
         }
         (
-            &TaskConfig::Imdb {
+            &TaskConfig::Imdb(crate::config::ImdbTask {
                 num_words,
                 maxlen,
                 batch_size,
                 ..
-            },
+            }),
             model,
         ) => {
             let words = num_words as f64;
@@ -68,14 +69,14 @@ pub fn estimate(config: &ExperimentConfig, eval_batch: usize) -> Footprint {
             let batch = batch_size as f64;
             let data = IMDB_REVIEWS * len * 8.0;
             let (parameters, per_review) = match *model {
-                ModelConfig::SelfAttention {
+                ModelConfig::SelfAttention(crate::config::SelfAttentionModel {
                     embed,
                     heads,
                     head_dim,
                     position,
                     layers,
                     ..
-                } => {
+                }) => {
                     let e = embed as f64;
                     let width = heads as f64 * head_dim as f64;
                     let layers = layers as f64;
@@ -95,12 +96,12 @@ pub fn estimate(config: &ExperimentConfig, eval_batch: usize) -> Footprint {
                         len * e + layers * (4.0 * len * width + 2.0 * heads as f64 * len * len);
                     (parameters, per_review)
                 }
-                ModelConfig::Lstm {
+                ModelConfig::Lstm(crate::config::LstmModel {
                     embed,
                     hidden,
                     units,
                     ..
-                } => {
+                }) => {
                     let e = embed as f64;
                     let h = hidden as f64;
                     let u = units.unwrap_or(crate::config::lstm::UNITS) as f64;

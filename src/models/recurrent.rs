@@ -74,14 +74,14 @@ impl RecurrentClassifier {
     /// Builds the model of `config` (an `lstm` model) for a vocabulary of `num_words`, drawing
     /// every weight from `rng`.
     pub fn new(config: &ModelConfig, num_words: usize, rng: &mut StdRng, device: &Device) -> Self {
-        let ModelConfig::Lstm {
+        let ModelConfig::Lstm(crate::config::LstmModel {
             embed,
             hidden,
             pooling,
             units,
             output,
             ..
-        } = *config
+        }) = *config
         else {
             panic!("RecurrentClassifier::new needs an lstm model config");
         };
@@ -146,14 +146,14 @@ mod tests {
     use crate::rng::{Stream, rng};
 
     fn config(pooling: Pooling) -> ModelConfig {
-        ModelConfig::Lstm {
+        ModelConfig::Lstm(crate::config::LstmModel {
             embed: 8,
             hidden: 6,
             pooling,
             units: None,
             output: Output::Sigmoid,
             dropout: 0.5,
-        }
+        })
     }
 
     fn ids(device: &Device) -> Tensor<2, Int> {

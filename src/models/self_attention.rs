@@ -64,7 +64,7 @@ impl SelfAttentionClassifier {
         rng: &mut StdRng,
         device: &Device,
     ) -> Self {
-        let ModelConfig::SelfAttention {
+        let ModelConfig::SelfAttention(crate::config::SelfAttentionModel {
             embed,
             heads,
             head_dim,
@@ -76,7 +76,7 @@ impl SelfAttentionClassifier {
             window,
             layers,
             ..
-        } = *config
+        }) = *config
         else {
             panic!("SelfAttentionClassifier::new needs a self_attention model config");
         };
@@ -239,7 +239,7 @@ mod tests {
     use crate::rng::{Stream, rng};
 
     fn e3() -> ModelConfig {
-        ModelConfig::SelfAttention {
+        ModelConfig::SelfAttention(crate::config::SelfAttentionModel {
             embed: 128,
             heads: 1,
             head_dim: 128,
@@ -251,7 +251,7 @@ mod tests {
             mask_padding: false,
             window: None,
             layers: 1,
-        }
+        })
     }
 
     #[test]
@@ -260,7 +260,7 @@ mod tests {
         let model =
             SelfAttentionClassifier::new(&e3(), 20_000, 80, &mut rng(0, Stream::Init), &device);
         assert_eq!(model.num_params(), 2_609_410, "E3, as the article counts");
-        let e2 = ModelConfig::SelfAttention {
+        let e2 = ModelConfig::SelfAttention(crate::config::SelfAttentionModel {
             embed: 128,
             heads: 8,
             head_dim: 16,
@@ -272,7 +272,7 @@ mod tests {
             mask_padding: false,
             window: None,
             layers: 1,
-        };
+        });
         let model =
             SelfAttentionClassifier::new(&e2, 20_000, 80, &mut rng(0, Stream::Init), &device);
         // 20,000 x 128 embedding + 3 x 128 x 128 kernels + 128 + 1 output.
@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn attention_is_a_distribution_over_key_positions() {
         let device = Device::flex();
-        let config = ModelConfig::SelfAttention {
+        let config = ModelConfig::SelfAttention(crate::config::SelfAttentionModel {
             embed: 8,
             heads: 2,
             head_dim: 4,
@@ -295,7 +295,7 @@ mod tests {
             mask_padding: false,
             window: None,
             layers: 1,
-        };
+        });
         let model =
             SelfAttentionClassifier::new(&config, 50, 5, &mut rng(1, Stream::Init), &device);
         let ids = Tensor::<2, Int>::from_data(
@@ -351,7 +351,7 @@ mod tests {
     #[test]
     fn zero_queries_attend_uniformly() {
         let device = Device::flex();
-        let config = ModelConfig::SelfAttention {
+        let config = ModelConfig::SelfAttention(crate::config::SelfAttentionModel {
             embed: 4,
             heads: 1,
             head_dim: 4,
@@ -363,7 +363,7 @@ mod tests {
             mask_padding: false,
             window: None,
             layers: 1,
-        };
+        });
         let mut model =
             SelfAttentionClassifier::new(&config, 10, 3, &mut rng(2, Stream::Init), &device);
         let mut kernel = model.qkv.val().into_data().try_into_vec::<f32>().unwrap();
@@ -390,7 +390,7 @@ mod tests {
         window: Option<usize>,
         layers: usize,
     ) -> ModelConfig {
-        ModelConfig::SelfAttention {
+        ModelConfig::SelfAttention(crate::config::SelfAttentionModel {
             embed: 8,
             heads: 2,
             head_dim: 4,
@@ -402,7 +402,7 @@ mod tests {
             mask_padding,
             window,
             layers,
-        }
+        })
     }
 
     /// Reviews pre-padded with zeros: 3 and 0 padded positions out of 6.

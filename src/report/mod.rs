@@ -90,7 +90,7 @@ pub fn accuracy_report(results: &[ConfigRecords]) -> String {
         ]);
     }
     let metric = match results.first().map(|r| &r.config.task) {
-        Some(crate::config::TaskConfig::Imdb { .. }) => "test accuracy after the last epoch (%)",
+        Some(crate::config::TaskConfig::Imdb(_)) => "test accuracy after the last epoch (%)",
         _ => "exact-match accuracy (%)",
     };
     let mut out = format!("{metric}\n");

@@ -75,7 +75,7 @@ impl Group {
     }
 
     fn is_imdb(&self) -> bool {
-        matches!(self.config.task, TaskConfig::Imdb { .. })
+        matches!(self.config.task, TaskConfig::Imdb(_))
     }
 
     /// Mean over repeats of a per-epoch figure, per epoch.

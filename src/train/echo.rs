@@ -24,12 +24,12 @@ pub type OnStep<'a> = &'a (dyn Fn(usize, f32) + Sync);
 
 /// The echo task of a config.
 pub fn echo_task(config: &ExperimentConfig) -> EchoTask {
-    let TaskConfig::Echo {
+    let TaskConfig::Echo(crate::config::EchoTask {
         n_in,
         n_out,
         cardinality,
         ..
-    } = config.task
+    }) = config.task
     else {
         panic!("echo_task needs an echo config");
     };
@@ -45,15 +45,15 @@ pub fn build_model(config: &ExperimentConfig, seeds: &[u64], device: &Device) ->
     let mut rngs: Vec<StdRng> = seeds.iter().map(|&s| rng::rng(s, Stream::Init)).collect();
     let features = echo_task(config).cardinality;
     match config.model {
-        ModelConfig::Baseline { hidden } => {
+        ModelConfig::Baseline(crate::config::BaselineModel { hidden }) => {
             EchoModel::Baseline(EncoderDecoder::new(&mut rngs, features, hidden, device))
         }
-        ModelConfig::Attention {
+        ModelConfig::Attention(crate::config::AttentionModel {
             hidden,
             score,
             attention,
             temperature,
-        } => {
+        }) => {
             let variant = DecoderVariant {
                 score,
                 hard: (attention == Attending::Hard).then(|| temperature.unwrap_or(1.0)),
@@ -62,7 +62,7 @@ pub fn build_model(config: &ExperimentConfig, seeds: &[u64], device: &Device) ->
                 &mut rngs, features, hidden, variant, device,
             ))
         }
-        ModelConfig::SelfAttention { .. } | ModelConfig::Lstm { .. } => {
+        ModelConfig::SelfAttention(_) | ModelConfig::Lstm(_) => {
             panic!("validation keeps the IMDB classifiers off the echo task")
         }
     }
@@ -127,11 +127,11 @@ pub fn train_echo_stack(
     device: &Device,
     on_step: OnStep<'_>,
 ) -> Vec<RepeatOutcome> {
-    let TaskConfig::Echo {
+    let TaskConfig::Echo(crate::config::EchoTask {
         train_steps,
         eval_samples,
         ..
-    } = config.task
+    }) = config.task
     else {
         panic!("train_echo_stack needs an echo config");
     };

@@ -101,12 +101,12 @@ fn keep_mask(
 /// The output layer and the dropout rate before it, of any IMDB classifier config.
 pub fn classifier_head(model: &ModelConfig) -> (Output, f64) {
     match *model {
-        ModelConfig::SelfAttention {
+        ModelConfig::SelfAttention(crate::config::SelfAttentionModel {
             output, dropout, ..
-        }
-        | ModelConfig::Lstm {
+        })
+        | ModelConfig::Lstm(crate::config::LstmModel {
             output, dropout, ..
-        } => (output, dropout),
+        }) => (output, dropout),
         _ => panic!("validation gives the IMDB task a text classifier"),
     }
 }
@@ -121,13 +121,13 @@ pub fn train_imdb(
     progress: &Progress,
     label: &str,
 ) -> RepeatOutcome {
-    let TaskConfig::Imdb {
+    let TaskConfig::Imdb(crate::config::ImdbTask {
         num_words,
         maxlen,
         epochs,
         batch_size,
         ..
-    } = config.task
+    }) = config.task
     else {
         panic!("train_imdb needs an IMDB config");
     };

@@ -75,14 +75,14 @@ pub enum TaskData {
 /// Training steps of one repeat (for progress).
 pub fn steps_per_repeat(config: &ExperimentConfig, data: &TaskData) -> usize {
     match (&config.task, data) {
-        (TaskConfig::Echo { train_steps, .. }, _) => *train_steps,
+        (TaskConfig::Echo(crate::config::EchoTask { train_steps, .. }), _) => *train_steps,
         (
-            TaskConfig::Imdb {
+            TaskConfig::Imdb(crate::config::ImdbTask {
                 epochs, batch_size, ..
-            },
+            }),
             TaskData::Imdb(data),
         ) => epochs * data.train.len().div_ceil(*batch_size),
-        (TaskConfig::Imdb { .. }, TaskData::Echo) => 0,
+        (TaskConfig::Imdb(_), TaskData::Echo) => 0,
     }
 }
 
