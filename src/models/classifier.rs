@@ -26,11 +26,11 @@ impl TextClassifier {
         device: &Device,
     ) -> Self {
         match config {
-            ModelConfig::SelfAttention(_) => Self::SelfAttention(SelfAttentionClassifier::new(
-                config, num_words, maxlen, rng, device,
+            ModelConfig::SelfAttention(model) => Self::SelfAttention(SelfAttentionClassifier::new(
+                model, num_words, maxlen, rng, device,
             )),
-            ModelConfig::Lstm(_) => {
-                Self::Recurrent(RecurrentClassifier::new(config, num_words, rng, device))
+            ModelConfig::Lstm(model) => {
+                Self::Recurrent(RecurrentClassifier::new(model, num_words, rng, device))
             }
             _ => panic!("validation gives the IMDB task a text classifier"),
         }

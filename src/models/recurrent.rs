@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 
 use super::layers::{keras_embedding, output_head, output_layer};
 use super::stacked::StackedLstm;
-use crate::config::{ModelConfig, Pooling, lstm};
+use crate::config::{LstmModel, Pooling, lstm};
 use crate::models::init::glorot_uniform;
 
 #[derive(Module, Debug)]
@@ -73,18 +73,15 @@ impl AttentionPooling {
 impl RecurrentClassifier {
     /// Builds the model of `config` (an `lstm` model) for a vocabulary of `num_words`, drawing
     /// every weight from `rng`.
-    pub fn new(config: &ModelConfig, num_words: usize, rng: &mut StdRng, device: &Device) -> Self {
-        let ModelConfig::Lstm(crate::config::LstmModel {
+    pub fn new(config: &LstmModel, num_words: usize, rng: &mut StdRng, device: &Device) -> Self {
+        let LstmModel {
             embed,
             hidden,
             pooling,
             units,
             output,
             ..
-        }) = *config
-        else {
-            panic!("RecurrentClassifier::new needs an lstm model config");
-        };
+        } = *config;
         let embedding = keras_embedding(rng, num_words, embed, device);
         let lstm = StackedLstm::new(std::slice::from_mut(rng), embed, hidden, device);
         let units = units.unwrap_or(lstm::UNITS);
@@ -145,15 +142,15 @@ mod tests {
     use crate::config::Output;
     use crate::rng::{Stream, rng};
 
-    fn config(pooling: Pooling) -> ModelConfig {
-        ModelConfig::Lstm(crate::config::LstmModel {
+    fn config(pooling: Pooling) -> LstmModel {
+        LstmModel {
             embed: 8,
             hidden: 6,
             pooling,
             units: None,
             output: Output::Sigmoid,
             dropout: 0.5,
-        })
+        }
     }
 
     fn ids(device: &Device) -> Tensor<2, Int> {

@@ -17,7 +17,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use rand::rngs::StdRng;
 
-use crate::config::{KernelInit, ModelConfig, Position};
+use crate::config::{KernelInit, Position, SelfAttentionModel};
 use crate::data::imdb::PAD;
 use crate::models::init::{glorot_uniform, uniform};
 use crate::models::layers::{keras_embedding, output_head, output_layer};
@@ -58,13 +58,13 @@ impl SelfAttentionClassifier {
     /// and reviews of `maxlen` tokens, drawing every weight from `rng`. The weights E2/E3 have
     /// are drawn first, in their order, so that E4's switches leave those models unchanged.
     pub fn new(
-        config: &ModelConfig,
+        config: &SelfAttentionModel,
         num_words: usize,
         maxlen: usize,
         rng: &mut StdRng,
         device: &Device,
     ) -> Self {
-        let ModelConfig::SelfAttention(crate::config::SelfAttentionModel {
+        let SelfAttentionModel {
             embed,
             heads,
             head_dim,
@@ -76,10 +76,7 @@ impl SelfAttentionClassifier {
             window,
             layers,
             ..
-        }) = *config
-        else {
-            panic!("SelfAttentionClassifier::new needs a self_attention model config");
-        };
+        } = *config;
         let width = heads * head_dim;
         let embedding = keras_embedding(rng, num_words, embed, device);
         let qkv_kernel = |rng: &mut StdRng, d_in: usize| {
@@ -238,8 +235,8 @@ mod tests {
     use crate::config::Output;
     use crate::rng::{Stream, rng};
 
-    fn e3() -> ModelConfig {
-        ModelConfig::SelfAttention(crate::config::SelfAttentionModel {
+    fn e3() -> SelfAttentionModel {
+        SelfAttentionModel {
             embed: 128,
             heads: 1,
             head_dim: 128,
@@ -251,7 +248,7 @@ mod tests {
             mask_padding: false,
             window: None,
             layers: 1,
-        })
+        }
     }
 
     #[test]
@@ -260,7 +257,7 @@ mod tests {
         let model =
             SelfAttentionClassifier::new(&e3(), 20_000, 80, &mut rng(0, Stream::Init), &device);
         assert_eq!(model.num_params(), 2_609_410, "E3, as the article counts");
-        let e2 = ModelConfig::SelfAttention(crate::config::SelfAttentionModel {
+        let e2 = SelfAttentionModel {
             embed: 128,
             heads: 8,
             head_dim: 16,
@@ -272,7 +269,7 @@ mod tests {
             mask_padding: false,
             window: None,
             layers: 1,
-        });
+        };
         let model =
             SelfAttentionClassifier::new(&e2, 20_000, 80, &mut rng(0, Stream::Init), &device);
         // 20,000 x 128 embedding + 3 x 128 x 128 kernels + 128 + 1 output.
@@ -283,7 +280,7 @@ mod tests {
     #[test]
     fn attention_is_a_distribution_over_key_positions() {
         let device = Device::flex();
-        let config = ModelConfig::SelfAttention(crate::config::SelfAttentionModel {
+        let config = SelfAttentionModel {
             embed: 8,
             heads: 2,
             head_dim: 4,
@@ -295,7 +292,7 @@ mod tests {
             mask_padding: false,
             window: None,
             layers: 1,
-        });
+        };
         let model =
             SelfAttentionClassifier::new(&config, 50, 5, &mut rng(1, Stream::Init), &device);
         let ids = Tensor::<2, Int>::from_data(
@@ -351,7 +348,7 @@ mod tests {
     #[test]
     fn zero_queries_attend_uniformly() {
         let device = Device::flex();
-        let config = ModelConfig::SelfAttention(crate::config::SelfAttentionModel {
+        let config = SelfAttentionModel {
             embed: 4,
             heads: 1,
             head_dim: 4,
@@ -363,7 +360,7 @@ mod tests {
             mask_padding: false,
             window: None,
             layers: 1,
-        });
+        };
         let mut model =
             SelfAttentionClassifier::new(&config, 10, 3, &mut rng(2, Stream::Init), &device);
         let mut kernel = model.qkv.val().into_data().try_into_vec::<f32>().unwrap();
@@ -380,7 +377,7 @@ mod tests {
         assert!(w.iter().all(|x| (x - 1.0 / 3.0).abs() < 1e-6), "{w:?}");
     }
 
-    fn switched(mask_padding: bool, window: Option<usize>, layers: usize) -> ModelConfig {
+    fn switched(mask_padding: bool, window: Option<usize>, layers: usize) -> SelfAttentionModel {
         positioned(Position::Learned, mask_padding, window, layers)
     }
 
@@ -389,8 +386,8 @@ mod tests {
         mask_padding: bool,
         window: Option<usize>,
         layers: usize,
-    ) -> ModelConfig {
-        ModelConfig::SelfAttention(crate::config::SelfAttentionModel {
+    ) -> SelfAttentionModel {
+        SelfAttentionModel {
             embed: 8,
             heads: 2,
             head_dim: 4,
@@ -402,7 +399,7 @@ mod tests {
             mask_padding,
             window,
             layers,
-        })
+        }
     }
 
     /// Reviews pre-padded with zeros: 3 and 0 padded positions out of 6.
