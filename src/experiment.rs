@@ -89,15 +89,11 @@ impl Experiment {
 
     /// Every experiment in `dir`, sorted by file name; unreadable ones are errors.
     pub fn load_all(dir: &Path) -> Result<Vec<Self>, InputError> {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return Ok(Vec::new());
-        };
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        paths.sort();
-        paths.iter().map(|p| Self::load(p)).collect()
+        crate::fsutil::files_named(dir, "", ".json")
+            .unwrap_or_default()
+            .iter()
+            .map(|p| Self::load(p))
+            .collect()
     }
 }
 

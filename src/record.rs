@@ -67,6 +67,15 @@ pub struct EpochMetrics {
     pub seconds: f64,
 }
 
+impl RepeatRecord {
+    /// The record in `path`; the reason as a line when it cannot be read or parsed (the store
+    /// and the report name such files and go on).
+    pub fn read(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    }
+}
+
 /// A config and its records for repeats `0..repeats`, in order: what a run returns and what
 /// its table is made of.
 #[derive(Debug)]

@@ -51,29 +51,10 @@ impl ResultStore {
     /// Reads every record of `config`. A record that cannot be read or belongs to another
     /// config is listed in `unreadable` (and will be run again), never fatal.
     pub fn load(&self, config: &ExperimentConfig) -> Result<StoredRepeats> {
-        let dir = self.config_dir(config);
         let mut stored = StoredRepeats::default();
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(stored),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
-        };
         let hash = config.hash();
-        for entry in entries {
-            let path = entry?.path();
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            if !(name.starts_with("repeat-") && name.ends_with(".json")) {
-                continue;
-            }
-            let parsed = fs::read_to_string(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|text| {
-                    serde_json::from_str::<RepeatRecord>(&text).map_err(|e| e.to_string())
-                });
-            match parsed {
+        for path in crate::fsutil::files_named(&self.config_dir(config), "repeat-", ".json")? {
+            match RepeatRecord::read(&path) {
                 Ok(record) if record.config_hash == hash => {
                     stored.records.insert(record.repeat, record);
                 }

@@ -111,19 +111,9 @@ pub fn scan(results: &Path, configs_dir: &Path) -> Result<Scan> {
         .filter(|p| p.is_dir())
     {
         for hash_dir in std::fs::read_dir(&name_dir)?.filter_map(|e| e.ok().map(|e| e.path())) {
-            let Ok(entries) = std::fs::read_dir(&hash_dir) else {
-                continue;
-            };
-            for file in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-                let file_name = file
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                if file_name.starts_with("repeat-") && file_name.ends_with(".json") {
-                    files.push(file);
-                }
-            }
+            files.extend(
+                crate::fsutil::files_named(&hash_dir, "repeat-", ".json").unwrap_or_default(),
+            );
         }
     }
     files.sort();
@@ -133,10 +123,7 @@ pub fn scan(results: &Path, configs_dir: &Path) -> Result<Scan> {
             .unwrap_or(&file)
             .display()
             .to_string();
-        let parsed = std::fs::read_to_string(&file)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str::<RepeatRecord>(&t).map_err(|e| e.to_string()));
-        match parsed {
+        match RepeatRecord::read(&file) {
             Ok(record) => by_key
                 .entry((record.experiment.clone(), record.config_hash.clone()))
                 .or_default()
@@ -170,13 +157,10 @@ pub fn scan(results: &Path, configs_dir: &Path) -> Result<Scan> {
 
 /// The configs in `configs/`, by experiment name.
 fn current_configs(dir: &Path) -> BTreeMap<String, ExperimentConfig> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return BTreeMap::new();
-    };
-    entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .filter_map(|p| ExperimentConfig::load(&p).ok())
+    crate::fsutil::files_named(dir, "", ".json")
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| ExperimentConfig::load(p).ok())
         .map(|c| (c.name().to_string(), c))
         .collect()
 }
