@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Result, bail};
 
 use crate::backend;
-use crate::config::{Backend, ExperimentConfig, TaskConfig};
+use crate::config::{Backend, EchoModel, ExperimentConfig, Study};
 use crate::data::prepare::{self, ImdbData};
 use crate::error::InputError;
 use crate::models::footprint;
@@ -18,7 +18,7 @@ use crate::progress::{Mode, Progress};
 use crate::record::{ConfigRecords, LossCurve, RepeatRecord};
 use crate::rng::repeat_seed;
 use crate::store::{ResultStore, WriteModel};
-use crate::train::{self, LOSS_WINDOW, RepeatOutcome, TaskData};
+use crate::train::{self, LOSS_WINDOW, PreparedStudy, RepeatOutcome};
 
 /// Command-line overrides and how to run.
 #[derive(Debug, Clone)]
@@ -91,8 +91,8 @@ struct Unit {
 /// batch-1 step is bound by kernel-launch latency, which a stack shares: one stack of all.
 /// IMDB repeats are never stacked: at batch size 32 they are bound by arithmetic.
 pub fn default_stack(config: &ExperimentConfig, repeats: usize, jobs: usize) -> usize {
-    match (&config.task, config.backend) {
-        (TaskConfig::Imdb(_), _) => 1,
+    match (&config.study, config.backend) {
+        (Study::Imdb { .. }, _) => 1,
         (_, Backend::Flex) => 1,
         (_, Backend::Ndarray) => repeats.div_ceil(jobs.max(1)).max(1),
         (_, Backend::Wgpu) => repeats.max(1),
@@ -104,37 +104,34 @@ fn prepare_data(
     configs: &[ExperimentConfig],
     cli_data: Option<&Path>,
     say: &dyn Fn(&str),
-) -> Result<Vec<TaskData>> {
+) -> Result<Vec<PreparedStudy>> {
     let mut loaded: HashMap<(PathBuf, String), Arc<ImdbData>> = HashMap::new();
     let mut out = Vec::with_capacity(configs.len());
     for config in configs {
-        let TaskConfig::Imdb(_) = config.task else {
-            out.push(TaskData::Echo);
-            continue;
-        };
-        let (path, origin) = prepare::locate(cli_data, config.data.as_deref())?;
-        // Everything the prepared data depends on, as the cache key.
-        let key = (path.clone(), serde_json::to_string(&config.task)?);
-        if let Some(data) = loaded.get(&key) {
-            out.push(TaskData::Imdb(data.clone()));
-            continue;
-        }
-        say(&format!(
-            "{}: IMDB data from {} ({origin})",
-            config.name(),
-            path.display()
-        ));
-        let started = std::time::Instant::now();
-        let data = Arc::new(ImdbData::prepare(&config.task, &path)?);
-        say(&format!(
-            "{}: {} training and {} test reviews ready in {:.1} s",
-            config.name(),
-            data.train.len(),
-            data.test.len(),
-            started.elapsed().as_secs_f64()
-        ));
-        loaded.insert(key, data.clone());
-        out.push(TaskData::Imdb(data));
+        out.push(PreparedStudy::new(&config.study, |task| -> Result<_> {
+            let (path, origin) = prepare::locate(cli_data, config.data.as_deref())?;
+            // Everything the prepared data depends on, as the cache key.
+            let key = (path.clone(), serde_json::to_string(task)?);
+            if let Some(data) = loaded.get(&key) {
+                return Ok(data.clone());
+            }
+            say(&format!(
+                "{}: IMDB data from {} ({origin})",
+                config.name(),
+                path.display()
+            ));
+            let started = std::time::Instant::now();
+            let data = Arc::new(ImdbData::prepare(task, &path)?);
+            say(&format!(
+                "{}: {} training and {} test reviews ready in {:.1} s",
+                config.name(),
+                data.train.len(),
+                data.test.len(),
+                started.elapsed().as_secs_f64()
+            ));
+            loaded.insert(key, data.clone());
+            Ok(data)
+        })?);
     }
     Ok(out)
 }
@@ -306,7 +303,7 @@ fn recorded_and_missing(
 fn plan_units(
     configs: &[ExperimentConfig],
     missing: &[Vec<usize>],
-    data: &[TaskData],
+    data: &[PreparedStudy],
     options: &RunOptions,
 ) -> Vec<Unit> {
     let jobs = options.jobs.max(1);
@@ -323,13 +320,7 @@ fn plan_units(
             });
         }
     }
-    units.sort_by_key(|u| {
-        std::cmp::Reverse(unit_cost(
-            &configs[u.config],
-            &data[u.config],
-            u.indices.len(),
-        ))
-    });
+    units.sort_by_key(|u| std::cmp::Reverse(unit_cost(&data[u.config], u.indices.len())));
     units
 }
 
@@ -337,7 +328,7 @@ fn plan_units(
 struct Work<'a> {
     store: &'a ResultStore,
     configs: &'a [ExperimentConfig],
-    data: &'a [TaskData],
+    data: &'a [PreparedStudy],
     devices: &'a [burn::tensor::Device],
     options: &'a RunOptions,
 }
@@ -350,10 +341,7 @@ impl Work<'_> {
         let total: usize = units.iter().map(|u| u.indices.len()).sum();
         let total_steps: usize = units
             .iter()
-            .map(|u| {
-                train::steps_per_repeat(&self.configs[u.config], &self.data[u.config])
-                    * u.indices.len()
-            })
+            .map(|u| self.data[u.config].steps_per_repeat() * u.indices.len())
             .sum();
         let progress = Progress::new(self.options.progress, total, total_steps);
         let queue = Mutex::new(units.into_iter().collect::<VecDeque<_>>());
@@ -430,14 +418,16 @@ fn finish(mut results: Vec<ConfigRecords>) -> Vec<ConfigRecords> {
 }
 
 /// Relative cost of training a stack, to order the work.
-fn unit_cost(config: &ExperimentConfig, data: &TaskData, repeats: usize) -> usize {
-    let per_step = match config.model {
-        crate::config::ModelConfig::Baseline(_) => 1,
-        crate::config::ModelConfig::Attention(_) => 2,
+fn unit_cost(study: &PreparedStudy, repeats: usize) -> usize {
+    let per_step = match study {
+        PreparedStudy::Echo(echo) => match echo.model {
+            EchoModel::Baseline(_) => 1,
+            EchoModel::Attention(_) => 2,
+        },
         // A batch of 32 reviews costs far more than one echo pair.
-        crate::config::ModelConfig::SelfAttention(_) | crate::config::ModelConfig::Lstm(_) => 100,
+        PreparedStudy::Imdb(_) => 100,
     };
-    train::steps_per_repeat(config, data) * per_step * (10 + repeats)
+    study.steps_per_repeat() * per_step * (10 + repeats)
 }
 
 fn stack_label(name: &str, indices: &[usize]) -> String {
@@ -450,7 +440,7 @@ fn stack_label(name: &str, indices: &[usize]) -> String {
 
 fn train_unit(
     config: &ExperimentConfig,
-    data: &TaskData,
+    data: &PreparedStudy,
     indices: &[usize],
     device: &burn::tensor::Device,
     progress: &Progress,
@@ -460,7 +450,15 @@ fn train_unit(
         .iter()
         .map(|&i| repeat_seed(config.seed, i))
         .collect();
-    let outcomes = train::train_stack(config, data, indices, &seeds, device, progress, label);
+    let outcomes = train::train_stack(
+        data,
+        &config.optimizer,
+        indices,
+        &seeds,
+        device,
+        progress,
+        label,
+    );
     let accuracies: Vec<String> = outcomes
         .iter()
         .map(|o| format!("{:.2}", o.accuracy))
@@ -474,7 +472,7 @@ fn train_unit(
 
 fn make_record(
     config: &ExperimentConfig,
-    data: &TaskData,
+    data: &PreparedStudy,
     device: &burn::tensor::Device,
     outcome: RepeatOutcome,
     stack_size: usize,
@@ -492,10 +490,7 @@ fn make_record(
         accuracy: outcome.accuracy,
         correct: outcome.correct,
         total: outcome.total,
-        data_sha256: match data {
-            TaskData::Imdb(d) => d.checksum.clone(),
-            TaskData::Echo => None,
-        },
+        data_sha256: data.data_checksum(),
         epochs: outcome.epochs,
         loss_curve: LossCurve {
             every: LOSS_WINDOW,
@@ -571,12 +566,11 @@ mod tests {
             data: None,
             save_model: None,
         };
-        let units = plan_units(
-            &configs,
-            &missing,
-            &[TaskData::Echo, TaskData::Echo],
-            &options,
-        );
+        let prepared: Vec<PreparedStudy> = configs
+            .iter()
+            .map(|c| PreparedStudy::new(&c.study, |_| -> Result<_, ()> { unreachable!() }).unwrap())
+            .collect();
+        let units = plan_units(&configs, &missing, &prepared, &options);
         let plan: Vec<(usize, Vec<usize>)> =
             units.into_iter().map(|u| (u.config, u.indices)).collect();
         // ndarray: one stack per worker (2 of 2); flex: one repeat per unit. An attention

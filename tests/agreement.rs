@@ -10,7 +10,7 @@
 //! GPUs and drivers while any real error (a wrong index, a missing term) is far larger.
 #![cfg(feature = "wgpu")]
 
-use attnx::config::{Backend, ExperimentConfig};
+use attnx::config::{Backend, ExperimentConfig, Study, TextModel};
 use attnx::models::classifier::TextClassifier;
 use attnx::rng::{Stream, rng};
 use attnx::train::echo::{build_model, per_repeat_loss};
@@ -97,11 +97,20 @@ fn config(task: &str, model: &str) -> ExperimentConfig {
     ExperimentConfig::parse(&text, std::path::Path::new("agreement.json")).unwrap()
 }
 
+fn text_model(config: &ExperimentConfig) -> TextModel {
+    match config.study {
+        Study::Imdb { model, .. } => model,
+        Study::Echo { .. } => panic!("an IMDB config"),
+    }
+}
+
 fn echo_batch(device: &Device) -> (Tensor<4>, Tensor<4>) {
-    let task = attnx::data::echo::EchoTask {
+    let task = attnx::config::EchoTask {
         n_in: 5,
         n_out: 2,
         cardinality: 50,
+        train_steps: 1,
+        eval_samples: 4,
     };
     let mut r = rng(11, Stream::EvalData);
     let (mut x, mut y) = (Vec::new(), Vec::new());
@@ -119,7 +128,10 @@ fn echo_batch(device: &Device) -> (Tensor<4>, Tensor<4>) {
 
 fn echo_outputs(model: &str, device: &Device) -> Outputs {
     let device = device.clone().autodiff();
-    let model = build_model(&config(r#"{"kind": "echo"}"#, model), &[42], &device);
+    let Study::Echo { task, model } = config(r#"{"kind": "echo"}"#, model).study else {
+        panic!("an echo config")
+    };
+    let model = build_model(&task, &model, &[42], &device);
     let (x, y) = echo_batch(&device);
     // Fixed Gumbel noise, so that hard attention is differentiable here too (soft ignores it).
     let noise: Vec<f32> = (0..4 * 5 * 5)
@@ -135,7 +147,13 @@ fn echo_outputs(model: &str, device: &Device) -> Outputs {
 fn imdb_outputs(model: &str, device: &Device) -> Outputs {
     let device = device.clone().autodiff();
     let config = config(r#"{"kind": "imdb", "num_words": 300, "maxlen": 12}"#, model);
-    let model = TextClassifier::new(&config.model, 300, 12, &mut rng(7, Stream::Init), &device);
+    let model = TextClassifier::new(
+        &text_model(&config),
+        300,
+        12,
+        &mut rng(7, Stream::Init),
+        &device,
+    );
     // Two reviews padded in front, one not.
     let ids: Vec<i64> = (0..3 * 12)
         .map(|i| {
@@ -148,7 +166,7 @@ fn imdb_outputs(model: &str, device: &Device) -> Outputs {
         .collect();
     let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [3, 12]), &device);
     let logits = model.forward(ids, None);
-    let (output, _) = attnx::train::imdb::classifier_head(&config.model);
+    let (output, _) = text_model(&config).head();
     let loss =
         attnx::train::imdb::per_review_loss(output, logits.clone(), &[1, 0, 1], &device).mean();
     let grads = loss.backward();

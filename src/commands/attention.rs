@@ -10,14 +10,14 @@ use burn::prelude::*;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
-use crate::config::{ExperimentConfig, ModelConfig, TaskConfig};
+use crate::config::{ExperimentConfig, Study, TextModel};
 use crate::data::imdb::{FIRST_WORD, OOV, PAD, START, pad_pre};
 use crate::error::InputError;
 use crate::models::classifier::TextClassifier;
 use crate::record::RepeatRecord;
 use crate::rng::{self, Stream, repeat_seed};
 use crate::store::ResultStore;
-use crate::train::echo::{build_model, echo_task, evaluate};
+use crate::train::echo::{build_model, evaluate};
 
 #[derive(Debug, clap::Args)]
 pub struct AttentionArgs {
@@ -81,9 +81,15 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
             .join("plots")
             .join(crate::report::heatmap_file(config.name(), args.repeat))
     });
-    let svg = match config.task {
-        TaskConfig::Echo(_) => echo(&config, record, &model_path, args.pairs as usize, &device)?,
-        TaskConfig::Imdb(_) => imdb(&config, record, &model_path, args, &device)?,
+    let shown = Shown {
+        config: &config,
+        record,
+        model_path: &model_path,
+        device: &device,
+    };
+    let svg = match &config.study {
+        Study::Echo { task, model } => echo(&shown, task, model, args.pairs as usize)?,
+        Study::Imdb { task, model } => imdb(&shown, task, model, args)?,
     };
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent)?;
@@ -116,18 +122,31 @@ fn check(config: &ExperimentConfig, record: &RepeatRecord, accuracy: f64) -> Res
     Ok(())
 }
 
+/// The saved repeat whose attention is drawn.
+struct Shown<'a> {
+    config: &'a ExperimentConfig,
+    record: &'a RepeatRecord,
+    model_path: &'a Path,
+    device: &'a Device,
+}
+
 fn echo(
-    config: &ExperimentConfig,
-    record: &RepeatRecord,
-    model_path: &Path,
+    shown: &Shown<'_>,
+    task: &crate::config::EchoTask,
+    model: &crate::config::EchoModel,
     pairs: usize,
-    device: &Device,
 ) -> Result<String> {
+    let Shown {
+        config,
+        record,
+        model_path,
+        device,
+    } = *shown;
     let seed = repeat_seed(config.seed, record.repeat);
-    let model = build_model(config, &[seed], device)
+    let model = build_model(task, model, &[seed], device)
         .try_load_file(model_path)
         .map_err(load_error(model_path))?;
-    let task = echo_task(config);
+    let task = *task;
     let correct = evaluate(&model, &task, &[seed], record.total, device)[0];
     check(config, record, 100.0 * correct as f64 / record.total as f64)?;
 
@@ -174,21 +193,21 @@ fn echo(
 }
 
 fn imdb(
-    config: &ExperimentConfig,
-    record: &RepeatRecord,
-    model_path: &Path,
+    shown: &Shown<'_>,
+    task: &crate::config::ImdbTask,
+    text_model: &TextModel,
     args: &AttentionArgs,
-    device: &Device,
 ) -> Result<String> {
-    let TaskConfig::Imdb(crate::config::ImdbTask {
-        num_words, maxlen, ..
-    }) = config.task
-    else {
-        unreachable!()
-    };
+    let Shown {
+        config,
+        record,
+        model_path,
+        device,
+    } = *shown;
+    let (num_words, maxlen) = (task.num_words, task.maxlen);
     let seed = repeat_seed(config.seed, record.repeat);
     let model = TextClassifier::new(
-        &config.model,
+        text_model,
         num_words,
         maxlen,
         &mut rng::rng(seed, Stream::Init),
@@ -197,8 +216,8 @@ fn imdb(
     .load_weights(model_path)
     .map_err(load_error(model_path))?;
     let (path, _) = crate::data::prepare::locate(args.data.as_deref(), config.data.as_deref())?;
-    let (data, encoded) = crate::data::prepare::ImdbData::prepare_encoded(&config.task, &path)?;
-    let (output, _) = crate::train::imdb::classifier_head(&config.model);
+    let (data, encoded) = crate::data::prepare::ImdbData::prepare_encoded(task, &path)?;
+    let (output, _) = text_model.head();
     let (_, hits) = crate::train::imdb::evaluate(&model, output, &data.test, device);
     check(config, record, 100.0 * hits as f64 / data.test.len() as f64)?;
 
@@ -240,11 +259,11 @@ fn imdb(
         .into_data()
         .try_into_vec::<f32>()
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let subtitle = match config.model {
-        ModelConfig::Lstm(_) => {
+    let subtitle = match text_model {
+        TextModel::Lstm(_) => {
             "the attention pooling's weights (query: the last LSTM state); darker = more attention; the model sees the last maxlen tokens"
         }
-        _ => {
+        TextModel::SelfAttention(_) => {
             "mean over heads and query positions; darker = more attention; the model sees the last maxlen tokens"
         }
     };

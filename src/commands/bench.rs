@@ -7,9 +7,10 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::backend;
-use crate::config::{Backend, ExperimentConfig};
+use crate::config::{Backend, OptimizerConfig};
+use crate::error::InputError;
 use crate::report::table;
-use crate::train;
+use crate::train::{self, EchoStudy};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -27,35 +28,27 @@ pub struct BenchArgs {
     pub stacks: Vec<usize>,
 }
 
-/// E1's config for `model` with `steps` training steps: the article's defaults come from the
+/// E1's study for `model` with `steps` training steps: the article's defaults come from the
 /// config schema itself, as for a config file.
-fn echo_config(model: &str, backend: Backend, steps: usize) -> Result<ExperimentConfig> {
-    if !matches!(model, "baseline" | "attention") {
-        return Err(crate::error::InputError(format!(
-            "--models: unknown model {model:?}, expected baseline or attention"
-        ))
-        .into());
-    }
-    let text = serde_json::json!({
-        "name": format!("bench-{model}"),
-        "task": {"kind": "echo", "train_steps": steps, "eval_samples": 1},
-        "model": {"kind": model},
-        "backend": backend,
-        "repeats": 1,
+fn echo_study(model: &str, steps: usize) -> Result<EchoStudy> {
+    let task = serde_json::json!({"train_steps": steps, "eval_samples": 1});
+    Ok(EchoStudy {
+        task: serde_json::from_value(task)?,
+        model: serde_json::from_value(serde_json::json!({ "kind": model })).map_err(|_| {
+            InputError(format!(
+                "--models: unknown model {model:?}, expected baseline or attention"
+            ))
+        })?,
     })
-    .to_string();
-    let origin = std::path::Path::new("attnx bench");
-    let config = ExperimentConfig::parse(&text, origin)?;
-    config.validate(origin)?;
-    Ok(config)
 }
 
-/// Seconds to train `stack` repeats for `steps` steps.
-fn time_training(config: &ExperimentConfig, stack: usize, device: &burn::tensor::Device) -> f64 {
+/// Seconds to train `stack` repeats of `study`.
+fn time_training(study: &EchoStudy, stack: usize, device: &burn::tensor::Device) -> f64 {
     let indices: Vec<usize> = (0..stack).collect();
     let seeds: Vec<u64> = indices.iter().map(|&i| i as u64).collect();
     let started = Instant::now();
-    train::echo::train_echo_stack(config, &indices, &seeds, device, &|_, _| {});
+    let adam = OptimizerConfig::default();
+    train::echo::train_echo_stack(study, &adam, &indices, &seeds, device, &|_, _| {});
     started.elapsed().as_secs_f64()
 }
 
@@ -70,10 +63,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         for &backend_choice in &args.backends {
             let device = backend::device(backend_choice, None)?;
             for &stack in &args.stacks {
-                let warmup = echo_config(model, backend_choice, 10)?;
-                time_training(&warmup, stack, &device);
-                let config = echo_config(model, backend_choice, args.steps)?;
-                let seconds = time_training(&config, stack, &device);
+                time_training(&echo_study(model, 10)?, stack, &device);
+                let seconds = time_training(&echo_study(model, args.steps)?, stack, &device);
                 let repeat_steps_per_s = (stack * args.steps) as f64 / seconds;
                 let reference = *reference.get_or_insert(repeat_steps_per_s);
                 let row = vec![

@@ -26,7 +26,7 @@ pub fn run(dir: &Path) -> Result<()> {
         match ExperimentConfig::load(&path) {
             Ok(c) => rows.push(vec![
                 stem,
-                c.model.kind().to_string(),
+                c.study.model_kind().to_string(),
                 c.backend.to_string(),
                 c.repeats().to_string(),
                 c.description.clone().unwrap_or_default(),

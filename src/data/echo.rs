@@ -3,13 +3,7 @@
 use rand::RngExt;
 use rand::rngs::StdRng;
 
-/// The echo task's sizes; draws pairs and encodes them for the models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EchoTask {
-    pub n_in: usize,
-    pub n_out: usize,
-    pub cardinality: usize,
-}
+pub use crate::config::EchoTask;
 
 /// One drawn example: the input sequence and its target, both of length `n_in`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +12,7 @@ pub struct EchoPair {
     pub target: Vec<usize>,
 }
 
+/// The task's data: the config's sizes draw the pairs and encode them for the models.
 impl EchoTask {
     /// Draws one pair: values uniform in `[0, cardinality)`, target = first `n_out` values then
     /// zeros (so 0 doubles as "nothing to echo", as in the article).
@@ -65,6 +60,8 @@ mod tests {
         n_in: 5,
         n_out: 2,
         cardinality: 50,
+        train_steps: 5000,
+        eval_samples: 100,
     };
 
     #[test]

@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use super::imdb::{ImdbReviews, Review, Vocabulary, pad_pre, tokenize};
-use crate::config::TaskConfig;
+use crate::config::ImdbTask;
 use crate::error::InputError;
 
 /// The environment variable that may name the data.
@@ -282,25 +282,22 @@ pub struct ImdbData {
 
 impl ImdbData {
     /// Reads (through the cache) and shapes the data for an IMDB task.
-    pub fn prepare(task: &TaskConfig, path: &Path) -> Result<Self, InputError> {
+    pub fn prepare(task: &ImdbTask, path: &Path) -> Result<Self, InputError> {
         Ok(Self::prepare_encoded(task, path)?.0)
     }
 
     /// [`prepare`](Self::prepare), and the whole encoded data set with its vocabulary.
     pub fn prepare_encoded(
-        task: &TaskConfig,
+        task: &ImdbTask,
         path: &Path,
     ) -> Result<(Self, EncodedImdb), InputError> {
-        let TaskConfig::Imdb(crate::config::ImdbTask {
+        let ImdbTask {
             num_words,
             maxlen,
             train_limit,
             test_limit,
             ..
-        }) = *task
-        else {
-            return Err(InputError("not an IMDB task".into()));
-        };
+        } = *task;
         let checksum = if path.is_file() {
             Some(crate::fsutil::sha256_file(path).map_err(|e| {
                 InputError(format!("{}: cannot read IMDB data: {e}", path.display()))

@@ -6,7 +6,7 @@
 //! gradients, Adam's two moments), plus the activations autodiff keeps for one step, plus the
 //! tokenized data set. It is computed in `f64`, since impossible sizes overflow `usize`.
 
-use crate::config::{ExperimentConfig, ModelConfig, Position, TaskConfig};
+use crate::config::{EchoModel, ExperimentConfig, Position, Study, TextModel};
 
 /// Bytes per value: every backend computes in f32.
 const F32: f64 = 4.0;
@@ -26,27 +26,16 @@ pub struct Footprint {
 /// The estimate for one repeat; a stack of `n` repeats needs `n` times the model part.
 pub fn estimate(config: &ExperimentConfig, eval_batch: usize) -> Footprint {
     let eval_batch = eval_batch as f64;
-    match (&config.task, &config.model) {
-        (
-            &TaskConfig::Echo(crate::config::EchoTask {
-                n_in,
-                n_out,
-                cardinality,
-                ..
-            }),
-            model,
-        ) => {
-            let v = cardinality as f64;
+    match config.study {
+        Study::Echo { task, model } => {
+            let (n_in, n_out) = (task.n_in, task.n_out);
+            let v = task.cardinality as f64;
             let steps = (n_in + n_out) as f64;
-            let h = match *model {
-                ModelConfig::Baseline(crate::config::BaselineModel { hidden })
-                | ModelConfig::Attention(crate::config::AttentionModel { hidden, .. }) => hidden,
-                _ => 0,
-            } as f64;
+            let h = model.hidden() as f64;
             let lstm = |input: f64| 4.0 * h * (input + h + 1.0);
             let parameters = match model {
-                ModelConfig::Attention(_) => lstm(v) + lstm(v + h) + 4.0 * h * h + 3.0 * h * v,
-                _ => lstm(v) + lstm(h) + h * v + v,
+                EchoModel::Attention(_) => lstm(v) + lstm(v + h) + 4.0 * h * h + 3.0 * h * v,
+                EchoModel::Baseline(_) => lstm(v) + lstm(h) + h * v + v,
             };
             // Batch 1: a few gate vectors and an attention row per step.
             let activations = steps * (16.0 * h + 4.0 * v + n_in as f64);
@@ -55,21 +44,13 @@ pub fn estimate(config: &ExperimentConfig, eval_batch: usize) -> Footprint {
                 bytes: F32 * (COPIES_IN_TRAINING * parameters + 4.0 * activations),
             }
         }
-        (
-            &TaskConfig::Imdb(crate::config::ImdbTask {
-                num_words,
-                maxlen,
-                batch_size,
-                ..
-            }),
-            model,
-        ) => {
-            let words = num_words as f64;
-            let len = maxlen as f64;
-            let batch = batch_size as f64;
+        Study::Imdb { task, model } => {
+            let words = task.num_words as f64;
+            let len = task.maxlen as f64;
+            let batch = task.batch_size as f64;
             let data = IMDB_REVIEWS * len * 8.0;
-            let (parameters, per_review) = match *model {
-                ModelConfig::SelfAttention(crate::config::SelfAttentionModel {
+            let (parameters, per_review) = match model {
+                TextModel::SelfAttention(crate::config::SelfAttentionModel {
                     embed,
                     heads,
                     head_dim,
@@ -96,20 +77,14 @@ pub fn estimate(config: &ExperimentConfig, eval_batch: usize) -> Footprint {
                         len * e + layers * (4.0 * len * width + 2.0 * heads as f64 * len * len);
                     (parameters, per_review)
                 }
-                ModelConfig::Lstm(crate::config::LstmModel {
-                    embed,
-                    hidden,
-                    units,
-                    ..
-                }) => {
-                    let e = embed as f64;
-                    let h = hidden as f64;
-                    let u = units.unwrap_or(crate::config::lstm::UNITS) as f64;
+                TextModel::Lstm(lstm) => {
+                    let e = lstm.embed as f64;
+                    let h = lstm.hidden as f64;
+                    let u = lstm.units() as f64;
                     let parameters =
                         words * e + 4.0 * h * (e + h + 1.0) + h * h + 2.0 * h * u + 2.0 * u + 2.0;
                     (parameters, len * (e + 6.0 * h))
                 }
-                _ => (0.0, 0.0),
             };
             // Training keeps the forward activations and their gradients; evaluation runs
             // without autodiff, on larger batches.

@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 
 use super::layers::{keras_embedding, output_head, output_layer};
 use super::stacked::StackedLstm;
-use crate::config::{LstmModel, Pooling, lstm};
+use crate::config::{LstmModel, Pooling};
 use crate::models::init::glorot_uniform;
 
 #[derive(Module, Debug)]
@@ -78,13 +78,12 @@ impl RecurrentClassifier {
             embed,
             hidden,
             pooling,
-            units,
             output,
             ..
         } = *config;
         let embedding = keras_embedding(rng, num_words, embed, device);
         let lstm = StackedLstm::new(std::slice::from_mut(rng), embed, hidden, device);
-        let units = units.unwrap_or(lstm::UNITS);
+        let units = config.units();
         let attention = (pooling == Pooling::Attention).then(|| {
             let kernel = |rng: &mut StdRng, a: usize, b: usize| {
                 Param::from_data(TensorData::new(glorot_uniform(rng, a, b), [a, b]), device)
@@ -166,7 +165,7 @@ mod tests {
         for (pooling, width) in [
             (Pooling::Last, 6),
             (Pooling::Mean, 6),
-            (Pooling::Attention, lstm::UNITS),
+            (Pooling::Attention, crate::config::lstm::UNITS),
         ] {
             let model =
                 RecurrentClassifier::new(&config(pooling), 20, &mut rng(0, Stream::Init), &device);
@@ -189,7 +188,7 @@ mod tests {
             &mut rng(0, Stream::Init),
             &device,
         );
-        let (d, e, u) = (6, 8, lstm::UNITS);
+        let (d, e, u) = (6, 8, crate::config::lstm::UNITS);
         assert_eq!(
             model.num_params(),
             20 * e + 4 * (e * d + d * d + d) + d * d + 2 * d * u + u + 1

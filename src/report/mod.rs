@@ -89,8 +89,8 @@ pub fn accuracy_report(results: &[ConfigRecords]) -> String {
             fixed(s.map(|s| s.max)),
         ]);
     }
-    let metric = match results.first().map(|r| &r.config.task) {
-        Some(crate::config::TaskConfig::Imdb(_)) => "test accuracy after the last epoch (%)",
+    let metric = match results.first().map(|r| r.config.study.is_imdb()) {
+        Some(true) => "test accuracy after the last epoch (%)",
         _ => "exact-match accuracy (%)",
     };
     let mut out = format!("{metric}\n");

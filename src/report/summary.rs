@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{fixed, format_p, table};
-use crate::config::{ExperimentConfig, TaskConfig};
+use crate::config::ExperimentConfig;
 use crate::experiment::{Experiment, Published};
 use crate::record::{EpochMetrics, RepeatRecord};
 use crate::stats::{Summary, Welch};
@@ -75,7 +75,7 @@ impl Group {
     }
 
     fn is_imdb(&self) -> bool {
-        matches!(self.config.task, TaskConfig::Imdb(_))
+        self.config.study.is_imdb()
     }
 
     /// Mean over repeats of a per-epoch figure, per epoch.

@@ -8,9 +8,9 @@ use burn::tensor::activation::log_softmax;
 use rand::RngExt;
 use rand::rngs::StdRng;
 
+use super::EchoStudy;
 use super::{LOSS_WINDOW, RepeatOutcome, TrainedModel};
-use crate::config::{Attending, ExperimentConfig, ModelConfig, OptimizerConfig, TaskConfig};
-use crate::data::echo::EchoTask;
+use crate::config::{self, Attending, EchoTask, OptimizerConfig};
 use crate::models::echo::{AttentionModel, DecoderVariant, EchoModel, EncoderDecoder};
 use crate::models::stacked::TakeRepeat;
 use crate::rng::{self, Stream};
@@ -22,33 +22,20 @@ const EVAL_BATCH: usize = 500;
 /// Called as training goes: (steps done, mean loss over the stack's latest step).
 pub type OnStep<'a> = &'a (dyn Fn(usize, f32) + Sync);
 
-/// The echo task of a config.
-pub fn echo_task(config: &ExperimentConfig) -> EchoTask {
-    let TaskConfig::Echo(crate::config::EchoTask {
-        n_in,
-        n_out,
-        cardinality,
-        ..
-    }) = config.task
-    else {
-        panic!("echo_task needs an echo config");
-    };
-    EchoTask {
-        n_in,
-        n_out,
-        cardinality,
-    }
-}
-
-/// Builds the config's model with one slice per repeat seed, initialised from those seeds.
-pub fn build_model(config: &ExperimentConfig, seeds: &[u64], device: &Device) -> EchoModel {
+/// Builds the model with one slice per repeat seed, initialised from those seeds.
+pub fn build_model(
+    task: &EchoTask,
+    model: &config::EchoModel,
+    seeds: &[u64],
+    device: &Device,
+) -> EchoModel {
     let mut rngs: Vec<StdRng> = seeds.iter().map(|&s| rng::rng(s, Stream::Init)).collect();
-    let features = echo_task(config).cardinality;
-    match config.model {
-        ModelConfig::Baseline(crate::config::BaselineModel { hidden }) => {
+    let features = task.cardinality;
+    match *model {
+        config::EchoModel::Baseline(config::BaselineModel { hidden }) => {
             EchoModel::Baseline(EncoderDecoder::new(&mut rngs, features, hidden, device))
         }
-        ModelConfig::Attention(crate::config::AttentionModel {
+        config::EchoModel::Attention(config::AttentionModel {
             hidden,
             score,
             attention,
@@ -61,9 +48,6 @@ pub fn build_model(config: &ExperimentConfig, seeds: &[u64], device: &Device) ->
             EchoModel::Attention(AttentionModel::new(
                 &mut rngs, features, hidden, variant, device,
             ))
-        }
-        ModelConfig::SelfAttention(_) | ModelConfig::Lstm(_) => {
-            panic!("validation keeps the IMDB classifiers off the echo task")
         }
     }
 }
@@ -118,29 +102,27 @@ pub fn per_repeat_loss(logits: Tensor<4>, targets: Tensor<4>) -> Tensor<1> {
     nll.reshape([r, b * t]).mean_dim(1).reshape([r])
 }
 
-/// Trains the repeats `indices` of `config` (seeded by `seeds`) as one stacked model on
+/// Trains the repeats `indices` of `study` (seeded by `seeds`) as one stacked model on
 /// `device`, then evaluates each repeat on its own fresh pairs.
 pub fn train_echo_stack(
-    config: &ExperimentConfig,
+    study: &EchoStudy,
+    optimizer_config: &OptimizerConfig,
     indices: &[usize],
     seeds: &[u64],
     device: &Device,
     on_step: OnStep<'_>,
 ) -> Vec<RepeatOutcome> {
-    let TaskConfig::Echo(crate::config::EchoTask {
+    let task = study.task;
+    let EchoTask {
         train_steps,
         eval_samples,
         ..
-    }) = config.task
-    else {
-        panic!("train_echo_stack needs an echo config");
-    };
-    let OptimizerConfig::Adam { lr } = config.optimizer;
-    let task = echo_task(config);
+    } = task;
+    let lr = optimizer_config.lr();
     let r = seeds.len();
 
     let train_device = device.clone().autodiff();
-    let mut model = build_model(config, seeds, &train_device);
+    let mut model = build_model(&task, &study.model, seeds, &train_device);
     let mut optimizer = super::keras_adam();
     let mut data_rngs: Vec<StdRng> = seeds
         .iter()

@@ -9,9 +9,9 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use super::{LOSS_WINDOW, RepeatOutcome, TrainedModel};
-use crate::config::{ExperimentConfig, ModelConfig, OptimizerConfig, Output, TaskConfig};
-use crate::data::prepare::{Batchable, ImdbData};
+use super::{ImdbStudy, LOSS_WINDOW, RepeatOutcome, TrainedModel};
+use crate::config::{ImdbTask, OptimizerConfig, Output};
+use crate::data::prepare::Batchable;
 use crate::models::classifier::TextClassifier;
 use crate::progress::Progress;
 use crate::record::EpochMetrics;
@@ -98,45 +98,30 @@ fn keep_mask(
     Tensor::from_data(TensorData::new(mask, [batch, width]), device)
 }
 
-/// The output layer and the dropout rate before it, of any IMDB classifier config.
-pub fn classifier_head(model: &ModelConfig) -> (Output, f64) {
-    match *model {
-        ModelConfig::SelfAttention(crate::config::SelfAttentionModel {
-            output, dropout, ..
-        })
-        | ModelConfig::Lstm(crate::config::LstmModel {
-            output, dropout, ..
-        }) => (output, dropout),
-        _ => panic!("validation gives the IMDB task a text classifier"),
-    }
-}
-
 /// Trains one repeat of an IMDB config and evaluates it on the test set after every epoch.
 pub fn train_imdb(
-    config: &ExperimentConfig,
-    data: &ImdbData,
+    study: &ImdbStudy,
+    optimizer_config: &OptimizerConfig,
     index: usize,
     seed: u64,
     device: &Device,
     progress: &Progress,
     label: &str,
 ) -> RepeatOutcome {
-    let TaskConfig::Imdb(crate::config::ImdbTask {
+    let ImdbTask {
         num_words,
         maxlen,
         epochs,
         batch_size,
         ..
-    }) = config.task
-    else {
-        panic!("train_imdb needs an IMDB config");
-    };
-    let (output, dropout) = classifier_head(&config.model);
-    let OptimizerConfig::Adam { lr } = config.optimizer;
+    } = study.task;
+    let data = &*study.data;
+    let (output, dropout) = study.model.head();
+    let lr = optimizer_config.lr();
 
     let train_device = device.clone().autodiff();
     let mut model = TextClassifier::new(
-        &config.model,
+        &study.model,
         num_words,
         maxlen,
         &mut rng::rng(seed, Stream::Init),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use burn::tensor::Device;
 
-use crate::config::{ExperimentConfig, TaskConfig};
+use crate::config::{EchoModel, EchoTask, ImdbTask, OptimizerConfig, Study, TextModel};
 use crate::data::prepare::ImdbData;
 use crate::progress::Progress;
 
@@ -64,57 +64,88 @@ impl TrainedModel {
     }
 }
 
-/// A task's data, prepared once before any training.
+/// An echo study: its pairs are drawn as training goes.
 #[derive(Debug, Clone)]
-pub enum TaskData {
-    /// Echo pairs are drawn as training goes.
-    Echo,
-    Imdb(Arc<ImdbData>),
+pub struct EchoStudy {
+    pub task: EchoTask,
+    pub model: EchoModel,
 }
 
-/// Training steps of one repeat (for progress).
-pub fn steps_per_repeat(config: &ExperimentConfig, data: &TaskData) -> usize {
-    match (&config.task, data) {
-        (TaskConfig::Echo(crate::config::EchoTask { train_steps, .. }), _) => *train_steps,
-        (
-            TaskConfig::Imdb(crate::config::ImdbTask {
-                epochs, batch_size, ..
+/// An IMDB study with its data set, loaded once and shared by every repeat.
+#[derive(Debug, Clone)]
+pub struct ImdbStudy {
+    pub task: ImdbTask,
+    pub model: TextModel,
+    pub data: Arc<ImdbData>,
+}
+
+/// A config's task and model with the data they train on, ready before any training.
+#[derive(Debug, Clone)]
+pub enum PreparedStudy {
+    Echo(EchoStudy),
+    Imdb(ImdbStudy),
+}
+
+impl PreparedStudy {
+    /// Pairs an echo study with nothing and an IMDB study with `load()`'s data (called only
+    /// for IMDB).
+    pub fn new<E>(
+        study: &Study,
+        load: impl FnOnce(&ImdbTask) -> Result<Arc<ImdbData>, E>,
+    ) -> Result<Self, E> {
+        Ok(match *study {
+            Study::Echo { task, model } => PreparedStudy::Echo(EchoStudy { task, model }),
+            Study::Imdb { task, model } => PreparedStudy::Imdb(ImdbStudy {
+                task,
+                model,
+                data: load(&task)?,
             }),
-            TaskData::Imdb(data),
-        ) => epochs * data.train.len().div_ceil(*batch_size),
-        (TaskConfig::Imdb(_), TaskData::Echo) => 0,
+        })
+    }
+
+    /// Training steps of one repeat (for progress).
+    pub fn steps_per_repeat(&self) -> usize {
+        match self {
+            PreparedStudy::Echo(s) => s.task.train_steps,
+            PreparedStudy::Imdb(s) => s.task.epochs * s.task.batches(s.data.train.len()),
+        }
+    }
+
+    /// The checksum of the data set's archive, when it came from one.
+    pub fn data_checksum(&self) -> Option<String> {
+        match self {
+            PreparedStudy::Echo(_) => None,
+            PreparedStudy::Imdb(s) => s.data.checksum.clone(),
+        }
     }
 }
 
 /// Trains and evaluates the repeats `indices` (seeded by `seeds`) of `config` on `device`:
 /// echo repeats as one stacked model, IMDB repeats one after the other.
 pub fn train_stack(
-    config: &ExperimentConfig,
-    data: &TaskData,
+    study: &PreparedStudy,
+    optimizer: &OptimizerConfig,
     indices: &[usize],
     seeds: &[u64],
     device: &Device,
     progress: &Progress,
     label: &str,
 ) -> Vec<RepeatOutcome> {
-    match data {
-        TaskData::Echo => {
-            let bar = progress.stack(
-                label.to_string(),
-                steps_per_repeat(config, data),
-                indices.len(),
-            );
-            let outcomes = echo::train_echo_stack(config, indices, seeds, device, &|step, loss| {
-                bar.step(step, loss)
-            });
+    match study {
+        PreparedStudy::Echo(echo) => {
+            let bar = progress.stack(label.to_string(), study.steps_per_repeat(), indices.len());
+            let outcomes =
+                echo::train_echo_stack(echo, optimizer, indices, seeds, device, &|step, loss| {
+                    bar.step(step, loss)
+                });
             bar.finish();
             outcomes
         }
-        TaskData::Imdb(data) => indices
+        PreparedStudy::Imdb(imdb) => indices
             .iter()
             .zip(seeds)
             .map(|(&index, &seed)| {
-                imdb::train_imdb(config, data, index, seed, device, progress, label)
+                imdb::train_imdb(imdb, optimizer, index, seed, device, progress, label)
             })
             .collect(),
     }

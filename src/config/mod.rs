@@ -1,0 +1,646 @@
+//! Experiment configs: the JSON schema, its article defaults, validation and the hash.
+//!
+//! A file is parsed into [`RawConfig`] (`deny_unknown_fields`, tagged enums: a file that
+//! deserializes is well-formed), then checked into an [`ExperimentConfig`], whose [`Study`]
+//! pairs a task with a model that task trains: consumers match on it and never meet a
+//! combination they cannot run. Each task and model struct owns its defaults and checks
+//! ([`task`], [`model`]); [`backend`] says where a config runs.
+
+pub mod backend;
+pub mod model;
+pub mod task;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use backend::{Backend, WgpuDevice};
+pub use model::{
+    Attending, AttentionModel, BaselineModel, EchoModel, KernelInit, LstmModel, ModelConfig,
+    Output, Pooling, Position, Score, SelfAttentionModel, TextModel, lstm,
+};
+pub use task::{EchoTask, ImdbTask, TaskConfig};
+
+use crate::error::InputError;
+
+/// A rule a field breaks: which field (its JSON path) and a sentence saying what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+
+    fn positive(field: &'static str, value: usize) -> Result<(), Self> {
+        if value == 0 {
+            Err(Self::new(field, "must be at least 1, got 0"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The error as the user sees it, naming the file the field is in.
+    fn in_file(self, file: &Path) -> InputError {
+        InputError::at(file, self.field, self.message)
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl InputError {
+    fn at(file: &Path, field: &str, message: impl fmt::Display) -> Self {
+        if field.is_empty() || field == "." {
+            Self(format!("{}: {message}", file.display()))
+        } else {
+            Self(format!("{}: {field}: {message}", file.display()))
+        }
+    }
+}
+
+/// A config file as written: the serialized form of [`ExperimentConfig`] (records embed it,
+/// and its canonical JSON is what the hash hashes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub task: TaskConfig,
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    #[serde(default)]
+    pub backend: Backend,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<WgpuDevice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<usize>,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<PathBuf>,
+}
+
+/// One experiment: a task, a model trained on it, and how many seeded repeats to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawConfig", into = "RawConfig")]
+pub struct ExperimentConfig {
+    /// Experiment name; results go under `results/<name>/`. Default: the file's stem.
+    pub name: Option<String>,
+    /// One line for `attnx list`.
+    pub description: Option<String>,
+    /// The task and the model trained on it.
+    pub study: Study,
+    pub optimizer: OptimizerConfig,
+    pub backend: Backend,
+    /// Which wgpu adapter runs the config (`backend: "wgpu"` only). Not part of the config's
+    /// hash: adapters compute the same results up to float error, and records name the adapter.
+    pub device: Option<WgpuDevice>,
+    /// Number of repeats (create, train, evaluate), each with its own seed. Default: the
+    /// article's (10 for the echo task, 1 for IMDB); see [`ExperimentConfig::repeats`].
+    pub repeats: Option<usize>,
+    /// Base seed; repeat `i` derives its own seed from (`seed`, `i`).
+    pub seed: u64,
+    /// Where the task's data set is (IMDB: an archive or an unpacked folder). Not part of the
+    /// config's hash: records name the data by its checksum instead.
+    pub data: Option<PathBuf>,
+}
+
+/// A task with a model that trains on it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Study {
+    /// E1 (and E4's echo variants): a sequence-to-sequence model on the echo task.
+    Echo { task: EchoTask, model: EchoModel },
+    /// E2, E3 (and E4's IMDB variants): a text classifier on IMDB.
+    Imdb { task: ImdbTask, model: TextModel },
+}
+
+impl Study {
+    /// Pairs a file's task and model, or says that the model does not fit the task.
+    fn pair(task: TaskConfig, model: ModelConfig) -> Result<Self, FieldError> {
+        match (task, model) {
+            (TaskConfig::Echo(task), ModelConfig::Baseline(m)) => Ok(Study::Echo {
+                task,
+                model: EchoModel::Baseline(m),
+            }),
+            (TaskConfig::Echo(task), ModelConfig::Attention(m)) => Ok(Study::Echo {
+                task,
+                model: EchoModel::Attention(m),
+            }),
+            (TaskConfig::Imdb(task), ModelConfig::SelfAttention(m)) => Ok(Study::Imdb {
+                task,
+                model: TextModel::SelfAttention(m),
+            }),
+            (TaskConfig::Imdb(task), ModelConfig::Lstm(m)) => Ok(Study::Imdb {
+                task,
+                model: TextModel::Lstm(m),
+            }),
+            (task, model) => {
+                let fits = match task {
+                    TaskConfig::Echo(_) => "baseline or attention",
+                    TaskConfig::Imdb(_) => "self_attention or lstm",
+                };
+                Err(FieldError::new(
+                    "model.kind",
+                    format!(
+                        "{:?} does not fit task {:?} (expected {fits})",
+                        model.kind(),
+                        task.kind()
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// The model's own rules (the task's are checked before pairing).
+    fn validate_model(&self) -> Result<(), FieldError> {
+        match self {
+            Study::Echo { model, .. } => model.validate(),
+            Study::Imdb { model, .. } => model.validate(),
+        }
+    }
+
+    pub fn task(&self) -> TaskConfig {
+        match *self {
+            Study::Echo { task, .. } => TaskConfig::Echo(task),
+            Study::Imdb { task, .. } => TaskConfig::Imdb(task),
+        }
+    }
+
+    pub fn model(&self) -> ModelConfig {
+        match *self {
+            Study::Echo { model, .. } => model.into(),
+            Study::Imdb { model, .. } => model.into(),
+        }
+    }
+
+    /// `"echo"` or `"imdb"`.
+    pub fn task_kind(&self) -> &'static str {
+        self.task().kind()
+    }
+
+    /// `"baseline"`, `"attention"`, `"self_attention"` or `"lstm"`.
+    pub fn model_kind(&self) -> &'static str {
+        self.model().kind()
+    }
+
+    pub fn is_imdb(&self) -> bool {
+        matches!(self, Study::Imdb { .. })
+    }
+}
+
+impl TryFrom<RawConfig> for ExperimentConfig {
+    type Error = FieldError;
+
+    /// Checks the rules that types alone do not enforce (`n_out <= n_in`, sizes above zero, a
+    /// model that fits the task), in the order the fields are written.
+    fn try_from(raw: RawConfig) -> Result<Self, FieldError> {
+        if let Some(name) = &raw.name {
+            check_name(name)?;
+        }
+        if raw.device.is_some() && raw.backend != Backend::Wgpu {
+            return Err(FieldError::new(
+                "device",
+                format!(
+                    "only applies to the wgpu backend (this config runs on {})",
+                    raw.backend
+                ),
+            ));
+        }
+        if raw.repeats == Some(0) {
+            return Err(FieldError::new("repeats", "must be at least 1, got 0"));
+        }
+        raw.task.validate_alone()?;
+        let study = Study::pair(raw.task, raw.model)?;
+        study.validate_model()?;
+        raw.optimizer.validate()?;
+        Ok(ExperimentConfig {
+            name: raw.name,
+            description: raw.description,
+            study,
+            optimizer: raw.optimizer,
+            backend: raw.backend,
+            device: raw.device,
+            repeats: raw.repeats,
+            seed: raw.seed,
+            data: raw.data,
+        })
+    }
+}
+
+impl From<ExperimentConfig> for RawConfig {
+    fn from(config: ExperimentConfig) -> Self {
+        RawConfig {
+            name: config.name,
+            description: config.description,
+            task: config.study.task(),
+            model: config.study.model(),
+            optimizer: config.optimizer,
+            backend: config.backend,
+            device: config.device,
+            repeats: config.repeats,
+            seed: config.seed,
+            data: config.data,
+        }
+    }
+}
+
+impl TaskConfig {
+    /// The task's own rules, checked before the model is paired with it.
+    fn validate_alone(&self) -> Result<(), FieldError> {
+        match self {
+            TaskConfig::Echo(task) => task.validate(),
+            TaskConfig::Imdb(task) => task.validate(),
+        }
+    }
+}
+
+fn check_name(name: &str) -> Result<(), FieldError> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            "name",
+            format!("{name:?} is not a usable folder name (use letters, digits, - _ .)"),
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OptimizerConfig {
+    /// Adam with Keras' defaults (beta 0.9 / 0.999, epsilon 1e-7).
+    Adam {
+        #[serde(default = "default_lr")]
+        lr: f64,
+    },
+}
+
+fn default_lr() -> f64 {
+    1e-3
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig::Adam { lr: default_lr() }
+    }
+}
+
+impl OptimizerConfig {
+    pub fn lr(&self) -> f64 {
+        let OptimizerConfig::Adam { lr } = *self;
+        lr
+    }
+
+    fn validate(&self) -> Result<(), FieldError> {
+        let lr = self.lr();
+        if lr.is_finite() && lr > 0.0 {
+            Ok(())
+        } else {
+            Err(FieldError::new(
+                "optimizer.lr",
+                format!("must be a positive number, got {lr}"),
+            ))
+        }
+    }
+}
+
+/// Fields whose value is a tagged enum: a bad or missing tag is reported at `<field>.kind`.
+const TAGGED_FIELDS: [&str; 3] = ["task", "model", "optimizer"];
+
+impl ExperimentConfig {
+    /// Reads, parses and validates a config file. Every failure names the file and the field.
+    pub fn load(path: &Path) -> Result<Self, InputError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| InputError(format!("{}: cannot read config: {e}", path.display())))?;
+        let mut config = Self::parse(&text, path)?;
+        if config.name.is_none() {
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("experiment");
+            check_name(stem).map_err(|e| e.in_file(path))?;
+            config.name = Some(stem.to_string());
+        }
+        Ok(config)
+    }
+
+    /// Parses and validates JSON text; `origin` is only used in error messages.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self, InputError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|err| {
+            let mut field = err.path().to_string();
+            let inner = err.into_inner();
+            let message = tidy_serde_message(&inner.to_string());
+            if inner.is_syntax() || inner.is_eof() {
+                return InputError::at(origin, "", format!("malformed JSON: {message}"));
+            }
+            // The field path says where; serde_json's position points past a buffered object.
+            let message = match message.rfind(" at line ") {
+                Some(at) => message[..at].to_string(),
+                None => message,
+            };
+            if TAGGED_FIELDS.contains(&field.as_str())
+                && (message.starts_with("unknown variant") || message.contains("field `kind`"))
+            {
+                field.push_str(".kind");
+            }
+            InputError::at(origin, &field, message)
+        })?;
+        Self::try_from(raw).map_err(|e| e.in_file(origin))
+    }
+
+    /// The number of repeats: the config's, or the article's default for its task.
+    pub fn repeats(&self) -> usize {
+        self.repeats.unwrap_or(match self.study {
+            Study::Echo { .. } => EchoTask::DEFAULT_REPEATS,
+            Study::Imdb { .. } => ImdbTask::DEFAULT_REPEATS,
+        })
+    }
+
+    /// The experiment's name (set by [`load`](Self::load) from the file name when omitted).
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("experiment")
+    }
+
+    /// The config with every field that does not change a result cleared (name, description,
+    /// data location, wgpu device, repeat count): what [`hash`](Self::hash) hashes, and what the
+    /// report compares when it names how an older config differs.
+    pub fn hash_key(&self) -> Self {
+        let mut key = self.clone();
+        key.name = None;
+        key.description = None;
+        key.data = None;
+        key.device = None;
+        // Hashed as `"repeats": 0`, the form the first records were written with, so that their
+        // hashes stay valid. New optional fields must likewise be left out of the serialized
+        // config while they hold their default, or every recorded hash would change.
+        key.repeats = Some(0);
+        key
+    }
+
+    /// Identifies what a repeat's result depends on: everything but the name, the description
+    /// and the repeat count, so that raising `repeats` reuses the repeats already recorded.
+    pub fn hash(&self) -> String {
+        let canonical = serde_json::to_vec(&self.hash_key()).expect("a config always serializes");
+        crate::fsutil::sha256_hex(&canonical)[..12].to_string()
+    }
+}
+
+/// serde quotes names with backticks; a one-line error reads better with double quotes.
+fn tidy_serde_message(message: &str) -> String {
+    message.replace('`', "\"")
+}
+
+/// Where configs named without a path are looked up.
+pub const CONFIG_DIR: &str = "configs";
+
+/// Resolves `baseline` to `configs/baseline.json`, or takes a path as it is.
+pub fn resolve_config_path(name: &str) -> Result<PathBuf, InputError> {
+    resolve_named(
+        name,
+        Path::new(CONFIG_DIR),
+        "config",
+        "; `attnx list` shows the configs",
+    )
+}
+
+/// `name` as a path if it is a file, else `<dir>/<name>.json`; `what` and `hint` word the error.
+pub fn resolve_named(
+    name: &str,
+    dir: &Path,
+    what: &str,
+    hint: &str,
+) -> Result<PathBuf, InputError> {
+    let as_path = PathBuf::from(name);
+    if as_path.is_file() {
+        return Ok(as_path);
+    }
+    let in_dir = dir.join(format!("{name}.json"));
+    if in_dir.is_file() {
+        return Ok(in_dir);
+    }
+    Err(InputError(format!(
+        "{name}: no such {what} (looked for {} and {}{hint})",
+        as_path.display(),
+        in_dir.display()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ExperimentConfig, String> {
+        let origin = Path::new("x.json");
+        ExperimentConfig::parse(text, origin).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn omitted_fields_take_the_article_defaults() {
+        let config =
+            parse(r#"{"task": {"kind": "echo"}, "model": {"kind": "attention"}}"#).unwrap();
+        assert_eq!(
+            config.study,
+            Study::Echo {
+                task: EchoTask {
+                    n_in: 5,
+                    n_out: 2,
+                    cardinality: 50,
+                    train_steps: 5000,
+                    eval_samples: 100
+                },
+                model: EchoModel::Attention(AttentionModel {
+                    hidden: 150,
+                    score: Score::Additive,
+                    attention: Attending::Soft,
+                    temperature: None
+                })
+            }
+        );
+        assert_eq!(config.optimizer, OptimizerConfig::Adam { lr: 1e-3 });
+        assert_eq!(config.repeats(), 10);
+        assert_eq!(config.backend, Backend::Flex);
+    }
+
+    #[test]
+    fn errors_name_the_field_and_what_was_expected() {
+        let e = parse(r#"{"task": {"kind": "echo"}, "model": {"kind": "lstmm"}}"#).unwrap_err();
+        assert!(
+            e.starts_with("x.json: model.kind: unknown variant \"lstmm\""),
+            "{e}"
+        );
+        assert!(e.contains("baseline") && e.contains("attention"), "{e}");
+
+        let e = parse(r#"{"task": {"kind": "echo", "n_inn": 3}, "model": {"kind": "baseline"}}"#)
+            .unwrap_err();
+        assert!(
+            e.starts_with("x.json: task: unknown field \"n_inn\""),
+            "{e}"
+        );
+
+        let e = parse(
+            r#"{"task": {"kind": "echo", "n_in": 2, "n_out": 3}, "model": {"kind": "baseline"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "x.json: task.n_out: must not exceed task.n_in (2), got 3"
+        );
+
+        let e = parse(r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline"}, "repeats": 0}"#)
+            .unwrap_err();
+        assert_eq!(e, "x.json: repeats: must be at least 1, got 0");
+
+        let e = parse(r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline", "hidden": -1}}"#)
+            .unwrap_err();
+        // Inside a tagged enum serde buffers the object, so the path stops at the enum.
+        assert_eq!(
+            e,
+            "x.json: model: invalid value: integer \"-1\", expected usize"
+        );
+
+        let e = parse(r#"{"task": {"kind": "echo"},"#).unwrap_err();
+        assert!(e.starts_with("x.json: malformed JSON"), "{e}");
+        assert!(!e.contains('\n'));
+    }
+
+    /// New optional fields must leave every recorded hash as it was: the committed configs
+    /// still hash to the folders their results are stored under.
+    #[test]
+    fn committed_configs_keep_their_recorded_hashes() {
+        for (name, hash) in [
+            ("baseline", "6ae247a4f9ef"),
+            ("attention", "4b4698704096"),
+            ("imdb", "318106d4fb0c"),
+            ("imdb_pe", "b7f9cb7f475c"),
+            ("imdb_single", "a25bd5904b66"),
+        ] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(CONFIG_DIR)
+                .join(format!("{name}.json"));
+            assert_eq!(
+                ExperimentConfig::load(&path).unwrap().hash(),
+                hash,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn e4_switches_parse_and_bad_combinations_are_refused() {
+        let config = parse(
+            r#"{"task": {"kind": "echo"}, "model": {"kind": "attention", "score": "concat"}}"#,
+        )
+        .unwrap();
+        let additive = parse(r#"{"task": {"kind": "echo"}, "model": {"kind": "attention"}}"#);
+        assert_eq!(
+            config.hash(),
+            additive.unwrap().hash(),
+            "concat is additive"
+        );
+
+        let e = parse(
+            r#"{"task": {"kind": "echo"}, "model": {"kind": "attention", "temperature": 0.5}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("x.json: model.temperature: only applies to hard"),
+            "{e}"
+        );
+        let e = parse(
+            r#"{"task": {"kind": "imdb"}, "model": {"kind": "lstm", "pooling": "mean", "units": 8}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("x.json: model.units: only applies to attention"),
+            "{e}"
+        );
+        let e = parse(r#"{"task": {"kind": "imdb"}, "model": {"kind": "lstm"}}"#).unwrap_err();
+        assert!(e.contains("missing field \"pooling\""), "{e}");
+        let e = parse(
+            r#"{"task": {"kind": "imdb"}, "model": {"kind": "self_attention", "layers": 0}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e, "x.json: model.layers: must be at least 1, got 0");
+        let e =
+            parse(r#"{"task": {"kind": "echo"}, "model": {"kind": "lstm", "pooling": "last"}}"#)
+                .unwrap_err();
+        assert!(
+            e.contains("model.kind: \"lstm\" does not fit task \"echo\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wgpu_devices_parse_and_belong_to_wgpu() {
+        for (text, device) in [
+            ("default", WgpuDevice::Default),
+            ("cpu", WgpuDevice::Cpu),
+            ("discrete", WgpuDevice::Discrete(0)),
+            ("discrete:1", WgpuDevice::Discrete(1)),
+            ("integrated:0", WgpuDevice::Integrated(0)),
+            ("virtual:2", WgpuDevice::Virtual(2)),
+        ] {
+            assert_eq!(text.parse::<WgpuDevice>(), Ok(device));
+        }
+        assert!("gpu".parse::<WgpuDevice>().is_err());
+        assert!("discrete:x".parse::<WgpuDevice>().is_err());
+        let config = parse(
+            r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline"}, "backend": "wgpu", "device": "discrete:1"}"#,
+        )
+        .unwrap();
+        assert_eq!(config.device, Some(WgpuDevice::Discrete(1)));
+        let mut default = config.clone();
+        default.device = None;
+        assert_eq!(config.hash(), default.hash());
+        let e =
+            parse(r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline"}, "device": "cpu"}"#)
+                .unwrap_err();
+        assert_eq!(
+            e,
+            "x.json: device: only applies to the wgpu backend (this config runs on flex)"
+        );
+        let e = parse(
+            r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline"}, "backend": "wgpu", "device": "gpu"}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("x.json: device: unknown wgpu device \"gpu\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn hash_ignores_repeats_and_name_but_not_seed_or_backend() {
+        let a = parse(r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline"}}"#).unwrap();
+        let mut b = a.clone();
+        b.repeats = Some(3);
+        b.data = Some("elsewhere.tar.gz".into());
+        b.name = Some("other".into());
+        assert_eq!(a.hash(), b.hash());
+        b.seed = 1;
+        assert_ne!(a.hash(), b.hash());
+        let mut c = a.clone();
+        c.backend = Backend::Ndarray;
+        assert_ne!(a.hash(), c.hash());
+    }
+}

@@ -1,0 +1,163 @@
+//! The tasks a model is trained and evaluated on, with the articles' defaults.
+
+use serde::{Deserialize, Serialize};
+
+use super::FieldError;
+
+/// The task of a config file, as written (`"task": {"kind": "echo", ...}`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TaskConfig {
+    /// E1's synthetic echo task: output the first `n_out` of `n_in` random values, then zeros.
+    Echo(EchoTask),
+    /// IMDB sentiment classification (E2, E3): 25,000 training and 25,000 test reviews.
+    Imdb(ImdbTask),
+}
+
+impl TaskConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TaskConfig::Echo(_) => "echo",
+            TaskConfig::Imdb(_) => "imdb",
+        }
+    }
+}
+
+/// E1's echo task; omitted fields take the article's values.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EchoTask {
+    #[serde(default = "echo::n_in")]
+    pub n_in: usize,
+    #[serde(default = "echo::n_out")]
+    pub n_out: usize,
+    #[serde(default = "echo::cardinality")]
+    pub cardinality: usize,
+    /// Training steps, each on one freshly drawn pair (batch size 1).
+    #[serde(default = "echo::train_steps")]
+    pub train_steps: usize,
+    /// Fresh pairs drawn for evaluation (exact match of the whole sequence).
+    #[serde(default = "echo::eval_samples")]
+    pub eval_samples: usize,
+}
+
+/// E1's article defaults.
+mod echo {
+    pub fn n_in() -> usize {
+        5
+    }
+    pub fn n_out() -> usize {
+        2
+    }
+    pub fn cardinality() -> usize {
+        50
+    }
+    pub fn train_steps() -> usize {
+        5000
+    }
+    pub fn eval_samples() -> usize {
+        100
+    }
+}
+
+impl EchoTask {
+    /// Repeats a config runs when it does not say: the article's 10.
+    pub const DEFAULT_REPEATS: usize = 10;
+
+    pub(super) fn validate(&self) -> Result<(), FieldError> {
+        FieldError::positive("task.n_in", self.n_in)?;
+        FieldError::positive("task.n_out", self.n_out)?;
+        if self.n_out > self.n_in {
+            return Err(FieldError::new(
+                "task.n_out",
+                format!(
+                    "must not exceed task.n_in ({}), got {}",
+                    self.n_in, self.n_out
+                ),
+            ));
+        }
+        if self.cardinality < 2 {
+            return Err(FieldError::new(
+                "task.cardinality",
+                format!("must be at least 2, got {}", self.cardinality),
+            ));
+        }
+        FieldError::positive("task.train_steps", self.train_steps)?;
+        FieldError::positive("task.eval_samples", self.eval_samples)
+    }
+}
+
+/// The IMDB task (E2, E3); omitted fields take the article's values.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImdbTask {
+    /// Vocabulary: ids below `num_words` are kept, rarer words become out-of-vocabulary.
+    #[serde(default = "imdb::num_words")]
+    pub num_words: usize,
+    /// Tokens per review: zeros in front of shorter ones, the last `maxlen` of longer ones.
+    #[serde(default = "imdb::maxlen")]
+    pub maxlen: usize,
+    #[serde(default = "imdb::epochs")]
+    pub epochs: usize,
+    #[serde(default = "imdb::batch_size")]
+    pub batch_size: usize,
+    /// Use only this many training reviews (a fixed, label-balanced sample), for quick runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+    /// Evaluate on only this many test reviews (a fixed, label-balanced sample).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_limit: Option<usize>,
+}
+
+/// E2's article defaults.
+mod imdb {
+    pub fn num_words() -> usize {
+        20_000
+    }
+    pub fn maxlen() -> usize {
+        80
+    }
+    pub fn epochs() -> usize {
+        5
+    }
+    pub fn batch_size() -> usize {
+        32
+    }
+}
+
+impl ImdbTask {
+    /// Repeats a config runs when it does not say: the articles ran one.
+    pub const DEFAULT_REPEATS: usize = 1;
+
+    /// Training batches per epoch over `train_reviews` reviews.
+    pub fn batches(&self, train_reviews: usize) -> usize {
+        train_reviews.div_ceil(self.batch_size)
+    }
+
+    pub(super) fn validate(&self) -> Result<(), FieldError> {
+        if self.num_words <= 3 {
+            return Err(FieldError::new(
+                "task.num_words",
+                format!(
+                    "must exceed 3 (ids 0-2 are padding, start and out-of-vocabulary), got {}",
+                    self.num_words
+                ),
+            ));
+        }
+        FieldError::positive("task.maxlen", self.maxlen)?;
+        FieldError::positive("task.epochs", self.epochs)?;
+        FieldError::positive("task.batch_size", self.batch_size)?;
+        for (field, limit) in [
+            ("task.train_limit", self.train_limit),
+            ("task.test_limit", self.test_limit),
+        ] {
+            if limit.is_some_and(|n| n < 2) {
+                return Err(FieldError::new(
+                    field,
+                    "must be at least 2 (one review of each label)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
