@@ -229,8 +229,12 @@ fn compare_prints_one_table_with_the_difference_and_every_repeat() {
         .get_output()
         .clone();
     let text = String::from_utf8(out.stdout).unwrap();
-    let header = text.lines().nth(1).unwrap();
-    for column in ["config", "backend", "n", "mean", "std", "min", "max"] {
+    assert!(
+        text.starts_with("Metric: exact-match accuracy (%)."),
+        "{text}"
+    );
+    let header = text.lines().find(|l| l.starts_with("config")).unwrap();
+    for column in ["backend", "n", "mean", "std", "95% CI", "min", "max"] {
         assert!(header.contains(column), "{text}");
     }
     assert!(text.contains("small_attn - small_base:"), "{text}");

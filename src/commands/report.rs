@@ -60,9 +60,8 @@ fn report(
     configs: &Path,
     experiments: &Path,
 ) -> Result<()> {
-    use crate::report::summary;
     let experiments = crate::experiment::Experiment::load_all(experiments)?;
-    let scan = summary::scan(results, configs).map_err(|e| InputError(format!("{e:#}")))?;
+    let scan = crate::report::scan(results, configs).map_err(|e| InputError(format!("{e:#}")))?;
     for warning in &scan.warnings {
         eprintln!("warning: {warning}");
     }
@@ -72,7 +71,7 @@ fn report(
         .iter()
         .filter_map(|path| path.file_name()?.to_str().map(str::to_string))
         .collect();
-    let report = summary::build(&scan, &experiments, &heatmaps);
+    let report = crate::report::build(&scan, &experiments, &heatmaps);
     if formats.contains(&Format::Terminal) {
         print!("{}", report.text());
     }

@@ -1,10 +1,21 @@
-//! Results as tables and plots. This module: the terminal tables that `attnx run` and
-//! `attnx compare` print and the comparison lines (difference, CI, Welch, Hedges' g) both
-//! paths share; [`summary`]: `attnx report` over a whole results folder (Markdown, CSV,
-//! JSON); [`plots`]: its SVG figures.
+//! Records as tables and plots, by one path: records are grouped per config ([`scan`]), each
+//! experiment (or the configs of one `attnx run` / `attnx compare`) becomes a section of
+//! [`document::Block`]s (summary table, comparisons, per-epoch tables, [`plots`]), and the
+//! document is rendered as terminal text, Markdown, CSV or JSON ([`document`]).
 
+pub mod document;
 pub mod plots;
-pub mod summary;
+pub mod scan;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::{self, Write};
+
+pub use document::{Block, Report, Row};
+pub use scan::{Group, Scan, Status, scan};
+
+use crate::experiment::{Experiment, Published};
+use crate::record::ConfigRecords;
+use crate::stats::{Summary, Welch};
 
 /// The file name of the heatmap `attnx attention` draws for a repeat, in the results' `plots/`.
 pub fn heatmap_file(config: &str, repeat: usize) -> String {
@@ -18,11 +29,6 @@ pub fn is_heatmap_of(file: &str, config: &str) -> bool {
         .and_then(|rest| rest.strip_suffix(".svg"))
         .is_some_and(|repeat| repeat.parse::<usize>().is_ok())
 }
-
-use std::fmt::Write;
-
-use crate::record::{ConfigRecords, EpochMetrics, RepeatRecord};
-use crate::stats::{Summary, Welch};
 
 /// Left-aligns the first column, right-aligns the others (numbers).
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -60,7 +66,7 @@ pub fn table_aligned(header: &[&str], rows: &[Vec<String>], left: &[usize]) -> S
 }
 
 /// Whole percentages (echo: 100 pairs) without decimals, others with two.
-pub(crate) fn percent(a: f64) -> String {
+pub fn percent(a: f64) -> String {
     if a.fract() == 0.0 {
         format!("{a:.0}")
     } else {
@@ -68,166 +74,361 @@ pub(crate) fn percent(a: f64) -> String {
     }
 }
 
-pub(crate) fn fixed(x: Option<f64>) -> String {
+pub fn fixed(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"))
 }
 
-/// The accuracy table of one or more configs, every config compared with the first, and the
-/// per-repeat values.
+/// What `attnx run` and `attnx compare` print: the section `attnx report` gives an experiment
+/// (without published figures), then every repeat's accuracy.
 pub fn accuracy_report(results: &[ConfigRecords]) -> String {
-    let mut rows = Vec::new();
-    for r in results {
-        let acc = r.accuracies();
-        let s = Summary::of(&acc);
-        rows.push(vec![
-            r.config.name().to_string(),
-            r.config.backend.to_string(),
-            acc.len().to_string(),
-            fixed(s.map(|s| s.mean)),
-            fixed(s.and_then(|s| s.std)),
-            fixed(s.map(|s| s.min)),
-            fixed(s.map(|s| s.max)),
-        ]);
-    }
-    let metric = match results.first().map(|r| r.config.study.is_imdb()) {
+    let groups: Vec<Group> = results.iter().map(Group::current).collect();
+    let groups: Vec<&Group> = groups.iter().collect();
+    let metric = match groups.first().map(|g| g.is_imdb()) {
         Some(true) => "test accuracy after the last epoch (%)",
         _ => "exact-match accuracy (%)",
     };
-    let mut out = format!("{metric}\n");
-    out.push_str(&table(
-        &["config", "backend", "n", "mean", "std", "min", "max"],
-        &rows,
-    ));
+    let mut report = Report::default();
+    report
+        .blocks
+        .push(Block::Text(format!("Metric: {metric}.")));
+    section(&mut report, &groups, "", None);
+    let width = groups.iter().map(|g| g.name.len()).max().unwrap_or(0);
+    let mut lines = String::from("per-repeat accuracy (%)");
+    for g in &groups {
+        let values: Vec<String> = g.accuracies().iter().map(|&a| percent(a)).collect();
+        let _ = write!(lines, "\n{:<width$}  {}", g.name, values.join(" "));
+    }
+    report.blocks.push(Block::Text(lines));
+    report.text()
+}
 
-    if let [first, rest @ ..] = results
-        && !rest.is_empty()
-    {
-        let others: Vec<(String, Vec<f64>)> = rest
+/// The blocks and rows of one comparison of configs: the summary table, each config against
+/// the first of its variant family, attnx against the article where it gives repeats, and the
+/// per-epoch tables of IMDB configs. `published` is `None` where there is nothing to set
+/// beside (no published columns then).
+fn section(
+    report: &mut Report,
+    groups: &[&Group],
+    experiment: &str,
+    published: Option<&BTreeMap<String, Published>>,
+) {
+    let published_of = |g: &Group| published.and_then(|p| p.get(&g.name));
+    let rows: Vec<Row> = groups
+        .iter()
+        .map(|g| row(experiment, g, published_of(g)))
+        .collect();
+    let imdb = groups.iter().any(|g| g.is_imdb());
+    report
+        .blocks
+        .push(summary_table(&rows, imdb, published.is_some()));
+    if imdb {
+        report.blocks.push(Block::Text(
+            if published.is_some() {
+                "mean: test accuracy after the last epoch; best acc: the epoch with the best mean test accuracy; difference: best acc against the published best epoch."
+            } else {
+                "mean: test accuracy after the last epoch; best acc: the epoch with the best mean test accuracy."
+            }
+            .into(),
+        ));
+    }
+
+    let mut lines: Vec<String> = Vec::new();
+    let families: BTreeSet<String> = groups.iter().map(|g| g.family()).collect();
+    for family in &families {
+        let members: Vec<&Group> = groups
             .iter()
-            .map(|r| (r.config.name().to_string(), r.accuracies()))
+            .copied()
+            .filter(|g| &g.family() == family)
             .collect();
-        out.push('\n');
-        for line in comparisons(first.config.name(), &first.accuracies(), &others) {
-            out.push_str(&line);
-            out.push('\n');
+        if let Some((first, rest)) = members.split_first() {
+            let others: Vec<(String, Vec<f64>)> =
+                rest.iter().map(|g| (g.label(), g.accuracies())).collect();
+            lines.extend(
+                comparisons(&first.label(), &first.accuracies(), &others)
+                    .iter()
+                    .map(Comparison::to_string),
+            );
         }
     }
-
-    for r in results {
-        if let Some(table) = epoch_table(r) {
-            out.push('\n');
-            out.push_str(&table);
+    for g in groups {
+        if let Some(repeats) = published_of(g).and_then(|p| p.repeats.as_ref())
+            && let Some(w) = Welch::test(repeats, &g.accuracies())
+        {
+            lines.push(format!(
+                "{} - published: {:+.2} points (95% CI {:+.2} to {:+.2}; Welch {}; Hedges' g = {:.2})",
+                g.label(), w.difference, w.ci95.0, w.ci95.1, format_p(w.p), w.hedges_g
+            ));
         }
     }
-
-    out.push_str("\nper-repeat accuracy (%)\n");
-    let width = results
-        .iter()
-        .map(|r| r.config.name().len())
-        .max()
-        .unwrap_or(0);
-    for r in results {
-        let values: Vec<String> = r.accuracies().iter().map(|&a| percent(a)).collect();
-        let _ = writeln!(out, "{:<width$}  {}", r.config.name(), values.join(" "));
+    if !lines.is_empty() {
+        report.blocks.push(Block::Text(lines.join("\n")));
     }
-    out
-}
-
-/// Mean over repeats of a per-epoch figure, per epoch (records of IMDB runs).
-pub fn epoch_means(records: &[RepeatRecord], pick: fn(&EpochMetrics) -> f64) -> Vec<Summary> {
-    let epochs = records.iter().map(|r| r.epochs.len()).max().unwrap_or(0);
-    (0..epochs)
-        .filter_map(|e| {
-            let values: Vec<f64> = records
-                .iter()
-                .filter_map(|r| r.epochs.get(e).map(pick))
-                .collect();
-            Summary::of(&values)
-        })
-        .collect()
-}
-
-/// The epoch (1-based) with the best mean test accuracy, and that accuracy.
-pub fn best_epoch(records: &[RepeatRecord]) -> Option<(usize, f64)> {
-    epoch_means(records, |m| m.test_accuracy)
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (i + 1, s.mean))
-        .reduce(|a, b| if b.1 > a.1 { b } else { a })
-}
-
-/// Mean train and test accuracy per epoch over a config's repeats, and the best epoch.
-fn epoch_table(results: &ConfigRecords) -> Option<String> {
-    let records = &results.records;
-    let test = epoch_means(records, |m| m.test_accuracy);
-    if test.is_empty() {
-        return None;
+    if imdb {
+        for g in groups {
+            report
+                .blocks
+                .push(epoch_block(g, published.map(|_| published_of(g))));
+        }
     }
-    let train = epoch_means(records, |m| m.train_accuracy);
-    let loss = epoch_means(records, |m| m.test_loss);
-    let seconds = epoch_means(records, |m| m.seconds);
-    let rows: Vec<Vec<String>> = (0..test.len())
-        .map(|e| {
-            vec![
-                (e + 1).to_string(),
-                fixed(train.get(e).map(|s| s.mean)),
-                fixed(Some(test[e].mean)),
-                loss.get(e)
-                    .map_or_else(|| "-".into(), |s| format!("{:.4}", s.mean)),
-                fixed(seconds.get(e).map(|s| s.mean)),
-            ]
+    report.rows.extend(rows);
+}
+
+fn row(experiment: &str, group: &Group, published: Option<&Published>) -> Row {
+    let s = Summary::of(&group.accuracies());
+    let best = group.best_epoch();
+    // For IMDB the comparable number is the best epoch's test accuracy.
+    let attnx = if group.is_imdb() {
+        best.map(|b| b.1)
+    } else {
+        s.map(|s| s.mean)
+    };
+    let published = published.and_then(Published::headline);
+    Row {
+        experiment: experiment.to_string(),
+        config: group.name.clone(),
+        label: group.label(),
+        config_hash: group.hash.clone(),
+        status: match &group.status {
+            Status::Current => "current".into(),
+            Status::Changed(d) => format!("changed: {d}"),
+            Status::NoConfig => "no config".into(),
+        },
+        attnx_versions: group.versions.iter().cloned().collect::<Vec<_>>().join(" "),
+        backend: group.config.backend.to_string(),
+        n: group.records.len(),
+        mean: s.map(|s| s.mean),
+        std: s.and_then(|s| s.std),
+        ci95_low: s.and_then(|s| s.ci95).map(|c| c.0),
+        ci95_high: s.and_then(|s| s.ci95).map(|c| c.1),
+        min: s.map(|s| s.min),
+        max: s.map(|s| s.max),
+        published,
+        difference: attnx.zip(published).map(|(a, p)| a - p),
+        best_epoch: best.map(|b| b.0),
+        best_epoch_accuracy: best.map(|b| b.1),
+    }
+}
+
+fn ci(row: &Row) -> String {
+    match (row.ci95_low, row.ci95_high) {
+        (Some(lo), Some(hi)) => format!("{lo:.2} to {hi:.2}"),
+        _ => "n too small".into(),
+    }
+}
+
+fn summary_table(rows: &[Row], imdb: bool, with_published: bool) -> Block {
+    let mut header: Vec<String> = [
+        "config", "backend", "n", "mean", "std", "95% CI", "min", "max",
+    ]
+    .map(String::from)
+    .to_vec();
+    if imdb {
+        header.extend(["best epoch", "best acc"].map(String::from));
+    }
+    if with_published {
+        header.extend(["published", "difference"].map(String::from));
+    }
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let mut cells = vec![
+                r.label.clone(),
+                r.backend.clone(),
+                r.n.to_string(),
+                fixed(r.mean),
+                fixed(r.std),
+                ci(r),
+                fixed(r.min),
+                fixed(r.max),
+            ];
+            if imdb {
+                cells.push(r.best_epoch.map_or("-".into(), |e| e.to_string()));
+                cells.push(fixed(r.best_epoch_accuracy));
+            }
+            if with_published {
+                cells.push(fixed(r.published));
+                cells.push(r.difference.map_or("-".into(), |d| format!("{d:+.2}")));
+            }
+            cells
         })
         .collect();
-    let mut out = format!(
-        "{}: per epoch, mean of {} repeat(s)\n",
-        results.config.name(),
-        records.len()
-    );
-    out.push_str(&table(
-        &["epoch", "train acc %", "test acc %", "test loss", "seconds"],
-        &rows,
-    ));
-    if let Some((epoch, acc)) = best_epoch(records) {
-        let _ = writeln!(out, "best epoch: {epoch} ({acc:.2}%)");
-    }
-    Some(out)
+    Block::Table { header, rows }
 }
 
-/// Every config in `others` against `control`, one line each (see [`comparison`]). With more
-/// than one comparison, each line adds its Holm-adjusted p-value: testing several variants
-/// against one control at 5% each would find a "significant" difference by chance too often.
-pub fn comparisons(control: &str, a: &[f64], others: &[(String, Vec<f64>)]) -> Vec<String> {
-    let tests: Vec<Option<Welch>> = others.iter().map(|(_, b)| Welch::test(a, b)).collect();
-    let tested: Vec<f64> = tests.iter().flatten().map(|w| w.p).collect();
-    let mut adjusted = crate::stats::holm(&tested).into_iter();
-    others
-        .iter()
-        .zip(&tests)
-        .map(|((name, b), test)| {
-            let line = comparison(control, a, name, b);
-            match test {
-                Some(_) if tested.len() > 1 => {
-                    let p = adjusted.next().expect("one adjusted p per test");
-                    let line = line.strip_suffix(')').unwrap_or(&line).to_string();
-                    format!(
-                        "{line}; Holm-adjusted over {} comparisons: {})",
-                        tested.len(),
-                        format_p(p)
-                    )
-                }
-                _ => line,
+/// Builds the report of `scan` for `experiments`. `extra_plots` are the files already in the
+/// plots folder (attention heatmaps that `attnx attention` drew), linked where they belong.
+pub fn build(scan: &Scan, experiments: &[Experiment], extra_plots: &[String]) -> Report {
+    let mut report = Report::default();
+    report.blocks.push(Block::Heading("attnx report".into()));
+    let total: usize = scan.groups.iter().map(|g| g.records.len()).sum();
+    report.blocks.push(Block::Text(format!(
+        "{total} records in {} configs. Accuracies in percent. A config marked [..] was recorded with settings other than its file in configs/ has now.",
+        scan.groups.len()
+    )));
+    let mut reported: BTreeSet<(String, String)> = BTreeSet::new();
+
+    for experiment in experiments {
+        let groups: Vec<&Group> = experiment
+            .configs
+            .iter()
+            .flat_map(|name| {
+                let mut of_name: Vec<&Group> =
+                    scan.groups.iter().filter(|g| &g.name == name).collect();
+                of_name.sort_by_key(|g| (g.status != Status::Current, g.label()));
+                of_name
+            })
+            .collect();
+        report.blocks.push(Block::Heading(experiment.title.clone()));
+        report
+            .blocks
+            .push(Block::Text(format!("Metric: {}.", experiment.metric)));
+        if groups.is_empty() {
+            report.blocks.push(Block::Text(format!(
+                "No records yet: `attnx compare --experiment {}` runs it.",
+                experiment.name
+            )));
+            continue;
+        }
+        section(
+            &mut report,
+            &groups,
+            &experiment.name,
+            Some(&experiment.published),
+        );
+        let current: Vec<&Group> = groups
+            .iter()
+            .copied()
+            .filter(|g| g.status == Status::Current)
+            .collect();
+        for (file, plot) in plots::for_experiment(experiment, &current) {
+            report.blocks.push(Block::Image {
+                alt: plot.title().to_string(),
+                path: format!("plots/{file}"),
+            });
+            report.plots.push((file, plot));
+        }
+        for config in &experiment.configs {
+            for file in extra_plots.iter().filter(|f| is_heatmap_of(f, config)) {
+                report.blocks.push(Block::Image {
+                    alt: format!("{config}: attention heatmap ({file})"),
+                    path: format!("plots/{file}"),
+                });
             }
-        })
-        .collect()
+        }
+        for g in &groups {
+            reported.insert((g.name.clone(), g.hash.clone()));
+        }
+    }
+
+    let others: Vec<&Group> = scan
+        .groups
+        .iter()
+        .filter(|g| !reported.contains(&(g.name.clone(), g.hash.clone())))
+        .collect();
+    if !others.is_empty() {
+        report.blocks.push(Block::Heading("Other results".into()));
+        let rows: Vec<Row> = others.iter().map(|g| row("", g, None)).collect();
+        report.blocks.push(summary_table(
+            &rows,
+            others.iter().any(|g| g.is_imdb()),
+            true,
+        ));
+        report.rows.extend(rows);
+    }
+    if !scan.warnings.is_empty() {
+        report.blocks.push(Block::Heading("Warnings".into()));
+        report.blocks.push(Block::Text(scan.warnings.join("\n")));
+    }
+    report
 }
 
-/// `b - a` in points: the difference of means with its 95% CI, Welch's test and Hedges' g, or
-/// why there is no interval.
-pub fn comparison(name_a: &str, a: &[f64], name_b: &str, b: &[f64]) -> String {
-    let head = format!("{name_b} - {name_a}");
-    match Welch::test(a, b) {
-        Some(w) => format!(
-            "{head}: {:+.2} points (95% CI {:+.2} to {:+.2}; Welch t = {:.2}, df = {:.1}, {}; Hedges' g = {:.2})",
+/// Per-epoch means of one IMDB config, beside the published run (`published`: `None` for no
+/// published columns, `Some(None)` for a config the article did not run).
+fn epoch_block(group: &Group, published: Option<Option<&Published>>) -> Block {
+    let with_published = published.is_some();
+    let published = published.flatten();
+    let train = group.epoch_means(|m| m.train_accuracy);
+    let test = group.epoch_means(|m| m.test_accuracy);
+    let seconds = group.epoch_means(|m| m.seconds);
+    let pub_test = published
+        .and_then(|p| p.test_accuracy.clone())
+        .unwrap_or_default();
+    let pub_train = published
+        .and_then(|p| p.train_accuracy.clone())
+        .unwrap_or_default();
+    let epochs = test.len().max(pub_test.len());
+    let rows = (0..epochs)
+        .map(|e| {
+            let mut cells = vec![
+                format!("{} ep {}", group.label(), e + 1),
+                fixed(train.get(e).map(|s| s.mean)),
+                fixed(test.get(e).map(|s| s.mean)),
+                fixed(test.get(e).and_then(|s| s.std)),
+            ];
+            if with_published {
+                cells.push(fixed(pub_train.get(e).copied()));
+                cells.push(fixed(pub_test.get(e).copied()));
+            }
+            cells.push(fixed(seconds.get(e).map(|s| s.mean)));
+            cells
+        })
+        .collect();
+    let mut header = vec!["epoch", "train acc", "test acc", "test std"];
+    if with_published {
+        header.extend(["published train", "published test"]);
+    }
+    header.push("seconds");
+    Block::Table {
+        header: header.into_iter().map(String::from).collect(),
+        rows,
+    }
+}
+
+/// `variant - control` in points: the difference of means with its 95% CI, Welch's test and
+/// Hedges' g, or why there is no interval.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub control: String,
+    pub variant: String,
+    pub sizes: (usize, usize),
+    pub difference: Option<f64>,
+    /// `None` when a group has fewer than two repeats or neither has any spread.
+    pub welch: Option<Welch>,
+    /// The Holm-adjusted p-value and the number of comparisons it adjusts for, when several
+    /// variants were tested against one control.
+    pub holm: Option<(f64, usize)>,
+}
+
+impl Comparison {
+    pub fn new(control: &str, a: &[f64], variant: &str, b: &[f64]) -> Self {
+        Comparison {
+            control: control.to_string(),
+            variant: variant.to_string(),
+            sizes: (a.len(), b.len()),
+            difference: Summary::of(b)
+                .zip(Summary::of(a))
+                .map(|(sb, sa)| sb.mean - sa.mean),
+            welch: Welch::test(a, b),
+            holm: None,
+        }
+    }
+}
+
+impl fmt::Display for Comparison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} - {}: ", self.variant, self.control)?;
+        let Some(w) = &self.welch else {
+            return write!(
+                f,
+                "{} points (n too small, or no spread, for a confidence interval or test: {} and {} repeats)",
+                self.difference.map_or("-".into(), |d| format!("{d:+.2}")),
+                self.sizes.0,
+                self.sizes.1
+            );
+        };
+        write!(
+            f,
+            "{:+.2} points (95% CI {:+.2} to {:+.2}; Welch t = {:.2}, df = {:.1}, {}; Hedges' g = {:.2}",
             w.difference,
             w.ci95.0,
             w.ci95.1,
@@ -235,19 +436,30 @@ pub fn comparison(name_a: &str, a: &[f64], name_b: &str, b: &[f64]) -> String {
             w.df,
             format_p(w.p),
             w.hedges_g
-        ),
-        None => {
-            let diff = Summary::of(b)
-                .zip(Summary::of(a))
-                .map(|(sb, sa)| sb.mean - sa.mean);
-            format!(
-                "{head}: {} points (n too small, or no spread, for a confidence interval or test: {} and {} repeats)",
-                diff.map_or("-".into(), |d| format!("{d:+.2}")),
-                a.len(),
-                b.len()
-            )
+        )?;
+        if let Some((p, m)) = self.holm {
+            write!(f, "; Holm-adjusted over {m} comparisons: {}", format_p(p))?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Every config in `others` against `control`. With more than one test, each carries its
+/// Holm-adjusted p-value: testing several variants against one control at 5% each would find
+/// a "significant" difference by chance too often.
+pub fn comparisons(control: &str, a: &[f64], others: &[(String, Vec<f64>)]) -> Vec<Comparison> {
+    let mut out: Vec<Comparison> = others
+        .iter()
+        .map(|(name, b)| Comparison::new(control, a, name, b))
+        .collect();
+    let tested: Vec<f64> = out.iter().filter_map(|c| c.welch.map(|w| w.p)).collect();
+    if tested.len() > 1 {
+        let mut adjusted = crate::stats::holm(&tested).into_iter();
+        for c in out.iter_mut().filter(|c| c.welch.is_some()) {
+            c.holm = adjusted.next().map(|p| (p, tested.len()));
         }
     }
+    out
 }
 
 /// `p = ...` to 4 decimals, in scientific notation below 0.001, or a bound where double
@@ -288,7 +500,10 @@ mod tests {
             ("far".to_string(), vec![90.0, 88.0, 93.0, 85.0, 91.0]),
             ("one".to_string(), vec![50.0]),
         ];
-        let lines = comparisons("control", &control, &others);
+        let lines: Vec<String> = comparisons("control", &control, &others)
+            .iter()
+            .map(Comparison::to_string)
+            .collect();
         assert_eq!(lines.len(), 3);
         let raw: Vec<f64> = others[..2]
             .iter()
@@ -301,7 +516,8 @@ mod tests {
         }
         assert!(lines[2].contains("n too small"), "{}", lines[2]);
         let single = comparisons("control", &control, &others[..1]);
-        assert!(!single[0].contains("Holm"), "{}", single[0]);
+        assert!(single[0].holm.is_none());
+        assert!(!single[0].to_string().contains("Holm"), "{}", single[0]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 
-use super::summary::Group;
+use super::scan::Group;
 use crate::experiment::Experiment;
 use crate::record::EpochMetrics;
 
