@@ -82,6 +82,21 @@ pub fn adapter_name(_device: &Device) -> Option<String> {
     None
 }
 
+/// The memory a GPU device may be asked to hold at once (cubecl's figure: the largest
+/// device-local heap on Vulkan), or `None` for CPU devices and drivers that give none.
+#[cfg(feature = "wgpu")]
+pub fn gpu_memory_bytes(device: &Device) -> Option<u64> {
+    match device.as_dispatch() {
+        burn_dispatch::DispatchDevice::Cube(cube) => cube.client().properties().memory.max_memory(),
+        _ => None,
+    }
+}
+
+#[cfg(not(feature = "wgpu"))]
+pub fn gpu_memory_bytes(_device: &Device) -> Option<u64> {
+    None
+}
+
 /// What `attnx info` says of the backends: each compiled one, and whether it can run here.
 pub fn report() -> Vec<(Backend, String)> {
     let mut out = Vec::new();
@@ -90,9 +105,15 @@ pub fn report() -> Vec<(Backend, String)> {
             "not compiled in (build with the `wgpu` feature)".to_string()
         } else {
             match device(backend, None) {
-                Ok(device) => match adapter_name(&device) {
-                    Some(name) => format!("ready: adapter {name}"),
-                    None => "ready (CPU)".to_string(),
+                Ok(device) => match (adapter_name(&device), gpu_memory_bytes(&device)) {
+                    (Some(name), Some(bytes)) => format!(
+                        "ready: adapter {name}, {:.1} GiB of device memory",
+                        bytes as f64 / (1u64 << 30) as f64
+                    ),
+                    (Some(name), None) => {
+                        format!("ready: adapter {name} (its memory size is not reported)")
+                    }
+                    (None, _) => "ready (CPU)".to_string(),
                 },
                 Err(e) => e.to_string(),
             }

@@ -136,23 +136,31 @@ fn prepare_data(
     Ok(out)
 }
 
-/// Refuses, before any data is loaded, a run whose models would not fit in this machine's
-/// memory (an impossible `hidden` or `maxlen` would otherwise end in the kernel's OOM kill).
+/// Refuses, before any data is loaded, a run whose models would not fit in memory: this
+/// machine's on the CPU backends, the device's on wgpu (an impossible `hidden` or `maxlen`
+/// would otherwise end in the kernel's OOM kill, or a device allocation failure half-way).
 /// Each config is checked with as many stacks in flight as the workers allow.
 fn check_memory(
     configs: &[ExperimentConfig],
     missing: &[Vec<usize>],
+    devices: &[burn::tensor::Device],
     options: &RunOptions,
 ) -> Result<()> {
-    let Some(available) = footprint::available_bytes() else {
-        return Ok(());
-    };
     let jobs = options.jobs.max(1);
-    for (config, todo) in configs.iter().zip(missing) {
-        if todo.is_empty() || config.backend == Backend::Wgpu {
-            // A GPU's memory is not this machine's; wgpu reports its own allocation failures.
+    for ((config, todo), device) in configs.iter().zip(missing).zip(devices) {
+        // wgpu reports a device's memory where cubecl can read it (Vulkan through SPIR-V,
+        // Metal); elsewhere, and on the CPU backends, this machine's memory is the bound.
+        let (available, place) = match backend::gpu_memory_bytes(device) {
+            Some(bytes) if config.backend == Backend::Wgpu => (Some(bytes as f64), "on the device"),
+            _ if config.backend == Backend::Wgpu => (
+                footprint::available_bytes(),
+                "on this machine (the GPU reports no memory size)",
+            ),
+            _ => (footprint::available_bytes(), "here"),
+        };
+        let Some(available) = available.filter(|_| !todo.is_empty()) else {
             continue;
-        }
+        };
         let stack = options
             .stack
             .unwrap_or_else(|| default_stack(config, todo.len(), jobs))
@@ -162,7 +170,7 @@ fn check_memory(
         let needed = one.bytes * (stack * in_flight) as f64;
         if needed > available {
             return Err(InputError(format!(
-                "{}: training needs about {} of memory ({} repeat(s) at once, {:.3e} parameters each), more than the {} available here; use smaller sizes{}",
+                "{}: training needs about {} of memory ({} repeat(s) at once, {:.3e} parameters each), more than the {} available {place}; use smaller sizes{}",
                 config.name(),
                 footprint::human(needed),
                 stack * in_flight,
@@ -199,7 +207,7 @@ pub fn run(
         return Ok(finish(results));
     }
     let configs: Vec<ExperimentConfig> = results.iter().map(|r| r.config.clone()).collect();
-    check_memory(&configs, &missing, options)?;
+    check_memory(&configs, &missing, &devices, options)?;
     let data = prepare_data(&configs, options.data.as_deref(), &say)?;
     let units = plan_units(&configs, &missing, &data, options);
 

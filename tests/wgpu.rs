@@ -50,3 +50,35 @@ fn echo_trains_on_wgpu() {
         assert!(loss.is_finite() && loss > 0.0, "loss {loss}");
     }
 }
+
+/// An impossible size on wgpu is refused up front, against the device's memory where cubecl
+/// reports it and this machine's otherwise (lavapipe reports none), not left to an allocation
+/// failure half-way.
+#[test]
+fn impossible_sizes_are_refused_against_the_device_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("huge.json"),
+        r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline", "hidden": 400000},
+            "backend": "wgpu", "repeats": 1}"#,
+    )
+    .unwrap();
+    let out = common::attnx(dir.path())
+        // Mesa warns on stderr without it; the check is that attnx says one line.
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .args(["run", "huge.json", "--out", "res"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("no usable adapter") {
+        assert!(std::env::var_os("CI").is_none(), "{stderr}");
+        eprintln!("skipped: {stderr}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("training needs about ") && stderr.contains("available on "),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

@@ -9,7 +9,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 
 use super::EchoStudy;
-use super::{LOSS_WINDOW, RepeatOutcome, TrainedModel};
+use super::{LossWindows, RepeatOutcome, TrainedModel};
 use crate::config::{self, Attending, EchoTask, OptimizerConfig};
 use crate::models::echo::{AttentionModel, DecoderVariant, EchoModel, EncoderDecoder};
 use crate::models::stacked::TakeRepeat;
@@ -139,8 +139,7 @@ pub fn train_echo_stack(
     });
 
     let started = Instant::now();
-    let mut curves = vec![Vec::with_capacity(train_steps / LOSS_WINDOW + 1); r];
-    let mut window = vec![0.0f64; r];
+    let mut windows = LossWindows::new(r);
     for step in 1..=train_steps {
         let (x, y, _) = draw_batch(&task, &mut data_rngs, 1, &train_device);
         let gumbel = noise_rngs
@@ -156,16 +155,7 @@ pub fn train_echo_stack(
             .into_data()
             .try_into_vec::<f32>()
             .expect("f32 losses");
-        for (sum, value) in window.iter_mut().zip(&values) {
-            *sum += f64::from(*value);
-        }
-        let in_window = (step - 1) % LOSS_WINDOW + 1;
-        if in_window == LOSS_WINDOW || step == train_steps {
-            for (curve, sum) in curves.iter_mut().zip(window.iter_mut()) {
-                curve.push((*sum / in_window as f64) as f32);
-                *sum = 0.0;
-            }
-        }
+        windows.push(&values);
         on_step(step, values.iter().sum::<f32>() / r as f32);
     }
     let train_seconds = started.elapsed().as_secs_f64();
@@ -178,7 +168,7 @@ pub fn train_echo_stack(
     indices
         .iter()
         .zip(seeds)
-        .zip(curves)
+        .zip(windows.finish())
         .zip(correct)
         .enumerate()
         .map(

@@ -9,7 +9,7 @@ use rand::RngExt;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use super::{ImdbStudy, LOSS_WINDOW, RepeatOutcome, TrainedModel};
+use super::{ImdbStudy, LossWindows, RepeatOutcome, TrainedModel};
 use crate::config::{ImdbTask, OptimizerConfig, Output};
 use crate::data::prepare::Batchable;
 use crate::models::classifier::TextClassifier;
@@ -136,8 +136,7 @@ pub fn train_imdb(
     let batches = n.div_ceil(batch_size);
     let mut order: Vec<usize> = (0..n).collect();
     let mut metrics = Vec::with_capacity(epochs);
-    let mut loss_curve = Vec::new();
-    let (mut window_sum, mut window_len) = (0.0f64, 0usize);
+    let mut windows = LossWindows::new(1);
     let (mut train_seconds, mut eval_seconds) = (0.0, 0.0);
     let mut last_eval = (0.0, 0usize);
 
@@ -164,12 +163,7 @@ pub fn train_imdb(
 
             loss_sum += loss_value * rows.len() as f64;
             hits += correct(&predictions(output, &scores), &labels);
-            window_sum += loss_value;
-            window_len += 1;
-            if window_len == LOSS_WINDOW {
-                loss_curve.push((window_sum / window_len as f64) as f32);
-                (window_sum, window_len) = (0.0, 0);
-            }
+            windows.push(&[loss_value as f32]);
             bar.step(
                 step + 1,
                 (loss_sum / (order.len().min((step + 1) * batch_size)) as f64) as f32,
@@ -197,16 +191,13 @@ pub fn train_imdb(
         ));
         metrics.push(m);
     }
-    if window_len > 0 {
-        loss_curve.push((window_sum / window_len as f64) as f32);
-    }
     RepeatOutcome {
         index,
         seed,
         accuracy: 100.0 * last_eval.1 as f64 / data.test.len() as f64,
         correct: last_eval.1,
         total: data.test.len(),
-        loss_curve,
+        loss_curve: windows.finish().remove(0),
         epochs: metrics,
         train_seconds,
         eval_seconds,

@@ -2,6 +2,9 @@
 
 pub mod echo;
 pub mod imdb;
+mod loss_curve;
+
+pub use loss_curve::{LOSS_WINDOW, LossWindows};
 
 use std::sync::Arc;
 
@@ -15,9 +18,6 @@ use crate::progress::Progress;
 pub fn keras_adam() -> burn::optim::ModuleOptimizer {
     burn::optim::AdamConfig::new().with_epsilon(1e-7).init()
 }
-
-/// Steps per point of the recorded loss curve.
-pub const LOSS_WINDOW: usize = 100;
 
 /// What one repeat produced.
 #[derive(Debug, Clone)]
