@@ -68,6 +68,36 @@ pub struct EpochMetrics {
 }
 
 impl RepeatRecord {
+    /// A record of repeat `repeat` (seeded `seed`) of `config`, written by this build of attnx,
+    /// with empty results: the runner fills them in (and tests, with made-up ones).
+    pub fn new(config: &ExperimentConfig, repeat: usize, seed: u64) -> Self {
+        RepeatRecord {
+            attnx_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit: Some(env!("ATTNX_GIT_COMMIT").to_string()).filter(|c| !c.is_empty()),
+            experiment: config.name().to_string(),
+            config_hash: config.hash(),
+            config: config.clone(),
+            repeat,
+            seed,
+            backend: config.backend,
+            device: String::new(),
+            accuracy: 0.0,
+            correct: 0,
+            total: 0,
+            loss_curve: LossCurve {
+                every: 0,
+                values: Vec::new(),
+            },
+            epochs: Vec::new(),
+            data_sha256: None,
+            train_seconds: 0.0,
+            eval_seconds: 0.0,
+            stack_size: 1,
+            finished_at: 0,
+            model_file: None,
+        }
+    }
+
     /// The record in `path`; the reason as a line when it cannot be read or parsed (the store
     /// and the report name such files and go on).
     pub fn read(path: &std::path::Path) -> Result<Self, String> {

@@ -101,7 +101,6 @@ impl ResultStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::LossCurve;
 
     fn config(name: &str, seed: u64) -> ExperimentConfig {
         let text = format!(
@@ -112,29 +111,10 @@ mod tests {
 
     fn record(config: &ExperimentConfig, repeat: usize) -> RepeatRecord {
         RepeatRecord {
-            attnx_version: "0.1.0".into(),
-            git_commit: None,
-            experiment: config.name().into(),
-            config_hash: config.hash(),
-            config: config.clone(),
-            repeat,
-            seed: repeat as u64,
-            backend: config.backend,
-            device: "flex: test".into(),
             accuracy: 50.0,
             correct: 50,
             total: 100,
-            loss_curve: LossCurve {
-                every: 100,
-                values: vec![1.0],
-            },
-            epochs: Vec::new(),
-            data_sha256: None,
-            train_seconds: 1.0,
-            eval_seconds: 0.1,
-            stack_size: 1,
-            finished_at: 0,
-            model_file: None,
+            ..RepeatRecord::new(config, repeat, repeat as u64)
         }
     }
 

@@ -29,14 +29,6 @@ fn record(
     epochs: Vec<EpochMetrics>,
 ) -> RepeatRecord {
     RepeatRecord {
-        attnx_version: "0.1.0".into(),
-        git_commit: None,
-        experiment: config.name().into(),
-        config_hash: config.hash(),
-        config: config.clone(),
-        repeat,
-        seed: repeat as u64,
-        backend: config.backend,
         device: "flex: test".into(),
         accuracy,
         correct: accuracy as usize,
@@ -50,12 +42,9 @@ fn record(
             ],
         },
         epochs,
-        data_sha256: None,
         train_seconds: 1.0,
         eval_seconds: 0.1,
-        stack_size: 1,
-        finished_at: 0,
-        model_file: None,
+        ..RepeatRecord::new(config, repeat, repeat as u64)
     }
 }
 

@@ -1,0 +1,311 @@
+//! What a run must train: the repeats not yet recorded, whether they fit in memory, their data,
+//! and how they are cut into stacks and ordered.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use super::RunOptions;
+use crate::backend;
+use crate::config::{Backend, EchoModel, ExperimentConfig, Study};
+use crate::data::prepare::{self, ImdbData};
+use crate::error::InputError;
+use crate::models::footprint;
+use crate::record::ConfigRecords;
+use crate::store::ResultStore;
+use crate::train::{self, PreparedStudy};
+
+/// A stack of repeats of one config, trained together by one worker.
+pub struct Unit {
+    pub config: usize,
+    pub indices: Vec<usize>,
+}
+
+/// How many repeats to train as one stacked model when the user does not say, from
+/// `attnx bench` (batch 1, E1 models, 2-core machine): on flex a stack of 10 trains 0.78x
+/// (baseline) and 0.85x (attention) as many repeat-steps per second as single repeats, since a
+/// step's cost there is the weight gradients and Adam's passes over the weights, which grow with
+/// the stack; so flex runs repeats one per worker. On ndarray, whose per-op overhead is larger,
+/// a stack of 10 trains 1.58x and 1.66x as many: each worker gets one stack. On a GPU a
+/// batch-1 step is bound by kernel-launch latency, which a stack shares: one stack of all.
+/// IMDB repeats are never stacked: at batch size 32 they are bound by arithmetic.
+pub fn default_stack(config: &ExperimentConfig, repeats: usize, jobs: usize) -> usize {
+    match (&config.study, config.backend) {
+        (Study::Imdb { .. }, _) => 1,
+        (_, Backend::Flex) => 1,
+        (_, Backend::Ndarray) => repeats.div_ceil(jobs.max(1)).max(1),
+        (_, Backend::Wgpu) => repeats.max(1),
+    }
+}
+
+/// The same config twice would train the same repeats twice, at once.
+pub(super) fn refuse_duplicates(configs: &[ExperimentConfig]) -> Result<()> {
+    for (i, config) in configs.iter().enumerate() {
+        if configs[..i]
+            .iter()
+            .any(|c| c.name() == config.name() && c.hash() == config.hash())
+        {
+            return Err(InputError(format!(
+                "{}: named twice; compare each config once",
+                config.name()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Each config with the records it keeps (none with `force`), and the repeats still to run.
+pub(super) fn recorded_and_missing(
+    store: &ResultStore,
+    configs: Vec<ExperimentConfig>,
+    force: bool,
+    say: &dyn Fn(&str),
+) -> Result<(Vec<ConfigRecords>, Vec<Vec<usize>>)> {
+    let mut results = Vec::with_capacity(configs.len());
+    let mut missing = Vec::with_capacity(configs.len());
+    for config in configs {
+        let stored = store.load(&config)?;
+        for (path, reason) in &stored.unreadable {
+            eprintln!(
+                "warning: {}: unreadable record, its repeat will run again ({reason})",
+                path.display()
+            );
+        }
+        let dir = store.config_dir(&config);
+        let wanted = 0..config.repeats();
+        let have = wanted
+            .clone()
+            .filter(|i| stored.records.contains_key(i))
+            .count();
+        let todo: Vec<usize> = if force {
+            wanted.collect()
+        } else {
+            wanted.filter(|i| !stored.records.contains_key(i)).collect()
+        };
+        if have > 0 && force {
+            say(&format!(
+                "{}: re-running {have} recorded repeat(s) in {} (--force)",
+                config.name(),
+                dir.display()
+            ));
+        } else if have > 0 {
+            say(&format!(
+                "{}: {have} of {} repeats already recorded in {}, skipped (--force runs them again)",
+                config.name(),
+                config.repeats(),
+                dir.display()
+            ));
+        }
+        let records = if force {
+            Vec::new()
+        } else {
+            stored
+                .records
+                .into_values()
+                .filter(|r| r.repeat < config.repeats())
+                .collect()
+        };
+        missing.push(todo);
+        results.push(ConfigRecords { config, records });
+    }
+    Ok((results, missing))
+}
+
+/// Refuses, before any data is loaded, a run whose models would not fit in memory: this
+/// machine's on the CPU backends, the device's on wgpu (an impossible `hidden` or `maxlen`
+/// would otherwise end in the kernel's OOM kill, or a device allocation failure half-way).
+/// Each config is checked with as many stacks in flight as the workers allow.
+pub(super) fn check_memory(
+    configs: &[ExperimentConfig],
+    missing: &[Vec<usize>],
+    devices: &[burn::tensor::Device],
+    options: &RunOptions,
+) -> Result<()> {
+    let jobs = options.jobs.max(1);
+    for ((config, todo), device) in configs.iter().zip(missing).zip(devices) {
+        // wgpu reports a device's memory where cubecl can read it (Vulkan through SPIR-V,
+        // Metal); elsewhere, and on the CPU backends, this machine's memory is the bound.
+        let (available, place) = match backend::gpu_memory_bytes(device) {
+            Some(bytes) if config.backend == Backend::Wgpu => (Some(bytes as f64), "on the device"),
+            _ if config.backend == Backend::Wgpu => (
+                footprint::available_bytes(),
+                "on this machine (the GPU reports no memory size)",
+            ),
+            _ => (footprint::available_bytes(), "here"),
+        };
+        let Some(available) = available.filter(|_| !todo.is_empty()) else {
+            continue;
+        };
+        let stack = options
+            .stack
+            .unwrap_or_else(|| default_stack(config, todo.len(), jobs))
+            .max(1);
+        let in_flight = jobs.min(todo.len().div_ceil(stack));
+        let one = footprint::estimate(config, train::imdb::EVAL_BATCH);
+        let needed = one.bytes * (stack * in_flight) as f64;
+        if needed > available {
+            return Err(InputError(format!(
+                "{}: training needs about {} of memory ({} repeat(s) at once, {:.3e} parameters each), more than the {} available {place}; use smaller sizes{}",
+                config.name(),
+                footprint::human(needed),
+                stack * in_flight,
+                one.parameters,
+                footprint::human(available),
+                if stack * in_flight > 1 { " or fewer --jobs/--stack" } else { "" }
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Loads each config's data set once (configs that share one share it).
+pub(super) fn prepare_data(
+    configs: &[ExperimentConfig],
+    cli_data: Option<&Path>,
+    say: &dyn Fn(&str),
+) -> Result<Vec<PreparedStudy>> {
+    let mut loaded: HashMap<(PathBuf, String), Arc<ImdbData>> = HashMap::new();
+    let mut out = Vec::with_capacity(configs.len());
+    for config in configs {
+        out.push(PreparedStudy::new(&config.study, |task| -> Result<_> {
+            let (path, origin) = prepare::locate(cli_data, config.data.as_deref())?;
+            // Everything the prepared data depends on, as the cache key.
+            let key = (path.clone(), serde_json::to_string(task)?);
+            if let Some(data) = loaded.get(&key) {
+                return Ok(data.clone());
+            }
+            say(&format!(
+                "{}: IMDB data from {} ({origin})",
+                config.name(),
+                path.display()
+            ));
+            let started = std::time::Instant::now();
+            let data = Arc::new(ImdbData::prepare(task, &path)?);
+            say(&format!(
+                "{}: {} training and {} test reviews ready in {:.1} s",
+                config.name(),
+                data.train.len(),
+                data.test.len(),
+                started.elapsed().as_secs_f64()
+            ));
+            loaded.insert(key, data.clone());
+            Ok(data)
+        })?);
+    }
+    Ok(out)
+}
+
+/// Stacks of the missing repeats, longest first, so that no worker is left with a long one at
+/// the end.
+pub(super) fn plan_units(
+    configs: &[ExperimentConfig],
+    missing: &[Vec<usize>],
+    data: &[PreparedStudy],
+    options: &RunOptions,
+) -> Vec<Unit> {
+    let jobs = options.jobs.max(1);
+    let mut units: Vec<Unit> = Vec::new();
+    for (config, todo) in missing.iter().enumerate() {
+        let stack = options
+            .stack
+            .unwrap_or_else(|| default_stack(&configs[config], todo.len(), jobs))
+            .max(1);
+        for indices in todo.chunks(stack) {
+            units.push(Unit {
+                config,
+                indices: indices.to_vec(),
+            });
+        }
+    }
+    units.sort_by_key(|u| std::cmp::Reverse(unit_cost(&data[u.config], u.indices.len())));
+    units
+}
+
+/// Relative cost of training a stack, to order the work.
+fn unit_cost(study: &PreparedStudy, repeats: usize) -> usize {
+    let per_step = match study {
+        PreparedStudy::Echo(echo) => match echo.model {
+            EchoModel::Baseline(_) => 1,
+            EchoModel::Attention(_) => 2,
+        },
+        // A batch of 32 reviews costs far more than one echo pair.
+        PreparedStudy::Imdb(_) => 100,
+    };
+    study.steps_per_repeat() * per_step * (10 + repeats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::Mode;
+
+    fn config(text: &str) -> ExperimentConfig {
+        ExperimentConfig::parse(text, Path::new("x.json")).unwrap()
+    }
+
+    /// The stacking defaults `attnx bench` chose: one repeat per worker on flex, one stack per
+    /// worker on ndarray, one stack of all on wgpu, and IMDB repeats never stacked.
+    #[test]
+    fn default_stacks_follow_the_backend_and_task() {
+        let echo = |backend: &str| {
+            config(&format!(
+                r#"{{"task": {{"kind": "echo"}}, "model": {{"kind": "attention"}}, "backend": "{backend}"}}"#
+            ))
+        };
+        assert_eq!(default_stack(&echo("flex"), 10, 2), 1);
+        assert_eq!(default_stack(&echo("ndarray"), 10, 2), 5);
+        assert_eq!(default_stack(&echo("ndarray"), 3, 2), 2);
+        assert_eq!(default_stack(&echo("wgpu"), 10, 2), 10);
+        let imdb = config(
+            r#"{"task": {"kind": "imdb"}, "model": {"kind": "self_attention"}, "backend": "wgpu"}"#,
+        );
+        assert_eq!(default_stack(&imdb, 5, 2), 1);
+    }
+
+    /// Missing repeats become stacks by the backend's default, the costliest first.
+    #[test]
+    fn plans_stacks_of_the_missing_repeats_costliest_first() {
+        let configs = [
+            config(
+                r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline"}, "backend": "ndarray"}"#,
+            ),
+            config(r#"{"task": {"kind": "echo"}, "model": {"kind": "attention"}}"#),
+        ];
+        let missing = [vec![0, 1, 2, 7], vec![3, 4, 9]];
+        let options = RunOptions {
+            repeats: None,
+            backend: None,
+            device: None,
+            seed: None,
+            jobs: 2,
+            stack: None,
+            force: false,
+            progress: Mode::Quiet,
+            data: None,
+            save_model: None,
+        };
+        let prepared: Vec<PreparedStudy> = configs
+            .iter()
+            .map(|c| PreparedStudy::new(&c.study, |_| -> Result<_, ()> { unreachable!() }).unwrap())
+            .collect();
+        let units = plan_units(&configs, &missing, &prepared, &options);
+        let plan: Vec<(usize, Vec<usize>)> =
+            units.into_iter().map(|u| (u.config, u.indices)).collect();
+        // ndarray: one stack per worker (2 of 2); flex: one repeat per unit. An attention
+        // step costs about two baseline steps, so the attention repeats go first.
+        assert_eq!(
+            plan,
+            [
+                (1, vec![3]),
+                (1, vec![4]),
+                (1, vec![9]),
+                (0, vec![0, 1]),
+                (0, vec![2, 7]),
+            ]
+        );
+    }
+}
