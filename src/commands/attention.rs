@@ -109,19 +109,6 @@ fn load_error(path: &Path) -> impl Fn(burn::store::RecordError) -> anyhow::Error
     }
 }
 
-fn check(config: &ExperimentConfig, record: &RepeatRecord, accuracy: f64) -> Result<()> {
-    println!(
-        "{} repeat {}: the saved model evaluates to {accuracy:.2}% (recorded: {:.2}%)",
-        config.name(),
-        record.repeat,
-        record.accuracy
-    );
-    if (accuracy - record.accuracy).abs() > 1e-9 {
-        bail!("the saved model does not reproduce its recorded accuracy");
-    }
-    Ok(())
-}
-
 /// The saved repeat whose attention is drawn.
 struct Shown<'a> {
     config: &'a ExperimentConfig,
@@ -130,25 +117,48 @@ struct Shown<'a> {
     device: &'a Device,
 }
 
+impl Shown<'_> {
+    fn seed(&self) -> u64 {
+        repeat_seed(self.config.seed, self.record.repeat)
+    }
+
+    /// Fails unless the loaded model evaluates to the accuracy its record holds.
+    fn check(&self, accuracy: f64) -> Result<()> {
+        println!(
+            "{} repeat {}: the saved model evaluates to {accuracy:.2}% (recorded: {:.2}%)",
+            self.config.name(),
+            self.record.repeat,
+            self.record.accuracy
+        );
+        if (accuracy - self.record.accuracy).abs() > 1e-9 {
+            bail!("the saved model does not reproduce its recorded accuracy");
+        }
+        Ok(())
+    }
+
+    fn title(&self, what: &str) -> String {
+        format!(
+            "{}, repeat {}: {what}",
+            self.config.name(),
+            self.record.repeat
+        )
+    }
+}
+
 fn echo(
     shown: &Shown<'_>,
     task: &crate::config::EchoTask,
     model: &crate::config::EchoModel,
     pairs: usize,
 ) -> Result<String> {
-    let Shown {
-        config,
-        record,
-        model_path,
-        device,
-    } = *shown;
-    let seed = repeat_seed(config.seed, record.repeat);
+    let (device, total) = (shown.device, shown.record.total);
+    let seed = shown.seed();
     let model = build_model(task, model, &[seed], device)
-        .try_load_file(model_path)
-        .map_err(load_error(model_path))?;
+        .try_load_file(shown.model_path)
+        .map_err(load_error(shown.model_path))?;
     let task = *task;
-    let correct = evaluate(&model, &task, &[seed], record.total, device)[0];
-    check(config, record, 100.0 * correct as f64 / record.total as f64)?;
+    let correct = evaluate(&model, &task, &[seed], total, device)[0];
+    shown.check(100.0 * correct as f64 / total as f64)?;
 
     // The first pairs the evaluation drew.
     let mut rng = rng::rng(seed, Stream::EvalData);
@@ -186,10 +196,12 @@ fn echo(
             }
         })
         .collect();
-    draw(
-        &format!("{}: attention of repeat {}", config.name(), record.repeat),
-        &panels,
-    )
+    let title = format!(
+        "{}: attention of repeat {}",
+        shown.config.name(),
+        shown.record.repeat
+    );
+    draw(&title, &panels)
 }
 
 fn imdb(
@@ -198,30 +210,23 @@ fn imdb(
     text_model: &TextModel,
     args: &AttentionArgs,
 ) -> Result<String> {
-    let Shown {
-        config,
-        record,
-        model_path,
-        device,
-    } = *shown;
-    let (num_words, maxlen) = (task.num_words, task.maxlen);
-    let seed = repeat_seed(config.seed, record.repeat);
+    let device = shown.device;
     let model = TextClassifier::new(
         text_model,
-        num_words,
-        maxlen,
-        &mut rng::rng(seed, Stream::Init),
+        task.num_words,
+        task.maxlen,
+        &mut rng::rng(shown.seed(), Stream::Init),
         device,
     )
-    .load_weights(model_path)
-    .map_err(load_error(model_path))?;
-    let (path, _) = crate::data::prepare::locate(args.data.as_deref(), config.data.as_deref())?;
+    .load_weights(shown.model_path)
+    .map_err(load_error(shown.model_path))?;
+    let (path, _) =
+        crate::data::prepare::locate(args.data.as_deref(), shown.config.data.as_deref())?;
     let (data, encoded) = crate::data::prepare::ImdbData::prepare_encoded(task, &path)?;
     let (output, _) = text_model.head();
     let (_, hits) = crate::train::imdb::evaluate(&model, output, &data.test, device);
-    check(config, record, 100.0 * hits as f64 / data.test.len() as f64)?;
+    shown.check(100.0 * hits as f64 / data.test.len() as f64)?;
 
-    // The review as the model sees it, from the cached ids and vocabulary (no re-tokenizing).
     let Some(review_ids) = encoded.test.ids.get(args.review) else {
         bail!(
             "--review {}: there are {} test reviews",
@@ -229,24 +234,11 @@ fn imdb(
             encoded.test.ids.len()
         );
     };
-    let ids = pad_pre(review_ids, maxlen);
-    let words = &encoded.words;
-    let labels: Vec<String> = ids
-        .iter()
-        .map(|&id| match id {
-            PAD => "·".to_string(),
-            START => "<start>".to_string(),
-            OOV => "<oov>".to_string(),
-            id => words
-                .get((id - FIRST_WORD) as usize)
-                .cloned()
-                .unwrap_or_default(),
-        })
-        .collect();
+    let ids = pad_pre(review_ids, task.maxlen);
     let input = Tensor::<2, Int>::from_data(
         TensorData::new(
             ids.iter().map(|&i| i64::from(i)).collect::<Vec<_>>(),
-            [1, maxlen],
+            [1, task.maxlen],
         ),
         device,
     );
@@ -272,24 +264,36 @@ fn imdb(
     } else {
         "negative"
     };
-    // Padding receives attention too (no mask in E2/E3), but it is no word: leave it out.
-    let shown: Vec<(String, f32)> = labels
-        .into_iter()
-        .zip(received)
-        .zip(&ids)
-        .filter(|(_, id)| **id != PAD)
-        .map(|(pair, _)| pair)
-        .collect();
+    let title = shown.title(&format!(
+        "attention each token of test review {} ({label}) receives",
+        encoded.test.names[args.review]
+    ));
     draw_tokens(
-        &format!(
-            "{}, repeat {}: attention each token of test review {} ({label}) receives",
-            config.name(),
-            record.repeat,
-            encoded.test.names[args.review]
-        ),
+        &title,
         subtitle,
-        &shown,
+        &words_and_weights(&ids, &received, &encoded.words),
     )
+}
+
+/// Each token of a padded review as the model sees it (from the cached ids and vocabulary, no
+/// re-tokenizing) with the attention it receives. Padding receives attention too (no mask in
+/// E2/E3), but it is no word: it is left out.
+fn words_and_weights(ids: &[u32], received: &[f32], words: &[String]) -> Vec<(String, f32)> {
+    ids.iter()
+        .zip(received)
+        .filter(|(id, _)| **id != PAD)
+        .map(|(&id, &weight)| {
+            let word = match id {
+                START => "<start>".to_string(),
+                OOV => "<oov>".to_string(),
+                id => words
+                    .get((id - FIRST_WORD) as usize)
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            (word, weight)
+        })
+        .collect()
 }
 
 /// A review as wrapped words, each on a box shaded by the attention it receives.

@@ -295,26 +295,7 @@ pub fn build(scan: &Scan, experiments: &[Experiment], extra_plots: &[String]) ->
             &experiment.name,
             Some(&experiment.published),
         );
-        let current: Vec<&Group> = groups
-            .iter()
-            .copied()
-            .filter(|g| g.status == Status::Current)
-            .collect();
-        for (file, plot) in plots::for_experiment(experiment, &current) {
-            report.blocks.push(Block::Image {
-                alt: plot.title().to_string(),
-                path: format!("plots/{file}"),
-            });
-            report.plots.push((file, plot));
-        }
-        for config in &experiment.configs {
-            for file in extra_plots.iter().filter(|f| is_heatmap_of(f, config)) {
-                report.blocks.push(Block::Image {
-                    alt: format!("{config}: attention heatmap ({file})"),
-                    path: format!("plots/{file}"),
-                });
-            }
-        }
+        figures(&mut report, experiment, &groups, extra_plots);
         for g in &groups {
             reported.insert((g.name.clone(), g.hash.clone()));
         }
@@ -340,6 +321,36 @@ pub fn build(scan: &Scan, experiments: &[Experiment], extra_plots: &[String]) ->
         report.blocks.push(Block::Text(scan.warnings.join("\n")));
     }
     report
+}
+
+/// The experiment's plots (of its current configs) and the attention heatmaps already drawn
+/// for its configs, as image blocks.
+fn figures(
+    report: &mut Report,
+    experiment: &Experiment,
+    groups: &[&Group],
+    extra_plots: &[String],
+) {
+    let current: Vec<&Group> = groups
+        .iter()
+        .copied()
+        .filter(|g| g.status == Status::Current)
+        .collect();
+    for (file, plot) in plots::for_experiment(experiment, &current) {
+        report.blocks.push(Block::Image {
+            alt: plot.title().to_string(),
+            path: format!("plots/{file}"),
+        });
+        report.plots.push((file, plot));
+    }
+    for config in &experiment.configs {
+        for file in extra_plots.iter().filter(|f| is_heatmap_of(f, config)) {
+            report.blocks.push(Block::Image {
+                alt: format!("{config}: attention heatmap ({file})"),
+                path: format!("plots/{file}"),
+            });
+        }
+    }
 }
 
 /// Per-epoch means of one IMDB config, beside the published run (`published`: `None` for no

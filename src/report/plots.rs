@@ -57,62 +57,11 @@ fn band(rows: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
 
 /// The plots of one experiment, from its current configs' records.
 pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String, Plot)> {
-    let mut plots = Vec::new();
     let mut loss = Vec::new();
     let mut accuracy = Vec::new();
     for (colour, group) in groups.iter().enumerate() {
-        let n = group.records.len();
-        let curves: Vec<Vec<f64>> = group
-            .records
-            .iter()
-            .filter(|r| r.epochs.is_empty() && !r.loss_curve.values.is_empty())
-            .map(|r| r.loss_curve.values.iter().map(|&v| f64::from(v)).collect())
-            .collect();
-        if !curves.is_empty() {
-            let every = group.records[0].loss_curve.every as f64;
-            let (mean, low, high) = band(&curves);
-            let x = (1..=mean.len()).map(|i| i as f64 * every).collect();
-            loss.push(Series {
-                label: Some(format!("{} (mean of {n}, band min-max)", group.label())),
-                x,
-                mean,
-                low,
-                high,
-                style: Line::Solid,
-                colour,
-            });
-        }
-        let epochs = |pick: fn(&EpochMetrics) -> f64| -> Vec<Vec<f64>> {
-            group
-                .records
-                .iter()
-                .filter(|r| !r.epochs.is_empty())
-                .map(|r| r.epochs.iter().map(pick).collect())
-                .collect()
-        };
-        for (what, rows) in [
-            ("test", epochs(|m| m.test_accuracy)),
-            ("train", epochs(|m| m.train_accuracy)),
-        ] {
-            if rows.is_empty() {
-                continue;
-            }
-            let (mean, low, high) = band(&rows);
-            let x = (1..=mean.len()).map(|e| e as f64).collect();
-            accuracy.push(Series {
-                label: (what == "test").then(|| format!("{} (n = {n})", group.label())),
-                x,
-                mean,
-                low,
-                high,
-                style: if what == "train" {
-                    Line::Dotted
-                } else {
-                    Line::Solid
-                },
-                colour,
-            });
-        }
+        loss.extend(loss_series(group, colour));
+        accuracy.extend(accuracy_series(group, colour));
         if let Some(published) = experiment.published.get(&group.name) {
             for values in [&published.test_accuracy, &published.train_accuracy]
                 .into_iter()
@@ -132,6 +81,7 @@ pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String
     }
     // "e4_imdb" reads as "E4 IMDB" in a title.
     let title = experiment.name.to_uppercase().replace('_', " ");
+    let mut plots = Vec::new();
     if !loss.is_empty() {
         plots.push((
             format!("{}_loss.svg", experiment.name),
@@ -153,6 +103,66 @@ pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String
         ));
     }
     plots
+}
+
+/// The echo repeats' training-loss curves as one band (min to max) around their mean.
+fn loss_series(group: &Group, colour: usize) -> Option<Series> {
+    let curves: Vec<Vec<f64>> = group
+        .records
+        .iter()
+        .filter(|r| r.epochs.is_empty() && !r.loss_curve.values.is_empty())
+        .map(|r| r.loss_curve.values.iter().map(|&v| f64::from(v)).collect())
+        .collect();
+    if curves.is_empty() {
+        return None;
+    }
+    let every = group.records[0].loss_curve.every as f64;
+    let (mean, low, high) = band(&curves);
+    Some(Series {
+        label: Some(format!(
+            "{} (mean of {}, band min-max)",
+            group.label(),
+            group.records.len()
+        )),
+        x: (1..=mean.len()).map(|i| i as f64 * every).collect(),
+        mean,
+        low,
+        high,
+        style: Line::Solid,
+        colour,
+    })
+}
+
+/// The IMDB repeats' test (solid, labelled) and train (dotted) accuracy per epoch, as bands.
+fn accuracy_series(group: &Group, colour: usize) -> Vec<Series> {
+    let epochs = |pick: fn(&EpochMetrics) -> f64| -> Vec<Vec<f64>> {
+        group
+            .records
+            .iter()
+            .filter(|r| !r.epochs.is_empty())
+            .map(|r| r.epochs.iter().map(pick).collect())
+            .collect()
+    };
+    let label = format!("{} (n = {})", group.label(), group.records.len());
+    [
+        (Some(label), Line::Solid, epochs(|m| m.test_accuracy)),
+        (None, Line::Dotted, epochs(|m| m.train_accuracy)),
+    ]
+    .into_iter()
+    .filter(|(_, _, rows)| !rows.is_empty())
+    .map(|(label, style, rows)| {
+        let (mean, low, high) = band(&rows);
+        Series {
+            label,
+            x: (1..=mean.len()).map(|e| e as f64).collect(),
+            mean,
+            low,
+            high,
+            style,
+            colour,
+        }
+    })
+    .collect()
 }
 
 /// Matplotlib's tab10 colours, the first six in the order earlier plots used: distinct for up to
