@@ -1,12 +1,13 @@
 //! attnx: re-run and compare the attention models of four Keras articles, on burn.
 //!
 //! The binary (`src/main.rs`) is a thin shell over [`commands`] (one file per subcommand).
-//! Dependencies point one way: commands -> [`runner`] (what is missing, workers) -> [`train`]
-//! -> [`models`] -> [`data`] -> [`config`] (the JSON schema) and [`record`] (the on-disk
-//! schema). [`store`] reads and writes records and knows nothing of training; [`report`] turns
-//! records into tables and plots with [`stats`]. Shared plumbing: [`fsutil`] (atomic writes,
-//! sha256), [`rng`] (per-repeat generators), [`error`] (bad input, exit 2), [`backend`]
-//! (config backend -> burn `Device`), [`experiment`] (experiments/*.json), [`progress`].
+//! Dependencies point one way: commands -> [`runner`] (plan: what is missing; execute:
+//! workers) -> [`train`] -> [`models`] -> [`data`] -> [`config`] (the JSON schema) and
+//! [`record`] (the on-disk schema). [`store`] reads and writes records and knows nothing of
+//! training; [`report`] turns records into tables and plots with [`stats`]. Shared plumbing:
+//! [`fsutil`] (atomic writes, sha256), [`rng`] (per-repeat generators), [`error`] (bad input,
+//! exit 2), [`backend`] (config backend -> burn `Device`), [`experiment`]
+//! (experiments/*.json), [`progress`] (indicatif bars).
 
 pub mod backend;
 pub mod commands;
