@@ -12,6 +12,14 @@ fn main() -> ExitCode {
         // SAFETY: the first statement of main, before any thread exists.
         unsafe { std::env::set_var("EGL_PLATFORM", "surfaceless") };
     }
+    // attnx names every device it trains on; burn falls back to its default device only where
+    // it needs somewhere to put data, e.g. the optimizer state of a resumed checkpoint (moved
+    // to the parameters' device at the next step). With wgpu compiled in that default would be
+    // the GPU, opened for nothing: make it the CPU.
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        // SAFETY: still before any thread exists.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
     attnx::install_panic_hook();
     let cli = attnx::commands::Cli::parse();
     match attnx::commands::run(cli) {

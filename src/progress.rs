@@ -1,6 +1,7 @@
 //! Progress reporting: indicatif bars on a terminal, plain lines otherwise, nothing if quiet.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -26,14 +27,16 @@ impl Mode {
     }
 }
 
-/// The progress of a whole run: an overall bar, one bar per running stack.
+/// The progress of a whole run: an overall bar, one bar per running stack. A cheap handle:
+/// clones share the bars (burn-train's renderer holds one).
+#[derive(Clone)]
 pub struct Progress {
     mode: Mode,
     multi: MultiProgress,
     /// Counts training steps summed over repeats, so that its ETA covers the whole run.
     overall: ProgressBar,
     repeats_total: usize,
-    repeats_done: AtomicUsize,
+    repeats_done: Arc<AtomicUsize>,
 }
 
 impl Progress {
@@ -60,7 +63,7 @@ impl Progress {
             multi,
             overall,
             repeats_total: total_repeats,
-            repeats_done: AtomicUsize::new(0),
+            repeats_done: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -76,7 +79,7 @@ impl Progress {
     }
 
     /// Progress of a stack of `repeats` repeats over `steps` training steps.
-    pub fn stack(&self, label: String, steps: usize, repeats: usize) -> StackProgress<'_> {
+    pub fn stack(&self, label: String, steps: usize, repeats: usize) -> StackProgress {
         let bar = self.multi.add(ProgressBar::new(steps as u64));
         bar.set_style(
             ProgressStyle::with_template(
@@ -90,7 +93,7 @@ impl Progress {
             eprintln!("{label}: training ({steps} steps)");
         }
         StackProgress {
-            progress: self,
+            progress: self.clone(),
             bar,
             label,
             steps,
@@ -113,8 +116,8 @@ impl Progress {
     }
 }
 
-pub struct StackProgress<'a> {
-    progress: &'a Progress,
+pub struct StackProgress {
+    progress: Progress,
     bar: ProgressBar,
     label: String,
     steps: usize,
@@ -124,7 +127,7 @@ pub struct StackProgress<'a> {
     reported_quarter: AtomicUsize,
 }
 
-impl StackProgress<'_> {
+impl StackProgress {
     /// Called after every training step with the mean loss of that step.
     pub fn step(&self, done: usize, loss: f32) {
         match self.progress.mode {

@@ -32,6 +32,9 @@ pub struct RepeatRecord {
     /// Per-epoch metrics (IMDB).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub epochs: Vec<EpochMetrics>,
+    /// The epoch early stopping ended training after (`task.early_stopping`), if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<usize>,
     /// sha256 of the data archive the repeat was trained on, when it came from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_sha256: Option<String>,
@@ -89,6 +92,7 @@ impl RepeatRecord {
                 values: Vec::new(),
             },
             epochs: Vec::new(),
+            stopped_at: None,
             data_sha256: None,
             train_seconds: 0.0,
             eval_seconds: 0.0,

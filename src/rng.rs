@@ -34,6 +34,14 @@ pub fn rng(repeat_seed: u64, stream: Stream) -> StdRng {
     StdRng::seed_from_u64(mix(repeat_seed ^ mix(stream as u64)))
 }
 
+/// The `n`-th generator of one purpose of one repeat (IMDB: one dropout stream per training
+/// batch, so that a resumed repeat can start at any batch without replaying the ones before).
+pub fn rng_numbered(repeat_seed: u64, stream: Stream, n: u64) -> StdRng {
+    StdRng::seed_from_u64(mix(
+        mix(repeat_seed ^ mix(stream as u64)) ^ mix(n.wrapping_add(1))
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,30 @@ impl ResultStore {
         self.root.join(config.name()).join(config.hash())
     }
 
+    /// Where a running repeat keeps its checkpoints (IMDB: one set per finished epoch), until
+    /// its record is written.
+    pub fn checkpoint_dir(&self, config: &ExperimentConfig, repeat: usize) -> PathBuf {
+        self.config_dir(config)
+            .join("checkpoints")
+            .join(format!("repeat-{repeat:03}"))
+    }
+
+    /// Removes a repeat's checkpoints (and the `checkpoints` folder once it is empty).
+    pub fn remove_checkpoints(&self, config: &ExperimentConfig, repeat: usize) -> Result<()> {
+        let dir = self.checkpoint_dir(config, repeat);
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot remove {}", dir.display()));
+            }
+            _ => {}
+        }
+        if let Some(parent) = dir.parent() {
+            // Fails while another repeat still has checkpoints there, as it should.
+            let _ = fs::remove_dir(parent);
+        }
+        Ok(())
+    }
+
     fn record_path(dir: &Path, repeat: usize) -> PathBuf {
         dir.join(format!("repeat-{repeat:03}.json"))
     }

@@ -119,3 +119,135 @@ fn a_tiny_imdb_run_records_every_epoch() {
         }
     }
 }
+
+const RESUMABLE: &str = r#"{"name": "imdb_resume",
+  "task": {"kind": "imdb", "epochs": 3, "train_limit": 2000, "test_limit": 500},
+  "model": {"kind": "self_attention", "position": "sinusoidal"}}"#;
+
+/// A repeat killed (SIGKILL) after its first epoch resumes from that epoch's checkpoint and
+/// ends with the record an uninterrupted run writes: every per-epoch figure and the whole loss
+/// curve, to the last digit. Its checkpoints are gone once the record is written.
+#[test]
+fn a_killed_repeat_resumes_to_the_same_record() {
+    let Some(archive) = shared_archive() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("resume.json"), RESUMABLE).unwrap();
+    let run = |out: &str| {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("attnx"));
+        cmd.current_dir(dir.path())
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
+            .env("ATTNX_DATA", &archive)
+            .args(["run", "resume.json", "--out", out, "--quiet"]);
+        cmd
+    };
+    assert!(run("whole").status().unwrap().success());
+    let whole = common::records(&dir.path().join("whole"));
+
+    // Kill the second run as soon as epoch 1 is checkpointed (all four files written).
+    let mut child = run("killed").spawn().unwrap();
+    let started = std::time::Instant::now();
+    let epoch_one_saved = || {
+        let Ok(folders) = std::fs::read_dir(dir.path().join("killed/imdb_resume")) else {
+            return false;
+        };
+        folders.flatten().any(|f| {
+            let c = f.path().join("checkpoints/repeat-000");
+            [
+                "model-1.bpk",
+                "optim-1.bpk",
+                "scheduler-1.bpk",
+                "state-1.json",
+            ]
+            .iter()
+            .all(|name| c.join(name).is_file())
+        })
+    };
+    while !epoch_one_saved() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the kill"
+        );
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "no checkpoint after 2 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(common::records(&dir.path().join("killed")).is_empty());
+
+    let resumed = run("killed")
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(resumed.status.success());
+    let resumed_records = common::records(&dir.path().join("killed"));
+    assert_eq!(resumed_records.len(), 1);
+    for key in [
+        "accuracy",
+        "correct",
+        "epochs",
+        "loss_curve",
+        "seed",
+        "config_hash",
+    ] {
+        let strip_seconds = |v: &Value| {
+            let mut v = v.clone();
+            if let Some(epochs) = v.as_array_mut() {
+                for e in epochs {
+                    e.as_object_mut().unwrap().remove("seconds");
+                }
+            }
+            v
+        };
+        assert_eq!(
+            strip_seconds(&resumed_records[0][key]),
+            strip_seconds(&whole[0][key]),
+            "{key}"
+        );
+    }
+    let left: Vec<_> = common::walk(&dir.path().join("killed"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("checkpoints"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// `task.early_stopping` stops a repeat once the test loss has not improved for `patience`
+/// epochs, and the record says after which epoch.
+#[test]
+fn early_stopping_ends_a_repeat_and_says_when() {
+    let Some(archive) = shared_archive() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("stop.json"),
+        r#"{"name": "imdb_stop",
+  "task": {"kind": "imdb", "epochs": 8, "train_limit": 500, "test_limit": 400,
+           "early_stopping": {"metric": "test_loss", "patience": 1}},
+  "model": {"kind": "self_attention", "position": "sinusoidal"}}"#,
+    )
+    .unwrap();
+    attnx(dir.path())
+        .env("ATTNX_DATA", &archive)
+        .args(["run", "stop.json", "--out", "res", "--quiet"])
+        .assert()
+        .success();
+    let record = &common::records(&dir.path().join("res"))[0];
+    let epochs = record["epochs"].as_array().unwrap();
+    let stopped = record["stopped_at"].as_u64().expect("stopped early") as usize;
+    assert_eq!(epochs.len(), stopped);
+    assert!(stopped < 8, "{stopped}");
+    // It stopped because the last epoch's test loss did not improve on the best before it.
+    let loss = |e: &Value| e["test_loss"].as_f64().unwrap();
+    let best_before = epochs[..stopped - 1]
+        .iter()
+        .map(loss)
+        .fold(f64::MAX, f64::min);
+    assert!(loss(&epochs[stopped - 1]) >= best_before, "{epochs:?}");
+    assert_eq!(record["accuracy"], epochs[stopped - 1]["test_accuracy"]);
+}

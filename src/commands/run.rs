@@ -69,9 +69,14 @@ pub struct RunArgs {
     /// single repeat]; `--save-model=false` never saves.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub save_model: Option<bool>,
-    /// Run every repeat again, replacing the recorded ones.
+    /// Run every repeat again, replacing the recorded ones (and ignoring checkpoints).
     #[arg(long)]
     pub force: bool,
+    /// Keep each IMDB repeat's per-epoch checkpoints (under the results folder's
+    /// `<config>/<hash>/checkpoints/`) after its record is written; by default they are
+    /// removed then. An interrupted repeat always resumes from its last finished epoch.
+    #[arg(long)]
+    pub keep_checkpoints: bool,
     /// Print no progress, only the final table.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -89,6 +94,7 @@ impl RunArgs {
             data: self.data.clone(),
             save_model: self.save_model,
             force: self.force,
+            keep_checkpoints: self.keep_checkpoints,
             progress: Mode::detect(self.quiet),
         }
     }

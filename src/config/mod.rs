@@ -20,7 +20,7 @@ pub use model::{
     Attending, AttentionModel, BaselineModel, EchoModel, KernelInit, LstmModel, ModelConfig,
     Output, Pooling, Position, Score, SelfAttentionModel, TextModel, lstm,
 };
-pub use task::{EchoTask, ImdbTask, TaskConfig};
+pub use task::{EarlyStopping, EchoTask, ImdbTask, StopMetric, TaskConfig};
 
 use crate::error::InputError;
 
@@ -400,7 +400,11 @@ impl ExperimentConfig {
     /// Identifies what a repeat's result depends on: everything but the name, the description
     /// and the repeat count, so that raising `repeats` reuses the repeats already recorded.
     pub fn hash(&self) -> String {
-        let canonical = serde_json::to_vec(&self.hash_key()).expect("a config always serializes");
+        let mut canonical =
+            serde_json::to_vec(&self.hash_key()).expect("a config always serializes");
+        if self.study.is_imdb() {
+            canonical.extend_from_slice(format!("\nprotocol {}", ImdbTask::PROTOCOL).as_bytes());
+        }
         crate::fsutil::sha256_hex(&canonical)[..12].to_string()
     }
 }
@@ -524,24 +528,29 @@ mod tests {
     }
 
     /// New optional fields must leave every recorded hash as it was: the committed configs
-    /// still hash to the folders their results are stored under.
+    /// still hash to the folders their results are stored under. IMDB configs also hash their
+    /// training protocol: the serialized config is the one protocol 1 hashed (first column),
+    /// and protocol 2 (burn-train) gives the second.
     #[test]
     fn committed_configs_keep_their_recorded_hashes() {
-        for (name, hash) in [
-            ("baseline", "6ae247a4f9ef"),
-            ("attention", "4b4698704096"),
-            ("imdb", "318106d4fb0c"),
-            ("imdb_pe", "b7f9cb7f475c"),
-            ("imdb_single", "a25bd5904b66"),
-        ] {
+        let load = |name: &str| {
             let path = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join(CONFIG_DIR)
                 .join(format!("{name}.json"));
-            assert_eq!(
-                ExperimentConfig::load(&path).unwrap().hash(),
-                hash,
-                "{name}"
-            );
+            ExperimentConfig::load(&path).unwrap()
+        };
+        for (name, hash) in [("baseline", "6ae247a4f9ef"), ("attention", "4b4698704096")] {
+            assert_eq!(load(name).hash(), hash, "{name}");
+        }
+        for (name, protocol_1, protocol_2) in [
+            ("imdb", "318106d4fb0c", "de4ec5e3d363"),
+            ("imdb_pe", "b7f9cb7f475c", "6a5d135d6db9"),
+            ("imdb_single", "a25bd5904b66", "65e4626836ec"),
+        ] {
+            let config = load(name);
+            let serialized = serde_json::to_vec(&config.hash_key()).unwrap();
+            assert_eq!(&crate::fsutil::sha256_hex(&serialized)[..12], protocol_1);
+            assert_eq!(config.hash(), protocol_2, "{name}");
         }
     }
 

@@ -107,6 +107,33 @@ pub struct ImdbTask {
     /// Evaluate on only this many test reviews (a fixed, label-balanced sample).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_limit: Option<usize>,
+    /// Stop a repeat once a test figure has not improved for `patience` epochs. Off by default:
+    /// the articles train every epoch and report the best one after the fact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStopping>,
+}
+
+/// When a repeat stops before `epochs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStopping {
+    /// The figure watched after each epoch.
+    pub metric: StopMetric,
+    /// Epochs without a new best after which the repeat stops.
+    #[serde(default = "one")]
+    pub patience: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// A figure early stopping can watch (measured on the test split after each epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopMetric {
+    TestLoss,
+    TestAccuracy,
 }
 
 /// E2's article defaults.
@@ -129,6 +156,13 @@ impl ImdbTask {
     /// Repeats a config runs when it does not say: the articles ran one.
     pub const DEFAULT_REPEATS: usize = 1;
 
+    /// How IMDB repeats are trained, part of their hash so that records of one protocol are
+    /// never taken for another's. 1: attnx's hand-written loop (one permutation reshuffled
+    /// every epoch, one dropout stream per repeat); 2: burn-train's loop over burn's
+    /// `DataLoader` (a fresh shuffle per epoch from the loader's generator, one dropout stream
+    /// per batch), which can resume from a checkpoint.
+    pub const PROTOCOL: u32 = 2;
+
     /// Training batches per epoch over `train_reviews` reviews.
     pub fn batches(&self, train_reviews: usize) -> usize {
         train_reviews.div_ceil(self.batch_size)
@@ -147,6 +181,9 @@ impl ImdbTask {
         FieldError::positive("task.maxlen", self.maxlen)?;
         FieldError::positive("task.epochs", self.epochs)?;
         FieldError::positive("task.batch_size", self.batch_size)?;
+        if let Some(stopping) = self.early_stopping {
+            FieldError::positive("task.early_stopping.patience", stopping.patience)?;
+        }
         for (field, limit) in [
             ("task.train_limit", self.train_limit),
             ("task.test_limit", self.test_limit),

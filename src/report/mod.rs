@@ -160,6 +160,25 @@ fn section(
             ));
         }
     }
+    for g in groups {
+        let stops: Vec<String> = g
+            .records
+            .iter()
+            .filter_map(|r| {
+                r.stopped_at
+                    .map(|e| format!("#{} after epoch {e}", r.repeat))
+            })
+            .collect();
+        if !stops.is_empty() {
+            lines.push(format!(
+                "{}: early stopping ended {} of {} repeats: {}",
+                g.label(),
+                stops.len(),
+                g.records.len(),
+                stops.join(", ")
+            ));
+        }
+    }
     if !lines.is_empty() {
         report.blocks.push(Block::Text(lines.join("\n")));
     }

@@ -233,7 +233,8 @@ fn differences(now: &ExperimentConfig, then: &ExperimentConfig) -> String {
         .map(|k| format!("{k}={}", b.get(k).map_or("-", String::as_str)))
         .collect();
     if diffs.is_empty() {
-        "older config".into()
+        // Same settings, another hash: recorded under an older training protocol (IMDB).
+        "older protocol".into()
     } else {
         diffs.join(", ")
     }

@@ -14,7 +14,7 @@ use crate::progress::Progress;
 use crate::record::{LossCurve, RepeatRecord};
 use crate::rng::repeat_seed;
 use crate::store::{ResultStore, WriteModel};
-use crate::train::{self, LOSS_WINDOW, PreparedStudy, RepeatOutcome};
+use crate::train::{self, LOSS_WINDOW, PreparedStudy, RepeatOutcome, StackRun};
 
 /// What the workers share: the planned configs (by index), their data and devices.
 pub(super) struct Work<'a> {
@@ -70,10 +70,27 @@ impl Work<'_> {
         let config = &self.configs[unit.config];
         let (data, device) = (&self.data[unit.config], &self.devices[unit.config]);
         let label = stack_label(config.name(), &unit.indices);
-        let outcomes = match crate::quietly(|| {
-            train_unit(config, data, &unit.indices, device, progress, &label)
-        }) {
-            Ok(outcomes) => outcomes,
+        let checkpoint_dir = |repeat: usize| self.store.checkpoint_dir(config, repeat);
+        if self.options.force {
+            // A forced run starts every repeat afresh.
+            for &repeat in &unit.indices {
+                let _ = self.store.remove_checkpoints(config, repeat);
+            }
+        }
+        let run = StackRun {
+            device,
+            progress,
+            label: &label,
+            checkpoint_dir: &checkpoint_dir,
+        };
+        let outcomes = match crate::quietly(|| train_unit(config, data, &unit.indices, &run)) {
+            Ok(Ok(outcomes)) => outcomes,
+            Ok(Err(reason)) => {
+                return (
+                    Vec::new(),
+                    vec![format!("{label}: training failed: {reason:#}")],
+                );
+            }
             Err(reason) => {
                 return (
                     Vec::new(),
@@ -94,7 +111,15 @@ impl Work<'_> {
                 .store
                 .save_with_model(&record, save_model.then_some(write_model))
             {
-                Ok(_) => records.push((unit.config, record)),
+                Ok(_) => {
+                    // The record is safe: its checkpoints are no longer needed.
+                    if !self.options.keep_checkpoints
+                        && let Err(e) = self.store.remove_checkpoints(config, record.repeat)
+                    {
+                        failures.push(format!("{label}: {e:#}"));
+                    }
+                    records.push((unit.config, record))
+                }
                 Err(e) => failures.push(format!("{label}: {e:#}")),
             }
         }
@@ -114,32 +139,23 @@ fn train_unit(
     config: &ExperimentConfig,
     data: &PreparedStudy,
     indices: &[usize],
-    device: &burn::tensor::Device,
-    progress: &Progress,
-    label: &str,
-) -> Vec<RepeatOutcome> {
+    run: &StackRun<'_>,
+) -> anyhow::Result<Vec<RepeatOutcome>> {
     let seeds: Vec<u64> = indices
         .iter()
         .map(|&i| repeat_seed(config.seed, i))
         .collect();
-    let outcomes = train::train_stack(
-        data,
-        &config.optimizer,
-        indices,
-        &seeds,
-        device,
-        progress,
-        label,
-    );
+    let outcomes = train::train_stack(data, &config.optimizer, indices, &seeds, run)?;
     let accuracies: Vec<String> = outcomes
         .iter()
         .map(|o| format!("{:.2}", o.accuracy))
         .collect();
-    progress.println(&format!(
-        "{label}: done, accuracy % [{}]",
+    run.progress.println(&format!(
+        "{}: done, accuracy % [{}]",
+        run.label,
         accuracies.join(", ")
     ));
-    outcomes
+    Ok(outcomes)
 }
 
 fn make_record(
@@ -156,6 +172,7 @@ fn make_record(
         total: outcome.total,
         data_sha256: data.data_checksum(),
         epochs: outcome.epochs,
+        stopped_at: outcome.stopped_at,
         loss_curve: LossCurve {
             every: LOSS_WINDOW,
             values: outcome.loss_curve,

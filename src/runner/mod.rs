@@ -38,6 +38,8 @@ pub struct RunOptions {
     /// Save each repeat's trained weights beside its record; `None`: only for configs of a
     /// single repeat.
     pub save_model: Option<bool>,
+    /// Keep each IMDB repeat's per-epoch checkpoints after its record is written.
+    pub keep_checkpoints: bool,
 }
 
 /// Applies the command line's overrides to a loaded (valid) config, and checks the one rule
@@ -163,6 +165,7 @@ mod tests {
             progress: Mode::Quiet,
             data: None,
             save_model: None,
+            keep_checkpoints: false,
         };
         // Moving to a CPU backend drops the config's wgpu adapter; seed and repeats change.
         let moved = apply_overrides(base.clone(), &options).unwrap();

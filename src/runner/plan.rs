@@ -287,6 +287,7 @@ mod tests {
             progress: Mode::Quiet,
             data: None,
             save_model: None,
+            keep_checkpoints: false,
         };
         let prepared: Vec<PreparedStudy> = configs
             .iter()

@@ -180,6 +180,7 @@ pub fn train_echo_stack(
                 total: eval_samples,
                 loss_curve,
                 epochs: Vec::new(),
+                stopped_at: None,
                 // The stack trains its repeats together; each is charged an equal share.
                 train_seconds: train_seconds / seeds.len() as f64,
                 eval_seconds: eval_seconds / seeds.len() as f64,

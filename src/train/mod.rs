@@ -6,6 +6,7 @@ mod loss_curve;
 
 pub use loss_curve::{LOSS_WINDOW, LossWindows};
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use burn::tensor::Device;
@@ -33,6 +34,8 @@ pub struct RepeatOutcome {
     pub loss_curve: Vec<f32>,
     /// Per-epoch metrics (IMDB); empty for the echo task.
     pub epochs: Vec<crate::record::EpochMetrics>,
+    /// The epoch early stopping ended training after, if it did (IMDB).
+    pub stopped_at: Option<usize>,
     pub train_seconds: f64,
     pub eval_seconds: f64,
     /// The trained model of this repeat alone (without autodiff), to be saved.
@@ -120,17 +123,31 @@ impl PreparedStudy {
     }
 }
 
-/// Trains and evaluates the repeats `indices` (seeded by `seeds`) of `config` on `device`:
-/// echo repeats as one stacked model, IMDB repeats one after the other.
+/// Where and how a stack trains.
+pub struct StackRun<'a> {
+    pub device: &'a Device,
+    pub progress: &'a Progress,
+    /// Names the stack in progress lines.
+    pub label: &'a str,
+    /// The checkpoint folder of repeat `i` (IMDB repeats checkpoint every epoch).
+    pub checkpoint_dir: &'a (dyn Fn(usize) -> PathBuf + Sync),
+}
+
+/// Trains and evaluates the repeats `indices` (seeded by `seeds`) of `study`: echo repeats as
+/// one stacked model, IMDB repeats one after the other.
 pub fn train_stack(
     study: &PreparedStudy,
     optimizer: &OptimizerConfig,
     indices: &[usize],
     seeds: &[u64],
-    device: &Device,
-    progress: &Progress,
-    label: &str,
-) -> Vec<RepeatOutcome> {
+    run: &StackRun<'_>,
+) -> anyhow::Result<Vec<RepeatOutcome>> {
+    let StackRun {
+        device,
+        progress,
+        label,
+        ..
+    } = *run;
     match study {
         PreparedStudy::Echo(echo) => {
             let bar = progress.stack(label.to_string(), study.steps_per_repeat(), indices.len());
@@ -139,14 +156,43 @@ pub fn train_stack(
                     bar.step(step, loss)
                 });
             bar.finish();
-            outcomes
+            Ok(outcomes)
         }
         PreparedStudy::Imdb(imdb) => indices
             .iter()
             .zip(seeds)
             .map(|(&index, &seed)| {
-                imdb::train_imdb(imdb, optimizer, index, seed, device, progress, label)
+                let checkpoints = imdb::RepeatCheckpoints::new((run.checkpoint_dir)(index));
+                let outcome =
+                    imdb::train_imdb(imdb, optimizer, seed, device, &checkpoints, progress, label)?;
+                Ok(RepeatOutcome::of_imdb(index, seed, outcome))
             })
             .collect(),
+    }
+}
+
+impl RepeatOutcome {
+    fn of_imdb(index: usize, seed: u64, outcome: imdb::ImdbOutcome) -> Self {
+        let imdb::ImdbOutcome {
+            state,
+            stopped_at,
+            model,
+            test_reviews,
+        } = outcome;
+        let accuracy = state.epochs.last().map_or(0.0, |m| m.test_accuracy);
+        RepeatOutcome {
+            index,
+            seed,
+            accuracy,
+            // burn's accuracy metric gives a percentage; the count it came from is exact.
+            correct: (accuracy * test_reviews as f64 / 100.0).round() as usize,
+            total: test_reviews,
+            loss_curve: state.windows.finish().swap_remove(0),
+            epochs: state.epochs,
+            stopped_at,
+            train_seconds: state.train_seconds,
+            eval_seconds: state.eval_seconds,
+            model: TrainedModel::Imdb(model),
+        }
     }
 }

@@ -1,0 +1,286 @@
+//! E2/E3/E4: training an IMDB classifier through burn-train (`Learner` + `SupervisedTraining`,
+//! burn's `DataLoader`, loss and accuracy metrics), evaluated on the whole test set after every
+//! epoch, checkpointed after every epoch. attnx plugs in through burn-train's extension points:
+//! the models' [`step`]s, a [`batch`]er with attnx's dropout masks, a metric logger and an
+//! early-stopping rule ([`history`]), atomic checkpointers ([`checkpoint`]) and a renderer on
+//! attnx's progress bars ([`render`]).
+
+mod batch;
+mod checkpoint;
+mod history;
+mod render;
+mod step;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::data::dataset::InMemDataset;
+use burn::lr_scheduler::constant::ConstantLr;
+use burn::prelude::*;
+use burn::tensor::activation::{log_sigmoid, log_softmax};
+use burn::train::checkpoint::KeepLastNCheckpoints;
+use burn::train::metric::{AccuracyMetric, LossMetric};
+use burn::train::{Learner, SupervisedTraining};
+use rand::RngExt;
+
+pub use checkpoint::RepeatCheckpoints;
+pub use history::RepeatState;
+
+use self::batch::{DropoutMasks, ImdbBatch, ImdbBatcher, ResumedLoader};
+use self::checkpoint::RECORDS;
+use self::history::{History, HistoryLogger, OnEpoch, PatienceStopping};
+use self::render::ProgressRenderer;
+use super::ImdbStudy;
+use crate::config::{ImdbTask, OptimizerConfig, Output};
+use crate::data::prepare::Batchable;
+use crate::models::classifier::TextClassifier;
+use crate::progress::Progress;
+use crate::rng::{self, Stream};
+
+/// Reviews per forward pass at evaluation (no gradients are kept, so bigger is cheaper).
+pub const EVAL_BATCH: usize = 500;
+
+/// Ids `[B, T]` of the reviews `rows` of `split`.
+fn batch_ids(split: &Batchable, rows: &[usize], device: &Device) -> Tensor<2, Int> {
+    let t = split.maxlen;
+    let mut ids = Vec::with_capacity(rows.len() * t);
+    for &row in rows {
+        ids.extend(
+            split.ids[row * t..(row + 1) * t]
+                .iter()
+                .map(|&id| i64::from(id)),
+        );
+    }
+    Tensor::from_data(TensorData::new(ids, [rows.len(), t]), device)
+}
+
+/// Per-review loss `[B]` for the labels `labels`.
+pub fn per_review_loss(
+    output: Output,
+    logits: Tensor<2>,
+    labels: &[u8],
+    device: &Device,
+) -> Tensor<1> {
+    let b = labels.len();
+    match output {
+        // Binary cross-entropy on the logit: -(y log s(z) + (1 - y) log s(-z)).
+        Output::Sigmoid => {
+            let y: Vec<f32> = labels.iter().map(|&l| f32::from(l)).collect();
+            let y = Tensor::<2>::from_data(TensorData::new(y, [b, 1]), device);
+            let z = logits;
+            let loss = y.clone() * log_sigmoid(z.clone()) + (y.neg() + 1.0) * log_sigmoid(z.neg());
+            loss.neg().reshape([b])
+        }
+        // Categorical cross-entropy over the two classes.
+        Output::Softmax => {
+            let mut y = vec![0.0f32; 2 * b];
+            for (i, &l) in labels.iter().enumerate() {
+                y[2 * i + usize::from(l)] = 1.0;
+            }
+            let y = Tensor::<2>::from_data(TensorData::new(y, [b, 2]), device);
+            (log_softmax(logits, 1) * y).sum_dim(1).neg().reshape([b])
+        }
+    }
+}
+
+/// Predicted labels from logits read back to the host.
+fn predictions(output: Output, logits: &[f32]) -> Vec<u8> {
+    match output {
+        Output::Sigmoid => logits.iter().map(|&z| u8::from(z > 0.0)).collect(),
+        Output::Softmax => logits.chunks(2).map(|p| u8::from(p[1] > p[0])).collect(),
+    }
+}
+
+fn correct(predicted: &[u8], labels: &[u8]) -> usize {
+    predicted.iter().zip(labels).filter(|(p, l)| p == l).count()
+}
+
+/// Trains one repeat of an IMDB config through burn-train and evaluates it on the test set
+/// after every epoch. Every finished epoch is checkpointed in `checkpoints`; a repeat whose
+/// folder holds a complete epoch resumes after it and ends with the record an uninterrupted
+/// run gives.
+pub fn train_imdb(
+    study: &ImdbStudy,
+    optimizer_config: &OptimizerConfig,
+    seed: u64,
+    device: &Device,
+    checkpoints: &RepeatCheckpoints,
+    progress: &Progress,
+    label: &str,
+) -> anyhow::Result<ImdbOutcome> {
+    let ImdbTask {
+        num_words,
+        maxlen,
+        epochs,
+        batch_size,
+        ..
+    } = study.task;
+    let (_, dropout) = study.model.head();
+    std::fs::create_dir_all(&checkpoints.dir)?;
+    let resumed = checkpoints.resume_point();
+    let (done, state) = resumed.unwrap_or_else(|| (0, RepeatState::default()));
+    if done > 0 {
+        progress.println(&format!(
+            "{label}: resuming after epoch {done} of {epochs} (checkpoint in {})",
+            checkpoints.dir.display()
+        ));
+    }
+    // A repeat killed after its stopping epoch was checkpointed stops there again.
+    let stopping = study
+        .task
+        .early_stopping
+        .map(|rule| PatienceStopping { rule });
+    let last_epoch = stopping
+        .as_ref()
+        .and_then(|s| s.stop_after(&s.values(&state.epochs)))
+        .unwrap_or(epochs);
+
+    let model = TextClassifier::new(
+        &study.model,
+        num_words,
+        maxlen,
+        &mut rng::rng(seed, Stream::Init),
+        &device.clone().autodiff(),
+    );
+    let batches = study.task.batches(study.data.train.len());
+    let masks = Arc::new(DropoutMasks {
+        rate: dropout,
+        width: model.pooled_width(),
+        seed,
+        batches: AtomicU64::new((done * batches) as u64),
+    });
+    let train: Arc<dyn DataLoader<ImdbBatch>> = Arc::new(ResumedLoader {
+        inner: DataLoaderBuilder::new(ImdbBatcher {
+            data: study.data.clone(),
+            dropout: Some(masks),
+        })
+        .batch_size(batch_size)
+        .shuffle(rng::rng(seed, Stream::TrainData).random())
+        .build(InMemDataset::new((0..study.data.train.len()).collect())),
+        epochs: done,
+    });
+    let test = DataLoaderBuilder::new(ImdbBatcher {
+        data: study.data.clone(),
+        dropout: None,
+    })
+    .batch_size(EVAL_BATCH)
+    .build(InMemDataset::new((0..study.data.test.len()).collect()));
+
+    let history = History::shared(state, epoch_callback(checkpoints, progress, label, epochs));
+    let renderer = ProgressRenderer::new(
+        progress.clone(),
+        label.to_string(),
+        epochs,
+        batch_size,
+        history.clone(),
+    );
+    let mut training = SupervisedTraining::new(&checkpoints.dir, train, test)
+        .num_epochs(last_epoch)
+        .metrics((LossMetric::new(), AccuracyMetric::new()))
+        .with_metric_logger(HistoryLogger::new(history.clone()))
+        .renderer(Box::new(renderer))
+        .with_application_logger(None)
+        .with_custom_checkpointers(
+            checkpoints.checkpointer(RECORDS[0]),
+            checkpoints.checkpointer(RECORDS[1]),
+            checkpoints.checkpointer(RECORDS[2]),
+        )
+        // Two, so that a kill while the three records of epoch k are written still leaves a
+        // complete epoch k - 1.
+        .with_checkpointing_strategy(KeepLastNCheckpoints::new(2));
+    if done > 0 {
+        training = training.checkpoint(done);
+    }
+    if let Some(stopping) = &stopping {
+        training = training.early_stopping(stopping.clone());
+    }
+    let learner = Learner::new(
+        model,
+        super::keras_adam(),
+        ConstantLr::new(optimizer_config.lr()),
+    );
+    let result = training.launch(learner);
+    if let Some(error) = result.error {
+        anyhow::bail!("{error}");
+    }
+    drop(result.renderer);
+    let state = Arc::try_unwrap(history)
+        .map_err(|_| anyhow::anyhow!("burn-train kept the epoch history"))?
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("the epoch history was poisoned"))?
+        .into_state();
+    // Early stopping ends training after the epoch it names; anything shorter is a failure.
+    let stopped_at = stopping
+        .as_ref()
+        .and_then(|s| s.stop_after(&s.values(&state.epochs)));
+    let expected = stopped_at.unwrap_or(epochs);
+    if state.epochs.len() != expected {
+        anyhow::bail!(
+            "training ended after {} of {expected} epochs",
+            state.epochs.len()
+        );
+    }
+    Ok(ImdbOutcome {
+        state,
+        stopped_at,
+        model: result.model,
+        test_reviews: study.data.test.len(),
+    })
+}
+
+/// What a finished IMDB repeat hands the runner.
+pub struct ImdbOutcome {
+    pub state: RepeatState,
+    /// The epoch early stopping ended training after, if it did.
+    pub stopped_at: Option<usize>,
+    pub model: TextClassifier,
+    pub test_reviews: usize,
+}
+
+/// After each epoch: the checkpoint's state file, and one line of figures.
+fn epoch_callback(
+    checkpoints: &RepeatCheckpoints,
+    progress: &Progress,
+    label: &str,
+    epochs: usize,
+) -> OnEpoch {
+    let checkpoints = RepeatCheckpoints::new(checkpoints.dir.clone());
+    let progress = progress.clone();
+    let label = label.to_string();
+    Box::new(move |state: &RepeatState| {
+        if let Err(e) = checkpoints.save_state(state) {
+            progress.println(&format!("{label}: cannot write a checkpoint: {e:#}"));
+        }
+        if let Some(m) = state.epochs.last() {
+            progress.println(&format!(
+                "{label} epoch {}/{epochs}: loss {:.4} acc {:.2}%  test loss {:.4} acc {:.2}%  ({:.1} s)",
+                m.epoch, m.train_loss, m.train_accuracy, m.test_loss, m.test_accuracy, m.seconds
+            ));
+        }
+    })
+}
+
+/// Mean loss and number of correct predictions over a whole split, without dropout.
+pub fn evaluate(
+    model: &TextClassifier,
+    output: Output,
+    split: &Batchable,
+    device: &Device,
+) -> (f64, usize) {
+    let rows: Vec<usize> = (0..split.len()).collect();
+    let (mut loss_sum, mut hits) = (0.0f64, 0usize);
+    for chunk in rows.chunks(EVAL_BATCH) {
+        let labels = &split.labels[chunk[0]..chunk[0] + chunk.len()];
+        let logits = model.forward(batch_ids(split, chunk, device), None);
+        let scores = logits
+            .clone()
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("f32 logits");
+        let loss = per_review_loss(output, logits, labels, device).sum();
+        loss_sum += f64::from(loss.into_scalar::<f32>());
+        hits += correct(&predictions(output, &scores), labels);
+    }
+    (loss_sum / split.len() as f64, hits)
+}

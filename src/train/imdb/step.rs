@@ -1,0 +1,54 @@
+//! The IMDB classifiers as burn-train models: one training step (forward with attnx's dropout
+//! mask, loss, backward) and one evaluation step.
+
+use burn::prelude::*;
+use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
+
+use super::batch::ImdbBatch;
+use super::per_review_loss;
+use crate::config::Output;
+use crate::models::classifier::TextClassifier;
+
+impl TextClassifier {
+    /// The classification output burn's metrics read: the per-review losses (LossMetric
+    /// weights each batch by its size, so the epoch figure is the mean over reviews), logits
+    /// with one column per class, and the labels.
+    fn classify(&self, batch: ImdbBatch) -> ClassificationOutput {
+        let logits = self.forward(batch.ids, batch.keep_mask);
+        let device = logits.device();
+        let [rows, units] = logits.dims();
+        let output = if units == 1 {
+            Output::Sigmoid
+        } else {
+            Output::Softmax
+        };
+        let loss = per_review_loss(output, logits.clone(), &batch.labels, &device);
+        // A sigmoid unit z is the two-class softmax over [0, z]: its argmax is the prediction
+        // (z > 0), which is what the accuracy metric takes.
+        let classes = match output {
+            Output::Sigmoid => Tensor::cat(vec![Tensor::zeros([rows, 1], &device), logits], 1),
+            Output::Softmax => logits,
+        };
+        ClassificationOutput::new(loss, classes, batch.targets)
+    }
+}
+
+impl TrainStep for TextClassifier {
+    type Input = ImdbBatch;
+    type Output = ClassificationOutput;
+
+    fn step(&self, batch: ImdbBatch) -> TrainOutput<ClassificationOutput> {
+        let output = self.classify(batch);
+        let grads = output.loss.clone().mean().backward();
+        TrainOutput::new(self, grads, output)
+    }
+}
+
+impl InferenceStep for TextClassifier {
+    type Input = ImdbBatch;
+    type Output = ClassificationOutput;
+
+    fn step(&self, batch: ImdbBatch) -> ClassificationOutput {
+        self.classify(batch)
+    }
+}
