@@ -232,6 +232,9 @@ impl AttentionDecoder {
     /// `[R, B, T, T]`, given in training) the straight-through Gumbel-softmax sample (forward:
     /// the one-hot argmax of `(e + g) / temperature`; backward: the gradient of its softmax);
     /// without it, the one-hot argmax of `e`. Soft attention ignores `gumbel`.
+    ///
+    /// Kept in one piece (about 80 lines): it is the article's decoder step, equation by
+    /// equation, and reads best next to them.
     pub fn forward(&self, states: Tensor<4>, gumbel: Option<Tensor<4>>) -> (Tensor<4>, Tensor<4>) {
         let [r, b, t, h] = states.dims();
         let u = self.proposal.dims()[1];

@@ -132,53 +132,7 @@ fn section(
         ));
     }
 
-    let mut lines: Vec<String> = Vec::new();
-    let families: BTreeSet<String> = groups.iter().map(|g| g.family()).collect();
-    for family in &families {
-        let members: Vec<&Group> = groups
-            .iter()
-            .copied()
-            .filter(|g| &g.family() == family)
-            .collect();
-        if let Some((first, rest)) = members.split_first() {
-            let others: Vec<(String, Vec<f64>)> =
-                rest.iter().map(|g| (g.label(), g.accuracies())).collect();
-            lines.extend(
-                comparisons(&first.label(), &first.accuracies(), &others)
-                    .iter()
-                    .map(Comparison::to_string),
-            );
-        }
-    }
-    for g in groups {
-        if let Some(repeats) = published_of(g).and_then(|p| p.repeats.as_ref())
-            && let Some(w) = Welch::test(repeats, &g.accuracies())
-        {
-            lines.push(format!(
-                "{} - published: {:+.2} points (95% CI {:+.2} to {:+.2}; Welch {}; Hedges' g = {:.2})",
-                g.label(), w.difference, w.ci95.0, w.ci95.1, format_p(w.p), w.hedges_g
-            ));
-        }
-    }
-    for g in groups {
-        let stops: Vec<String> = g
-            .records
-            .iter()
-            .filter_map(|r| {
-                r.stopped_at
-                    .map(|e| format!("#{} after epoch {e}", r.repeat))
-            })
-            .collect();
-        if !stops.is_empty() {
-            lines.push(format!(
-                "{}: early stopping ended {} of {} repeats: {}",
-                g.label(),
-                stops.len(),
-                g.records.len(),
-                stops.join(", ")
-            ));
-        }
-    }
+    let lines = comparison_lines(groups, published);
     if !lines.is_empty() {
         report.blocks.push(Block::Text(lines.join("\n")));
     }
@@ -340,6 +294,63 @@ pub fn build(scan: &Scan, experiments: &[Experiment], extra_plots: &[String]) ->
         report.blocks.push(Block::Text(scan.warnings.join("\n")));
     }
     report
+}
+
+/// Each config against the first of its variant family, attnx against the article where it
+/// gives its repeats, and which repeats early stopping ended.
+fn comparison_lines(
+    groups: &[&Group],
+    published: Option<&BTreeMap<String, Published>>,
+) -> Vec<String> {
+    let published_of = |g: &Group| published.and_then(|p| p.get(&g.name));
+    let mut lines: Vec<String> = Vec::new();
+    let families: BTreeSet<String> = groups.iter().map(|g| g.family()).collect();
+    for family in &families {
+        let members: Vec<&Group> = groups
+            .iter()
+            .copied()
+            .filter(|g| &g.family() == family)
+            .collect();
+        if let Some((first, rest)) = members.split_first() {
+            let others: Vec<(String, Vec<f64>)> =
+                rest.iter().map(|g| (g.label(), g.accuracies())).collect();
+            lines.extend(
+                comparisons(&first.label(), &first.accuracies(), &others)
+                    .iter()
+                    .map(Comparison::to_string),
+            );
+        }
+    }
+    for g in groups {
+        if let Some(repeats) = published_of(g).and_then(|p| p.repeats.as_ref())
+            && let Some(w) = Welch::test(repeats, &g.accuracies())
+        {
+            lines.push(format!(
+                "{} - published: {:+.2} points (95% CI {:+.2} to {:+.2}; Welch {}; Hedges' g = {:.2})",
+                g.label(), w.difference, w.ci95.0, w.ci95.1, format_p(w.p), w.hedges_g
+            ));
+        }
+    }
+    for g in groups {
+        let stops: Vec<String> = g
+            .records
+            .iter()
+            .filter_map(|r| {
+                r.stopped_at
+                    .map(|e| format!("#{} after epoch {e}", r.repeat))
+            })
+            .collect();
+        if !stops.is_empty() {
+            lines.push(format!(
+                "{}: early stopping ended {} of {} repeats: {}",
+                g.label(),
+                stops.len(),
+                g.records.len(),
+                stops.join(", ")
+            ));
+        }
+    }
+    lines
 }
 
 /// The experiment's plots (of its current configs) and the attention heatmaps already drawn

@@ -42,6 +42,25 @@ pub struct RunOptions {
     pub keep_checkpoints: bool,
 }
 
+impl Default for RunOptions {
+    /// No overrides, one worker, no progress: what tests and library callers start from.
+    fn default() -> Self {
+        RunOptions {
+            repeats: None,
+            backend: None,
+            device: None,
+            seed: None,
+            jobs: 1,
+            stack: None,
+            force: false,
+            progress: Mode::Quiet,
+            data: None,
+            save_model: None,
+            keep_checkpoints: false,
+        }
+    }
+}
+
 /// Applies the command line's overrides to a loaded (valid) config, and checks the one rule
 /// they can break: a wgpu device needs the wgpu backend.
 pub fn apply_overrides(
@@ -157,15 +176,8 @@ mod tests {
         let mut options = RunOptions {
             repeats: Some(3),
             backend: Some(Backend::Flex),
-            device: None,
             seed: Some(9),
-            jobs: 1,
-            stack: None,
-            force: false,
-            progress: Mode::Quiet,
-            data: None,
-            save_model: None,
-            keep_checkpoints: false,
+            ..RunOptions::default()
         };
         // Moving to a CPU backend drops the config's wgpu adapter; seed and repeats change.
         let moved = apply_overrides(base.clone(), &options).unwrap();

@@ -241,7 +241,6 @@ fn unit_cost(study: &PreparedStudy, repeats: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::progress::Mode;
 
     fn config(text: &str) -> ExperimentConfig {
         ExperimentConfig::parse(text, Path::new("x.json")).unwrap()
@@ -277,17 +276,8 @@ mod tests {
         ];
         let missing = [vec![0, 1, 2, 7], vec![3, 4, 9]];
         let options = RunOptions {
-            repeats: None,
-            backend: None,
-            device: None,
-            seed: None,
             jobs: 2,
-            stack: None,
-            force: false,
-            progress: Mode::Quiet,
-            data: None,
-            save_model: None,
-            keep_checkpoints: false,
+            ..RunOptions::default()
         };
         let prepared: Vec<PreparedStudy> = configs
             .iter()

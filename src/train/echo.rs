@@ -165,29 +165,59 @@ pub fn train_echo_stack(
     let correct = evaluate(&model, &task, seeds, eval_samples, device);
     let eval_seconds = started.elapsed().as_secs_f64();
 
-    indices
-        .iter()
-        .zip(seeds)
-        .zip(windows.finish())
-        .zip(correct)
-        .enumerate()
-        .map(
-            |(r, (((&index, &seed), loss_curve), correct))| RepeatOutcome {
-                index,
-                seed,
-                accuracy: 100.0 * correct as f64 / eval_samples as f64,
-                correct,
-                total: eval_samples,
-                loss_curve,
-                epochs: Vec::new(),
-                stopped_at: None,
-                // The stack trains its repeats together; each is charged an equal share.
-                train_seconds: train_seconds / seeds.len() as f64,
-                eval_seconds: eval_seconds / seeds.len() as f64,
-                model: TrainedModel::Echo(model.clone().map(&mut TakeRepeat(r))),
-            },
-        )
-        .collect()
+    let trained = Trained {
+        model: &model,
+        curves: windows.finish(),
+        correct,
+        train_seconds,
+        eval_seconds,
+    };
+    trained.outcomes(indices, seeds, eval_samples)
+}
+
+/// A trained and evaluated stack, before it is split into its repeats.
+struct Trained<'a> {
+    model: &'a EchoModel,
+    curves: Vec<Vec<f32>>,
+    correct: Vec<usize>,
+    train_seconds: f64,
+    eval_seconds: f64,
+}
+
+impl Trained<'_> {
+    /// One outcome per repeat, each with its own slice of the stacked model.
+    fn outcomes(self, indices: &[usize], seeds: &[u64], eval_samples: usize) -> Vec<RepeatOutcome> {
+        let Trained {
+            model,
+            curves,
+            correct,
+            train_seconds,
+            eval_seconds,
+        } = self;
+        indices
+            .iter()
+            .zip(seeds)
+            .zip(curves)
+            .zip(correct)
+            .enumerate()
+            .map(
+                |(r, (((&index, &seed), loss_curve), correct))| RepeatOutcome {
+                    index,
+                    seed,
+                    accuracy: 100.0 * correct as f64 / eval_samples as f64,
+                    correct,
+                    total: eval_samples,
+                    loss_curve,
+                    epochs: Vec::new(),
+                    stopped_at: None,
+                    // The stack trains its repeats together; each is charged an equal share.
+                    train_seconds: train_seconds / seeds.len() as f64,
+                    eval_seconds: eval_seconds / seeds.len() as f64,
+                    model: TrainedModel::Echo(model.clone().map(&mut TakeRepeat(r))),
+                },
+            )
+            .collect()
+    }
 }
 
 /// Counts, per repeat, the evaluation pairs whose whole argmax sequence equals the target.

@@ -73,8 +73,8 @@ impl History {
         }))
     }
 
-    pub fn into_state(self) -> RepeatState {
-        self.state
+    pub fn state(&self) -> &RepeatState {
+        &self.state
     }
 
     /// The split times of the epoch, from the renderer.

@@ -116,7 +116,6 @@ pub fn train_imdb(
         batch_size,
         ..
     } = study.task;
-    let (_, dropout) = study.model.head();
     std::fs::create_dir_all(&checkpoints.dir)?;
     let resumed = checkpoints.resume_point();
     let (done, state) = resumed.unwrap_or_else(|| (0, RepeatState::default()));
@@ -143,30 +142,7 @@ pub fn train_imdb(
         &mut rng::rng(seed, Stream::Init),
         &device.clone().autodiff(),
     );
-    let batches = study.task.batches(study.data.train.len());
-    let masks = Arc::new(DropoutMasks {
-        rate: dropout,
-        width: model.pooled_width(),
-        seed,
-        batches: AtomicU64::new((done * batches) as u64),
-    });
-    let train: Arc<dyn DataLoader<ImdbBatch>> = Arc::new(ResumedLoader {
-        inner: DataLoaderBuilder::new(ImdbBatcher {
-            data: study.data.clone(),
-            dropout: Some(masks),
-        })
-        .batch_size(batch_size)
-        .shuffle(rng::rng(seed, Stream::TrainData).random())
-        .build(InMemDataset::new((0..study.data.train.len()).collect())),
-        epochs: done,
-    });
-    let test = DataLoaderBuilder::new(ImdbBatcher {
-        data: study.data.clone(),
-        dropout: None,
-    })
-    .batch_size(EVAL_BATCH)
-    .build(InMemDataset::new((0..study.data.test.len()).collect()));
-
+    let (train, test) = loaders(study, seed, model.pooled_width(), done);
     let history = History::shared(state, epoch_callback(checkpoints, progress, label, epochs));
     let renderer = ProgressRenderer::new(
         progress.clone(),
@@ -204,16 +180,20 @@ pub fn train_imdb(
     if let Some(error) = result.error {
         anyhow::bail!("{error}");
     }
-    drop(result.renderer);
-    let state = Arc::try_unwrap(history)
-        .map_err(|_| anyhow::anyhow!("burn-train kept the epoch history"))?
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("the epoch history was poisoned"))?
-        .into_state();
-    // Early stopping ends training after the epoch it names; anything shorter is a failure.
-    let stopped_at = stopping
-        .as_ref()
-        .and_then(|s| s.stop_after(&s.values(&state.epochs)));
+    let state = history.lock().expect("history lock").state().clone();
+    finished(state, stopping.as_ref(), epochs, result.model, study)
+}
+
+/// The outcome of a repeat whose training ended: every epoch, or up to the one early stopping
+/// names (anything shorter is a failure).
+fn finished(
+    state: RepeatState,
+    stopping: Option<&PatienceStopping>,
+    epochs: usize,
+    model: TextClassifier,
+    study: &ImdbStudy,
+) -> anyhow::Result<ImdbOutcome> {
+    let stopped_at = stopping.and_then(|s| s.stop_after(&s.values(&state.epochs)));
     let expected = stopped_at.unwrap_or(epochs);
     if state.epochs.len() != expected {
         anyhow::bail!(
@@ -224,9 +204,47 @@ pub fn train_imdb(
     Ok(ImdbOutcome {
         state,
         stopped_at,
-        model: result.model,
+        model,
         test_reviews: study.data.test.len(),
     })
+}
+
+/// burn's loaders over the tokenized data: the training reviews in shuffled batches with attnx's
+/// dropout masks (advanced past `done` finished epochs), the test reviews in order.
+fn loaders(
+    study: &ImdbStudy,
+    seed: u64,
+    pooled_width: usize,
+    done: usize,
+) -> (
+    Arc<dyn DataLoader<ImdbBatch>>,
+    Arc<dyn DataLoader<ImdbBatch>>,
+) {
+    let (_, dropout) = study.model.head();
+    let batches = study.task.batches(study.data.train.len());
+    let masks = Arc::new(DropoutMasks {
+        rate: dropout,
+        width: pooled_width,
+        seed,
+        batches: AtomicU64::new((done * batches) as u64),
+    });
+    let train = Arc::new(ResumedLoader {
+        inner: DataLoaderBuilder::new(ImdbBatcher {
+            data: study.data.clone(),
+            dropout: Some(masks),
+        })
+        .batch_size(study.task.batch_size)
+        .shuffle(rng::rng(seed, Stream::TrainData).random())
+        .build(InMemDataset::new((0..study.data.train.len()).collect())),
+        epochs: done,
+    });
+    let test = DataLoaderBuilder::new(ImdbBatcher {
+        data: study.data.clone(),
+        dropout: None,
+    })
+    .batch_size(EVAL_BATCH)
+    .build(InMemDataset::new((0..study.data.test.len()).collect()));
+    (train, test)
 }
 
 /// What a finished IMDB repeat hands the runner.
