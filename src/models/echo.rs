@@ -16,13 +16,13 @@ use crate::models::init::{glorot_uniform, orthogonal};
 /// Baseline: LSTM encoder -> its last hidden state repeated `T` times -> LSTM decoder returning
 /// every step -> per-step dense layer -> softmax (Keras `RepeatVector` + `TimeDistributed`).
 #[derive(Module, Debug)]
-pub struct EncoderDecoder {
+pub struct BaselineEncoderDecoder {
     encoder: StackedLstm,
     decoder: StackedLstm,
     output: StackedLinear,
 }
 
-impl EncoderDecoder {
+impl BaselineEncoderDecoder {
     pub fn new(rngs: &mut [StdRng], features: usize, hidden: usize, device: &Device) -> Self {
         Self {
             encoder: StackedLstm::new(rngs, features, hidden, device),
@@ -379,7 +379,7 @@ pub fn hard_attention(e: Tensor<3>, noise: Option<Tensor<3>>, temperature: f64) 
 #[allow(clippy::large_enum_variant)] // a handful exist at a time; boxing would buy nothing
 #[derive(Module, Debug)]
 pub enum EchoModel {
-    Baseline(EncoderDecoder),
+    Baseline(BaselineEncoderDecoder),
     Attention(AttentionModel),
 }
 
@@ -462,7 +462,7 @@ mod tests {
     #[test]
     fn baseline_maps_inputs_to_per_step_logits() {
         let device = Device::flex();
-        let model = EncoderDecoder::new(&mut rngs(3), 7, 6, &device);
+        let model = BaselineEncoderDecoder::new(&mut rngs(3), 7, 6, &device);
         assert_eq!(
             model.forward(input(3, 2, 4, 7, &device)).dims(),
             [3, 2, 4, 7]

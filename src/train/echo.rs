@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use super::EchoStudy;
 use super::{LossWindows, RepeatOutcome, TrainedModel};
 use crate::config::{self, Attending, EchoTask, OptimizerConfig};
-use crate::models::echo::{AttentionModel, DecoderVariant, EchoModel, EncoderDecoder};
+use crate::models::echo::{AttentionModel, BaselineEncoderDecoder, DecoderVariant, EchoModel};
 use crate::models::stacked::TakeRepeat;
 use crate::rng::{self, Stream};
 
@@ -32,9 +32,9 @@ pub fn build_model(
     let mut rngs: Vec<StdRng> = seeds.iter().map(|&s| rng::rng(s, Stream::Init)).collect();
     let features = task.cardinality;
     match *model {
-        config::EchoModel::Baseline(config::BaselineModel { hidden }) => {
-            EchoModel::Baseline(EncoderDecoder::new(&mut rngs, features, hidden, device))
-        }
+        config::EchoModel::Baseline(config::BaselineModel { hidden }) => EchoModel::Baseline(
+            BaselineEncoderDecoder::new(&mut rngs, features, hidden, device),
+        ),
         config::EchoModel::Attention(config::AttentionModel {
             hidden,
             score,
