@@ -151,7 +151,7 @@ impl StackProgress {
         }
     }
 
-    pub fn finish(self) {
+    pub fn finish(&self) {
         self.bar.finish_and_clear();
         self.progress.multi.remove(&self.bar);
     }

@@ -1,6 +1,7 @@
 //! `attnx bench`: training throughput of each echo model on each backend, at batch size 1,
 //! measured side by side in one run so that the ratios are fair.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -48,7 +49,8 @@ fn time_training(study: &EchoStudy, stack: usize, device: &burn::tensor::Device)
     let seeds: Vec<u64> = indices.iter().map(|&i| i as u64).collect();
     let started = Instant::now();
     let adam = OptimizerConfig::default();
-    train::echo::train_echo_stack(study, &adam, &indices, &seeds, device, &|_, _| {});
+    train::echo::train_echo_stack(study, &adam, &indices, &seeds, device, Arc::new(|_, _| {}))
+        .expect("training a bench model");
     started.elapsed().as_secs_f64()
 }
 

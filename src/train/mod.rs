@@ -150,13 +150,16 @@ pub fn train_stack(
     } = *run;
     match study {
         PreparedStudy::Echo(echo) => {
-            let bar = progress.stack(label.to_string(), study.steps_per_repeat(), indices.len());
-            let outcomes =
-                echo::train_echo_stack(echo, optimizer, indices, seeds, device, &|step, loss| {
-                    bar.step(step, loss)
-                });
+            let bar = Arc::new(progress.stack(
+                label.to_string(),
+                study.steps_per_repeat(),
+                indices.len(),
+            ));
+            let shown = bar.clone();
+            let on_step: echo::OnStep = Arc::new(move |step, loss| shown.step(step, loss));
+            let outcomes = echo::train_echo_stack(echo, optimizer, indices, seeds, device, on_step);
             bar.finish();
-            Ok(outcomes)
+            outcomes
         }
         PreparedStudy::Imdb(imdb) => indices
             .iter()

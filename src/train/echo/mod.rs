@@ -1,10 +1,18 @@
-//! E1: training and evaluation of a stack of echo repeats (see [`crate::models::stacked`]).
+//! E1: training and evaluation of a stack of echo repeats (see [`crate::models::stacked`]),
+//! trained through burn-train ([`learner`]).
 
+mod learner;
+
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use burn::optim::GradientsParams;
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::data::dataset::InMemDataset;
+use burn::lr_scheduler::constant::ConstantLr;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
+use burn::train::metric::LossMetric;
+use burn::train::{Learner, SupervisedTraining};
 use rand::RngExt;
 use rand::rngs::StdRng;
 
@@ -20,7 +28,7 @@ use crate::rng::{self, Stream};
 const EVAL_BATCH: usize = 500;
 
 /// Called as training goes: (steps done, mean loss over the stack's latest step).
-pub type OnStep<'a> = &'a (dyn Fn(usize, f32) + Sync);
+pub type OnStep = Arc<dyn Fn(usize, f32) + Send + Sync>;
 
 /// Builds the model with one slice per repeat seed, initialised from those seeds.
 pub fn build_model(
@@ -103,76 +111,86 @@ pub fn per_repeat_loss(logits: Tensor<4>, targets: Tensor<4>) -> Tensor<1> {
 }
 
 /// Trains the repeats `indices` of `study` (seeded by `seeds`) as one stacked model on
-/// `device`, then evaluates each repeat on its own fresh pairs.
+/// `device` through burn-train, then evaluates each repeat on its own fresh pairs.
 pub fn train_echo_stack(
     study: &EchoStudy,
     optimizer_config: &OptimizerConfig,
     indices: &[usize],
     seeds: &[u64],
     device: &Device,
-    on_step: OnStep<'_>,
-) -> Vec<RepeatOutcome> {
+    on_step: OnStep,
+) -> anyhow::Result<Vec<RepeatOutcome>> {
     let task = study.task;
     let EchoTask {
         train_steps,
         eval_samples,
         ..
     } = task;
-    let lr = optimizer_config.lr();
-    let r = seeds.len();
-
-    let train_device = device.clone().autodiff();
-    let mut model = build_model(&task, &study.model, seeds, &train_device);
-    let mut optimizer = super::keras_adam();
-    let mut data_rngs: Vec<StdRng> = seeds
-        .iter()
-        .map(|&s| rng::rng(s, Stream::TrainData))
-        .collect();
-
-    // Hard attention's Gumbel noise comes from each repeat's own generator (soft models draw
-    // none, so their data and results do not change).
-    let mut noise_rngs: Option<Vec<StdRng>> = model.is_hard().then(|| {
+    let model = build_model(&task, &study.model, seeds, &device.clone().autodiff());
+    let rngs = |stream| {
         seeds
             .iter()
-            .map(|&s| rng::rng(s, Stream::Dropout))
-            .collect()
-    });
+            .map(|&s| rng::rng(s, stream))
+            .collect::<Vec<_>>()
+    };
+    // Hard attention's Gumbel noise comes from each repeat's own generator (soft models draw
+    // none, so their data and results do not change).
+    let batcher = learner::EchoBatcher {
+        task,
+        data: Mutex::new(rngs(Stream::TrainData)),
+        noise: model.is_hard().then(|| Mutex::new(rngs(Stream::Dropout))),
+    };
+    let steps = DataLoaderBuilder::new(batcher)
+        .batch_size(1)
+        .build(InMemDataset::new((0..train_steps).collect()));
+    // Evaluation draws its own pairs after training (exact match of whole sequences), so
+    // burn-train's validation split is empty.
+    let none = DataLoaderBuilder::new(learner::EchoBatcher {
+        task,
+        data: Mutex::new(Vec::new()),
+        noise: None,
+    })
+    .batch_size(1)
+    .build(InMemDataset::new(Vec::new()));
 
+    let windows = Arc::new(Mutex::new(LossWindows::new(seeds.len())));
+    let scratch = tempfile::tempdir()?;
     let started = Instant::now();
-    let mut windows = LossWindows::new(r);
-    for step in 1..=train_steps {
-        let (x, y, _) = draw_batch(&task, &mut data_rngs, 1, &train_device);
-        let gumbel = noise_rngs
-            .as_mut()
-            .map(|rngs| gumbel_noise(rngs, 1, task.n_in, &train_device));
-        let losses = per_repeat_loss(model.forward_train(x, gumbel), y);
-        // Summed, not averaged: each repeat's gradient is then exactly its own.
-        let grads = losses.clone().sum().backward();
-        let grads = GradientsParams::from_grads(grads, &model);
-        model = optimizer.step(lr, model, grads);
-
-        let values = losses
-            .into_data()
-            .try_into_vec::<f32>()
-            .expect("f32 losses");
-        windows.push(&values);
-        on_step(step, values.iter().sum::<f32>() / r as f32);
+    let result = SupervisedTraining::new(scratch.path(), steps, none)
+        .num_epochs(1)
+        .metric_train_numeric(LossMetric::new())
+        .metric_train(learner::RepeatLosses)
+        .with_metric_logger(learner::CurveLogger::new(windows.clone()))
+        .renderer(Box::new(learner::StepRenderer::new(on_step)))
+        .with_application_logger(None)
+        .launch(Learner::new(
+            model,
+            super::keras_adam(),
+            ConstantLr::new(optimizer_config.lr()),
+        ));
+    if let Some(error) = result.error {
+        anyhow::bail!("{error}");
     }
     let train_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let model = model.valid();
+    let model = result.model;
     let correct = evaluate(&model, &task, seeds, eval_samples, device);
     let eval_seconds = started.elapsed().as_secs_f64();
 
+    let curves = windows.lock().expect("windows lock").clone().finish();
+    let points = train_steps.div_ceil(super::LOSS_WINDOW);
+    if curves.iter().any(|c| c.len() != points) {
+        anyhow::bail!("the loss curve missed steps ({points} points expected)");
+    }
     let trained = Trained {
         model: &model,
-        curves: windows.finish(),
+        curves,
         correct,
         train_seconds,
         eval_seconds,
     };
-    trained.outcomes(indices, seeds, eval_samples)
+    Ok(trained.outcomes(indices, seeds, eval_samples))
 }
 
 /// A trained and evaluated stack, before it is split into its repeats.
