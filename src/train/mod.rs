@@ -6,6 +6,38 @@ mod loss_curve;
 
 pub use loss_curve::{LOSS_WINDOW, LossWindows};
 
+/// burn-train's renderers must also serve evaluation runs (`Evaluator`), which attnx never
+/// starts: the evaluation half of a renderer, as no-ops, for attnx's two renderers.
+macro_rules! no_evaluation_rendering {
+    ($renderer:ty) => {
+        impl burn::train::logger::EvaluationProgressLogger for $renderer {
+            fn start_global_progress(&mut self, _: usize) {}
+            fn start_test(&mut self, _: &str, _: usize) {}
+            fn update_test_progress(&mut self, _: usize) {}
+            fn end_test(&mut self) {}
+            fn end_global_progress(&mut self) {}
+            fn log_event_evaluation(&mut self, _: String) {}
+        }
+
+        impl burn::train::renderer::MetricsRendererEvaluation for $renderer {
+            fn update_test(
+                &mut self,
+                _: burn::train::renderer::EvaluationName,
+                _: burn::train::renderer::MetricState,
+            ) {
+            }
+
+            fn on_test_end(
+                &mut self,
+                _: Option<burn::train::LearnerSummary>,
+            ) -> Result<(), Box<dyn core::error::Error>> {
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use no_evaluation_rendering;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

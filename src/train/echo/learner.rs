@@ -9,16 +9,13 @@ use std::sync::{Arc, Mutex};
 use burn::data::dataloader::batcher::Batcher;
 use burn::prelude::*;
 use burn::tensor::TensorReadError;
-use burn::train::logger::{EvaluationProgressLogger, MetricLogger, TrainingProgressLogger};
+use burn::train::logger::{MetricLogger, TrainingProgressLogger};
 use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
 use burn::train::metric::{
     Adaptor, ItemLazy, LossInput, Metric, MetricDefinition, MetricId, MetricMetadata, MetricName,
     NumericEntry, SerializedEntry,
 };
-use burn::train::renderer::{
-    EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
-    MetricsRendererTraining,
-};
+use burn::train::renderer::{MetricState, MetricsRenderer, MetricsRendererTraining};
 use burn::train::{InferenceStep, LearnerSummary, TrainOutput, TrainStep};
 use rand::rngs::StdRng;
 
@@ -242,18 +239,7 @@ impl MetricsRendererTraining for StepRenderer {
     }
 }
 
-impl EvaluationProgressLogger for StepRenderer {
-    fn start_global_progress(&mut self, _: usize) {}
-    fn start_test(&mut self, _: &str, _: usize) {}
-    fn update_test_progress(&mut self, _: usize) {}
-    fn end_test(&mut self) {}
-    fn end_global_progress(&mut self) {}
-    fn log_event_evaluation(&mut self, _: String) {}
-}
-
-impl MetricsRendererEvaluation for StepRenderer {
-    fn update_test(&mut self, _: EvaluationName, _: MetricState) {}
-}
+crate::train::no_evaluation_rendering!(StepRenderer);
 
 impl MetricsRenderer for StepRenderer {
     fn manual_close(&mut self) {}

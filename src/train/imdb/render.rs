@@ -5,12 +5,9 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use burn::train::LearnerSummary;
-use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
+use burn::train::logger::TrainingProgressLogger;
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
-use burn::train::renderer::{
-    EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
-    MetricsRendererTraining,
-};
+use burn::train::renderer::{MetricState, MetricsRenderer, MetricsRendererTraining};
 
 use super::history::{LOSS, SharedHistory};
 use crate::progress::{Progress, StackProgress};
@@ -139,25 +136,7 @@ impl MetricsRendererTraining for ProgressRenderer {
     }
 }
 
-impl EvaluationProgressLogger for ProgressRenderer {
-    fn start_global_progress(&mut self, _total_tests: usize) {}
-    fn start_test(&mut self, _name: &str, _total_items: usize) {}
-    fn update_test_progress(&mut self, _items_processed: usize) {}
-    fn end_test(&mut self) {}
-    fn end_global_progress(&mut self) {}
-    fn log_event_evaluation(&mut self, _event: String) {}
-}
-
-impl MetricsRendererEvaluation for ProgressRenderer {
-    fn update_test(&mut self, _name: EvaluationName, _state: MetricState) {}
-
-    fn on_test_end(
-        &mut self,
-        _summary: Option<LearnerSummary>,
-    ) -> Result<(), Box<dyn core::error::Error>> {
-        Ok(())
-    }
-}
+crate::train::no_evaluation_rendering!(ProgressRenderer);
 
 impl MetricsRenderer for ProgressRenderer {
     fn manual_close(&mut self) {}
