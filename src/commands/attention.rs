@@ -223,8 +223,8 @@ fn imdb(
     let (path, _) =
         crate::data::prepare::locate(args.data.as_deref(), shown.config.data.as_deref())?;
     let (data, encoded) = crate::data::prepare::ImdbData::prepare_encoded(task, &path)?;
-    let (output, _) = text_model.head();
-    let (_, hits) = crate::train::imdb::evaluate(&model, output, &data.test, device);
+    let data = std::sync::Arc::new(data);
+    let (_, hits) = crate::train::imdb::evaluate(&model, &data, device);
     shown.check(100.0 * hits as f64 / data.test.len() as f64)?;
 
     let Some(review_ids) = encoded.test.ids.get(args.review) else {

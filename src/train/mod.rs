@@ -3,8 +3,10 @@
 pub mod echo;
 pub mod imdb;
 mod loss_curve;
+mod metric_names;
 
 pub use loss_curve::{LOSS_WINDOW, LossWindows};
+pub(crate) use metric_names::{ACCURACY, LOSS, MetricNames};
 
 /// burn-train's renderers must also serve evaluation runs (`Evaluator`), which attnx never
 /// starts: the evaluation half of a renderer, as no-ops, for attnx's two renderers.

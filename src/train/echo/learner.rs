@@ -3,7 +3,6 @@
 //! own generators), burn's `LossMetric` for the progress bar, and a metric that keeps every
 //! repeat's loss for its loss curve (burn's `LossMetric` sees one number per step).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use burn::data::dataloader::batcher::Batcher;
@@ -12,7 +11,7 @@ use burn::tensor::TensorReadError;
 use burn::train::logger::{MetricLogger, TrainingProgressLogger};
 use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
 use burn::train::metric::{
-    Adaptor, ItemLazy, LossInput, Metric, MetricDefinition, MetricId, MetricMetadata, MetricName,
+    Adaptor, ItemLazy, LossInput, Metric, MetricDefinition, MetricMetadata, MetricName,
     NumericEntry, SerializedEntry,
 };
 use burn::train::renderer::{MetricState, MetricsRenderer, MetricsRendererTraining};
@@ -22,7 +21,7 @@ use rand::rngs::StdRng;
 use super::{draw_batch, gumbel_noise, per_repeat_loss};
 use crate::config::EchoTask;
 use crate::models::echo::EchoModel;
-use crate::train::LossWindows;
+use crate::train::{LOSS, LossWindows, MetricNames};
 
 /// One step: a fresh pair per repeat `[R, 1, T, V]`, and hard attention's Gumbel noise.
 #[derive(Debug, Clone)]
@@ -141,14 +140,14 @@ impl Metric for RepeatLosses {
 /// burn-train's metric logger for a stack: every step's losses into the loss curves.
 pub struct CurveLogger {
     pub windows: Arc<Mutex<LossWindows>>,
-    names: HashMap<MetricId, String>,
+    names: MetricNames,
 }
 
 impl CurveLogger {
     pub fn new(windows: Arc<Mutex<LossWindows>>) -> Self {
         Self {
             windows,
-            names: HashMap::new(),
+            names: MetricNames::default(),
         }
     }
 }
@@ -159,7 +158,7 @@ impl MetricLogger for CurveLogger {
             return;
         }
         for entry in &update.entries {
-            if self.names.get(&entry.metric_id).map(String::as_str) != Some(REPEAT_LOSSES) {
+            if self.names.name(&entry.metric_id) != Some(REPEAT_LOSSES) {
                 continue;
             }
             let values: Vec<f32> = entry
@@ -179,8 +178,7 @@ impl MetricLogger for CurveLogger {
     }
 
     fn log_metric_definition(&mut self, definition: MetricDefinition) {
-        self.names
-            .insert(definition.metric_id, definition.name.to_string());
+        self.names.register(definition);
     }
 
     fn log_epoch_summary(&mut self, _summary: EpochSummary) {}
@@ -189,7 +187,7 @@ impl MetricLogger for CurveLogger {
 /// Reports (steps done, mean loss of the stack's latest step) to attnx's progress.
 pub struct StepRenderer {
     pub on_step: super::OnStep,
-    names: HashMap<MetricId, String>,
+    names: MetricNames,
     loss: f32,
 }
 
@@ -197,7 +195,7 @@ impl StepRenderer {
     pub fn new(on_step: super::OnStep) -> Self {
         Self {
             on_step,
-            names: HashMap::new(),
+            names: MetricNames::default(),
             loss: f32::NAN,
         }
     }
@@ -223,7 +221,7 @@ impl MetricsRendererTraining for StepRenderer {
                 aggregated_value, ..
             }),
         ) = state
-            && self.names.get(&entry.metric_id).map(String::as_str) == Some("Loss")
+            && self.names.name(&entry.metric_id) == Some(LOSS)
         {
             self.loss = aggregated_value as f32;
         }
@@ -245,7 +243,6 @@ impl MetricsRenderer for StepRenderer {
     fn manual_close(&mut self) {}
 
     fn register_metric(&mut self, definition: MetricDefinition) {
-        self.names
-            .insert(definition.metric_id, definition.name.to_string());
+        self.names.register(definition);
     }
 }

@@ -3,22 +3,17 @@
 //! time of each split. A [`MetricLogger`] and the renderer fill one shared [`History`]; a
 //! finished epoch is handed to a callback (the checkpoint's state file, a progress line).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use burn::train::EarlyStoppingStrategy;
 use burn::train::logger::MetricLogger;
 use burn::train::metric::store::{Aggregate, EpochSummary, EventStoreClient, MetricsUpdate, Split};
-use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
+use burn::train::metric::{MetricDefinition, NumericEntry};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{EarlyStopping, StopMetric};
 use crate::record::EpochMetrics;
-use crate::train::LossWindows;
-
-/// burn-train's names of the two metrics attnx registers.
-pub const LOSS: &str = "Loss";
-pub const ACCURACY: &str = "Accuracy";
+use crate::train::{ACCURACY, LOSS, LossWindows, MetricNames};
 
 /// Everything about a repeat's finished epochs that burn's checkpoint records do not hold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,14 +117,14 @@ impl History {
 /// burn-train's metric logger for one repeat: turns metric updates into [`History`].
 pub struct HistoryLogger {
     history: SharedHistory,
-    names: HashMap<MetricId, String>,
+    names: MetricNames,
 }
 
 impl HistoryLogger {
     pub fn new(history: SharedHistory) -> Self {
         Self {
             history,
-            names: HashMap::new(),
+            names: MetricNames::default(),
         }
     }
 }
@@ -138,11 +133,11 @@ impl MetricLogger for HistoryLogger {
     fn log(&mut self, update: MetricsUpdate, _epoch: usize, split: &Split) {
         let mut history = self.history.lock().expect("history lock");
         for numeric in &update.entries_numeric {
-            let Some(name) = self.names.get(&numeric.entry.metric_id) else {
+            let Some(name) = self.names.name(&numeric.entry.metric_id) else {
                 continue;
             };
             let open = &mut history.open;
-            match (&numeric.numeric_entry, split, name.as_str()) {
+            match (&numeric.numeric_entry, split, name) {
                 // One training step: its mean loss, a point of the loss curve.
                 (
                     Some(NumericEntry::Aggregated {
@@ -193,8 +188,7 @@ impl MetricLogger for HistoryLogger {
     }
 
     fn log_metric_definition(&mut self, definition: MetricDefinition) {
-        self.names
-            .insert(definition.metric_id, definition.name.to_string());
+        self.names.register(definition);
     }
 
     fn log_epoch_summary(&mut self, _summary: EpochSummary) {

@@ -14,6 +14,7 @@ mod step;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::data::dataset::InMemDataset;
 use burn::lr_scheduler::constant::ConstantLr;
@@ -21,7 +22,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{log_sigmoid, log_softmax};
 use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::{AccuracyMetric, LossMetric};
-use burn::train::{Learner, SupervisedTraining};
+use burn::train::{InferenceStep, Learner, SupervisedTraining};
 use rand::RngExt;
 
 pub use checkpoint::RepeatCheckpoints;
@@ -33,27 +34,13 @@ use self::history::{History, HistoryLogger, OnEpoch, PatienceStopping};
 use self::render::ProgressRenderer;
 use super::ImdbStudy;
 use crate::config::{ImdbTask, OptimizerConfig, Output};
-use crate::data::prepare::Batchable;
+use crate::data::prepare::ImdbData;
 use crate::models::classifier::TextClassifier;
 use crate::progress::Progress;
 use crate::rng::{self, Stream};
 
 /// Reviews per forward pass at evaluation (no gradients are kept, so bigger is cheaper).
 pub const EVAL_BATCH: usize = 500;
-
-/// Ids `[B, T]` of the reviews `rows` of `split`.
-fn batch_ids(split: &Batchable, rows: &[usize], device: &Device) -> Tensor<2, Int> {
-    let t = split.maxlen;
-    let mut ids = Vec::with_capacity(rows.len() * t);
-    for &row in rows {
-        ids.extend(
-            split.ids[row * t..(row + 1) * t]
-                .iter()
-                .map(|&id| i64::from(id)),
-        );
-    }
-    Tensor::from_data(TensorData::new(ids, [rows.len(), t]), device)
-}
 
 /// Per-review loss `[B]` for the labels `labels`.
 pub fn per_review_loss(
@@ -82,18 +69,6 @@ pub fn per_review_loss(
             (log_softmax(logits, 1) * y).sum_dim(1).neg().reshape([b])
         }
     }
-}
-
-/// Predicted labels from logits read back to the host.
-fn predictions(output: Output, logits: &[f32]) -> Vec<u8> {
-    match output {
-        Output::Sigmoid => logits.iter().map(|&z| u8::from(z > 0.0)).collect(),
-        Output::Softmax => logits.chunks(2).map(|p| u8::from(p[1] > p[0])).collect(),
-    }
-}
-
-fn correct(predicted: &[u8], labels: &[u8]) -> usize {
-    predicted.iter().zip(labels).filter(|(p, l)| p == l).count()
 }
 
 /// Trains one repeat of an IMDB config through burn-train and evaluates it on the test set
@@ -279,26 +254,25 @@ fn epoch_callback(
     })
 }
 
-/// Mean loss and number of correct predictions over a whole split, without dropout.
-pub fn evaluate(
-    model: &TextClassifier,
-    output: Output,
-    split: &Batchable,
-    device: &Device,
-) -> (f64, usize) {
-    let rows: Vec<usize> = (0..split.len()).collect();
+/// Mean loss and number of correct predictions over the whole test split, without dropout:
+/// the same batches and the same step as burn-train's validation (for `attnx attention`'s
+/// check that a saved model reproduces its record).
+pub fn evaluate(model: &TextClassifier, data: &Arc<ImdbData>, device: &Device) -> (f64, usize) {
+    let batcher = ImdbBatcher {
+        data: data.clone(),
+        dropout: None,
+    };
+    let rows: Vec<usize> = (0..data.test.len()).collect();
     let (mut loss_sum, mut hits) = (0.0f64, 0usize);
     for chunk in rows.chunks(EVAL_BATCH) {
-        let labels = &split.labels[chunk[0]..chunk[0] + chunk.len()];
-        let logits = model.forward(batch_ids(split, chunk, device), None);
-        let scores = logits
-            .clone()
-            .into_data()
-            .try_into_vec::<f32>()
-            .expect("f32 logits");
-        let loss = per_review_loss(output, logits, labels, device).sum();
-        loss_sum += f64::from(loss.into_scalar::<f32>());
-        hits += correct(&predictions(output, &scores), labels);
+        let out = InferenceStep::step(model, batcher.batch(chunk.to_vec(), device));
+        loss_sum += f64::from(out.loss.sum().into_scalar::<f32>());
+        let predicted = out.output.argmax(1).reshape([chunk.len()]);
+        hits += predicted
+            .equal(out.targets)
+            .int()
+            .sum()
+            .into_scalar::<i64>() as usize;
     }
-    (loss_sum / split.len() as f64, hits)
+    (loss_sum / rows.len() as f64, hits)
 }

@@ -1,16 +1,16 @@
 //! burn-train's renderer for attnx: the repeat's epochs on attnx's indicatif bars (or plain
 //! lines), and the split times for the record. burn's own TUI and CLI renderers are not built.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use burn::train::LearnerSummary;
 use burn::train::logger::TrainingProgressLogger;
-use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
+use burn::train::metric::{MetricDefinition, NumericEntry};
 use burn::train::renderer::{MetricState, MetricsRenderer, MetricsRendererTraining};
 
-use super::history::{LOSS, SharedHistory};
+use super::history::SharedHistory;
 use crate::progress::{Progress, StackProgress};
+use crate::train::{LOSS, MetricNames};
 
 pub struct ProgressRenderer {
     pub progress: Progress,
@@ -20,7 +20,7 @@ pub struct ProgressRenderer {
     pub history: SharedHistory,
     epoch: usize,
     bar: Option<StackProgress>,
-    names: HashMap<MetricId, String>,
+    names: MetricNames,
     /// The training loss so far this epoch: sum over reviews, reviews.
     loss: (f64, usize),
     split_started: Instant,
@@ -43,7 +43,7 @@ impl ProgressRenderer {
             history,
             epoch: 1,
             bar: None,
-            names: HashMap::new(),
+            names: MetricNames::default(),
             loss: (0.0, 0),
             split_started: Instant::now(),
             train_seconds: 0.0,
@@ -118,7 +118,7 @@ impl MetricsRendererTraining for ProgressRenderer {
                 count,
             }),
         ) = state
-            && self.names.get(&entry.metric_id).map(String::as_str) == Some(LOSS)
+            && self.names.name(&entry.metric_id) == Some(LOSS)
         {
             self.loss.0 += aggregated_value * count as f64;
             self.loss.1 += count;
@@ -142,7 +142,6 @@ impl MetricsRenderer for ProgressRenderer {
     fn manual_close(&mut self) {}
 
     fn register_metric(&mut self, definition: MetricDefinition) {
-        self.names
-            .insert(definition.metric_id, definition.name.to_string());
+        self.names.register(definition);
     }
 }

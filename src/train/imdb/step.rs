@@ -22,12 +22,14 @@ impl TextClassifier {
         } else {
             Output::Softmax
         };
-        let loss = per_review_loss(output, logits.clone(), &batch.labels, &device);
+        // The metrics only read the logits: keep them off the autodiff graph.
+        let scores = logits.clone().detach();
+        let loss = per_review_loss(output, logits, &batch.labels, &device);
         // A sigmoid unit z is the two-class softmax over [0, z]: its argmax is the prediction
         // (z > 0), which is what the accuracy metric takes.
         let classes = match output {
-            Output::Sigmoid => Tensor::cat(vec![Tensor::zeros([rows, 1], &device), logits], 1),
-            Output::Softmax => logits,
+            Output::Sigmoid => Tensor::cat(vec![Tensor::zeros([rows, 1], &device), scores], 1),
+            Output::Softmax => scores,
         };
         ClassificationOutput::new(loss, classes, batch.targets)
     }
