@@ -24,7 +24,8 @@ pub struct RepeatRecord {
     /// The device that ran it, as burn describes it.
     pub device: String,
     /// Final accuracy in percent: exact match on the evaluation pairs (echo), test accuracy
-    /// after the last epoch (IMDB).
+    /// after the last epoch (IMDB), or of the model of `selected_epoch` (IMDB with
+    /// `task.validation_split`).
     pub accuracy: f64,
     pub correct: usize,
     pub total: usize,
@@ -35,6 +36,10 @@ pub struct RepeatRecord {
     /// The epoch early stopping ended training after (`task.early_stopping`), if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<usize>,
+    /// With `task.validation_split`: the epoch whose model was evaluated on the test split, the
+    /// best on validation (by early stopping's metric, or validation accuracy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_epoch: Option<usize>,
     /// sha256 of the data archive the repeat was trained on, when it came from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_sha256: Option<String>,
@@ -64,10 +69,77 @@ pub struct EpochMetrics {
     pub epoch: usize,
     pub train_loss: f64,
     pub train_accuracy: f64,
-    pub test_loss: f64,
-    pub test_accuracy: f64,
-    /// Training plus test evaluation.
+    #[serde(flatten)]
+    pub held_out: HeldOut,
+    /// Training plus the held-out evaluation.
     pub seconds: f64,
+}
+
+/// An epoch's loss and accuracy on the split evaluated after it (`test_loss`/`test_accuracy`
+/// or `validation_loss`/`validation_accuracy` in the record).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HeldOut {
+    /// The test split: the articles' protocol.
+    Test { test_loss: f64, test_accuracy: f64 },
+    /// A validation split carved from the training reviews (`task.validation_split`).
+    Validation {
+        validation_loss: f64,
+        validation_accuracy: f64,
+    },
+}
+
+impl HeldOut {
+    pub fn new(validation: bool, loss: f64, accuracy: f64) -> Self {
+        if validation {
+            HeldOut::Validation {
+                validation_loss: loss,
+                validation_accuracy: accuracy,
+            }
+        } else {
+            HeldOut::Test {
+                test_loss: loss,
+                test_accuracy: accuracy,
+            }
+        }
+    }
+
+    /// The split's name, as reports print it.
+    pub fn split(&self) -> &'static str {
+        match self {
+            HeldOut::Test { .. } => "test",
+            HeldOut::Validation { .. } => "validation",
+        }
+    }
+
+    pub fn loss(&self) -> f64 {
+        match *self {
+            HeldOut::Test { test_loss: l, .. }
+            | HeldOut::Validation {
+                validation_loss: l, ..
+            } => l,
+        }
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        match *self {
+            HeldOut::Test {
+                test_accuracy: a, ..
+            }
+            | HeldOut::Validation {
+                validation_accuracy: a,
+                ..
+            } => a,
+        }
+    }
+
+    /// The accuracy when it was measured on the test split.
+    pub fn test_accuracy(&self) -> Option<f64> {
+        match *self {
+            HeldOut::Test { test_accuracy, .. } => Some(test_accuracy),
+            HeldOut::Validation { .. } => None,
+        }
+    }
 }
 
 impl RepeatRecord {
@@ -93,6 +165,7 @@ impl RepeatRecord {
             },
             epochs: Vec::new(),
             stopped_at: None,
+            selected_epoch: None,
             data_sha256: None,
             train_seconds: 0.0,
             eval_seconds: 0.0,
@@ -121,5 +194,32 @@ pub struct ConfigRecords {
 impl ConfigRecords {
     pub fn accuracies(&self) -> Vec<f64> {
         self.records.iter().map(|r| r.accuracy).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Committed records keep their exact form, and a validation epoch names its split.
+    #[test]
+    fn epoch_figures_name_their_split() {
+        let committed = r#"{"epoch":2,"train_loss":0.3,"train_accuracy":88.5,"test_loss":0.4,"test_accuracy":83.25,"seconds":41.0}"#;
+        let epoch: EpochMetrics = serde_json::from_str(committed).unwrap();
+        assert_eq!(epoch.held_out, HeldOut::new(false, 0.4, 83.25));
+        assert_eq!(epoch.held_out.test_accuracy(), Some(83.25));
+        assert_eq!(serde_json::to_string(&epoch).unwrap(), committed);
+
+        let validation = EpochMetrics {
+            held_out: HeldOut::new(true, 0.5, 81.0),
+            ..epoch
+        };
+        let text = serde_json::to_string(&validation).unwrap();
+        assert!(text.contains(r#""validation_loss":0.5,"validation_accuracy":81.0"#));
+        assert!(!text.contains("test_"));
+        let back: EpochMetrics = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, validation);
+        assert_eq!(back.held_out.test_accuracy(), None);
+        assert_eq!(back.held_out.split(), "validation");
     }
 }

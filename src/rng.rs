@@ -14,6 +14,7 @@ pub enum Stream {
     TrainData = 2,
     EvalData = 3,
     Dropout = 4,
+    Validation = 5,
 }
 
 /// SplitMix64 finaliser: a cheap, well-mixed hash of a 64-bit value.

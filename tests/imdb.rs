@@ -129,11 +129,30 @@ const RESUMABLE: &str = r#"{"name": "imdb_resume",
 /// curve, to the last digit. Its checkpoints are gone once the record is written.
 #[test]
 fn a_killed_repeat_resumes_to_the_same_record() {
+    killed_after_epoch_resumes_to_the_same_record(RESUMABLE, 1);
+}
+
+/// The same with a validation split and early stopping, killed after the epoch validation
+/// picks: the resumed run stops one epoch later and tests the model of the checkpoint written
+/// before the kill.
+#[test]
+fn a_killed_repeat_with_a_validation_split_resumes_to_the_same_record() {
+    killed_after_epoch_resumes_to_the_same_record(RESUMABLE_VALIDATED, 2);
+}
+
+const RESUMABLE_VALIDATED: &str = r#"{"name": "imdb_resume",
+  "task": {"kind": "imdb", "epochs": 8, "train_limit": 1000, "test_limit": 400,
+           "validation_split": 0.2,
+           "early_stopping": {"metric": "validation_loss", "patience": 1}},
+  "model": {"kind": "self_attention", "position": "sinusoidal"},
+  "optimizer": {"kind": "adam", "lr": 0.01}}"#;
+
+fn killed_after_epoch_resumes_to_the_same_record(config: &str, kill_after: usize) {
     let Some(archive) = shared_archive() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("resume.json"), RESUMABLE).unwrap();
+    std::fs::write(dir.path().join("resume.json"), config).unwrap();
     let run = |out: &str| {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("attnx"));
         cmd.current_dir(dir.path())
@@ -145,26 +164,22 @@ fn a_killed_repeat_resumes_to_the_same_record() {
     assert!(run("whole").status().unwrap().success());
     let whole = common::records(&dir.path().join("whole"));
 
-    // Kill the second run as soon as epoch 1 is checkpointed (all four files written).
+    // Kill the second run as soon as epoch `kill_after` is checkpointed (all four files).
     let mut child = run("killed").spawn().unwrap();
     let started = std::time::Instant::now();
-    let epoch_one_saved = || {
+    let epoch_saved = || {
         let Ok(folders) = std::fs::read_dir(dir.path().join("killed/imdb_resume")) else {
             return false;
         };
         folders.flatten().any(|f| {
             let c = f.path().join("checkpoints/repeat-000");
-            [
-                "model-1.bpk",
-                "optim-1.bpk",
-                "scheduler-1.bpk",
-                "state-1.json",
-            ]
-            .iter()
-            .all(|name| c.join(name).is_file())
+            ["model", "optim", "scheduler"]
+                .iter()
+                .all(|name| c.join(format!("{name}-{kill_after}.bpk")).is_file())
+                && c.join(format!("state-{kill_after}.json")).is_file()
         })
     };
-    while !epoch_one_saved() {
+    while !epoch_saved() {
         assert!(
             child.try_wait().unwrap().is_none(),
             "finished before the kill"
@@ -193,6 +208,8 @@ fn a_killed_repeat_resumes_to_the_same_record() {
         "loss_curve",
         "seed",
         "config_hash",
+        "stopped_at",
+        "selected_epoch",
     ] {
         let strip_seconds = |v: &Value| {
             let mut v = v.clone();
@@ -250,4 +267,86 @@ fn early_stopping_ends_a_repeat_and_says_when() {
         .fold(f64::MAX, f64::min);
     assert!(loss(&epochs[stopped - 1]) >= best_before, "{epochs:?}");
     assert_eq!(record["accuracy"], epochs[stopped - 1]["test_accuracy"]);
+}
+
+/// `task.validation_split` holds out training reviews: every epoch is evaluated on them, early
+/// stopping watches them, and the test set is evaluated once, on the model of the best
+/// validation epoch, restored from its checkpoint. The same repeat trained only up to that
+/// epoch ends with that very model, so both records give the same test figures. (The quick
+/// learning rate makes it learn, then overfit, in a few epochs: the models differ.)
+#[test]
+fn a_validation_split_picks_the_epoch_whose_model_is_tested() {
+    let Some(archive) = shared_archive() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = |name: &str, epochs: usize| {
+        format!(
+            r#"{{"name": "{name}",
+  "task": {{"kind": "imdb", "epochs": {epochs}, "train_limit": 1000, "test_limit": 400,
+           "validation_split": 0.2,
+           "early_stopping": {{"metric": "validation_loss", "patience": 1}}}},
+  "model": {{"kind": "self_attention", "position": "sinusoidal"}},
+  "optimizer": {{"kind": "adam", "lr": 0.01}}}}"#
+        )
+    };
+    let run = |name: &str, epochs: usize| {
+        std::fs::write(
+            dir.path().join(format!("{name}.json")),
+            config(name, epochs),
+        )
+        .unwrap();
+        attnx(dir.path())
+            .env("ATTNX_DATA", &archive)
+            .args(["run", &format!("{name}.json"), "--out", name, "--quiet"])
+            .assert()
+            .success();
+        common::records(&dir.path().join(name)).remove(0)
+    };
+    let stopped = run("stopped", 8);
+    let epochs = stopped["epochs"].as_array().unwrap();
+    let loss = |e: &Value| e["validation_loss"].as_f64().expect("validation figures");
+    assert!(
+        epochs.iter().all(|e| e.get("test_loss").is_none()),
+        "{epochs:?}"
+    );
+    let best = (1..=epochs.len())
+        .reduce(|b, e| {
+            if loss(&epochs[e - 1]) < loss(&epochs[b - 1]) {
+                e
+            } else {
+                b
+            }
+        })
+        .unwrap();
+    assert_eq!(stopped["selected_epoch"].as_u64(), Some(best as u64));
+    assert_eq!(stopped["stopped_at"].as_u64(), Some(epochs.len() as u64));
+    assert!(
+        best < epochs.len(),
+        "patience 1 stops one epoch after the best"
+    );
+    assert_eq!(stopped["total"], 400);
+    let correct = stopped["correct"].as_f64().unwrap();
+    assert_eq!(
+        stopped["accuracy"].as_f64().unwrap(),
+        100.0 * correct / 400.0
+    );
+
+    let trained_to_best = run("to_best", best);
+    assert_eq!(
+        trained_to_best["selected_epoch"].as_u64(),
+        Some(best as u64)
+    );
+    let figures = |epochs: &[Value]| -> Vec<Value> {
+        let mut epochs = epochs.to_vec();
+        for e in &mut epochs {
+            e.as_object_mut().unwrap().remove("seconds");
+        }
+        epochs
+    };
+    assert_eq!(
+        figures(trained_to_best["epochs"].as_array().unwrap()),
+        figures(&epochs[..best])
+    );
+    assert_eq!(trained_to_best["correct"], stopped["correct"]);
 }

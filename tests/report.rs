@@ -7,7 +7,7 @@ use assert_cmd::Command;
 
 mod common;
 use attnx::config::ExperimentConfig;
-use attnx::record::{EpochMetrics, LossCurve, RepeatRecord};
+use attnx::record::{EpochMetrics, HeldOut, LossCurve, RepeatRecord};
 use attnx::store::ResultStore;
 use predicates::prelude::*;
 
@@ -15,6 +15,8 @@ const ECHO: &str =
     r#"{"task": {"kind": "echo", "train_steps": 300}, "model": {"kind": "KIND", "hidden": 8}}"#;
 const IMDB: &str =
     r#"{"task": {"kind": "imdb", "epochs": 3}, "model": {"kind": "self_attention"}}"#;
+const IMDB_VALIDATED: &str = r#"{"task": {"kind": "imdb", "epochs": 3, "validation_split": 0.2,
+    "early_stopping": {"metric": "validation_loss"}}, "model": {"kind": "self_attention"}}"#;
 
 fn config(dir: &Path, name: &str, text: &str) -> ExperimentConfig {
     let path = dir.join(format!("{name}.json"));
@@ -53,8 +55,7 @@ fn epoch(epoch: usize, train: f64, test: f64) -> EpochMetrics {
         epoch,
         train_loss: 0.5,
         train_accuracy: train,
-        test_loss: 0.4,
-        test_accuracy: test,
+        held_out: HeldOut::new(false, 0.4, test),
         seconds: 10.0,
     }
 }
@@ -68,6 +69,7 @@ fn fixture(root: &Path) {
     let base = config(&configs, "base", &ECHO.replace("KIND", "baseline"));
     let attn = config(&configs, "attn", &ECHO.replace("KIND", "attention"));
     let imdb = config(&configs, "imdbx", IMDB);
+    let validated = config(&configs, "imdbv", IMDB_VALIDATED);
     std::fs::write(
         experiments.join("ex.json"),
         r#"{"name": "ex", "title": "EX: base against attn", "metric": "exact match (%)",
@@ -79,7 +81,7 @@ fn fixture(root: &Path) {
     std::fs::write(
         experiments.join("ey.json"),
         r#"{"name": "ey", "title": "EY: one IMDB config", "metric": "test accuracy (%)",
-            "configs": ["imdbx"],
+            "configs": ["imdbx", "imdbv"],
             "published": {"imdbx": {"source": "test", "test_accuracy": [82.0, 83.5, 83.0],
                                     "train_accuracy": [75.0, 85.0, 90.0]}}}"#,
     )
@@ -104,6 +106,19 @@ fn fixture(root: &Path) {
         epoch(3, 91.0, 82.2),
     ];
     store.save(&record(&imdb, 0, 82.2, epochs)).unwrap();
+    // Epochs evaluated on a validation split; the test accuracy is that of the picked epoch.
+    for (repeat, (picked, test)) in [(2, 83.1), (1, 82.7)].into_iter().enumerate() {
+        let epochs = (1..=picked + 1)
+            .map(|e| EpochMetrics {
+                held_out: HeldOut::new(true, 0.4, 84.0 - (e as f64 - 2.0).abs()),
+                ..epoch(e, 70.0 + 5.0 * e as f64, 0.0)
+            })
+            .collect();
+        let mut r = record(&validated, repeat, test, epochs);
+        r.stopped_at = Some(picked + 1);
+        r.selected_epoch = Some(picked);
+        store.save(&r).unwrap();
+    }
 }
 
 fn report(root: &Path) -> Command {
@@ -148,7 +163,7 @@ fn report_writes_markdown_csv_json_and_plots_that_parse() {
     let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     assert_eq!(
         csv.lines().count(),
-        1 + 4,
+        1 + 5,
         "header and one line per config:\n{csv}"
     );
     let json: serde_json::Value =

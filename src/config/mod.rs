@@ -527,6 +527,42 @@ mod tests {
         assert!(!e.contains('\n'));
     }
 
+    #[test]
+    fn validation_split_and_the_stopping_metric_must_agree() {
+        let imdb = |task: &str| {
+            parse(&format!(
+                r#"{{"task": {{"kind": "imdb", {task}}}, "model": {{"kind": "self_attention"}}}}"#
+            ))
+        };
+        assert!(imdb(r#""validation_split": 0.2"#).is_ok());
+        assert!(
+            imdb(r#""validation_split": 0.2, "early_stopping": {"metric": "validation_loss"}"#)
+                .is_ok()
+        );
+        assert_eq!(
+            imdb(r#""validation_split": 1.5"#).unwrap_err(),
+            "x.json: task.validation_split: must be a fraction between 0 and 1 (exclusive), got 1.5"
+        );
+        let e = imdb(r#""validation_split": 0.2, "early_stopping": {"metric": "test_loss"}"#)
+            .unwrap_err();
+        assert!(e.starts_with("x.json: task.early_stopping.metric: with task.validation_split the test split is evaluated once"), "{e}");
+        let e = imdb(r#""early_stopping": {"metric": "validation_accuracy"}"#).unwrap_err();
+        assert_eq!(
+            e,
+            "x.json: task.early_stopping.metric: validation_loss and validation_accuracy need task.validation_split"
+        );
+        let Study::Imdb { task, .. } = imdb(r#""validation_split": 0.2"#).unwrap().study else {
+            unreachable!()
+        };
+        assert_eq!(task.validation_reviews(25_000).unwrap(), 5_000);
+        assert_eq!(task.selection_metric(), StopMetric::ValidationAccuracy);
+        let e = task.validation_reviews(5).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "task.validation_split: 0.2 of 5 training reviews holds out 1; both the validation and the training part need at least 2 reviews"
+        );
+    }
+
     /// New optional fields must leave every recorded hash as it was: the committed configs
     /// still hash to the folders their results are stored under. IMDB configs also hash their
     /// training protocol: the serialized config is the one protocol 1 hashed (first column),

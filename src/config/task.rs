@@ -107,8 +107,14 @@ pub struct ImdbTask {
     /// Evaluate on only this many test reviews (a fixed, label-balanced sample).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_limit: Option<usize>,
-    /// Stop a repeat once a test figure has not improved for `patience` epochs. Off by default:
-    /// the articles train every epoch and report the best one after the fact.
+    /// Hold out this fraction of the training reviews (label-balanced, drawn anew for each
+    /// repeat from its seed) as a validation split: it is evaluated after every epoch in place
+    /// of the test split, and the test split is evaluated once, after training, on the model of
+    /// the epoch validation picks. Off by default: the articles evaluate on the test split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_split: Option<f64>,
+    /// Stop a repeat once a held-out figure has not improved for `patience` epochs. Off by
+    /// default: the articles train every epoch and report the best one after the fact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<EarlyStopping>,
 }
@@ -128,12 +134,29 @@ fn one() -> usize {
     1
 }
 
-/// A figure early stopping can watch (measured on the test split after each epoch).
+/// A figure early stopping can watch, measured after each epoch on the held-out split: the
+/// test split, or the validation split when `task.validation_split` is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopMetric {
     TestLoss,
     TestAccuracy,
+    ValidationLoss,
+    ValidationAccuracy,
+}
+
+impl StopMetric {
+    /// Whether lower is better.
+    pub fn is_loss(self) -> bool {
+        matches!(self, StopMetric::TestLoss | StopMetric::ValidationLoss)
+    }
+
+    fn is_validation(self) -> bool {
+        matches!(
+            self,
+            StopMetric::ValidationLoss | StopMetric::ValidationAccuracy
+        )
+    }
 }
 
 /// E2's article defaults.
@@ -168,6 +191,32 @@ impl ImdbTask {
         train_reviews.div_ceil(self.batch_size)
     }
 
+    /// How many of `train_reviews` training reviews `validation_split` holds out (none
+    /// without one); an error when that leaves either side without a review of each label.
+    pub fn validation_reviews(&self, train_reviews: usize) -> Result<usize, FieldError> {
+        let Some(fraction) = self.validation_split else {
+            return Ok(0);
+        };
+        let held = (fraction * train_reviews as f64).round() as usize;
+        if held < 2 || train_reviews - held < 2 {
+            return Err(FieldError::new(
+                "task.validation_split",
+                format!(
+                    "{fraction} of {train_reviews} training reviews holds out {held}; both the \
+                     validation and the training part need at least 2 reviews"
+                ),
+            ));
+        }
+        Ok(held)
+    }
+
+    /// The metric that picks the epoch whose model is tested when `validation_split` is set:
+    /// early stopping's, or else validation accuracy (the figure the articles pick by).
+    pub fn selection_metric(&self) -> StopMetric {
+        self.early_stopping
+            .map_or(StopMetric::ValidationAccuracy, |s| s.metric)
+    }
+
     pub(super) fn validate(&self) -> Result<(), FieldError> {
         if self.num_words <= 3 {
             return Err(FieldError::new(
@@ -181,8 +230,35 @@ impl ImdbTask {
         FieldError::positive("task.maxlen", self.maxlen)?;
         FieldError::positive("task.epochs", self.epochs)?;
         FieldError::positive("task.batch_size", self.batch_size)?;
+        if let Some(fraction) = self.validation_split
+            && !(fraction > 0.0 && fraction < 1.0)
+        {
+            return Err(FieldError::new(
+                "task.validation_split",
+                format!("must be a fraction between 0 and 1 (exclusive), got {fraction}"),
+            ));
+        }
         if let Some(stopping) = self.early_stopping {
             FieldError::positive("task.early_stopping.patience", stopping.patience)?;
+            match (
+                stopping.metric.is_validation(),
+                self.validation_split.is_some(),
+            ) {
+                (true, false) => {
+                    return Err(FieldError::new(
+                        "task.early_stopping.metric",
+                        "validation_loss and validation_accuracy need task.validation_split",
+                    ));
+                }
+                (false, true) => {
+                    return Err(FieldError::new(
+                        "task.early_stopping.metric",
+                        "with task.validation_split the test split is evaluated once, after \
+                         training; watch validation_loss or validation_accuracy",
+                    ));
+                }
+                _ => {}
+            }
         }
         for (field, limit) in [
             ("task.train_limit", self.train_limit),

@@ -256,19 +256,28 @@ impl Batchable {
 
 /// A fixed, label-balanced sample of `limit` reviews (the same for every repeat and run).
 fn balanced_sample(labels: &[u8], limit: usize) -> Vec<usize> {
+    balanced_split(labels, limit, &mut StdRng::seed_from_u64(0x1ab_e11ed)).0
+}
+
+/// `count` of the rows of `labels`, half of each label (as near as the labels allow), drawn
+/// with `rng`, and the rows left over; both in order.
+pub fn balanced_split(labels: &[u8], count: usize, rng: &mut StdRng) -> (Vec<usize>, Vec<usize>) {
     let mut by_label: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
     for (i, &label) in labels.iter().enumerate() {
         by_label[usize::from(label != 0)].push(i);
     }
-    let mut rng = StdRng::seed_from_u64(0x1ab_e11ed);
-    let mut chosen = Vec::with_capacity(limit);
+    let mut chosen = Vec::with_capacity(count);
+    let mut rest = Vec::with_capacity(labels.len().saturating_sub(count));
     for (k, group) in by_label.iter_mut().enumerate() {
-        group.shuffle(&mut rng);
-        let want = if k == 0 { limit / 2 } else { limit - limit / 2 };
-        chosen.extend(group.iter().take(want));
+        group.shuffle(rng);
+        let want = if k == 0 { count / 2 } else { count - count / 2 };
+        let (taken, left) = group.split_at(want.min(group.len()));
+        chosen.extend_from_slice(taken);
+        rest.extend_from_slice(left);
     }
     chosen.sort_unstable();
-    chosen
+    rest.sort_unstable();
+    (chosen, rest)
 }
 
 /// The IMDB task's data, ready to batch.
@@ -359,5 +368,13 @@ mod tests {
         assert_eq!(a.len(), 20);
         assert_eq!(a.iter().filter(|&&i| labels[i] == 1).count(), 10);
         assert_eq!(a, balanced_sample(&labels, 20));
+
+        let (held, rest) = balanced_split(&labels, 20, &mut StdRng::seed_from_u64(9));
+        assert_eq!(held.iter().filter(|&&i| labels[i] == 1).count(), 10);
+        let mut all: Vec<usize> = held.iter().chain(&rest).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..100).collect::<Vec<_>>(), "a partition of the rows");
+        let (other, _) = balanced_split(&labels, 20, &mut StdRng::seed_from_u64(10));
+        assert_ne!(held, other, "another generator holds out other rows");
     }
 }

@@ -122,14 +122,20 @@ fn section(
         .blocks
         .push(summary_table(&rows, imdb, published.is_some()));
     if imdb {
-        report.blocks.push(Block::Text(
-            if published.is_some() {
-                "mean: test accuracy after the last epoch; best acc: the epoch with the best mean test accuracy; difference: best acc against the published best epoch."
-            } else {
-                "mean: test accuracy after the last epoch; best acc: the epoch with the best mean test accuracy."
-            }
-            .into(),
-        ));
+        let validated = groups.iter().any(|g| g.held_out_split() == "validation");
+        let mut note = String::from("mean: test accuracy after the last epoch");
+        if validated {
+            note.push_str(
+                " (with a validation split: of the model of the epoch validation picked, the one \
+                 test evaluation)",
+            );
+        }
+        note.push_str("; best acc: the epoch with the best mean test accuracy");
+        if published.is_some() {
+            note.push_str("; difference: best acc against the published best epoch");
+        }
+        note.push('.');
+        report.blocks.push(Block::Text(note));
     }
 
     let lines = comparison_lines(groups, published);
@@ -349,6 +355,21 @@ fn comparison_lines(
                 stops.join(", ")
             ));
         }
+        let selected: Vec<String> = g
+            .records
+            .iter()
+            .filter_map(|r| {
+                r.selected_epoch
+                    .map(|e| format!("#{} epoch {e} ({:.2}%)", r.repeat, r.accuracy))
+            })
+            .collect();
+        if !selected.is_empty() {
+            lines.push(format!(
+                "{}: test accuracy of the epoch validation picked: {}",
+                g.label(),
+                selected.join(", ")
+            ));
+        }
     }
     lines
 }
@@ -389,7 +410,7 @@ fn epoch_block(group: &Group, published: Option<Option<&Published>>) -> Block {
     let with_published = published.is_some();
     let published = published.flatten();
     let train = group.epoch_means(|m| m.train_accuracy);
-    let test = group.epoch_means(|m| m.test_accuracy);
+    let test = group.epoch_means(|m| m.held_out.accuracy());
     let seconds = group.epoch_means(|m| m.seconds);
     let pub_test = published
         .and_then(|p| p.test_accuracy.clone())
@@ -414,7 +435,9 @@ fn epoch_block(group: &Group, published: Option<Option<&Published>>) -> Block {
             cells
         })
         .collect();
-    let mut header = vec!["epoch", "train acc", "test acc", "test std"];
+    let split = group.held_out_split();
+    let (acc, std) = (format!("{split} acc"), format!("{split} std"));
+    let mut header = vec!["epoch", "train acc", acc.as_str(), std.as_str()];
     if with_published {
         header.extend(["published train", "published test"]);
     }

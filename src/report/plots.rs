@@ -133,7 +133,8 @@ fn loss_series(group: &Group, colour: usize) -> Option<Series> {
     })
 }
 
-/// The IMDB repeats' test (solid, labelled) and train (dotted) accuracy per epoch, as bands.
+/// The IMDB repeats' held-out (solid, labelled; test unless the label says validation) and
+/// train (dotted) accuracy per epoch, as bands.
 fn accuracy_series(group: &Group, colour: usize) -> Vec<Series> {
     let epochs = |pick: fn(&EpochMetrics) -> f64| -> Vec<Vec<f64>> {
         group
@@ -143,9 +144,13 @@ fn accuracy_series(group: &Group, colour: usize) -> Vec<Series> {
             .map(|r| r.epochs.iter().map(pick).collect())
             .collect()
     };
-    let label = format!("{} (n = {})", group.label(), group.records.len());
+    let split = match group.held_out_split() {
+        "test" => String::new(),
+        split => format!(", solid: {split}"),
+    };
+    let label = format!("{} (n = {}{split})", group.label(), group.records.len());
     [
-        (Some(label), Line::Solid, epochs(|m| m.test_accuracy)),
+        (Some(label), Line::Solid, epochs(|m| m.held_out.accuracy())),
         (None, Line::Dotted, epochs(|m| m.train_accuracy)),
     ]
     .into_iter()

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use crate::config::ExperimentConfig;
+use crate::config::{ExperimentConfig, Study};
 use crate::record::{ConfigRecords, EpochMetrics, RepeatRecord};
 use crate::stats::Summary;
 
@@ -70,6 +70,15 @@ impl Group {
         label
     }
 
+    /// The split each epoch was evaluated on: `test`, or `validation` (IMDB configs with
+    /// `task.validation_split`, whose test figure is measured once, after training).
+    pub fn held_out_split(&self) -> &'static str {
+        match self.config.study {
+            Study::Imdb { task, .. } if task.validation_split.is_some() => "validation",
+            _ => "test",
+        }
+    }
+
     /// The variant family: groups with the same changes are compared with one another.
     pub fn family(&self) -> String {
         match &self.status {
@@ -107,9 +116,13 @@ impl Group {
             .collect()
     }
 
-    /// The epoch (1-based) with the best mean test accuracy, and that accuracy.
+    /// The epoch (1-based) with the best mean test accuracy, and that accuracy (`None` when
+    /// the epochs were evaluated on a validation split).
     pub fn best_epoch(&self) -> Option<(usize, f64)> {
-        self.epoch_means(|m| m.test_accuracy)
+        if self.held_out_split() != "test" {
+            return None;
+        }
+        self.epoch_means(|m| m.held_out.accuracy())
             .iter()
             .enumerate()
             .map(|(i, s)| (i + 1, s.mean))

@@ -173,6 +173,7 @@ fn make_record(
         data_sha256: data.data_checksum(),
         epochs: outcome.epochs,
         stopped_at: outcome.stopped_at,
+        selected_epoch: outcome.selected_epoch,
         loss_curve: LossCurve {
             every: LOSS_WINDOW,
             values: outcome.loss_curve,

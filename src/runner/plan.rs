@@ -175,7 +175,14 @@ pub(super) fn prepare_data(
             let (path, origin) = prepare::locate(cli_data, config.data.as_deref())?;
             // Everything the prepared data depends on, as the cache key.
             let key = (path.clone(), serde_json::to_string(task)?);
+            // A validation split too big or too small for the training reviews is a bad
+            // config, said before anything trains.
+            let split_fits = |data: &ImdbData| {
+                task.validation_reviews(data.train.len())
+                    .map_err(|e| InputError(format!("{}: {e}", config.name())))
+            };
             if let Some(data) = loaded.get(&key) {
+                split_fits(data)?;
                 return Ok(data.clone());
             }
             say(&format!(
@@ -192,6 +199,7 @@ pub(super) fn prepare_data(
                 data.test.len(),
                 started.elapsed().as_secs_f64()
             ));
+            split_fits(&data)?;
             loaded.insert(key, data.clone());
             Ok(data)
         })?);

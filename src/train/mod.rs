@@ -60,7 +60,7 @@ pub struct RepeatOutcome {
     pub index: usize,
     pub seed: u64,
     /// The final accuracy on the evaluation data, in percent (echo: exact match of the whole
-    /// sequence; IMDB: test accuracy after the last epoch).
+    /// sequence; IMDB: test accuracy after the last epoch, or of the selected epoch's model).
     pub accuracy: f64,
     pub correct: usize,
     pub total: usize,
@@ -70,6 +70,8 @@ pub struct RepeatOutcome {
     pub epochs: Vec<crate::record::EpochMetrics>,
     /// The epoch early stopping ended training after, if it did (IMDB).
     pub stopped_at: Option<usize>,
+    /// The epoch whose model was tested, picked on validation (IMDB with a validation split).
+    pub selected_epoch: Option<usize>,
     pub train_seconds: f64,
     pub eval_seconds: f64,
     /// The trained model of this repeat alone (without autodiff), to be saved.
@@ -116,6 +118,14 @@ pub struct ImdbStudy {
     pub data: Arc<ImdbData>,
 }
 
+impl ImdbStudy {
+    /// Reviews a repeat trains on: the training split less the validation reviews.
+    pub fn training_reviews(&self) -> usize {
+        let reviews = self.data.train.len();
+        reviews - self.task.validation_reviews(reviews).unwrap_or(0)
+    }
+}
+
 /// A config's task and model with the data they train on, ready before any training.
 #[derive(Debug, Clone)]
 pub enum PreparedStudy {
@@ -144,7 +154,7 @@ impl PreparedStudy {
     pub fn steps_per_repeat(&self) -> usize {
         match self {
             PreparedStudy::Echo(s) => s.task.train_steps,
-            PreparedStudy::Imdb(s) => s.task.epochs * s.task.batches(s.data.train.len()),
+            PreparedStudy::Imdb(s) => s.task.epochs * s.task.batches(s.training_reviews()),
         }
     }
 
@@ -215,18 +225,30 @@ impl RepeatOutcome {
             stopped_at,
             model,
             test_reviews,
+            tested,
         } = outcome;
-        let accuracy = state.epochs.last().map_or(0.0, |m| m.test_accuracy);
+        let (accuracy, correct) = match &tested {
+            Some(tested) => (
+                100.0 * tested.correct as f64 / test_reviews.max(1) as f64,
+                tested.correct,
+            ),
+            None => {
+                let accuracy = state.epochs.last().map_or(0.0, |m| m.held_out.accuracy());
+                // burn's accuracy metric gives a percentage; the count it came from is exact.
+                let correct = (accuracy * test_reviews as f64 / 100.0).round() as usize;
+                (accuracy, correct)
+            }
+        };
         RepeatOutcome {
             index,
             seed,
             accuracy,
-            // burn's accuracy metric gives a percentage; the count it came from is exact.
-            correct: (accuracy * test_reviews as f64 / 100.0).round() as usize,
+            correct,
             total: test_reviews,
             loss_curve: state.windows.finish().swap_remove(0),
             epochs: state.epochs,
             stopped_at,
+            selected_epoch: tested.map(|t| t.epoch),
             train_seconds: state.train_seconds,
             eval_seconds: state.eval_seconds,
             model: TrainedModel::Imdb(model),

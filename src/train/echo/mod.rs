@@ -228,6 +228,7 @@ impl Trained<'_> {
                     loss_curve,
                     epochs: Vec::new(),
                     stopped_at: None,
+                    selected_epoch: None,
                     // The stack trains its repeats together; each is charged an equal share.
                     train_seconds: train_seconds / seeds.len() as f64,
                     eval_seconds: eval_seconds / seeds.len() as f64,

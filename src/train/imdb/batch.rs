@@ -57,18 +57,35 @@ impl DropoutMasks {
     }
 }
 
+/// Which of the data's two splits a batcher reads (a validation split is training reviews).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Train,
+    Test,
+}
+
 /// Turns review indices of one split into batches.
 pub struct ImdbBatcher {
     pub data: Arc<ImdbData>,
-    /// Training: the training split, with dropout. Evaluation (`None`): the test split.
+    pub part: Part,
+    /// Training: dropout masks. Evaluation: `None`.
     pub dropout: Option<Arc<DropoutMasks>>,
 }
 
 impl ImdbBatcher {
+    /// Batches of `part` for evaluation, without dropout.
+    pub fn evaluation(data: Arc<ImdbData>, part: Part) -> Self {
+        Self {
+            data,
+            part,
+            dropout: None,
+        }
+    }
+
     fn split(&self) -> &Batchable {
-        match self.dropout {
-            Some(_) => &self.data.train,
-            None => &self.data.test,
+        match self.part {
+            Part::Train => &self.data.train,
+            Part::Test => &self.data.test,
         }
     }
 }

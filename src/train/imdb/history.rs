@@ -1,5 +1,5 @@
 //! What a repeat's record needs from burn-train, gathered as its events arrive: the per-epoch
-//! train and test figures of burn's loss and accuracy metrics, the per-step loss curve, and the
+//! train and held-out (test or validation) figures of burn's loss and accuracy metrics, the per-step loss curve, and the
 //! time of each split. A [`MetricLogger`] and the renderer fill one shared [`History`]; a
 //! finished epoch is handed to a callback (the checkpoint's state file, a progress line).
 
@@ -12,7 +12,7 @@ use burn::train::metric::{MetricDefinition, NumericEntry};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{EarlyStopping, StopMetric};
-use crate::record::EpochMetrics;
+use crate::record::{EpochMetrics, HeldOut};
 use crate::train::{ACCURACY, LOSS, LossWindows, MetricNames};
 
 /// Everything about a repeat's finished epochs that burn's checkpoint records do not hold.
@@ -42,8 +42,8 @@ impl Default for RepeatState {
 struct OpenEpoch {
     train_loss: Option<f64>,
     train_accuracy: Option<f64>,
-    test_loss: Option<f64>,
-    test_accuracy: Option<f64>,
+    held_out_loss: Option<f64>,
+    held_out_accuracy: Option<f64>,
     train_seconds: Option<f64>,
     eval_seconds: Option<f64>,
 }
@@ -53,6 +53,9 @@ pub type OnEpoch = Box<dyn FnMut(&RepeatState) + Send>;
 
 pub struct History {
     state: RepeatState,
+    /// Whether burn-train's validation split is a validation split (`task.validation_split`)
+    /// rather than the test split.
+    validation: bool,
     open: OpenEpoch,
     on_epoch: OnEpoch,
 }
@@ -60,9 +63,10 @@ pub struct History {
 pub type SharedHistory = Arc<Mutex<History>>;
 
 impl History {
-    pub fn shared(state: RepeatState, on_epoch: OnEpoch) -> SharedHistory {
+    pub fn shared(state: RepeatState, validation: bool, on_epoch: OnEpoch) -> SharedHistory {
         Arc::new(Mutex::new(History {
             state,
+            validation,
             open: OpenEpoch::default(),
             on_epoch,
         }))
@@ -84,15 +88,15 @@ impl History {
         let (
             Some(train_loss),
             Some(train_accuracy),
-            Some(test_loss),
-            Some(test_accuracy),
+            Some(loss),
+            Some(accuracy),
             Some(train_seconds),
             Some(eval_seconds),
         ) = (
             o.train_loss,
             o.train_accuracy,
-            o.test_loss,
-            o.test_accuracy,
+            o.held_out_loss,
+            o.held_out_accuracy,
             o.train_seconds,
             o.eval_seconds,
         )
@@ -103,8 +107,7 @@ impl History {
             epoch: self.state.epochs.len() + 1,
             train_loss,
             train_accuracy,
-            test_loss,
-            test_accuracy,
+            held_out: HeldOut::new(self.validation, loss, accuracy),
             seconds: train_seconds + eval_seconds,
         });
         self.state.train_seconds += train_seconds;
@@ -156,17 +159,18 @@ impl MetricLogger for HistoryLogger {
                     open.train_accuracy = Some(*value)
                 }
                 (Some(NumericEntry::Final(value)), Split::Valid, LOSS) => {
-                    open.test_loss = Some(*value)
+                    open.held_out_loss = Some(*value)
                 }
                 (Some(NumericEntry::Final(value)), Split::Valid, ACCURACY) => {
-                    open.test_accuracy = Some(*value)
+                    open.held_out_accuracy = Some(*value)
                 }
                 _ => {}
             }
         }
     }
 
-    /// Finished epochs' test figures, for early stopping (one value per epoch).
+    /// Finished epochs' figures, for early stopping and the best-epoch checkpoint (one value
+    /// per epoch).
     fn read_numeric(
         &mut self,
         name: &str,
@@ -178,8 +182,8 @@ impl MetricLogger for HistoryLogger {
             return Ok(Vec::new());
         };
         let value = match (split, name) {
-            (Split::Valid, LOSS) => m.test_loss,
-            (Split::Valid, ACCURACY) => m.test_accuracy,
+            (Split::Valid, LOSS) => m.held_out.loss(),
+            (Split::Valid, ACCURACY) => m.held_out.accuracy(),
             (Split::Train, LOSS) => m.train_loss,
             (Split::Train, ACCURACY) => m.train_accuracy,
             _ => return Ok(Vec::new()),
@@ -199,7 +203,7 @@ impl MetricLogger for HistoryLogger {
     }
 }
 
-/// Stops a repeat once the monitored test figure has not improved for `patience` epochs.
+/// Stops a repeat once the monitored held-out figure has not improved for `patience` epochs.
 /// It keeps no state of its own: each decision is taken again from the finished epochs, so a
 /// resumed repeat stops where an uninterrupted one would.
 #[derive(Clone)]
@@ -210,10 +214,7 @@ pub struct PatienceStopping {
 impl PatienceStopping {
     /// The epoch to stop after, given the finished epochs' figures (`values[e - 1]`: epoch e).
     pub fn stop_after(&self, values: &[f64]) -> Option<usize> {
-        let better = |a: f64, b: f64| match self.rule.metric {
-            StopMetric::TestLoss => a < b,
-            StopMetric::TestAccuracy => a > b,
-        };
+        let better = better(self.rule.metric);
         let mut best = 0;
         for (i, &value) in values.iter().enumerate() {
             if i == 0 || better(value, values[best]) {
@@ -226,22 +227,52 @@ impl PatienceStopping {
     }
 
     pub fn metric_name(&self) -> &'static str {
-        match self.rule.metric {
-            StopMetric::TestLoss => LOSS,
-            StopMetric::TestAccuracy => ACCURACY,
-        }
+        metric_name(self.rule.metric)
     }
 
     /// The monitored figure of each finished epoch.
     pub fn values(&self, epochs: &[EpochMetrics]) -> Vec<f64> {
-        epochs
-            .iter()
-            .map(|m| match self.rule.metric {
-                StopMetric::TestLoss => m.test_loss,
-                StopMetric::TestAccuracy => m.test_accuracy,
-            })
-            .collect()
+        values(self.rule.metric, epochs)
     }
+}
+
+/// burn's name of the metric behind a held-out figure.
+pub fn metric_name(metric: StopMetric) -> &'static str {
+    if metric.is_loss() { LOSS } else { ACCURACY }
+}
+
+/// Whether figure `a` is strictly better than `b`.
+fn better(metric: StopMetric) -> impl Fn(f64, f64) -> bool {
+    move |a, b| if metric.is_loss() { a < b } else { a > b }
+}
+
+/// `metric`'s figure for each finished epoch.
+fn values(metric: StopMetric, epochs: &[EpochMetrics]) -> Vec<f64> {
+    epochs
+        .iter()
+        .map(|m| {
+            if metric.is_loss() {
+                m.held_out.loss()
+            } else {
+                m.held_out.accuracy()
+            }
+        })
+        .collect()
+}
+
+/// The first epoch with the best `metric` figure (the rule of burn's best-epoch checkpoint).
+pub fn best_epoch(metric: StopMetric, epochs: &[EpochMetrics]) -> Option<usize> {
+    let better = better(metric);
+    let values = values(metric, epochs);
+    (0..values.len())
+        .reduce(|best, i| {
+            if better(values[i], values[best]) {
+                i
+            } else {
+                best
+            }
+        })
+        .map(|i| i + 1)
 }
 
 impl EarlyStoppingStrategy for PatienceStopping {
@@ -274,5 +305,24 @@ mod tests {
         let accuracy = [80.0, 84.0, 83.0, 82.0];
         assert_eq!(stop(StopMetric::TestAccuracy, 2, &accuracy), Some(4));
         assert_eq!(stop(StopMetric::TestAccuracy, 1, &[80.0]), None);
+        assert_eq!(stop(StopMetric::ValidationAccuracy, 2, &accuracy), Some(4));
+    }
+
+    #[test]
+    fn best_epoch_is_the_first_best_by_the_metric() {
+        let epochs: Vec<EpochMetrics> = [(0.5, 80.0), (0.4, 84.0), (0.45, 84.0), (0.38, 83.0)]
+            .iter()
+            .enumerate()
+            .map(|(i, &(loss, accuracy))| EpochMetrics {
+                epoch: i + 1,
+                train_loss: 0.0,
+                train_accuracy: 0.0,
+                held_out: HeldOut::new(true, loss, accuracy),
+                seconds: 0.0,
+            })
+            .collect();
+        assert_eq!(best_epoch(StopMetric::ValidationAccuracy, &epochs), Some(2));
+        assert_eq!(best_epoch(StopMetric::ValidationLoss, &epochs), Some(4));
+        assert_eq!(best_epoch(StopMetric::ValidationLoss, &[]), None);
     }
 }

@@ -1,6 +1,7 @@
 //! E2/E3/E4: training an IMDB classifier through burn-train (`Learner` + `SupervisedTraining`,
 //! burn's `DataLoader`, loss and accuracy metrics), evaluated on the whole test set after every
-//! epoch, checkpointed after every epoch. attnx plugs in through burn-train's extension points:
+//! epoch (or on a validation split carved from the training reviews, the test set then being
+//! evaluated once, after training), checkpointed after every epoch. attnx plugs in through burn-train's extension points:
 //! the models' [`step`]s, a [`batch`]er with attnx's dropout masks, a metric logger and an
 //! early-stopping rule ([`history`]), atomic checkpointers ([`checkpoint`]) and a renderer on
 //! attnx's progress bars ([`render`]).
@@ -20,7 +21,11 @@ use burn::data::dataset::InMemDataset;
 use burn::lr_scheduler::constant::ConstantLr;
 use burn::prelude::*;
 use burn::tensor::activation::{log_sigmoid, log_softmax};
-use burn::train::checkpoint::KeepLastNCheckpoints;
+use burn::train::checkpoint::{
+    CheckpointingStrategy, ComposedCheckpointingStrategy, KeepLastNCheckpoints,
+    MetricCheckpointingStrategy,
+};
+use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{InferenceStep, Learner, SupervisedTraining};
 use rand::RngExt;
@@ -28,13 +33,14 @@ use rand::RngExt;
 pub use checkpoint::RepeatCheckpoints;
 pub use history::RepeatState;
 
-use self::batch::{DropoutMasks, ImdbBatch, ImdbBatcher, ResumedLoader};
+use self::batch::{DropoutMasks, ImdbBatch, ImdbBatcher, Part, ResumedLoader};
 use self::checkpoint::RECORDS;
 use self::history::{History, HistoryLogger, OnEpoch, PatienceStopping};
 use self::render::ProgressRenderer;
 use super::ImdbStudy;
 use crate::config::{ImdbTask, OptimizerConfig, Output};
-use crate::data::prepare::ImdbData;
+use crate::data::prepare::{ImdbData, balanced_split};
+use crate::error::InputError;
 use crate::models::classifier::TextClassifier;
 use crate::progress::Progress;
 use crate::rng::{self, Stream};
@@ -71,10 +77,11 @@ pub fn per_review_loss(
     }
 }
 
-/// Trains one repeat of an IMDB config through burn-train and evaluates it on the test set
-/// after every epoch. Every finished epoch is checkpointed in `checkpoints`; a repeat whose
-/// folder holds a complete epoch resumes after it and ends with the record an uninterrupted
-/// run gives.
+/// Trains one repeat of an IMDB config through burn-train and evaluates it on the held-out split
+/// after every epoch: the test set, or with `task.validation_split` the repeat's validation
+/// reviews, and then the test set once, on the model of the best validation epoch. Every
+/// finished epoch is checkpointed in `checkpoints`; a repeat whose folder holds a complete epoch
+/// resumes after it and ends with the record an uninterrupted run gives.
 pub fn train_imdb(
     study: &ImdbStudy,
     optimizer_config: &OptimizerConfig,
@@ -117,8 +124,13 @@ pub fn train_imdb(
         &mut rng::rng(seed, Stream::Init),
         &device.clone().autodiff(),
     );
-    let (train, test) = loaders(study, seed, model.pooled_width(), done);
-    let history = History::shared(state, epoch_callback(checkpoints, progress, label, epochs));
+    let rows = Rows::of(study, seed)?;
+    let (train, held_out) = loaders(study, &rows, seed, model.pooled_width(), done);
+    let history = History::shared(
+        state,
+        rows.validation.is_some(),
+        epoch_callback(checkpoints, progress, label, epochs),
+    );
     let renderer = ProgressRenderer::new(
         progress.clone(),
         label.to_string(),
@@ -126,7 +138,7 @@ pub fn train_imdb(
         batch_size,
         history.clone(),
     );
-    let mut training = SupervisedTraining::new(&checkpoints.dir, train, test)
+    let mut training = SupervisedTraining::new(&checkpoints.dir, train, held_out)
         .num_epochs(last_epoch)
         .metrics((LossMetric::new(), AccuracyMetric::new()))
         .with_metric_logger(HistoryLogger::new(history.clone()))
@@ -137,9 +149,7 @@ pub fn train_imdb(
             checkpoints.checkpointer(RECORDS[1]),
             checkpoints.checkpointer(RECORDS[2]),
         )
-        // Two, so that a kill while the three records of epoch k are written still leaves a
-        // complete epoch k - 1.
-        .with_checkpointing_strategy(KeepLastNCheckpoints::new(2));
+        .with_checkpointing_strategy(checkpointing(&study.task));
     if done > 0 {
         training = training.checkpoint(done);
     }
@@ -156,7 +166,113 @@ pub fn train_imdb(
         anyhow::bail!("{error}");
     }
     let state = history.lock().expect("history lock").state().clone();
-    finished(state, stopping.as_ref(), epochs, result.model, study)
+    let outcome = finished(state, stopping.as_ref(), epochs, result.model, study)?;
+    if rows.validation.is_none() {
+        return Ok(outcome);
+    }
+    let outcome = test_selected(outcome, study, checkpoints, device)?;
+    if let Some(t) = &outcome.tested {
+        progress.println(&format!(
+            "{label}: the model of epoch {} (best on validation) on the test set: loss {:.4} acc {:.2}%",
+            t.epoch,
+            t.loss,
+            100.0 * t.correct as f64 / outcome.test_reviews.max(1) as f64
+        ));
+    }
+    Ok(outcome)
+}
+
+/// The training reviews a repeat trains on, and those it holds out for validation
+/// (`task.validation_split`: label-balanced, drawn from the repeat's seed).
+struct Rows {
+    train: Vec<usize>,
+    validation: Option<Vec<usize>>,
+}
+
+impl Rows {
+    fn of(study: &ImdbStudy, seed: u64) -> Result<Self, InputError> {
+        let reviews = study.data.train.len();
+        let held = study
+            .task
+            .validation_reviews(reviews)
+            .map_err(|e| InputError(e.to_string()))?;
+        if held == 0 {
+            return Ok(Rows {
+                train: (0..reviews).collect(),
+                validation: None,
+            });
+        }
+        let mut rng = rng::rng(seed, Stream::Validation);
+        let (validation, train) = balanced_split(&study.data.train.labels, held, &mut rng);
+        Ok(Rows {
+            train,
+            validation: Some(validation),
+        })
+    }
+}
+
+/// Which epochs' records burn-train keeps: the last two, so that a kill while the three
+/// records of epoch k are written still leaves a complete epoch k - 1; with a validation split
+/// also the best epoch so far, whose model is the one tested.
+fn checkpointing(task: &ImdbTask) -> Box<dyn CheckpointingStrategy> {
+    let last_two = KeepLastNCheckpoints::new(2);
+    if task.validation_split.is_none() {
+        return Box::new(last_two);
+    }
+    let metric = task.selection_metric();
+    let best = if metric.is_loss() {
+        MetricCheckpointingStrategy::new(
+            &LossMetric::new(),
+            Aggregate::Mean,
+            Direction::Lowest,
+            Split::Valid,
+        )
+    } else {
+        MetricCheckpointingStrategy::new(
+            &AccuracyMetric::new(),
+            Aggregate::Mean,
+            Direction::Highest,
+            Split::Valid,
+        )
+    };
+    Box::new(
+        ComposedCheckpointingStrategy::builder()
+            .add(last_two)
+            .add(best)
+            .build(),
+    )
+}
+
+/// With a validation split: the model of the best validation epoch (restored from its
+/// checkpoint unless it is the last), evaluated once on the test set.
+fn test_selected(
+    mut outcome: ImdbOutcome,
+    study: &ImdbStudy,
+    checkpoints: &RepeatCheckpoints,
+    device: &Device,
+) -> anyhow::Result<ImdbOutcome> {
+    let epoch = history::best_epoch(study.task.selection_metric(), &outcome.state.epochs)
+        .ok_or_else(|| anyhow::anyhow!("no finished epoch to test"))?;
+    if epoch != outcome.state.epochs.len() {
+        let record = burn::train::checkpoint::Checkpointer::restore(
+            &checkpoints.checkpointer(RECORDS[0]),
+            epoch,
+        )
+        .map_err(|e| anyhow::anyhow!("cannot restore the model of epoch {epoch}: {e}"))?;
+        outcome.model = outcome
+            .model
+            .try_load_record(record)
+            .map_err(|e| anyhow::anyhow!("cannot restore the model of epoch {epoch}: {e:?}"))?;
+    }
+    let started = std::time::Instant::now();
+    let (loss, correct) = evaluate(&outcome.model, &study.data, device);
+    outcome.state.eval_seconds += started.elapsed().as_secs_f64();
+    outcome.tested = Some(TestedEpoch {
+        epoch,
+        loss,
+        correct,
+    });
+    Ok(outcome)
 }
 
 /// The outcome of a repeat whose training ended: every epoch, or up to the one early stopping
@@ -181,13 +297,16 @@ fn finished(
         stopped_at,
         model,
         test_reviews: study.data.test.len(),
+        tested: None,
     })
 }
 
-/// burn's loaders over the tokenized data: the training reviews in shuffled batches with attnx's
-/// dropout masks (advanced past `done` finished epochs), the test reviews in order.
+/// burn's loaders over the tokenized data: the training rows in shuffled batches with attnx's
+/// dropout masks (advanced past `done` finished epochs), the validation rows or else the test
+/// reviews in order.
 fn loaders(
     study: &ImdbStudy,
+    rows: &Rows,
     seed: u64,
     pooled_width: usize,
     done: usize,
@@ -196,7 +315,7 @@ fn loaders(
     Arc<dyn DataLoader<ImdbBatch>>,
 ) {
     let (_, dropout) = study.model.head();
-    let batches = study.task.batches(study.data.train.len());
+    let batches = study.task.batches(rows.train.len());
     let masks = Arc::new(DropoutMasks {
         rate: dropout,
         width: pooled_width,
@@ -206,20 +325,22 @@ fn loaders(
     let train = Arc::new(ResumedLoader {
         inner: DataLoaderBuilder::new(ImdbBatcher {
             data: study.data.clone(),
+            part: Part::Train,
             dropout: Some(masks),
         })
         .batch_size(study.task.batch_size)
         .shuffle(rng::rng(seed, Stream::TrainData).random())
-        .build(InMemDataset::new((0..study.data.train.len()).collect())),
+        .build(InMemDataset::new(rows.train.clone())),
         epochs: done,
     });
-    let test = DataLoaderBuilder::new(ImdbBatcher {
-        data: study.data.clone(),
-        dropout: None,
-    })
-    .batch_size(EVAL_BATCH)
-    .build(InMemDataset::new((0..study.data.test.len()).collect()));
-    (train, test)
+    let (part, held_out) = match &rows.validation {
+        Some(validation) => (Part::Train, validation.clone()),
+        None => (Part::Test, (0..study.data.test.len()).collect()),
+    };
+    let held_out = DataLoaderBuilder::new(ImdbBatcher::evaluation(study.data.clone(), part))
+        .batch_size(EVAL_BATCH)
+        .build(InMemDataset::new(held_out));
+    (train, held_out)
 }
 
 /// What a finished IMDB repeat hands the runner.
@@ -227,8 +348,18 @@ pub struct ImdbOutcome {
     pub state: RepeatState,
     /// The epoch early stopping ended training after, if it did.
     pub stopped_at: Option<usize>,
+    /// The model of the last epoch, or of the tested epoch.
     pub model: TextClassifier,
     pub test_reviews: usize,
+    /// With a validation split: the epoch whose model was evaluated on the test set, and how.
+    pub tested: Option<TestedEpoch>,
+}
+
+/// The one evaluation on the test set of a repeat with a validation split.
+pub struct TestedEpoch {
+    pub epoch: usize,
+    pub loss: f64,
+    pub correct: usize,
 }
 
 /// After each epoch: the checkpoint's state file, and one line of figures.
@@ -247,8 +378,14 @@ fn epoch_callback(
         }
         if let Some(m) = state.epochs.last() {
             progress.println(&format!(
-                "{label} epoch {}/{epochs}: loss {:.4} acc {:.2}%  test loss {:.4} acc {:.2}%  ({:.1} s)",
-                m.epoch, m.train_loss, m.train_accuracy, m.test_loss, m.test_accuracy, m.seconds
+                "{label} epoch {}/{epochs}: loss {:.4} acc {:.2}%  {} loss {:.4} acc {:.2}%  ({:.1} s)",
+                m.epoch,
+                m.train_loss,
+                m.train_accuracy,
+                m.held_out.split(),
+                m.held_out.loss(),
+                m.held_out.accuracy(),
+                m.seconds
             ));
         }
     })
@@ -258,10 +395,7 @@ fn epoch_callback(
 /// the same batches and the same step as burn-train's validation (for `attnx attention`'s
 /// check that a saved model reproduces its record).
 pub fn evaluate(model: &TextClassifier, data: &Arc<ImdbData>, device: &Device) -> (f64, usize) {
-    let batcher = ImdbBatcher {
-        data: data.clone(),
-        dropout: None,
-    };
+    let batcher = ImdbBatcher::evaluation(data.clone(), Part::Test);
     let rows: Vec<usize> = (0..data.test.len()).collect();
     let (mut loss_sum, mut hits) = (0.0f64, 0usize);
     for chunk in rows.chunks(EVAL_BATCH) {
