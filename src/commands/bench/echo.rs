@@ -1,33 +1,17 @@
-//! `attnx bench`: training throughput of each echo model on each backend, at batch size 1,
-//! measured side by side in one run so that the ratios are fair.
+//! `attnx bench`'s echo cases: training throughput of each E1 model on each backend, at batch
+//! size 1.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
-use clap::Args;
 
+use super::BenchArgs;
 use crate::backend;
-use crate::config::{Backend, OptimizerConfig};
+use crate::config::OptimizerConfig;
 use crate::error::InputError;
 use crate::report::table;
 use crate::train::{self, EchoStudy};
-
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Timed training steps per case (after a short warm-up).
-    #[arg(long, default_value_t = 300)]
-    pub steps: usize,
-    /// Backends to measure.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Backend::Ndarray, Backend::Flex])]
-    pub backends: Vec<Backend>,
-    /// Models to measure.
-    #[arg(long, value_delimiter = ',', default_values_t = ["baseline".to_string(), "attention".to_string()])]
-    pub models: Vec<String>,
-    /// Stack sizes: how many repeats train together as one stacked model.
-    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 10])]
-    pub stacks: Vec<usize>,
-}
 
 /// E1's study for `model` with `steps` training steps: the article's defaults come from the
 /// config schema itself, as for a config file.

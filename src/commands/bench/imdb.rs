@@ -1,0 +1,149 @@
+//! `attnx bench --imdb`: the IMDB classifiers timed through the very loop `attnx run` uses
+//! (burn-train's learner, loaders, metrics and checkpoints): `--steps` training batches and
+//! `--test-reviews` test reviews per case, extrapolated to a full epoch (25,000 reviews each).
+
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use super::BenchArgs;
+use crate::backend;
+use crate::config::{ExperimentConfig, ImdbTask, Study, resolve_config_path};
+use crate::data::prepare::{self, ImdbData};
+use crate::error::InputError;
+use crate::progress::{Mode, Progress};
+use crate::report::table;
+use crate::train::{ImdbStudy, imdb};
+
+/// The configs measured when `--imdb` names none: E2 with and without positions, E3, and the
+/// LSTM with attention pooling (E4).
+const DEFAULT_CONFIGS: [&str; 4] = ["imdb", "imdb_pe", "imdb_single", "imdb_lstm_attention"];
+
+/// Reviews per split of the full data set, for the extrapolated epoch.
+const FULL_SPLIT: usize = 25_000;
+
+/// One timed case: seconds of training `steps` batches and of evaluating `test_reviews`.
+struct Timing {
+    train_seconds: f64,
+    eval_seconds: f64,
+}
+
+pub fn run(args: &BenchArgs, names: &[String]) -> Result<()> {
+    let names: Vec<String> = if names.is_empty() {
+        DEFAULT_CONFIGS.iter().map(|s| s.to_string()).collect()
+    } else {
+        names.to_vec()
+    };
+    if args.steps < 2 || args.test_reviews < 2 {
+        return Err(InputError("--steps and --test-reviews must be at least 2".into()).into());
+    }
+    let configs = names
+        .iter()
+        .map(|name| {
+            let config = ExperimentConfig::load(&resolve_config_path(name)?)?;
+            match config.study {
+                Study::Imdb { task, .. } => Ok((config, task)),
+                _ => Err(InputError(format!("{name}: not an IMDB config"))),
+            }
+        })
+        .collect::<Result<Vec<_>, InputError>>()?;
+    let (path, _) = prepare::locate(args.data.as_deref(), None)?;
+    eprintln!(
+        "timing {} training batches and {} test reviews per case, through attnx run's training loop",
+        args.steps, args.test_reviews
+    );
+    let mut rows = Vec::new();
+    let mut reference: Option<f64> = None;
+    for (config, task) in &configs {
+        let Study::Imdb { model, .. } = config.study else {
+            unreachable!("checked above")
+        };
+        let timed = ImdbTask {
+            epochs: 1,
+            train_limit: Some(args.steps * task.batch_size),
+            test_limit: Some(args.test_reviews),
+            validation_split: None,
+            early_stopping: None,
+            ..*task
+        };
+        let warm_up = ImdbTask {
+            train_limit: Some(4 * task.batch_size),
+            test_limit: Some(2),
+            ..timed
+        };
+        let data = Arc::new(ImdbData::prepare(&timed, &path)?);
+        for &backend_choice in &args.backends {
+            let device = backend::device(backend_choice, None)?;
+            let study = |task: ImdbTask| ImdbStudy {
+                task,
+                model,
+                data: data.clone(),
+            };
+            time(&study(warm_up), config, &device)?;
+            let t = time(&study(timed), config, &device)?;
+            let ms_per_step = 1e3 * t.train_seconds / args.steps as f64;
+            let train_epoch = ms_per_step / 1e3 * timed.batches(FULL_SPLIT) as f64;
+            let test_pass = t.eval_seconds * FULL_SPLIT as f64 / args.test_reviews as f64;
+            let epoch = train_epoch + test_pass;
+            let reference = *reference.get_or_insert(epoch);
+            let row = vec![
+                config.name().to_string(),
+                backend_choice.to_string(),
+                format!("{ms_per_step:.1}"),
+                format!("{train_epoch:.1}"),
+                format!("{test_pass:.1}"),
+                format!("{epoch:.1}"),
+                format!("{:.2}x", reference / epoch),
+            ];
+            eprintln!("{}", row.join("  "));
+            rows.push(row);
+        }
+    }
+    println!();
+    print!(
+        "{}",
+        table(
+            &[
+                "config",
+                "backend",
+                "ms/step",
+                "s/train epoch",
+                "s/test pass",
+                "s/epoch",
+                "speed vs first",
+            ],
+            &rows
+        )
+    );
+    println!(
+        "\ns/train epoch: ms/step x the batches of {FULL_SPLIT} reviews; s/test pass: the {} test \
+         reviews' time scaled to {FULL_SPLIT}; s/epoch: both, one repeat's epoch in `attnx run`.",
+        args.test_reviews
+    );
+    Ok(())
+}
+
+/// Trains one epoch of `study` as `attnx run` would (checkpoints in a temporary folder) and
+/// returns its split times.
+fn time(
+    study: &ImdbStudy,
+    config: &ExperimentConfig,
+    device: &burn::tensor::Device,
+) -> Result<Timing> {
+    let scratch = tempfile::tempdir()?;
+    let checkpoints = imdb::RepeatCheckpoints::new(scratch.path().join("checkpoints"));
+    let progress = Progress::new(Mode::Quiet, 1, 0);
+    let outcome = imdb::train_imdb(
+        study,
+        &config.optimizer,
+        0,
+        device,
+        &checkpoints,
+        &progress,
+        config.name(),
+    )?;
+    Ok(Timing {
+        train_seconds: outcome.state.train_seconds,
+        eval_seconds: outcome.state.eval_seconds,
+    })
+}

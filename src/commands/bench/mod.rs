@@ -1,0 +1,46 @@
+//! `attnx bench`: training speed measured side by side in one run, so that the ratios are fair.
+//! The echo models (E1, batch 1) by default; the IMDB configs (E2/E3/E4) with `--imdb`.
+
+mod echo;
+mod imdb;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::config::Backend;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Timed training steps per case (after a short warm-up).
+    #[arg(long, default_value_t = 300)]
+    pub steps: usize,
+    /// Backends to measure.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Backend::Ndarray, Backend::Flex])]
+    pub backends: Vec<Backend>,
+    /// Echo models to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = ["baseline".to_string(), "attention".to_string()])]
+    pub models: Vec<String>,
+    /// Stack sizes (echo): how many repeats train together as one stacked model.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 10])]
+    pub stacks: Vec<usize>,
+    /// Measure these IMDB configs instead of the echo models (names in configs/ or paths;
+    /// without a value: imdb, imdb_pe, imdb_single, imdb_lstm_attention): ms per training step
+    /// and seconds per epoch, through the real training loop. `--steps` counts batches.
+    #[arg(long, value_delimiter = ',', num_args = 0..)]
+    pub imdb: Option<Vec<String>>,
+    /// Test reviews evaluated per IMDB case (the full pass is extrapolated from them).
+    #[arg(long, default_value_t = 5000)]
+    pub test_reviews: usize,
+    /// The IMDB data (an aclImdb archive or folder); else $ATTNX_DATA or the cache.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    match &args.imdb {
+        Some(configs) => imdb::run(args, configs),
+        None => echo::run(args),
+    }
+}
