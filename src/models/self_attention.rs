@@ -14,13 +14,12 @@
 use burn::module::Param;
 use burn::nn::{Embedding, Linear, generate_sinusoids};
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use rand::rngs::StdRng;
 
 use crate::config::{KernelInit, Position, SelfAttentionModel};
 use crate::data::imdb::PAD;
 use crate::models::init::{glorot_uniform, uniform};
-use crate::models::layers::{keras_embedding, output_head, output_layer};
+use crate::models::layers::{keras_embedding, output_head, output_layer, softmax_fused};
 
 /// Added to the score of a position that may not be attended to: its weight underflows to
 /// exactly 0 after the softmax (a true -inf would give NaN for a row with no allowed position).
@@ -212,7 +211,7 @@ impl SelfAttentionClassifier {
         if let Some(offset) = offset {
             scores = scores + offset;
         }
-        let weights = softmax(scores, 3);
+        let weights = softmax_fused(scores, 3);
         let heads = weights.clone().matmul(v); // [B, H, T, dh]
         (heads.swap_dims(1, 2).reshape([b, t, h * dh]), weights)
     }
