@@ -80,6 +80,11 @@ pub struct RunArgs {
     /// Print no progress, only the final table.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Leave repeats that another process is training (a claim in the results folder) to it
+    /// and stop when nothing else is left, instead of waiting for them (and taking them over
+    /// if their process dies): what Slurm array tasks do.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 impl RunArgs {
@@ -95,6 +100,7 @@ impl RunArgs {
             save_model: self.save_model,
             force: self.force,
             keep_checkpoints: self.keep_checkpoints,
+            wait_for_others: !self.no_wait,
             progress: Mode::detect(self.quiet),
         }
     }

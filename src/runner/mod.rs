@@ -17,6 +17,8 @@ use crate::error::InputError;
 use crate::progress::Mode;
 use crate::record::ConfigRecords;
 use crate::store::ResultStore;
+use crate::store::claim::ClaimBook;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Command-line overrides and how to run.
 #[derive(Debug, Clone)]
@@ -40,6 +42,9 @@ pub struct RunOptions {
     pub save_model: Option<bool>,
     /// Keep each IMDB repeat's per-epoch checkpoints after its record is written.
     pub keep_checkpoints: bool,
+    /// Wait for repeats another process is training (and take them over if it dies), rather
+    /// than leaving them to it (Slurm array tasks do not wait).
+    pub wait_for_others: bool,
 }
 
 impl Default for RunOptions {
@@ -57,6 +62,7 @@ impl Default for RunOptions {
             data: None,
             save_model: None,
             keep_checkpoints: false,
+            wait_for_others: true,
         }
     }
 }
@@ -122,17 +128,36 @@ pub fn run(
     let data = plan::prepare_data(&configs, options.data.as_deref(), &say)?;
     let units = plan::plan_units(&configs, &missing, &data, options);
 
+    let claims = ClaimBook::new(crate::store::claim::stale_after());
     let work = execute::Work {
         store,
         configs: &configs,
         data: &data,
         devices: &devices,
         options,
+        claims: &claims,
+        started: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
     };
-    let (finished, failures) = work.execute(units);
-    for (config, record) in finished {
+    let executed = work.execute(units);
+    for line in &executed.left_to_others {
+        say(&format!("left to another process: {line}"));
+    }
+    for (config, record) in executed.finished {
         results[config].records.push(record);
     }
+    // The records of repeats other processes trained meanwhile.
+    for (result, missing) in results.iter_mut().zip(&missing) {
+        for &repeat in missing {
+            if !result.records.iter().any(|r| r.repeat == repeat)
+                && let Some(record) = store.load_one(&result.config, repeat)
+            {
+                result.records.push(record);
+            }
+        }
+    }
+    let failures = executed.failures;
     if let Some(first) = failures.first() {
         let more = failures.len() - 1;
         if more > 0 {
@@ -141,6 +166,16 @@ pub fn run(
         bail!("{first}");
     }
     Ok(finish(results))
+}
+
+/// Each config's records and its missing repeats, training nothing (what a Slurm submission
+/// sizes its array by, and reads back once the array is done).
+pub fn recorded_and_missing(
+    store: &ResultStore,
+    configs: Vec<ExperimentConfig>,
+) -> Result<(Vec<ConfigRecords>, Vec<Vec<usize>>)> {
+    let (results, missing) = plan::recorded_and_missing(store, configs, false, &|_| {})?;
+    Ok((finish(results), missing))
 }
 
 fn finish(mut results: Vec<ConfigRecords>) -> Vec<ConfigRecords> {

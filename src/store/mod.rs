@@ -3,6 +3,9 @@
 //!
 //! Records are written atomically (a temporary file in the same folder, synced, then renamed
 //! over the final name), so a crash or Ctrl-C leaves either the whole record or none of it.
+//! A repeat is [`claim`]ed before it is trained, so that many writers share one folder.
+
+pub mod claim;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -61,6 +64,20 @@ impl ResultStore {
             let _ = fs::remove_dir(parent);
         }
         Ok(())
+    }
+
+    /// The claim file of a repeat being trained (see [`claim`]).
+    pub fn claim_path(&self, config: &ExperimentConfig, repeat: usize) -> PathBuf {
+        self.config_dir(config)
+            .join("claims")
+            .join(format!("repeat-{repeat:03}.claim"))
+    }
+
+    /// The record of one repeat, if there is a readable one of this config.
+    pub fn load_one(&self, config: &ExperimentConfig, repeat: usize) -> Option<RepeatRecord> {
+        RepeatRecord::read(&Self::record_path(&self.config_dir(config), repeat))
+            .ok()
+            .filter(|r| r.config_hash == config.hash() && r.repeat == repeat)
     }
 
     fn record_path(dir: &Path, repeat: usize) -> PathBuf {
