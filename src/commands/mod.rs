@@ -17,6 +17,7 @@ pub mod info;
 pub mod list;
 pub mod report;
 pub mod run;
+pub mod slurm;
 
 /// Re-run and compare the attention models of four Keras articles, on burn.
 ///
@@ -59,6 +60,12 @@ pub enum Command {
     /// Measure training speed (steps per second) of each model on each CPU backend, side by
     /// side in one run.
     Bench(bench::BenchArgs),
+    /// Run configs or an experiment as a Slurm array job on a shared results folder.
+    ///
+    /// Writes an sbatch script under <out>/slurm/ and submits it (`--dry-run` prints it). Each
+    /// array task trains the next unclaimed missing repeat until none is left; submitting
+    /// again finishes what a killed task left. `--wait` blocks, then prints the table.
+    Slurm(slurm::SlurmArgs),
     /// Get the data sets, and see where attnx finds them.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -79,6 +86,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info => info::run(),
         Command::List { dir } => list::run(&dir),
         Command::Bench(args) => bench::run(&args),
+        Command::Slurm(args) => slurm::run(&args),
         Command::Data(command) => data::run(command),
     }
 }
