@@ -101,7 +101,12 @@ mod tests {
                 softmax(x.clone(), 2)
             };
             let grads = (y.clone() * weights.clone()).sum().backward();
-            let grad = x.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+            let grad = x
+                .grad(&grads)
+                .unwrap()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
             (y.into_data().try_to_vec::<f32>().unwrap(), grad)
         };
         let (y, grad) = run(true);
