@@ -23,6 +23,36 @@ pub struct Experiment {
     /// Published figures per config name.
     #[serde(default)]
     pub published: BTreeMap<String, Published>,
+    /// A sweep: each config at every point of a grid of settings, instead of as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<Sweep>,
+}
+
+/// The grid of a sweep experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sweep {
+    /// One axis each, as on the command line: `"task.n_in=5,10,20"`, `"x=START:STOP:STEP"`.
+    pub axes: Vec<String>,
+    /// Repeats per point (overrides the configs').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<usize>,
+}
+
+/// One point of a sweep experiment: a config with the grid's settings, and its label.
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub config: crate::config::ExperimentConfig,
+    /// The config's name and the point's settings: `attention [task.n_in=10]`.
+    pub label: String,
+    /// The point's value on each axis.
+    pub values: Vec<serde_json::Value>,
+}
+
+impl Sweep {
+    pub fn parsed_axes(&self) -> Result<Vec<crate::config::Axis>, String> {
+        self.axes.iter().map(|a| a.parse()).collect()
+    }
 }
 
 /// An article's figures for one config, in percent.
@@ -68,6 +98,17 @@ impl Experiment {
                 e.inner().to_string().replace('`', "\"")
             ))
         })?;
+        if let Some(sweep) = &experiment.sweep {
+            let axes = sweep
+                .parsed_axes()
+                .map_err(|e| InputError(format!("{}: sweep.axes: {e}", path.display())))?;
+            if axes.is_empty() {
+                return Err(InputError(format!(
+                    "{}: sweep.axes: name at least one axis",
+                    path.display()
+                )));
+            }
+        }
         if experiment.configs.is_empty() {
             return Err(InputError(format!(
                 "{}: configs: name at least one config",
@@ -85,6 +126,36 @@ impl Experiment {
             )));
         }
         Ok(experiment)
+    }
+
+    /// A sweep experiment's points, every config at every grid point (config by config), with
+    /// its configs read from `configs_dir`; `None` for a plain experiment.
+    pub fn points(&self, configs_dir: &Path) -> Result<Option<Vec<Point>>, InputError> {
+        let Some(sweep) = &self.sweep else {
+            return Ok(None);
+        };
+        let axes = sweep
+            .parsed_axes()
+            .map_err(|e| InputError(format!("experiment {}: sweep.axes: {e}", self.name)))?;
+        let grid = crate::config::overrides::grid(&axes);
+        let mut points = Vec::new();
+        for name in &self.configs {
+            let path = configs_dir.join(format!("{name}.json"));
+            for point in &grid {
+                let mut config = crate::config::ExperimentConfig::load_with(&path, point)?;
+                if let Some(n) = sweep.repeats {
+                    config.repeats = Some(n);
+                }
+                let settings: Vec<String> =
+                    point.iter().map(crate::config::Override::label).collect();
+                points.push(Point {
+                    label: format!("{name} [{}]", settings.join(", ")),
+                    values: point.iter().map(|o| o.value.clone()).collect(),
+                    config,
+                });
+            }
+        }
+        Ok(Some(points))
     }
 
     /// Every experiment in `dir`, sorted by file name; unreadable ones are errors.

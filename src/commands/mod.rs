@@ -18,6 +18,7 @@ pub mod list;
 pub mod report;
 pub mod run;
 pub mod slurm;
+pub mod sweep;
 
 /// Re-run and compare the attention models of four Keras articles, on burn.
 ///
@@ -40,6 +41,9 @@ pub enum Command {
     /// first two means with its 95% confidence interval and Welch's t-test, and every
     /// repeat's value.
     Compare(run::CompareCommand),
+    /// Run a grid of one config's variants (`--set PATH=V1,V2,...` per axis) and compare them
+    /// in one table, every point against the first.
+    Sweep(sweep::SweepCommand),
     /// Summarise the result store: per experiment, tables with spread and significance beside
     /// the published figures, per-epoch tables, and plots.
     ///
@@ -81,6 +85,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(command) => run::run(&command),
         Command::Compare(command) => run::compare(&command),
+        Command::Sweep(command) => sweep::run(&command),
         Command::Report(command) => report::run(&command),
         Command::Attention(args) => attention::run(&args),
         Command::Info => info::run(),

@@ -71,7 +71,13 @@ fn report(
         .iter()
         .filter_map(|path| path.file_name()?.to_str().map(str::to_string))
         .collect();
-    let report = crate::report::build(&scan, &experiments, &heatmaps);
+    let mut sweeps = std::collections::BTreeMap::new();
+    for experiment in &experiments {
+        if let Some(points) = experiment.points(configs)? {
+            sweeps.insert(experiment.name.clone(), points);
+        }
+    }
+    let report = crate::report::build(&scan, &experiments, &sweeps, &heatmaps);
     if formats.contains(&Format::Terminal) {
         print!("{}", report.text());
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::Args;
 
-use crate::config::{Backend, ExperimentConfig};
+use crate::config::{Backend, ExperimentConfig, Override};
 use crate::error::InputError;
 use crate::progress::Mode;
 use crate::report;
@@ -35,9 +35,14 @@ pub struct CompareCommand {
     pub options: RunArgs,
 }
 
-/// Options shared by `run` and `compare`.
+/// Options shared by `run`, `compare` and `sweep`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// Change a config field by its JSON path, e.g. `--set task.train_steps=20000 --set
+    /// model.score=general` (repeatable; checked like the file). The changed config is what is
+    /// hashed and recorded.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
     /// Number of repeats (overrides the config's `repeats`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub repeats: Option<u64>,
@@ -88,7 +93,15 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    fn options(&self) -> RunOptions {
+    /// The `--set` options, parsed.
+    pub fn overrides(&self) -> Result<Vec<Override>, InputError> {
+        self.set
+            .iter()
+            .map(|s| s.parse().map_err(|e| InputError(format!("--set {e}"))))
+            .collect()
+    }
+
+    pub fn options(&self) -> RunOptions {
         RunOptions {
             repeats: self.repeats.map(|n| n as usize),
             backend: self.backend,
@@ -132,21 +145,49 @@ pub fn compare(command: &CompareCommand) -> Result<()> {
 }
 
 fn run_and_report(names: &[String], args: &RunArgs) -> Result<()> {
-    let options = args.options();
+    let set = args.overrides()?;
+    let configs = runner::load_configs(names, &set)?;
+    let labels: Vec<String> = configs.iter().map(|c| label(c.name(), &set)).collect();
+    run_labelled(configs, &labels, args)
+}
 
-    let configs: Vec<ExperimentConfig> = runner::load_configs(names)?
+/// A config's name with the settings `--set` changed, as tables show it.
+pub fn label(name: &str, set: &[Override]) -> String {
+    if set.is_empty() {
+        return name.to_string();
+    }
+    let settings: Vec<String> = set.iter().map(Override::label).collect();
+    format!("{name} [{}]", settings.join(", "))
+}
+
+/// Runs what is missing of `configs` (with the command line's options) and prints their
+/// comparison, each config under its label.
+pub fn run_labelled(
+    configs: Vec<ExperimentConfig>,
+    labels: &[String],
+    args: &RunArgs,
+) -> Result<()> {
+    let options = args.options();
+    let configs: Vec<ExperimentConfig> = configs
         .into_iter()
         .map(|c| runner::apply_overrides(c, &options))
         .collect::<Result<_, _>>()?;
     let store = ResultStore::new(&args.out);
     let results = runner::run(&store, configs, &options)?;
-    print!("{}", report::accuracy_report(&results));
+    print!("{}", report::accuracy_report_labelled(&results, labels));
     Ok(())
 }
 
-/// Runs every config of an experiment, then prints their comparison.
+/// Runs every config of an experiment (every point of a sweep), then prints their comparison.
 fn run_experiment(path: &Path, args: &RunArgs) -> Result<()> {
     let experiment = crate::experiment::Experiment::load(path)?;
     eprintln!("{}", experiment.title);
-    run_and_report(&experiment.configs, args)
+    match experiment.points(Path::new(crate::config::CONFIG_DIR))? {
+        Some(points) => {
+            let labels: Vec<String> = points.iter().map(|p| p.label.clone()).collect();
+            let configs = points.into_iter().map(|p| p.config).collect();
+            run_labelled(configs, &labels, args)
+        }
+        None => run_and_report(&experiment.configs, args),
+    }
 }

@@ -10,8 +10,9 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use crate::config::{Backend, ExperimentConfig};
+use crate::config::{Axis, Backend, ExperimentConfig, Override};
 use crate::error::InputError;
+use crate::experiment::Experiment;
 use crate::report;
 use crate::runner;
 use crate::store::ResultStore;
@@ -30,6 +31,10 @@ pub struct SlurmArgs {
     /// Base seed (overrides the configs' `seed`).
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
+    /// Change a config field (`--set PATH=VALUE`), or sweep it (`--set PATH=V1,V2,...`, one
+    /// config only): as for `attnx run` and `attnx sweep`.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
     /// The IMDB data, as the compute nodes see it (an aclImdb archive or folder).
     #[arg(long, value_name = "PATH")]
     pub data: Option<PathBuf>,
@@ -74,14 +79,18 @@ pub struct SlurmArgs {
 }
 
 pub fn run(args: &SlurmArgs) -> Result<()> {
-    let paths = config_paths(&args.configs)?;
+    let job = Job::of(args)?;
     let options = runner::RunOptions {
         repeats: args.repeats.map(|n| n as usize),
         backend: args.backend,
         seed: args.seed,
         ..runner::RunOptions::default()
     };
-    let configs = load(&paths, &options)?;
+    let configs = job
+        .configs()?
+        .into_iter()
+        .map(|c| runner::apply_overrides(c, &options))
+        .collect::<Result<Vec<_>, _>>()?;
     let store = ResultStore::new(&args.out);
     let (_, missing) = runner::recorded_and_missing(&store, configs.clone())?;
     let todo: usize = missing.iter().map(Vec::len).sum();
@@ -95,8 +104,7 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
     let tasks = args.tasks.map_or(todo.min(64), |n| n as usize).min(todo);
     let out = absolute(&args.out)?;
     let logs = out.join("slurm");
-    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
-    let script = script(args, &paths, &out, tasks)?;
+    let script = script(args, &job, &out, tasks)?;
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -106,6 +114,7 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
         eprintln!("{todo} repeat(s) missing; {tasks} array task(s); nothing submitted (--dry-run)");
         return Ok(());
     }
+    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     crate::fsutil::write_atomic(&script_path, script.as_bytes())?;
     let mut sbatch = Command::new("sbatch");
     sbatch.arg("--parsable");
@@ -141,33 +150,121 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
     print_table(&store, configs)
 }
 
-/// The configs named on the command line, experiments expanded, as absolute paths (the script
-/// must not depend on the folder it runs in).
-fn config_paths(names: &[String]) -> Result<Vec<PathBuf>> {
-    let mut paths = Vec::new();
-    for name in names {
-        let path = crate::config::resolve_config_path(name)
-            .or_else(|_| crate::experiment::resolve(name))?;
-        if crate::experiment::is_experiment_file(&path) {
-            let experiment = crate::experiment::Experiment::load(&path)?;
+/// What every array task runs.
+enum Job {
+    /// Configs, each with the same fixed changes: `attnx run` or `attnx compare`.
+    Configs {
+        paths: Vec<PathBuf>,
+        set: Vec<Override>,
+    },
+    /// A grid of one config: `attnx sweep`.
+    Sweep { path: PathBuf, axes: Vec<Axis> },
+    /// A sweep experiment: `attnx compare --experiment`.
+    Experiment { path: PathBuf },
+}
+
+impl Job {
+    /// The job the command line asks for; paths are made absolute, so that the script does
+    /// not depend on the folder it runs in.
+    fn of(args: &SlurmArgs) -> Result<Self> {
+        let axes: Vec<Axis> = args
+            .set
+            .iter()
+            .map(|s| s.parse().map_err(|e| InputError(format!("--set {e}"))))
+            .collect::<Result<_, _>>()?;
+        let mut paths = Vec::new();
+        for name in &args.configs {
+            let path = crate::config::resolve_config_path(name)
+                .or_else(|_| crate::experiment::resolve(name))?;
+            if !crate::experiment::is_experiment_file(&path) {
+                paths.push(absolute(&path)?);
+                continue;
+            }
+            let experiment = Experiment::load(&path)?;
+            if experiment.sweep.is_some() {
+                if args.configs.len() > 1 || !axes.is_empty() {
+                    return Err(InputError(format!(
+                        "{name}: a sweep experiment is submitted alone, without --set"
+                    ))
+                    .into());
+                }
+                return Ok(Job::Experiment {
+                    path: absolute(&path)?,
+                });
+            }
             for config in &experiment.configs {
                 paths.push(absolute(&crate::config::resolve_config_path(config)?)?);
             }
-        } else {
-            paths.push(absolute(&path)?);
+        }
+        if axes.iter().any(|a| a.values.len() > 1) {
+            let [path] = &paths[..] else {
+                return Err(InputError(
+                    "--set with several values sweeps one config: name exactly one".into(),
+                )
+                .into());
+            };
+            return Ok(Job::Sweep {
+                path: path.clone(),
+                axes,
+            });
+        }
+        let set = axes.iter().map(|a| a.at(0)).collect();
+        Ok(Job::Configs { paths, set })
+    }
+
+    /// The configs the tasks will run, before the command line's other options.
+    fn configs(&self) -> Result<Vec<ExperimentConfig>> {
+        Ok(match self {
+            Job::Configs { paths, set } => paths
+                .iter()
+                .map(|p| ExperimentConfig::load_with(p, set))
+                .collect::<Result<_, _>>()?,
+            Job::Sweep { path, axes } => super::sweep::points(path, axes)?.0,
+            Job::Experiment { path } => {
+                let experiment = Experiment::load(path)?;
+                let configs_dir = path.parent().and_then(Path::parent).map_or_else(
+                    || PathBuf::from(crate::config::CONFIG_DIR),
+                    |root| root.join(crate::config::CONFIG_DIR),
+                );
+                experiment
+                    .points(&configs_dir)?
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| p.config)
+                    .collect()
+            }
+        })
+    }
+
+    /// The attnx subcommand and its job arguments, as shell words.
+    fn words(&self) -> Vec<String> {
+        let path = |p: &PathBuf| shell_word(&p.to_string_lossy());
+        let set = |label: String| format!("--set {}", shell_word(&label));
+        match self {
+            Job::Configs { paths, set: sets } => {
+                let mut words = vec![if paths.len() == 1 { "run" } else { "compare" }.to_string()];
+                words.extend(paths.iter().map(path));
+                words.extend(sets.iter().map(|o| set(o.label())));
+                words
+            }
+            Job::Sweep { path: p, axes } => {
+                let mut words = vec!["sweep".to_string(), path(p)];
+                words.extend(axes.iter().map(|a| {
+                    let values: Vec<String> = (0..a.values.len())
+                        .map(|i| {
+                            a.at(i)
+                                .label()
+                                .split_once('=')
+                                .map_or(String::new(), |(_, v)| v.to_string())
+                        })
+                        .collect();
+                    set(format!("{}={}", a.key(), values.join(",")))
+                }));
+                words
+            }
+            Job::Experiment { path: p } => vec!["compare".into(), "--experiment".into(), path(p)],
         }
     }
-    Ok(paths)
-}
-
-fn load(paths: &[PathBuf], options: &runner::RunOptions) -> Result<Vec<ExperimentConfig>> {
-    paths
-        .iter()
-        .map(|p| {
-            let config = ExperimentConfig::load(p)?;
-            Ok(runner::apply_overrides(config, options)?)
-        })
-        .collect()
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {
@@ -176,7 +273,7 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 
 /// The sbatch script: one `attnx` per array task, on every config, leaving what other tasks
 /// hold to them (`--no-wait`).
-fn script(args: &SlurmArgs, paths: &[PathBuf], out: &Path, tasks: usize) -> Result<String> {
+fn script(args: &SlurmArgs, job: &Job, out: &Path, tasks: usize) -> Result<String> {
     let exe = std::env::current_exe().context("cannot find the attnx binary")?;
     let mut lines = vec![
         "#!/bin/bash".to_string(),
@@ -209,9 +306,11 @@ fn script(args: &SlurmArgs, paths: &[PathBuf], out: &Path, tasks: usize) -> Resu
     lines.extend(args.sbatch.iter().map(|o| format!("#SBATCH {o}")));
     lines.push("set -euo pipefail".into());
     lines.extend(args.setup.iter().cloned());
+    // Where it was submitted from: experiments name their configs relative to it.
+    let here = std::env::current_dir().context("cannot read the current folder")?;
+    lines.push(format!("cd {}", shell_word(&here.to_string_lossy())));
     let mut command = vec![shell_word(&exe.to_string_lossy())];
-    command.push(if paths.len() == 1 { "run" } else { "compare" }.into());
-    command.extend(paths.iter().map(|p| shell_word(&p.to_string_lossy())));
+    command.extend(job.words());
     command.extend(["--out".into(), shell_word(&out.to_string_lossy())]);
     if let Some(n) = args.repeats {
         command.push(format!("--repeats {n}"));

@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod model;
+pub mod overrides;
 pub mod task;
 
 use std::fmt;
@@ -20,6 +21,7 @@ pub use model::{
     Attending, AttentionModel, BaselineModel, EchoModel, KernelInit, LstmModel, ModelConfig,
     Output, Pooling, Position, Score, SelfAttentionModel, TextModel, lstm,
 };
+pub use overrides::{Axis, Override};
 pub use task::{EarlyStopping, EchoTask, ImdbTask, StopMetric, TaskConfig};
 
 use crate::error::InputError;
@@ -329,9 +331,38 @@ const TAGGED_FIELDS: [&str; 3] = ["task", "model", "optimizer"];
 impl ExperimentConfig {
     /// Reads, parses and validates a config file. Every failure names the file and the field.
     pub fn load(path: &Path) -> Result<Self, InputError> {
+        Self::load_with(path, &[])
+    }
+
+    /// [`load`](Self::load), with fields set from the command line (`--set PATH=VALUE`) before
+    /// the text is parsed: an override is typed and validated like the file, and a failure
+    /// names the file and the overrides.
+    pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Self, InputError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| InputError(format!("{}: cannot read config: {e}", path.display())))?;
-        let mut config = Self::parse(&text, path)?;
+        let (text, origin) = if overrides.is_empty() {
+            (text, path.to_path_buf())
+        } else {
+            let labels: Vec<String> = overrides.iter().map(Override::label).collect();
+            let origin = PathBuf::from(format!(
+                "{} with --set {}",
+                path.display(),
+                labels.join(" --set ")
+            ));
+            // The file must be valid JSON first; its own errors are reported as they are.
+            let mut value: serde_json::Value =
+                serde_json::from_str(&text).map_err(|_| match Self::parse(&text, path) {
+                    Err(e) => e,
+                    Ok(_) => InputError(format!("{}: malformed JSON", path.display())),
+                })?;
+            for o in overrides {
+                o.apply(&mut value).map_err(|e| {
+                    InputError(format!("{}: --set {}: {e}", path.display(), o.label()))
+                })?;
+            }
+            (value.to_string(), origin)
+        };
+        let mut config = Self::parse(&text, &origin)?;
         if config.name.is_none() {
             let stem = path
                 .file_stem()
@@ -561,6 +592,36 @@ mod tests {
             e,
             "task.validation_split: 0.2 of 5 training reviews holds out 1; both the validation and the training part need at least 2 reviews"
         );
+    }
+
+    /// An override changes the hash; one that sets what the file (or its default) already
+    /// says does not, so it finds the file's records.
+    #[test]
+    fn overrides_change_the_hash_unless_they_change_nothing() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(CONFIG_DIR)
+            .join("attention.json");
+        let with = |sets: &[&str]| {
+            let sets: Vec<Override> = sets.iter().map(|s| s.parse().unwrap()).collect();
+            ExperimentConfig::load_with(&path, &sets).unwrap()
+        };
+        let file = ExperimentConfig::load(&path).unwrap();
+        assert_eq!(with(&[]).hash(), file.hash());
+        assert_eq!(
+            with(&["model.hidden=150", "task.eval_samples=100"]).hash(),
+            file.hash()
+        );
+        let general = with(&["model.score=general"]);
+        assert_ne!(general.hash(), file.hash());
+        assert_eq!(general.name(), "attention", "the name stays the file's");
+        let Study::Echo {
+            model: EchoModel::Attention(m),
+            ..
+        } = general.study
+        else {
+            unreachable!()
+        };
+        assert_eq!(m.score, Score::General);
     }
 
     /// New optional fields must leave every recorded hash as it was: the committed configs

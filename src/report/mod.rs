@@ -13,7 +13,7 @@ use std::fmt::{self, Write};
 pub use document::{Block, Report, Row};
 pub use scan::{Group, Scan, Status, scan};
 
-use crate::experiment::{Experiment, Published};
+use crate::experiment::{Experiment, Point, Published};
 use crate::record::ConfigRecords;
 use crate::stats::{Summary, Welch};
 
@@ -81,7 +81,24 @@ pub fn fixed(x: Option<f64>) -> String {
 /// What `attnx run` and `attnx compare` print: the section `attnx report` gives an experiment
 /// (without published figures), then every repeat's accuracy.
 pub fn accuracy_report(results: &[ConfigRecords]) -> String {
-    let groups: Vec<Group> = results.iter().map(Group::current).collect();
+    let labels: Vec<String> = results
+        .iter()
+        .map(|r| r.config.name().to_string())
+        .collect();
+    accuracy_report_labelled(results, &labels)
+}
+
+/// [`accuracy_report`] with each config under its label (a sweep's point, the settings
+/// `--set` changed), every other config set against the first.
+pub fn accuracy_report_labelled(results: &[ConfigRecords], labels: &[String]) -> String {
+    let groups: Vec<Group> = results
+        .iter()
+        .zip(labels)
+        .map(|(r, label)| Group {
+            name: label.clone(),
+            ..Group::current(r)
+        })
+        .collect();
     let groups: Vec<&Group> = groups.iter().collect();
     let metric = match groups.first().map(|g| g.is_imdb()) {
         Some(true) => "test accuracy after the last epoch (%)",
@@ -236,7 +253,13 @@ fn summary_table(rows: &[Row], imdb: bool, with_published: bool) -> Block {
 
 /// Builds the report of `scan` for `experiments`. `extra_plots` are the files already in the
 /// plots folder (attention heatmaps that `attnx attention` drew), linked where they belong.
-pub fn build(scan: &Scan, experiments: &[Experiment], extra_plots: &[String]) -> Report {
+/// `sweeps` holds each sweep experiment's points (by experiment name).
+pub fn build(
+    scan: &Scan,
+    experiments: &[Experiment],
+    sweeps: &BTreeMap<String, Vec<Point>>,
+    extra_plots: &[String],
+) -> Report {
     let mut report = Report::default();
     report.blocks.push(Block::Heading("attnx report".into()));
     let total: usize = scan.groups.iter().map(|g| g.records.len()).sum();
@@ -247,6 +270,12 @@ pub fn build(scan: &Scan, experiments: &[Experiment], extra_plots: &[String]) ->
     let mut reported: BTreeSet<(String, String)> = BTreeSet::new();
 
     for experiment in experiments {
+        if let Some(points) = sweeps.get(&experiment.name) {
+            for g in sweep_section(&mut report, experiment, points, scan) {
+                reported.insert(g);
+            }
+            continue;
+        }
         let groups: Vec<&Group> = experiment
             .configs
             .iter()
@@ -372,6 +401,60 @@ fn comparison_lines(
         }
     }
     lines
+}
+
+/// A sweep experiment's section: the table of its points (each under its label, every point
+/// against the first), and accuracy against the first axis. Returns the (name, hash) of the
+/// groups it showed.
+fn sweep_section(
+    report: &mut Report,
+    experiment: &Experiment,
+    points: &[Point],
+    scan: &Scan,
+) -> Vec<(String, String)> {
+    report.blocks.push(Block::Heading(experiment.title.clone()));
+    report
+        .blocks
+        .push(Block::Text(format!("Metric: {}.", experiment.metric)));
+    let found: Vec<(&Point, Group)> = points
+        .iter()
+        .filter_map(|point| {
+            let (name, hash) = (point.config.name(), point.config.hash());
+            let group = scan
+                .groups
+                .iter()
+                .find(|g| g.name == name && g.hash == hash)?;
+            Some((
+                point,
+                Group {
+                    name: point.label.clone(),
+                    status: Status::Current,
+                    ..group.clone()
+                },
+            ))
+        })
+        .collect();
+    if found.is_empty() {
+        report.blocks.push(Block::Text(format!(
+            "No records yet: `attnx compare --experiment {}` runs it.",
+            experiment.name
+        )));
+        return Vec::new();
+    }
+    let groups: Vec<&Group> = found.iter().map(|(_, g)| g).collect();
+    section(report, &groups, &experiment.name, None);
+    if let Some(plot) = plots::sweep(experiment, &found) {
+        let file = format!("{}_sweep.svg", experiment.name);
+        report.blocks.push(Block::Image {
+            alt: plot.title().to_string(),
+            path: format!("plots/{file}"),
+        });
+        report.plots.push((file, plot));
+    }
+    found
+        .iter()
+        .map(|(p, _)| (p.config.name().to_string(), p.config.hash()))
+        .collect()
 }
 
 /// The experiment's plots (of its current configs) and the attention heatmaps already drawn

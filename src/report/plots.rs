@@ -1,10 +1,11 @@
-//! The report's plots, as SVG (plotters): loss curves (E1) and accuracy per epoch (E2, E3).
+//! The report's plots, as SVG (plotters): loss curves (E1), accuracy per epoch (E2, E3), and
+//! accuracy against a sweep's axis.
 
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 
 use super::scan::Group;
-use crate::experiment::Experiment;
+use crate::experiment::{Experiment, Point};
 use crate::record::EpochMetrics;
 
 /// A line with a band around it (min to max over repeats).
@@ -38,6 +39,15 @@ pub enum Plot {
     Loss { title: String, series: Vec<Series> },
     /// Accuracy (%) against epoch.
     Accuracy { title: String, series: Vec<Series> },
+    /// Accuracy (%) against a sweep's first axis, with every repeat as a dot (x, accuracy,
+    /// series); `categories` names the x positions of a non-numeric axis.
+    Sweep {
+        title: String,
+        x_desc: String,
+        categories: Option<Vec<String>>,
+        series: Vec<Series>,
+        dots: Vec<(f64, f64, usize)>,
+    },
 }
 
 /// Mean, min and max of equally long rows.
@@ -188,7 +198,9 @@ const PALETTE: [RGBColor; 10] = [
 impl Plot {
     pub fn title(&self) -> &str {
         match self {
-            Plot::Loss { title, .. } | Plot::Accuracy { title, .. } => title,
+            Plot::Loss { title, .. } | Plot::Accuracy { title, .. } | Plot::Sweep { title, .. } => {
+                title
+            }
         }
     }
 
@@ -201,6 +213,13 @@ impl Plot {
             match self {
                 Plot::Loss { title, series } => draw_loss(&root, title, series),
                 Plot::Accuracy { title, series } => draw_accuracy(&root, title, series),
+                Plot::Sweep {
+                    title,
+                    x_desc,
+                    categories,
+                    series,
+                    dots,
+                } => draw_sweep(&root, title, x_desc, categories.as_deref(), series, dots),
             }
             .map_err(|e| anyhow!("plot {}: {e}", self.title()))?;
             root.present().map_err(|e| anyhow!("plot: {e}"))?;
@@ -333,4 +352,142 @@ where
         .position(legend_at)
         .draw()?;
     Ok(())
+}
+
+/// A sweep's accuracy against its first axis: for each config (and each value of the other
+/// axes) the mean with its 95% confidence interval as a band, and every repeat as a dot. A
+/// numeric axis is drawn to scale; any other axis as evenly spaced categories.
+pub fn sweep(experiment: &Experiment, points: &[(&Point, Group)]) -> Option<Plot> {
+    let axes = experiment.sweep.as_ref()?.parsed_axes().ok()?;
+    let first = axes.first()?;
+    let numeric = first.values.iter().all(serde_json::Value::is_number);
+    let x_of = |value: &serde_json::Value| -> f64 {
+        if numeric {
+            value.as_f64().unwrap_or(0.0)
+        } else {
+            first.values.iter().position(|v| v == value).unwrap_or(0) as f64
+        }
+    };
+    // One series per config and setting of the other axes, in the order of the points.
+    let mut keys: Vec<String> = Vec::new();
+    let mut series: Vec<Series> = Vec::new();
+    let mut dots = Vec::new();
+    for (point, group) in points {
+        let rest: Vec<String> = axes
+            .iter()
+            .zip(&point.values)
+            .skip(1)
+            .map(|(axis, v)| format!("{}={}", axis.key(), plain(v)))
+            .collect();
+        let key = match rest.is_empty() {
+            true => point.config.name().to_string(),
+            false => format!("{} [{}]", point.config.name(), rest.join(", ")),
+        };
+        let index = keys.iter().position(|k| k == &key).unwrap_or_else(|| {
+            keys.push(key.clone());
+            series.push(Series {
+                label: Some(key.clone()),
+                x: Vec::new(),
+                mean: Vec::new(),
+                low: Vec::new(),
+                high: Vec::new(),
+                style: Line::Solid,
+                colour: keys.len() - 1,
+            });
+            keys.len() - 1
+        });
+        let accuracies = group.accuracies();
+        let Some(summary) = crate::stats::Summary::of(&accuracies) else {
+            continue;
+        };
+        let x = x_of(&point.values[0]);
+        let (low, high) = summary.ci95.unwrap_or((summary.mean, summary.mean));
+        let s = &mut series[index];
+        s.x.push(x);
+        s.mean.push(summary.mean);
+        s.low.push(low);
+        s.high.push(high);
+        dots.extend(accuracies.iter().map(|&a| (x, a, index)));
+    }
+    let categories = (!numeric).then(|| first.values.iter().map(plain).collect());
+    Some(Plot::Sweep {
+        title: format!(
+            "{}: accuracy against {} (mean, 95% CI band, dots: repeats)",
+            experiment.name.to_uppercase().replace('_', " "),
+            first.key()
+        ),
+        x_desc: first.key(),
+        categories,
+        series,
+        dots,
+    })
+}
+
+fn plain(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn draw_sweep(
+    root: &Area<'_>,
+    title: &str,
+    x_desc: &str,
+    categories: Option<&[String]>,
+    series: &[Series],
+    dots: &[(f64, f64, usize)],
+) -> DrawResult {
+    let xs = || series.iter().flat_map(|s| s.x.iter().copied());
+    let (x_lo, x_hi) = (
+        xs().fold(f64::INFINITY, f64::min),
+        xs().fold(f64::NEG_INFINITY, f64::max),
+    );
+    let x_pad = ((x_hi - x_lo) * 0.06).max(0.5);
+    let ys = || {
+        dots.iter().map(|d| d.1).chain(
+            series
+                .iter()
+                .flat_map(|s| s.low.iter().chain(&s.high).copied()),
+        )
+    };
+    let (lo, hi) = (ys().fold(100.0, f64::min), ys().fold(0.0, f64::max));
+    let pad = ((hi - lo) * 0.08).max(0.5);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 20))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(
+            x_lo - x_pad..x_hi + x_pad,
+            (lo - pad).max(0.0)..(hi + pad).min(100.0),
+        )?;
+    let label = |x: &f64| match categories {
+        Some(names) if (x - x.round()).abs() < 1e-9 && *x >= 0.0 => {
+            names.get(x.round() as usize).cloned().unwrap_or_default()
+        }
+        Some(_) => String::new(),
+        None => format!("{x}"),
+    };
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(x_desc)
+        .y_desc("accuracy (%)")
+        .x_label_formatter(&label)
+        .y_label_formatter(&|y| format!("{y:.0}"));
+    if let Some(names) = categories {
+        mesh.x_labels(names.len() * 2 + 1);
+    }
+    mesh.draw()?;
+    // Repeats as dots, each series nudged sideways so that the dots of one x stay apart.
+    let nudge = (x_hi - x_lo).max(1.0) * 0.012;
+    let centre = (series.len() as f64 - 1.0) / 2.0;
+    chart.draw_series(dots.iter().map(|&(x, y, s)| {
+        let colour = PALETTE[series[s].colour % PALETTE.len()];
+        Circle::new(
+            (x + (s as f64 - centre) * nudge, y),
+            2,
+            colour.mix(0.55).filled(),
+        )
+    }))?;
+    draw_series(&mut chart, series, SeriesLabelPosition::LowerRight)
 }

@@ -12,7 +12,7 @@ use anyhow::{Result, bail};
 pub use plan::default_stack;
 
 use crate::backend;
-use crate::config::{Backend, ExperimentConfig};
+use crate::config::{Backend, ExperimentConfig, Override};
 use crate::error::InputError;
 use crate::progress::Mode;
 use crate::record::ConfigRecords;
@@ -185,12 +185,13 @@ fn finish(mut results: Vec<ConfigRecords>) -> Vec<ConfigRecords> {
     results
 }
 
-/// Loads the configs named on the command line (`baseline` or `path/to/x.json`).
-pub fn load_configs(names: &[String]) -> Result<Vec<ExperimentConfig>> {
+/// Loads the configs named on the command line (`baseline` or `path/to/x.json`), each with
+/// the fields `--set` changes.
+pub fn load_configs(names: &[String], overrides: &[Override]) -> Result<Vec<ExperimentConfig>> {
     let mut configs = Vec::with_capacity(names.len());
     for name in names {
         let path = crate::config::resolve_config_path(name)?;
-        configs.push(ExperimentConfig::load(Path::new(&path))?);
+        configs.push(ExperimentConfig::load_with(Path::new(&path), overrides)?);
     }
     Ok(configs)
 }

@@ -301,7 +301,10 @@ mod tests {
         assert!(claim.took_over.as_deref().unwrap().ends_with("gone"));
         drop(claim);
 
-        assert!(!path.parent().unwrap().exists(), "the empty claims folder goes too");
+        assert!(
+            !path.parent().unwrap().exists(),
+            "the empty claims folder goes too"
+        );
 
         // A live owner on another host whose heartbeat stopped.
         let mut silent = Owner::me();
