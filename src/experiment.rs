@@ -190,7 +190,19 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let experiments = Experiment::load_all(&root.join(EXPERIMENT_DIR)).unwrap();
         let names: Vec<&str> = experiments.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["e1", "e2", "e2_validated", "e3", "e4", "e4_imdb"]);
+        assert_eq!(
+            names,
+            [
+                "e1",
+                "e2",
+                "e2_validated",
+                "e3",
+                "e4",
+                "e4_imdb",
+                "echo_difficulty",
+                "general_steps"
+            ]
+        );
         for experiment in &experiments {
             for config in &experiment.configs {
                 let path = root.join("configs").join(format!("{config}.json"));
