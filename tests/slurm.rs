@@ -79,8 +79,9 @@ fn a_cancelled_array_job_resubmitted_gives_the_local_records() {
 
     // Three array tasks on the shared folder; cancel them all once the first record is in,
     // while the others are mid-repeat.
-    let submitted = attnx(dir.path())
-        .args([
+    let submit = || {
+        let mut cmd = attnx(dir.path());
+        cmd.args([
             "slurm",
             "a.json",
             "b.json",
@@ -89,9 +90,10 @@ fn a_cancelled_array_job_resubmitted_gives_the_local_records() {
             "--cpus-per-task",
             "1",
         ])
-        .args(["--out", "shared", "--job-name", "attnx-test"])
-        .assert()
-        .success();
+        .args(["--out", "shared", "--job-name", "attnx-test"]);
+        cmd
+    };
+    let submitted = submit().assert().success();
     let job = String::from_utf8_lossy(&submitted.get_output().stdout)
         .trim()
         .to_string();
@@ -126,19 +128,7 @@ fn a_cancelled_array_job_resubmitted_gives_the_local_records() {
     assert!(before < 8, "the job ended before it was cancelled");
 
     // Submitted again: only what is missing runs, and the table comes back.
-    let finished = attnx(dir.path())
-        .args([
-            "slurm",
-            "a.json",
-            "b.json",
-            "--tasks",
-            "3",
-            "--cpus-per-task",
-            "1",
-        ])
-        .args(["--out", "shared", "--job-name", "attnx-test", "--wait"])
-        .assert()
-        .success();
+    let finished = submit().arg("--wait").assert().success();
     let table = String::from_utf8_lossy(&finished.get_output().stdout).to_string();
     assert!(table.contains("per-repeat accuracy"), "{table}");
 

@@ -6,11 +6,10 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use super::BenchArgs;
+use super::{BenchArgs, Results};
 use crate::backend;
 use crate::config::OptimizerConfig;
 use crate::error::InputError;
-use crate::report::table;
 use crate::train::{self, EchoStudy};
 
 /// E1's study for `model` with `steps` training steps: the article's defaults come from the
@@ -39,7 +38,15 @@ fn time_training(study: &EchoStudy, stack: usize, device: &burn::tensor::Device)
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
-    let mut rows = Vec::new();
+    let mut results = Results::new(&[
+        "model",
+        "backend",
+        "stack",
+        "ms/step",
+        "repeat-steps/s",
+        "vs first",
+        "s/E1 repeat",
+    ]);
     let mut reference: Option<f64> = None;
     eprintln!(
         "timing {} steps per case at batch size 1 (one thread; E1 models, hidden 150)",
@@ -62,30 +69,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     format!("{:.2}x", repeat_steps_per_s / reference),
                     format!("{:.0}", 5000.0 / repeat_steps_per_s),
                 ];
-                eprintln!("{}", row.join("  "));
-                rows.push(row);
+                results.push(row);
             }
         }
     }
-    println!();
-    print!(
-        "{}",
-        table(
-            &[
-                "model",
-                "backend",
-                "stack",
-                "ms/step",
-                "repeat-steps/s",
-                "vs first",
-                "s/E1 repeat"
-            ],
-            &rows
-        )
-    );
-    println!(
-        "\nrepeat-steps/s: training steps per second summed over the stacked repeats; \
-         s/E1 repeat: seconds of one core per 5000-step repeat."
+    results.print(
+        "repeat-steps/s: training steps per second summed over the stacked repeats; \
+         s/E1 repeat: seconds of one core per 5000-step repeat.",
     );
     Ok(())
 }

@@ -6,13 +6,12 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use super::BenchArgs;
+use super::{BenchArgs, Results};
 use crate::backend;
 use crate::config::{ExperimentConfig, ImdbTask, Study, resolve_config_path};
 use crate::data::prepare::{self, ImdbData};
 use crate::error::InputError;
 use crate::progress::{Mode, Progress};
-use crate::report::table;
 use crate::train::{ImdbStudy, imdb};
 
 /// The configs measured when `--imdb` names none: E2 with and without positions, E3, and the
@@ -52,7 +51,15 @@ pub fn run(args: &BenchArgs, names: &[String]) -> Result<()> {
         "timing {} training batches and {} test reviews per case, through attnx run's training loop",
         args.steps, args.test_reviews
     );
-    let mut rows = Vec::new();
+    let mut results = Results::new(&[
+        "config",
+        "backend",
+        "ms/step",
+        "s/train epoch",
+        "s/test pass",
+        "s/epoch",
+        "speed vs first",
+    ]);
     let mut reference: Option<f64> = None;
     for (config, task) in &configs {
         let Study::Imdb { model, .. } = config.study else {
@@ -95,31 +102,14 @@ pub fn run(args: &BenchArgs, names: &[String]) -> Result<()> {
                 format!("{epoch:.1}"),
                 format!("{:.2}x", reference / epoch),
             ];
-            eprintln!("{}", row.join("  "));
-            rows.push(row);
+            results.push(row);
         }
     }
-    println!();
-    print!(
-        "{}",
-        table(
-            &[
-                "config",
-                "backend",
-                "ms/step",
-                "s/train epoch",
-                "s/test pass",
-                "s/epoch",
-                "speed vs first",
-            ],
-            &rows
-        )
-    );
-    println!(
-        "\ns/train epoch: ms/step x the batches of {FULL_SPLIT} reviews; s/test pass: the {} test \
+    results.print(&format!(
+        "s/train epoch: ms/step x the batches of {FULL_SPLIT} reviews; s/test pass: the {} test \
          reviews' time scaled to {FULL_SPLIT}; s/epoch: both, one repeat's epoch in `attnx run`.",
         args.test_reviews
-    );
+    ));
     Ok(())
 }
 

@@ -38,6 +38,33 @@ pub struct BenchArgs {
     pub data: Option<PathBuf>,
 }
 
+/// The measured rows, printed as they come (stderr) and as one table at the end, with a note
+/// on the columns.
+struct Results {
+    header: &'static [&'static str],
+    rows: Vec<Vec<String>>,
+}
+
+impl Results {
+    fn new(header: &'static [&'static str]) -> Self {
+        Self {
+            header,
+            rows: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, row: Vec<String>) {
+        eprintln!("{}", row.join("  "));
+        self.rows.push(row);
+    }
+
+    fn print(&self, note: &str) {
+        println!();
+        print!("{}", crate::report::table(self.header, &self.rows));
+        println!("\n{note}");
+    }
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
     match &args.imdb {
         Some(configs) => imdb::run(args, configs),
