@@ -153,8 +153,22 @@ fn a_cancelled_array_job_resubmitted_gives_the_local_records() {
             .iter()
             .any(|p| p.to_string_lossy().contains("claims"))
     );
+    // Repeats finished per array task (log file), for the record.
+    let per_task: Vec<String> = common::walk(&shared.join("slurm"))
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "out"))
+        .map(|p| {
+            let log = std::fs::read_to_string(p).unwrap_or_default();
+            let done = log
+                .lines()
+                .filter(|l| l.contains(": done, accuracy"))
+                .count();
+            format!("{}: {done}", p.file_stem().unwrap().to_string_lossy())
+        })
+        .collect();
     eprintln!(
-        "slurm: {before} of 8 records before the cancel, {claims_left} claim(s) taken over, {} s",
+        "slurm: {before} of 8 records before the cancel, {} claim(s) taken over, {} s; repeats per task {per_task:?}",
+        taken.len(),
         started.elapsed().as_secs()
     );
 }
