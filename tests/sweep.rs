@@ -149,6 +149,18 @@ fn a_sweep_experiment_is_reported_with_its_plot() {
             "{series}: {texts:?}"
         );
     }
+    // Two axes: a heatmap of the config's mean accuracy, one cell per point.
+    let heatmap =
+        std::fs::read_to_string(dir.path().join("results/plots/grid_tiny_heatmap.svg")).unwrap();
+    let heatmap = roxmltree::Document::parse(&heatmap).unwrap();
+    assert!(
+        heatmap
+            .descendants()
+            .filter(|n| n.has_tag_name("rect"))
+            .count()
+            >= 6
+    );
+    assert!(text.contains("plots/grid_tiny_heatmap.svg"), "{text}");
     // Every repeat is a dot: 18 circles at least.
     assert!(
         doc.descendants()

@@ -443,8 +443,12 @@ fn sweep_section(
     }
     let groups: Vec<&Group> = found.iter().map(|(_, g)| g).collect();
     section(report, &groups, &experiment.name, None);
-    if let Some(plot) = plots::sweep(experiment, &found) {
-        let file = format!("{}_sweep.svg", experiment.name);
+    let line =
+        plots::sweep(experiment, &found).map(|p| (format!("{}_sweep.svg", experiment.name), p));
+    for (file, plot) in line
+        .into_iter()
+        .chain(plots::sweep_heatmaps(experiment, &found))
+    {
         report.blocks.push(Block::Image {
             alt: plot.title().to_string(),
             path: format!("plots/{file}"),

@@ -48,6 +48,16 @@ pub enum Plot {
         series: Vec<Series>,
         dots: Vec<(f64, f64, usize)>,
     },
+    /// Mean accuracy (%) over a two-axis grid: `cells[row][column]`, `None` where nothing is
+    /// recorded; rows are the second axis, columns the first.
+    Heatmap {
+        title: String,
+        x_desc: String,
+        y_desc: String,
+        columns: Vec<String>,
+        rows: Vec<String>,
+        cells: Vec<Vec<Option<f64>>>,
+    },
 }
 
 /// Mean, min and max of equally long rows.
@@ -198,9 +208,10 @@ const PALETTE: [RGBColor; 10] = [
 impl Plot {
     pub fn title(&self) -> &str {
         match self {
-            Plot::Loss { title, .. } | Plot::Accuracy { title, .. } | Plot::Sweep { title, .. } => {
-                title
-            }
+            Plot::Loss { title, .. }
+            | Plot::Accuracy { title, .. }
+            | Plot::Sweep { title, .. }
+            | Plot::Heatmap { title, .. } => title,
         }
     }
 
@@ -220,6 +231,14 @@ impl Plot {
                     series,
                     dots,
                 } => draw_sweep(&root, title, x_desc, categories.as_deref(), series, dots),
+                Plot::Heatmap {
+                    title,
+                    x_desc,
+                    y_desc,
+                    columns,
+                    rows,
+                    cells,
+                } => draw_heatmap(&root, title, (x_desc, y_desc), (columns, rows), cells),
             }
             .map_err(|e| anyhow!("plot {}: {e}", self.title()))?;
             root.present().map_err(|e| anyhow!("plot: {e}"))?;
@@ -490,4 +509,106 @@ fn draw_sweep(
         )
     }))?;
     draw_series(&mut chart, series, SeriesLabelPosition::LowerRight)
+}
+
+/// For a sweep of exactly two axes, one heatmap of mean accuracy per config, named
+/// `<experiment>_<config>_heatmap.svg`.
+pub fn sweep_heatmaps(experiment: &Experiment, points: &[(&Point, Group)]) -> Vec<(String, Plot)> {
+    let Some(Ok(axes)) = experiment.sweep.as_ref().map(|s| s.parsed_axes()) else {
+        return Vec::new();
+    };
+    let [x_axis, y_axis] = &axes[..] else {
+        return Vec::new();
+    };
+    let mut plots = Vec::new();
+    for config in &experiment.configs {
+        let mut cells = vec![vec![None; x_axis.values.len()]; y_axis.values.len()];
+        for (point, group) in points.iter().filter(|(p, _)| p.config.name() == config) {
+            let column = x_axis.values.iter().position(|v| v == &point.values[0]);
+            let row = y_axis.values.iter().position(|v| v == &point.values[1]);
+            if let (Some(c), Some(r), Some(summary)) =
+                (column, row, crate::stats::Summary::of(&group.accuracies()))
+            {
+                cells[r][c] = Some(summary.mean);
+            }
+        }
+        plots.push((
+            format!("{}_{config}_heatmap.svg", experiment.name),
+            Plot::Heatmap {
+                title: format!(
+                    "{}: {config}, mean accuracy (%)",
+                    experiment.name.to_uppercase().replace('_', " ")
+                ),
+                x_desc: x_axis.key(),
+                y_desc: y_axis.key(),
+                columns: x_axis.values.iter().map(plain).collect(),
+                rows: y_axis.values.iter().map(plain).collect(),
+                cells,
+            },
+        ));
+    }
+    plots
+}
+
+fn draw_heatmap(
+    root: &Area<'_>,
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    (columns, rows): (&[String], &[String]),
+    cells: &[Vec<Option<f64>>],
+) -> DrawResult {
+    let (nx, ny) = (columns.len(), rows.len());
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..nx as f64, 0.0..ny as f64)?;
+    let name = |names: &[String], v: f64| {
+        let i = v - 0.5;
+        if (i - i.round()).abs() < 1e-9 && i >= 0.0 {
+            names.get(i.round() as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_labels(2 * nx + 1)
+        .y_labels(2 * ny + 1)
+        .x_label_formatter(&|x| name(columns, *x))
+        .y_label_formatter(&|y| name(rows, *y))
+        .draw()?;
+    // White (0%) to the first palette colour (100%).
+    let shade = |a: f64| {
+        let t = (a / 100.0).clamp(0.0, 1.0);
+        let base = PALETTE[0];
+        let mix = |c: u8| (255.0 - (255.0 - f64::from(c)) * t).round() as u8;
+        RGBColor(mix(base.0), mix(base.1), mix(base.2))
+    };
+    for (r, row) in cells.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            let (x, y) = (c as f64, r as f64);
+            let fill = cell.map_or(WHITE, shade);
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(x, y), (x + 1.0, y + 1.0)],
+                fill.filled(),
+            )))?;
+            let text = cell.map_or_else(|| "-".to_string(), |a| format!("{a:.1}"));
+            let ink = if cell.is_some_and(|a| a > 60.0) {
+                WHITE
+            } else {
+                BLACK
+            };
+            chart.draw_series(std::iter::once(Text::new(
+                text,
+                (x + 0.42, y + 0.5),
+                ("sans-serif", 20).into_font().color(&ink),
+            )))?;
+        }
+    }
+    Ok(())
 }

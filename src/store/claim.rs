@@ -169,8 +169,9 @@ impl ClaimBook {
             fs::create_dir_all(dir)?;
         }
         let mut took_over = None;
-        // Two rounds: a takeover frees the name, then it is created like any claim.
-        for _ in 0..2 {
+        // A takeover frees the name, then it is created like any claim; a round is also
+        // repeated when another process's release removed the empty folder meanwhile.
+        for _ in 0..5 {
             match OpenOptions::new().write(true).create_new(true).open(path) {
                 Ok(mut file) => {
                     file.write_all(&serde_json::to_vec(&Owner::me())?)?;
@@ -183,6 +184,12 @@ impl ClaimBook {
                     }));
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if let Some(dir) = path.parent() {
+                        fs::create_dir_all(dir)?;
+                    }
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
             let (owner, age) = match read_claim(path) {
