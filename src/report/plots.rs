@@ -536,7 +536,7 @@ pub fn sweep_heatmaps(experiment: &Experiment, points: &[(&Point, Group)]) -> Ve
             format!("{}_{config}_heatmap.svg", experiment.name),
             Plot::Heatmap {
                 title: format!(
-                    "{}: {config}, mean accuracy (%)",
+                    "{}: {config}, mean accuracy (%), darker is higher",
                     experiment.name.to_uppercase().replace('_', " ")
                 ),
                 x_desc: x_axis.key(),
@@ -582,11 +582,22 @@ fn draw_heatmap(
         .x_label_formatter(&|x| name(columns, *x))
         .y_label_formatter(&|y| name(rows, *y))
         .draw()?;
-    // White (0%) to the first palette colour (100%).
+    // White for the lowest mean of the plot, the first palette colour for the highest.
+    let values = || cells.iter().flatten().flatten().copied();
+    let (lo, hi) = (
+        values().fold(f64::INFINITY, f64::min),
+        values().fold(f64::NEG_INFINITY, f64::max),
+    );
+    let depth = |a: f64| {
+        if hi - lo < 1e-9 {
+            1.0
+        } else {
+            0.15 + 0.85 * (a - lo) / (hi - lo)
+        }
+    };
     let shade = |a: f64| {
-        let t = (a / 100.0).clamp(0.0, 1.0);
         let base = PALETTE[0];
-        let mix = |c: u8| (255.0 - (255.0 - f64::from(c)) * t).round() as u8;
+        let mix = |c: u8| (255.0 - (255.0 - f64::from(c)) * depth(a)).round() as u8;
         RGBColor(mix(base.0), mix(base.1), mix(base.2))
     };
     for (r, row) in cells.iter().enumerate() {
@@ -598,7 +609,7 @@ fn draw_heatmap(
                 fill.filled(),
             )))?;
             let text = cell.map_or_else(|| "-".to_string(), |a| format!("{a:.1}"));
-            let ink = if cell.is_some_and(|a| a > 60.0) {
+            let ink = if cell.is_some_and(|a| depth(a) > 0.6) {
                 WHITE
             } else {
                 BLACK
