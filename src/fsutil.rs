@@ -50,6 +50,19 @@ pub fn write_atomic_with(
 }
 
 /// Lower-case hex of a sha256 digest.
+/// `create_dir_all` that holds against a concurrent removal of an emptied parent: the store
+/// removes a `checkpoints/` or `claims/` folder once its last entry goes, and a worker creating
+/// an entry there at that moment sees `NotFound`; it creates the path again.
+pub fn create_dir_all(path: &Path) -> std::io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match std::fs::create_dir_all(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 5 => tries += 1,
+            done => return done,
+        }
+    }
+}
+
 pub fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }

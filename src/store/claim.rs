@@ -166,7 +166,7 @@ impl ClaimBook {
     /// Claims the repeat whose claim file is `path`, taking over a dead or stale claim.
     pub fn try_claim(&self, path: &Path) -> io::Result<Attempt> {
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)?;
+            crate::fsutil::create_dir_all(dir)?;
         }
         let mut took_over = None;
         // A takeover frees the name, then it is created like any claim; a round is also
@@ -186,7 +186,7 @@ impl ClaimBook {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     if let Some(dir) = path.parent() {
-                        fs::create_dir_all(dir)?;
+                        crate::fsutil::create_dir_all(dir)?;
                     }
                     continue;
                 }

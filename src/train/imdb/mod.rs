@@ -98,7 +98,7 @@ pub fn train_imdb(
         batch_size,
         ..
     } = study.task;
-    std::fs::create_dir_all(&checkpoints.dir)?;
+    crate::fsutil::create_dir_all(&checkpoints.dir)?;
     let resumed = checkpoints.resume_point();
     let (done, state) = resumed.unwrap_or_else(|| (0, RepeatState::default()));
     if done > 0 {
