@@ -43,7 +43,7 @@ pub struct Sweep {
 #[derive(Debug, Clone)]
 pub struct Point {
     pub config: crate::config::ExperimentConfig,
-    /// The config's name and the point's settings: `attention [task.n_in=10]`.
+    /// The config's name and the settings of the axes that vary: `attention [task.n_in=10]`.
     pub label: String,
     /// The point's value on each axis.
     pub values: Vec<serde_json::Value>,
@@ -137,21 +137,18 @@ impl Experiment {
         let axes = sweep
             .parsed_axes()
             .map_err(|e| InputError(format!("experiment {}: sweep.axes: {e}", self.name)))?;
-        let grid = crate::config::overrides::grid(&axes);
         let mut points = Vec::new();
         for name in &self.configs {
             let path = configs_dir.join(format!("{name}.json"));
-            for point in &grid {
-                let mut config = crate::config::ExperimentConfig::load_with(&path, point)?;
+            for (mut config, label, values) in crate::config::overrides::grid_configs(&path, &axes)?
+            {
                 if let Some(n) = sweep.repeats {
                     config.repeats = Some(n);
                 }
-                let settings: Vec<String> =
-                    point.iter().map(crate::config::Override::label).collect();
                 points.push(Point {
-                    label: format!("{name} [{}]", settings.join(", ")),
-                    values: point.iter().map(|o| o.value.clone()).collect(),
                     config,
+                    label,
+                    values,
                 });
             }
         }

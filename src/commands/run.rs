@@ -95,10 +95,7 @@ pub struct RunArgs {
 impl RunArgs {
     /// The `--set` options, parsed.
     pub fn overrides(&self) -> Result<Vec<Override>, InputError> {
-        self.set
-            .iter()
-            .map(|s| s.parse().map_err(|e| InputError(format!("--set {e}"))))
-            .collect()
+        crate::config::overrides::parse_all(&self.set)
     }
 
     pub fn options(&self) -> RunOptions {
@@ -147,17 +144,11 @@ pub fn compare(command: &CompareCommand) -> Result<()> {
 fn run_and_report(names: &[String], args: &RunArgs) -> Result<()> {
     let set = args.overrides()?;
     let configs = runner::load_configs(names, &set)?;
-    let labels: Vec<String> = configs.iter().map(|c| label(c.name(), &set)).collect();
+    let labels: Vec<String> = configs
+        .iter()
+        .map(|c| crate::config::overrides::label(c.name(), &set))
+        .collect();
     run_labelled(configs, &labels, args)
-}
-
-/// A config's name with the settings `--set` changed, as tables show it.
-pub fn label(name: &str, set: &[Override]) -> String {
-    if set.is_empty() {
-        return name.to_string();
-    }
-    let settings: Vec<String> = set.iter().map(Override::label).collect();
-    format!("{name} [{}]", settings.join(", "))
 }
 
 /// Runs what is missing of `configs` (with the command line's options) and prints their

@@ -167,11 +167,7 @@ impl Job {
     /// The job the command line asks for; paths are made absolute, so that the script does
     /// not depend on the folder it runs in.
     fn of(args: &SlurmArgs) -> Result<Self> {
-        let axes: Vec<Axis> = args
-            .set
-            .iter()
-            .map(|s| s.parse().map_err(|e| InputError(format!("--set {e}"))))
-            .collect::<Result<_, _>>()?;
+        let axes: Vec<Axis> = crate::config::overrides::parse_all(&args.set)?;
         let mut paths = Vec::new();
         for name in &args.configs {
             let path = crate::config::resolve_config_path(name)
@@ -219,20 +215,17 @@ impl Job {
                 .iter()
                 .map(|p| ExperimentConfig::load_with(p, set))
                 .collect::<Result<_, _>>()?,
-            Job::Sweep { path, axes } => super::sweep::points(path, axes)?.0,
-            Job::Experiment { path } => {
-                let experiment = Experiment::load(path)?;
-                let configs_dir = path.parent().and_then(Path::parent).map_or_else(
-                    || PathBuf::from(crate::config::CONFIG_DIR),
-                    |root| root.join(crate::config::CONFIG_DIR),
-                );
-                experiment
-                    .points(&configs_dir)?
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|p| p.config)
-                    .collect()
-            }
+            Job::Sweep { path, axes } => crate::config::overrides::grid_configs(path, axes)?
+                .into_iter()
+                .map(|(config, _, _)| config)
+                .collect(),
+            // As the tasks will read it: the script runs where it was submitted.
+            Job::Experiment { path } => Experiment::load(path)?
+                .points(Path::new(crate::config::CONFIG_DIR))?
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| p.config)
+                .collect(),
         })
     }
 
@@ -249,17 +242,7 @@ impl Job {
             }
             Job::Sweep { path: p, axes } => {
                 let mut words = vec!["sweep".to_string(), path(p)];
-                words.extend(axes.iter().map(|a| {
-                    let values: Vec<String> = (0..a.values.len())
-                        .map(|i| {
-                            a.at(i)
-                                .label()
-                                .split_once('=')
-                                .map_or(String::new(), |(_, v)| v.to_string())
-                        })
-                        .collect();
-                    set(format!("{}={}", a.key(), values.join(",")))
-                }));
+                words.extend(axes.iter().map(|a| set(a.label())));
                 words
             }
             Job::Experiment { path: p } => vec!["compare".into(), "--experiment".into(), path(p)],

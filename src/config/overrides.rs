@@ -2,9 +2,13 @@
 //! the config is parsed, so that it is typed and validated exactly like the file; and sweep
 //! axes, `--set PATH=V1,V2,...` or `PATH=START:STOP:STEP` (`*FACTOR` for a geometric step).
 
+use std::path::Path;
 use std::str::FromStr;
 
 use serde_json::Value;
+
+use super::ExperimentConfig;
+use crate::error::InputError;
 
 /// One field set from the command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +48,7 @@ impl Override {
 }
 
 /// A value as a label shows it: strings without quotes.
-fn plain(value: &Value) -> String {
+pub fn plain(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -90,6 +94,12 @@ impl Axis {
     /// The dotted path.
     pub fn key(&self) -> String {
         self.path.join(".")
+    }
+
+    /// `path=v1,v2,...`, as `--set` takes it back.
+    pub fn label(&self) -> String {
+        let values: Vec<String> = self.values.iter().map(plain).collect();
+        format!("{}={}", self.key(), values.join(","))
     }
 
     /// The override that puts value `i` on this axis.
@@ -189,6 +199,47 @@ fn range(item: &str) -> Result<Option<Vec<Value>>, String> {
         };
     }
     Ok(Some(values))
+}
+
+/// `--set` arguments parsed as overrides or axes; a bad one is a one-line input error.
+pub fn parse_all<T: FromStr<Err = String>>(sets: &[String]) -> Result<Vec<T>, InputError> {
+    sets.iter()
+        .map(|s| s.parse().map_err(|e| InputError(format!("--set {e}"))))
+        .collect()
+}
+
+/// `name [path=value, ...]` naming `overrides`, or `name` alone when there are none: how
+/// tables label a config changed from the command line or a sweep's point.
+pub fn label(name: &str, overrides: &[Override]) -> String {
+    if overrides.is_empty() {
+        return name.to_string();
+    }
+    let settings: Vec<String> = overrides.iter().map(Override::label).collect();
+    format!("{name} [{}]", settings.join(", "))
+}
+
+/// Every point of the grid of `axes` over the config file `base`: the config, its label
+/// (naming the axes that vary: a single-valued one is the same everywhere) and its value on
+/// each axis.
+pub fn grid_configs(
+    base: &Path,
+    axes: &[Axis],
+) -> Result<Vec<(ExperimentConfig, String, Vec<Value>)>, InputError> {
+    grid(axes)
+        .into_iter()
+        .map(|point| {
+            let config = ExperimentConfig::load_with(base, &point)?;
+            let varying: Vec<Override> = point
+                .iter()
+                .zip(axes)
+                .filter(|(_, axis)| axis.values.len() > 1)
+                .map(|(o, _)| o.clone())
+                .collect();
+            let label = label(config.name(), &varying);
+            let values = point.into_iter().map(|o| o.value).collect();
+            Ok((config, label, values))
+        })
+        .collect()
 }
 
 /// Every combination of the axes' values (the first axis varies slowest), as overrides.

@@ -5,6 +5,7 @@ use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 
 use super::scan::Group;
+use crate::config::overrides::plain;
 use crate::experiment::{Experiment, Point};
 use crate::record::EpochMetrics;
 
@@ -440,13 +441,6 @@ pub fn sweep(experiment: &Experiment, points: &[(&Point, Group)]) -> Option<Plot
         series,
         dots,
     })
-}
-
-fn plain(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn draw_sweep(
