@@ -121,10 +121,17 @@ impl Optimizer for FusedAdam {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let amsgrad = state
-            .as_ref()
-            .is_some_and(|s| s.momentum.max_moment_2.is_some());
-        if amsgrad || !fusable(&tensor) || !fusable(&grad) {
+        // AMSGrad's extra moment, or a state that does not fit the parameter (a checkpoint of
+        // another model), goes to burn's Adam, which handles or reports it.
+        let unusual = state.as_ref().is_some_and(|s| {
+            let m = &s.momentum;
+            m.max_moment_2.is_some()
+                || m.moment_1.shape() != tensor.shape()
+                || m.moment_2.shape() != tensor.shape()
+                || !fusable(&m.moment_1)
+                || !fusable(&m.moment_2)
+        });
+        if unusual || !fusable(&tensor) || !fusable(&grad) || grad.shape() != tensor.shape() {
             return self.fallback.step(lr, tensor, grad, state);
         }
         let device = tensor.device();
