@@ -9,6 +9,10 @@ use super::recurrent::RecurrentClassifier;
 use super::self_attention::SelfAttentionClassifier;
 use crate::config::TextModel;
 
+/// Evaluation batches smaller than twice this run on one thread (a pass's last, short batch;
+/// the tests' tiny batches).
+const MIN_HALF: usize = 32;
+
 #[allow(clippy::large_enum_variant)] // one per repeat
 #[derive(Module, Debug)]
 pub enum TextClassifier {
@@ -41,6 +45,41 @@ impl TextClassifier {
         match self {
             Self::SelfAttention(m) => m.forward(ids, keep_mask),
             Self::Recurrent(m) => m.forward(ids, keep_mask),
+        }
+    }
+
+    /// Evaluation logits `[B, outputs]` (no dropout), the pooling of the batch's two halves
+    /// computed on two threads, the output layer on the whole batch.
+    ///
+    /// flex runs element-wise ops on one thread, so an evaluation batch kept a core idle. A
+    /// review's pooled vector depends on its own row alone and comes out bit for bit the same
+    /// from either half; the output layer is not split because a one-column matmul (a sigmoid
+    /// output) rounds differently with the number of rows (gemm's matrix-vector path: 247 of
+    /// 500 logits differed). Training does not split: that would change the order in which a
+    /// batch's gradients are summed.
+    pub fn evaluate(&self, ids: Tensor<2, Int>) -> Tensor<2> {
+        let [rows, _] = ids.dims();
+        // An autodiff model would record both halves on one graph: keep it on one thread.
+        if rows < 2 * MIN_HALF || rayon::current_num_threads() < 2 || ids.device().is_autodiff() {
+            return self.forward(ids, None);
+        }
+        let half = rows / 2;
+        let (first, second) = (ids.clone().slice(0..half), ids.slice(half..rows));
+        let (a, b) = rayon::join(|| self.pooled(first), || self.pooled(second));
+        self.head(Tensor::cat(vec![a, b], 0), None)
+    }
+
+    fn pooled(&self, ids: Tensor<2, Int>) -> Tensor<2> {
+        match self {
+            Self::SelfAttention(m) => m.pooled(ids),
+            Self::Recurrent(m) => m.pooled(ids),
+        }
+    }
+
+    fn head(&self, pooled: Tensor<2>, keep_mask: Option<Tensor<2>>) -> Tensor<2> {
+        match self {
+            Self::SelfAttention(m) => m.head(pooled, keep_mask),
+            Self::Recurrent(m) => m.head(pooled, keep_mask),
         }
     }
 
@@ -80,5 +119,57 @@ impl TextClassifier {
             Self::SelfAttention(m) => Self::SelfAttention(m.try_load_file(path)?),
             Self::Recurrent(m) => Self::Recurrent(m.try_load_file(path)?),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{KernelInit, LstmModel, Output, Pooling, Position, SelfAttentionModel};
+    use crate::rng::{Stream, rng};
+
+    fn bits(t: Tensor<2>) -> Vec<u32> {
+        let values = t.into_data().try_into_vec::<f32>().unwrap();
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// Splitting an evaluation batch over two threads gives the whole batch's logits bit for
+    /// bit, for E2's model (a one-unit sigmoid output, whose matmul is the one that would round
+    /// differently if split) and for the LSTM with attention pooling.
+    #[test]
+    fn evaluation_in_halves_equals_the_whole_batch() {
+        let device = Device::flex();
+        let e2 = TextModel::SelfAttention(SelfAttentionModel {
+            embed: 128,
+            heads: 8,
+            head_dim: 16,
+            position: Position::Sinusoidal,
+            scale: None,
+            output: Output::Sigmoid,
+            dropout: 0.5,
+            kernel_init: KernelInit::Glorot,
+            mask_padding: false,
+            window: None,
+            layers: 1,
+        });
+        let lstm = TextModel::Lstm(LstmModel {
+            embed: 32,
+            hidden: 32,
+            pooling: Pooling::Attention,
+            units: None,
+            output: Output::Sigmoid,
+            dropout: 0.5,
+        });
+        let (rows, t, words) = (500, 40, 2_000);
+        let ids: Vec<i64> = (0..rows * t).map(|i| ((i * 7919) % words) as i64).collect();
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [rows, t]), &device);
+        for config in [e2, lstm] {
+            let model = TextClassifier::new(&config, words, t, &mut rng(0, Stream::Init), &device);
+            let whole = bits(model.forward(ids.clone(), None));
+            let split = bits(model.evaluate(ids.clone()));
+            assert_eq!(whole.len(), rows);
+            let differing = whole.iter().zip(&split).filter(|(a, b)| a != b).count();
+            assert_eq!(differing, 0, "{differing} of {rows} logits differ");
+        }
     }
 }

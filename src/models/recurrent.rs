@@ -111,7 +111,17 @@ impl RecurrentClassifier {
     /// Logits `[B, 1]` or `[B, 2]` for ids `[B, T]`; `keep_mask` as for the self-attention
     /// classifier.
     pub fn forward(&self, ids: Tensor<2, Int>, keep_mask: Option<Tensor<2>>) -> Tensor<2> {
-        output_head(&self.output, self.pool(ids).0, keep_mask)
+        self.head(self.pooled(ids), keep_mask)
+    }
+
+    /// The output layer on pooled vectors.
+    pub fn head(&self, pooled: Tensor<2>, keep_mask: Option<Tensor<2>>) -> Tensor<2> {
+        output_head(&self.output, pooled, keep_mask)
+    }
+
+    /// The pooled vectors: each review's row depends on that review alone.
+    pub fn pooled(&self, ids: Tensor<2, Int>) -> Tensor<2> {
+        self.pool(ids).0
     }
 
     /// The attention pooling's weights `[B, T]` over positions (`pooling: attention` only).

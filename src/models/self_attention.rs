@@ -124,8 +124,18 @@ impl SelfAttentionClassifier {
     /// `keep_mask` (`[B, H*dh]`, already scaled by 1/keep) is the dropout mask; `None` at
     /// evaluation.
     pub fn forward(&self, ids: Tensor<2, Int>, keep_mask: Option<Tensor<2>>) -> Tensor<2> {
+        self.head(self.pooled(ids), keep_mask)
+    }
+
+    /// The output layer on pooled vectors `[B, H*dh]`.
+    pub fn head(&self, pooled: Tensor<2>, keep_mask: Option<Tensor<2>>) -> Tensor<2> {
+        output_head(&self.output, pooled, keep_mask)
+    }
+
+    /// The pooled vectors `[B, H*dh]`: each review's row depends on that review alone.
+    pub fn pooled(&self, ids: Tensor<2, Int>) -> Tensor<2> {
         let (attended, _, keep) = self.attend(ids);
-        let pooled = match keep {
+        match keep {
             // The mean over the review's own tokens (padding left out).
             Some(keep) => {
                 let [b, t] = keep.dims();
@@ -136,8 +146,7 @@ impl SelfAttentionClassifier {
                     / counts
             }
             None => attended.mean_dim(1).squeeze_dim::<2>(1), // [B, H*dh]
-        };
-        output_head(&self.output, pooled, keep_mask)
+        }
     }
 
     /// The first layer's attention weights `[B, H, T, T]` (query position x key position):

@@ -13,8 +13,11 @@ impl TextClassifier {
     /// The classification output burn's metrics read: the per-review losses (LossMetric
     /// weights each batch by its size, so the epoch figure is the mean over reviews), logits
     /// with one column per class, and the labels.
-    fn classify(&self, batch: ImdbBatch) -> ClassificationOutput {
-        let logits = self.forward(batch.ids, batch.keep_mask);
+    fn classify(&self, batch: ImdbBatch, evaluation: bool) -> ClassificationOutput {
+        let logits = match batch.keep_mask {
+            None if evaluation => self.evaluate(batch.ids),
+            keep_mask => self.forward(batch.ids, keep_mask),
+        };
         let device = logits.device();
         let [rows, units] = logits.dims();
         let output = if units == 1 {
@@ -40,7 +43,7 @@ impl TrainStep for TextClassifier {
     type Output = ClassificationOutput;
 
     fn step(&self, batch: ImdbBatch) -> TrainOutput<ClassificationOutput> {
-        let output = self.classify(batch);
+        let output = self.classify(batch, false);
         let grads = output.loss.clone().mean().backward();
         TrainOutput::new(self, grads, output)
     }
@@ -51,6 +54,6 @@ impl InferenceStep for TextClassifier {
     type Output = ClassificationOutput;
 
     fn step(&self, batch: ImdbBatch) -> ClassificationOutput {
-        self.classify(batch)
+        self.classify(batch, true)
     }
 }
