@@ -125,7 +125,7 @@ impl TextClassifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{KernelInit, LstmModel, Output, Pooling, Position, SelfAttentionModel};
+    use crate::config::{LstmModel, Output, Pooling};
     use crate::rng::{Stream, rng};
 
     fn bits(t: Tensor<2>) -> Vec<u32> {
@@ -139,19 +139,7 @@ mod tests {
     #[test]
     fn evaluation_in_halves_equals_the_whole_batch() {
         let device = Device::flex();
-        let e2 = TextModel::SelfAttention(SelfAttentionModel {
-            embed: 128,
-            heads: 8,
-            head_dim: 16,
-            position: Position::Sinusoidal,
-            scale: None,
-            output: Output::Sigmoid,
-            dropout: 0.5,
-            kernel_init: KernelInit::Glorot,
-            mask_padding: false,
-            window: None,
-            layers: 1,
-        });
+        let e2 = TextModel::SelfAttention(crate::models::self_attention::tests::e2());
         let lstm = TextModel::Lstm(LstmModel {
             embed: 32,
             hidden: 32,

@@ -238,7 +238,7 @@ fn window_offset(t: usize, r: usize, device: &Device) -> Tensor<2> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::Output;
     use crate::rng::{Stream, rng};
@@ -259,13 +259,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn parameter_counts_match_the_articles() {
-        let device = Device::flex();
-        let model =
-            SelfAttentionClassifier::new(&e3(), 20_000, 80, &mut rng(0, Stream::Init), &device);
-        assert_eq!(model.num_params(), 2_609_410, "E3, as the article counts");
-        let e2 = SelfAttentionModel {
+    /// E2's 8-head model with sinusoidal positions.
+    pub(crate) fn e2() -> SelfAttentionModel {
+        SelfAttentionModel {
             embed: 128,
             heads: 8,
             head_dim: 16,
@@ -277,9 +273,17 @@ mod tests {
             mask_padding: false,
             window: None,
             layers: 1,
-        };
+        }
+    }
+
+    #[test]
+    fn parameter_counts_match_the_articles() {
+        let device = Device::flex();
         let model =
-            SelfAttentionClassifier::new(&e2, 20_000, 80, &mut rng(0, Stream::Init), &device);
+            SelfAttentionClassifier::new(&e3(), 20_000, 80, &mut rng(0, Stream::Init), &device);
+        assert_eq!(model.num_params(), 2_609_410, "E3, as the article counts");
+        let model =
+            SelfAttentionClassifier::new(&e2(), 20_000, 80, &mut rng(0, Stream::Init), &device);
         // 20,000 x 128 embedding + 3 x 128 x 128 kernels + 128 + 1 output.
         assert_eq!(model.num_params(), 2_609_281);
         assert_eq!(model.scale, 0.25);
