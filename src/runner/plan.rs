@@ -24,10 +24,12 @@ pub struct Unit {
 }
 
 /// How many repeats to train as one stacked model when the user does not say, from
-/// `attnx bench` (batch 1, E1 models, 2-core machine): on flex a stack of 10 trains 0.78x
-/// (baseline) and 0.85x (attention) as many repeat-steps per second as single repeats, since a
-/// step's cost there is the weight gradients and Adam's passes over the weights, which grow with
-/// the stack; so flex runs repeats one per worker. On ndarray, whose per-op overhead is larger,
+/// `attnx bench` (batch 1, E1 models, one thread, 2-core machine): on flex a stack of 10 trained
+/// 0.78x (baseline) and 0.85x (attention) as many repeat-steps per second as single repeats with
+/// burn's Adam, and 1.05x and 1.01x with the fused Adam, since a step's cost there is the weight
+/// gradients and Adam's pass over the weights, which grow with the stack (and a whole E1
+/// comparison with `--stack 5` took 109.8 s against 107-110 s unstacked); so flex runs repeats
+/// one per worker. On ndarray, whose per-op overhead is larger,
 /// a stack of 10 trains 1.58x and 1.66x as many: each worker gets one stack. On a GPU a
 /// batch-1 step is bound by kernel-launch latency, which a stack shares: one stack of all.
 /// IMDB repeats are never stacked: at batch size 32 they are bound by arithmetic.

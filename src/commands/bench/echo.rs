@@ -26,15 +26,23 @@ fn echo_study(model: &str, steps: usize) -> Result<EchoStudy> {
     })
 }
 
-/// Seconds to train `stack` repeats of `study`.
+/// Seconds to train `stack` repeats of `study`, on one thread: the burn ops and the fused
+/// Adam that split large tensors over the cores run in a one-thread pool, as they effectively
+/// do when every core already trains its own repeat (`attnx run`'s workers).
 fn time_training(study: &EchoStudy, stack: usize, device: &burn::tensor::Device) -> f64 {
     let indices: Vec<usize> = (0..stack).collect();
     let seeds: Vec<u64> = indices.iter().map(|&i| i as u64).collect();
-    let started = Instant::now();
     let adam = OptimizerConfig::default();
-    train::echo::train_echo_stack(study, &adam, &indices, &seeds, device, Arc::new(|_, _| {}))
-        .expect("training a bench model");
-    started.elapsed().as_secs_f64()
+    let one_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a one-thread pool");
+    one_thread.install(|| {
+        let started = Instant::now();
+        train::echo::train_echo_stack(study, &adam, &indices, &seeds, device, Arc::new(|_, _| {}))
+            .expect("training a bench model");
+        started.elapsed().as_secs_f64()
+    })
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
