@@ -42,10 +42,7 @@ impl TextClassifier {
     /// Logits `[B, outputs]` for ids `[B, T]`, with an optional dropout keep-mask
     /// `[B, pooled_width]`.
     pub fn forward(&self, ids: Tensor<2, Int>, keep_mask: Option<Tensor<2>>) -> Tensor<2> {
-        match self {
-            Self::SelfAttention(m) => m.forward(ids, keep_mask),
-            Self::Recurrent(m) => m.forward(ids, keep_mask),
-        }
+        self.head(self.pooled(ids), keep_mask)
     }
 
     /// Evaluation logits `[B, outputs]` (no dropout), the pooling of the batch's two halves
