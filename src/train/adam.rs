@@ -65,10 +65,16 @@ fn fusable<const D: usize>(tensor: &Tensor<D>) -> bool {
     tensor.dtype() == DType::F32 && matches!(tensor.device().as_dispatch(), DispatchDevice::Flex(_))
 }
 
-fn into_vec<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor
-        .into_data()
-        .try_into_vec::<f32>()
+/// The tensor's buffer, moved out (flex copies it only when another tensor shares it). It is
+/// updated in place through `as_mut_slice` and moved back by `from_data`: converting it to a
+/// `Vec<f32>` and back would copy it twice more (burn keeps buffers aligned for u128, a `Vec`
+/// is aligned for f32), 12% of an IMDB step in perf.
+fn buffer<const D: usize>(tensor: Tensor<D>) -> TensorData {
+    tensor.into_data()
+}
+
+fn floats(data: &mut TensorData) -> &mut [f32] {
+    data.as_mut_slice::<f32>()
         .expect("an f32 tensor reads back as f32")
 }
 
@@ -137,11 +143,14 @@ impl Optimizer for FusedAdam {
         let device = tensor.device();
         let shape = tensor.shape();
         let time = state.as_ref().map_or(1, |s| s.momentum.time + 1);
-        let mut p = into_vec(tensor);
-        let g = into_vec(grad);
+        let mut p = buffer(tensor);
+        let mut g = buffer(grad);
         let (mut m, mut v) = match state {
-            Some(s) => (into_vec(s.momentum.moment_1), into_vec(s.momentum.moment_2)),
-            None => (vec![0.0; g.len()], vec![0.0; g.len()]),
+            Some(s) => (buffer(s.momentum.moment_1), buffer(s.momentum.moment_2)),
+            None => (
+                TensorData::zeros::<f32, _>(shape.clone()),
+                TensorData::zeros::<f32, _>(shape.clone()),
+            ),
         };
         let bias_correction2_sqrt = (1.0 - self.beta_2.powi(time as i32)).sqrt();
         let k = Coefficients {
@@ -154,18 +163,22 @@ impl Optimizer for FusedAdam {
             lr: lr as f32,
             first: time == 1,
         };
-        if g.len() >= PARALLEL_ELEMENTS {
-            p.par_chunks_mut(CHUNK)
-                .zip(m.par_chunks_mut(CHUNK))
-                .zip(v.par_chunks_mut(CHUNK))
-                .zip(g.par_chunks(CHUNK))
+        let (ps, ms, vs, gs) = (
+            floats(&mut p),
+            floats(&mut m),
+            floats(&mut v),
+            &*floats(&mut g),
+        );
+        if gs.len() >= PARALLEL_ELEMENTS {
+            ps.par_chunks_mut(CHUNK)
+                .zip(ms.par_chunks_mut(CHUNK))
+                .zip(vs.par_chunks_mut(CHUNK))
+                .zip(gs.par_chunks(CHUNK))
                 .for_each(|(((p, m), v), g)| k.update(p, m, v, g));
         } else {
-            k.update(&mut p, &mut m, &mut v, &g);
+            k.update(ps, ms, vs, gs);
         }
-        let tensor = |values: Vec<f32>| {
-            Tensor::<D>::from_data(TensorData::new(values, shape.clone()), &device)
-        };
+        let tensor = |data: TensorData| Tensor::<D>::from_data(data, &device);
         let momentum = AdaptiveMomentumState::new(time, tensor(m), tensor(v));
         (tensor(p), Some(AdamState::new(momentum)))
     }
