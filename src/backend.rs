@@ -122,3 +122,11 @@ pub fn report() -> Vec<(Backend, String)> {
     }
     out
 }
+
+/// Whether `device` (with or without autodiff) computes on the CPU: flex or ndarray.
+pub fn is_cpu(device: &Device) -> bool {
+    matches!(
+        device.clone().without_autodiff().as_dispatch(),
+        burn_dispatch::DispatchDevice::Flex(_) | burn_dispatch::DispatchDevice::NdArray(_)
+    )
+}

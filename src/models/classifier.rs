@@ -1,6 +1,7 @@
 //! Any IMDB classifier, built from a config: what the IMDB training loop, the agreement test
 //! and `attnx attention` work with.
 
+use burn::module::Param;
 use burn::prelude::*;
 use burn::store::RecordError;
 use rand::rngs::StdRng;
@@ -42,7 +43,34 @@ impl TextClassifier {
     /// Logits `[B, outputs]` for ids `[B, T]`, with an optional dropout keep-mask
     /// `[B, pooled_width]`.
     pub fn forward(&self, ids: Tensor<2, Int>, keep_mask: Option<Tensor<2>>) -> Tensor<2> {
-        self.head(self.pooled(ids), keep_mask)
+        let tokens = self.embed(ids.clone());
+        self.forward_embedded(ids, tokens, keep_mask)
+    }
+
+    /// Logits for ids `[B, T]` already embedded as `tokens` `[B, T, D]` (see [`Self::embed`]).
+    pub fn forward_embedded(
+        &self,
+        ids: Tensor<2, Int>,
+        tokens: Tensor<3>,
+        keep_mask: Option<Tensor<2>>,
+    ) -> Tensor<2> {
+        self.head(self.pooled(ids, tokens), keep_mask)
+    }
+
+    /// The embedded tokens `[B, T, D]` of ids `[B, T]`: the embedding table's rows.
+    pub fn embed(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        match self {
+            Self::SelfAttention(m) => m.embed(ids),
+            Self::Recurrent(m) => m.embed(ids),
+        }
+    }
+
+    /// The embedding table `[num_words, D]`.
+    pub fn embedding_table(&self) -> &Param<Tensor<2>> {
+        match self {
+            Self::SelfAttention(m) => m.embedding_table(),
+            Self::Recurrent(m) => m.embedding_table(),
+        }
     }
 
     /// Evaluation logits `[B, outputs]` (no dropout), the pooling of the batch's two halves
@@ -62,14 +90,17 @@ impl TextClassifier {
         }
         let half = rows / 2;
         let (first, second) = (ids.clone().slice(0..half), ids.slice(half..rows));
-        let (a, b) = rayon::join(|| self.pooled(first), || self.pooled(second));
+        let (a, b) = rayon::join(
+            || self.pooled(first.clone(), self.embed(first)),
+            || self.pooled(second.clone(), self.embed(second)),
+        );
         self.head(Tensor::cat(vec![a, b], 0), None)
     }
 
-    fn pooled(&self, ids: Tensor<2, Int>) -> Tensor<2> {
+    fn pooled(&self, ids: Tensor<2, Int>, tokens: Tensor<3>) -> Tensor<2> {
         match self {
-            Self::SelfAttention(m) => m.pooled(ids),
-            Self::Recurrent(m) => m.pooled(ids),
+            Self::SelfAttention(m) => m.pooled(ids, tokens),
+            Self::Recurrent(m) => m.pooled(tokens),
         }
     }
 

@@ -111,7 +111,18 @@ impl RecurrentClassifier {
     /// Logits `[B, 1]` or `[B, 2]` for ids `[B, T]`; `keep_mask` as for the self-attention
     /// classifier.
     pub fn forward(&self, ids: Tensor<2, Int>, keep_mask: Option<Tensor<2>>) -> Tensor<2> {
-        self.head(self.pooled(ids), keep_mask)
+        let tokens = self.embed(ids);
+        self.head(self.pooled(tokens), keep_mask)
+    }
+
+    /// The embedded tokens `[B, T, D]` of ids `[B, T]`.
+    pub fn embed(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        self.embedding.forward(ids)
+    }
+
+    /// The embedding table `[num_words, D]`.
+    pub fn embedding_table(&self) -> &Param<Tensor<2>> {
+        &self.embedding.weight
     }
 
     /// The output layer on pooled vectors.
@@ -119,19 +130,20 @@ impl RecurrentClassifier {
         output_head(&self.output, pooled, keep_mask)
     }
 
-    /// The pooled vectors: each review's row depends on that review alone.
-    pub fn pooled(&self, ids: Tensor<2, Int>) -> Tensor<2> {
-        self.pool(ids).0
+    /// The pooled vectors of embedded tokens `[B, T, D]`: each review's row depends on that
+    /// review alone.
+    pub fn pooled(&self, tokens: Tensor<3>) -> Tensor<2> {
+        self.pool(tokens).0
     }
 
     /// The attention pooling's weights `[B, T]` over positions (`pooling: attention` only).
     pub fn attention(&self, ids: Tensor<2, Int>) -> Option<Tensor<2>> {
-        self.pool(ids).1
+        self.pool(self.embed(ids)).1
     }
 
-    fn pool(&self, ids: Tensor<2, Int>) -> (Tensor<2>, Option<Tensor<2>>) {
-        let [b, t] = ids.dims();
-        let x = self.embedding.forward(ids).unsqueeze_dim::<4>(0); // [1, B, T, D]
+    fn pool(&self, tokens: Tensor<3>) -> (Tensor<2>, Option<Tensor<2>>) {
+        let [b, t, _] = tokens.dims();
+        let x = tokens.unsqueeze_dim::<4>(0); // [1, B, T, D]
         let states = self.lstm.forward(x).squeeze_dim::<3>(0); // [B, T, d]
         let d = states.dims()[2];
         match (&self.attention, self.pooling) {

@@ -124,7 +124,18 @@ impl SelfAttentionClassifier {
     /// `keep_mask` (`[B, H*dh]`, already scaled by 1/keep) is the dropout mask; `None` at
     /// evaluation.
     pub fn forward(&self, ids: Tensor<2, Int>, keep_mask: Option<Tensor<2>>) -> Tensor<2> {
-        self.head(self.pooled(ids), keep_mask)
+        let tokens = self.embed(ids.clone());
+        self.head(self.pooled(ids, tokens), keep_mask)
+    }
+
+    /// The embedded tokens `[B, T, D]` of ids `[B, T]`.
+    pub fn embed(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        self.embedding.forward(ids)
+    }
+
+    /// The embedding table `[num_words, D]`.
+    pub fn embedding_table(&self) -> &Param<Tensor<2>> {
+        &self.embedding.weight
     }
 
     /// The output layer on pooled vectors `[B, H*dh]`.
@@ -132,9 +143,10 @@ impl SelfAttentionClassifier {
         output_head(&self.output, pooled, keep_mask)
     }
 
-    /// The pooled vectors `[B, H*dh]`: each review's row depends on that review alone.
-    pub fn pooled(&self, ids: Tensor<2, Int>) -> Tensor<2> {
-        let (attended, _, keep) = self.attend(ids);
+    /// The pooled vectors `[B, H*dh]` of ids `[B, T]` embedded as `tokens` `[B, T, D]`: each
+    /// review's row depends on that review alone.
+    pub fn pooled(&self, ids: Tensor<2, Int>, tokens: Tensor<3>) -> Tensor<2> {
+        let (attended, _, keep) = self.attend(ids, tokens);
         match keep {
             // The mean over the review's own tokens (padding left out).
             Some(keep) => {
@@ -152,17 +164,22 @@ impl SelfAttentionClassifier {
     /// The first layer's attention weights `[B, H, T, T]` (query position x key position):
     /// the layer that attends over the words themselves.
     pub fn attention(&self, ids: Tensor<2, Int>) -> Tensor<4> {
-        self.attend(ids).1
+        let tokens = self.embed(ids.clone());
+        self.attend(ids, tokens).1
     }
 
     /// The last layer's heads concatenated `[B, T, H*dh]`, the first layer's attention weights,
     /// and (with `mask_padding`) which positions hold tokens, `[B, T]` of 0/1.
-    fn attend(&self, ids: Tensor<2, Int>) -> (Tensor<3>, Tensor<4>, Option<Tensor<2>>) {
+    fn attend(
+        &self,
+        ids: Tensor<2, Int>,
+        tokens: Tensor<3>,
+    ) -> (Tensor<3>, Tensor<4>, Option<Tensor<2>>) {
         let [b, t] = ids.dims();
         let keep = self
             .mask_padding
             .then(|| ids.clone().equal_elem(PAD as i64).bool_not().float()); // [B, T]
-        let mut x = self.embedding.forward(ids); // [B, T, D]
+        let mut x = tokens; // [B, T, D]
         let d = x.dims()[2];
         let device = x.device();
         if self.sinusoidal {
