@@ -2,6 +2,7 @@
 //! and `attnx attention` work with.
 
 use burn::module::Param;
+use burn::nn::Embedding;
 use burn::prelude::*;
 use burn::store::RecordError;
 use rand::rngs::StdRng;
@@ -59,17 +60,18 @@ impl TextClassifier {
 
     /// The embedded tokens `[B, T, D]` of ids `[B, T]`: the embedding table's rows.
     pub fn embed(&self, ids: Tensor<2, Int>) -> Tensor<3> {
-        match self {
-            Self::SelfAttention(m) => m.embed(ids),
-            Self::Recurrent(m) => m.embed(ids),
-        }
+        self.embedding().forward(ids)
     }
 
     /// The embedding table `[num_words, D]`.
     pub fn embedding_table(&self) -> &Param<Tensor<2>> {
+        &self.embedding().weight
+    }
+
+    fn embedding(&self) -> &Embedding {
         match self {
-            Self::SelfAttention(m) => m.embedding_table(),
-            Self::Recurrent(m) => m.embedding_table(),
+            Self::SelfAttention(m) => m.embedding(),
+            Self::Recurrent(m) => m.embedding(),
         }
     }
 
@@ -80,8 +82,8 @@ impl TextClassifier {
     /// review's pooled vector depends on its own row alone and comes out bit for bit the same
     /// from either half; the output layer is not split because a one-column matmul (a sigmoid
     /// output) rounds differently with the number of rows (gemm's matrix-vector path: 247 of
-    /// 500 logits differed). Training does not split: that would change the order in which a
-    /// batch's gradients are summed.
+    /// 500 logits differed). (Training splits its batches too, with summed gradients: see the
+    /// IMDB `TrainStep`.)
     pub fn evaluate(&self, ids: Tensor<2, Int>) -> Tensor<2> {
         let [rows, _] = ids.dims();
         // An autodiff model would record both halves on one graph: keep it on one thread.

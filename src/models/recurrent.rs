@@ -111,18 +111,13 @@ impl RecurrentClassifier {
     /// Logits `[B, 1]` or `[B, 2]` for ids `[B, T]`; `keep_mask` as for the self-attention
     /// classifier.
     pub fn forward(&self, ids: Tensor<2, Int>, keep_mask: Option<Tensor<2>>) -> Tensor<2> {
-        let tokens = self.embed(ids);
+        let tokens = self.embedding.forward(ids);
         self.head(self.pooled(tokens), keep_mask)
     }
 
-    /// The embedded tokens `[B, T, D]` of ids `[B, T]`.
-    pub fn embed(&self, ids: Tensor<2, Int>) -> Tensor<3> {
-        self.embedding.forward(ids)
-    }
-
-    /// The embedding table `[num_words, D]`.
-    pub fn embedding_table(&self) -> &Param<Tensor<2>> {
-        &self.embedding.weight
+    /// The embedding layer, `[num_words, D]`.
+    pub fn embedding(&self) -> &Embedding {
+        &self.embedding
     }
 
     /// The output layer on pooled vectors.
@@ -138,7 +133,7 @@ impl RecurrentClassifier {
 
     /// The attention pooling's weights `[B, T]` over positions (`pooling: attention` only).
     pub fn attention(&self, ids: Tensor<2, Int>) -> Option<Tensor<2>> {
-        self.pool(self.embed(ids)).1
+        self.pool(self.embedding.forward(ids)).1
     }
 
     fn pool(&self, tokens: Tensor<3>) -> (Tensor<2>, Option<Tensor<2>>) {

@@ -124,18 +124,13 @@ impl SelfAttentionClassifier {
     /// `keep_mask` (`[B, H*dh]`, already scaled by 1/keep) is the dropout mask; `None` at
     /// evaluation.
     pub fn forward(&self, ids: Tensor<2, Int>, keep_mask: Option<Tensor<2>>) -> Tensor<2> {
-        let tokens = self.embed(ids.clone());
+        let tokens = self.embedding.forward(ids.clone());
         self.head(self.pooled(ids, tokens), keep_mask)
     }
 
-    /// The embedded tokens `[B, T, D]` of ids `[B, T]`.
-    pub fn embed(&self, ids: Tensor<2, Int>) -> Tensor<3> {
-        self.embedding.forward(ids)
-    }
-
-    /// The embedding table `[num_words, D]`.
-    pub fn embedding_table(&self) -> &Param<Tensor<2>> {
-        &self.embedding.weight
+    /// The embedding layer, `[num_words, D]`.
+    pub fn embedding(&self) -> &Embedding {
+        &self.embedding
     }
 
     /// The output layer on pooled vectors `[B, H*dh]`.
@@ -164,7 +159,7 @@ impl SelfAttentionClassifier {
     /// The first layer's attention weights `[B, H, T, T]` (query position x key position):
     /// the layer that attends over the words themselves.
     pub fn attention(&self, ids: Tensor<2, Int>) -> Tensor<4> {
-        let tokens = self.embed(ids.clone());
+        let tokens = self.embedding.forward(ids.clone());
         self.attend(ids, tokens).1
     }
 
