@@ -6,10 +6,12 @@
 
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::activation::{sigmoid, softmax, tanh};
+use burn::tensor::activation::{sigmoid, tanh};
 use rand::rngs::StdRng;
 
+use super::layers::softmax_fused;
 use super::stacked::{StackedLinear, StackedLstm, concat_columns, stacked_const, stacked_param};
+use super::step_weight::{StepWeight, needs_gradient, stack_inputs, worth_deferring};
 use crate::config::Score;
 use crate::models::init::{glorot_uniform, orthogonal};
 
@@ -36,15 +38,9 @@ impl BaselineEncoderDecoder {
         let encoded = self.encoder.forward(x).slice_dim(2, t - 1..t); // [R, B, 1, H]
         // The decoder sees the same vector at every step, so its input projection is the same
         // at every step too: compute it once.
-        let projected = self.decoder.project_inputs(encoded).squeeze_dim::<3>(2);
-        let mut state = self.decoder.zero_state(b);
-        let mut states = Vec::with_capacity(t);
-        for _ in 0..t {
-            state = self.decoder.step(projected.clone(), state);
-            states.push(state.0.clone());
-        }
+        let projected = self.decoder.project_inputs(encoded).repeat_dim(2, t);
         let h = self.decoder.hidden();
-        let states = Tensor::stack::<4>(states, 2).reshape([r, b * t, h]);
+        let states = self.decoder.run(projected).reshape([r, b * t, h]);
         self.output.forward(states).reshape([r, b, t, v])
     }
 }
@@ -232,15 +228,32 @@ impl AttentionDecoder {
     /// `[R, B, T, T]`, given in training) the straight-through Gumbel-softmax sample (forward:
     /// the one-hot argmax of `(e + g) / temperature`; backward: the gradient of its softmax);
     /// without it, the one-hot argmax of `e`. Soft attention ignores `gumbel`.
-    ///
-    /// Kept in one piece (about 80 lines): it is the article's decoder step, equation by
-    /// equation, and reads best next to them.
     pub fn forward(&self, states: Tensor<4>, gumbel: Option<Tensor<4>>) -> (Tensor<4>, Tensor<4>) {
+        let mut decoding = self.decoding(states, gumbel);
+        let weights = [&self.from_state, &self.from_input, &self.proposal].map(|w| w.val());
+        let rows = decoding.states.dims()[1];
+        if weights.iter().any(needs_gradient) && worth_deferring(rows, decoding.widths[0]) {
+            // Training: the untracked pass gives the inputs of every step's products, so that
+            // each kernel's gradient is one matmul (see `step_weight`).
+            let [s, yc, rs] = decoding.untracked().run().inputs.map(stack_inputs);
+            let [from_state, from_input, proposal] = weights;
+            decoding.from_state = StepWeight::deferred(from_state, s);
+            decoding.from_input = StepWeight::deferred(from_input, yc);
+            decoding.proposal = StepWeight::deferred(proposal, rs);
+        }
+        let decoded = decoding.run();
+        (
+            Tensor::stack(decoded.logits, 2),
+            Tensor::stack(decoded.weights, 2),
+        )
+    }
+
+    /// The decoding of encoder states `[R, B, T, H]`, its kernels applied as they are.
+    fn decoding(&self, states: Tensor<4>, gumbel: Option<Tensor<4>>) -> Decoding {
         let [r, b, t, h] = states.dims();
         let u = self.proposal.dims()[1];
         let q = query_width(self.variant.score, h, u);
         let v = self.from_state.dims()[2] - 2 * u - q;
-        let device = states.device();
 
         // h_j U_a (+ b_a) for every position, and h_1 W_s, from one matmul.
         let width = self.from_encoder.dims()[2];
@@ -257,15 +270,88 @@ impl AttentionDecoder {
             .slice_dim(2, 0..1)
             .slice_dim(3, width - u..width)
             .reshape([r, b, u]);
-        let mut s = tanh(first);
-        let mut y = Tensor::<3>::zeros([r, b, v], &device);
-        let score = self.score.as_ref().map(|p| p.val());
-        let scale = self.cosine_scale.as_ref().map(|p| p.val());
+        Decoding {
+            states,
+            keys,
+            first: tanh(first),
+            score: self.score.as_ref().map(|p| p.val()),
+            scale: self.cosine_scale.as_ref().map(|p| p.val()),
+            bias: self.bias.val(),
+            gumbel,
+            from_state: StepWeight::plain(self.from_state.val()),
+            from_input: StepWeight::plain(self.from_input.val()),
+            proposal: StepWeight::plain(self.proposal.val()),
+            variant: self.variant,
+            widths: [u, q, v],
+        }
+    }
+}
 
-        let mut logits = Vec::with_capacity(t);
-        let mut weights = Vec::with_capacity(t);
+/// What the decoder's loop reads: the encoder's states and keys, the first state, the
+/// weights, and the noise.
+struct Decoding {
+    states: Tensor<4>,
+    keys: Tensor<4>,
+    /// `s_0`.
+    first: Tensor<3>,
+    score: Option<Tensor<3>>,
+    scale: Option<Tensor<3>>,
+    bias: Tensor<3>,
+    gumbel: Option<Tensor<4>>,
+    /// Multiplies `s_{t-1}`.
+    from_state: StepWeight,
+    /// Multiplies `[y_{t-1}; c_t]`.
+    from_input: StepWeight,
+    /// Multiplies `r_t * s_{t-1}`.
+    proposal: StepWeight,
+    variant: DecoderVariant,
+    /// `U`, `Q`, `V`.
+    widths: [usize; 3],
+}
+
+/// The decoder's outputs per step, and the inputs its three kernels multiplied.
+struct Decoded {
+    logits: Vec<Tensor<3>>,
+    weights: Vec<Tensor<3>>,
+    /// `s_{t-1}`, `[y_{t-1}; c_t]` and `r_t * s_{t-1}` of every step.
+    inputs: [Vec<Tensor<3>>; 3],
+}
+
+impl Decoding {
+    /// The same decoding without autodiff.
+    fn untracked(&self) -> Self {
+        let inner = |x: &Tensor<3>| x.clone().inner();
+        Self {
+            states: self.states.clone().inner(),
+            keys: self.keys.clone().inner(),
+            first: inner(&self.first),
+            score: self.score.as_ref().map(inner),
+            scale: self.scale.as_ref().map(inner),
+            bias: inner(&self.bias),
+            gumbel: self.gumbel.clone().map(Tensor::inner),
+            from_state: self.from_state.untracked(),
+            from_input: self.from_input.untracked(),
+            proposal: self.proposal.untracked(),
+            variant: self.variant,
+            widths: self.widths,
+        }
+    }
+
+    /// The decoder's loop (kept in one piece: it is the article's decoder step, equation by
+    /// equation, and reads best next to them).
+    fn run(&self) -> Decoded {
+        let [r, b, t, h] = self.states.dims();
+        let [u, q, v] = self.widths;
+        let mut s = self.first.clone();
+        let mut y = Tensor::<3>::zeros([r, b, v], &self.states.device());
+        let mut decoded = Decoded {
+            logits: Vec::with_capacity(t),
+            weights: Vec::with_capacity(t),
+            inputs: Default::default(),
+        };
         for step in 0..t {
-            let from_s = s.clone().matmul(self.from_state.val()); // [R, B, 2U + Q + V]
+            decoded.inputs[0].push(s.clone());
+            let from_s = self.from_state.apply(s.clone(), step); // [R, B, 2U + Q + V]
             let block = |x: &Tensor<3>, k: usize| x.clone().slice_dim(2, k * u..(k + 1) * u);
 
             // Attention over the encoder positions.
@@ -277,42 +363,45 @@ impl AttentionDecoder {
             let e = energy(
                 self.variant.score,
                 query,
-                keys.clone(),
-                score.clone(),
-                scale.clone(),
+                self.keys.clone(),
+                self.score.clone(),
+                self.scale.clone(),
             );
-            let noise = gumbel
+            let noise = self
+                .gumbel
                 .as_ref()
                 .map(|g| g.clone().slice_dim(2, step..step + 1).reshape([r, b, t]));
             let a = match self.variant.hard {
-                None => softmax(e, 2),
+                None => softmax_fused(e, 2),
                 Some(temperature) => hard_attention(e, noise, temperature),
             }; // [R, B, T]
             let context = a
                 .clone()
                 .unsqueeze_dim::<4>(2)
-                .matmul(states.clone())
+                .matmul(self.states.clone())
                 .reshape([r, b, h]); // [R, B, H]
 
             // Gates, candidate state and output.
-            let from_yc =
-                Tensor::cat(vec![y, context], 2).matmul(self.from_input.val()) + self.bias.val(); // [R, B, 3U + V]
+            let yc = Tensor::cat(vec![y, context], 2);
+            decoded.inputs[1].push(yc.clone());
+            let from_yc = self.from_input.apply(yc, step) + self.bias.clone(); // [R, B, 3U + V]
             let rz = sigmoid(
                 from_yc.clone().slice_dim(2, 0..2 * u) + from_s.clone().slice_dim(2, 0..2 * u),
             );
             let reset = rz.clone().slice_dim(2, 0..u);
             let update = rz.slice_dim(2, u..2 * u);
-            let proposal =
-                tanh(block(&from_yc, 2) + (reset * s.clone()).matmul(self.proposal.val()));
+            let reset_state = reset * s.clone();
+            decoded.inputs[2].push(reset_state.clone());
+            let proposal = tanh(block(&from_yc, 2) + self.proposal.apply(reset_state, step));
             let out = from_yc.slice_dim(2, 3 * u..3 * u + v)
                 + from_s.slice_dim(2, 2 * u + q..2 * u + q + v);
 
-            y = softmax(out.clone(), 2);
+            y = softmax_fused(out.clone(), 2);
             s = s.clone() + update * (proposal - s);
-            logits.push(out);
-            weights.push(a);
+            decoded.logits.push(out);
+            decoded.weights.push(a);
         }
-        (Tensor::stack(logits, 2), Tensor::stack(weights, 2))
+        decoded
     }
 }
 
@@ -367,7 +456,7 @@ pub fn hard_attention(e: Tensor<3>, noise: Option<Tensor<3>>, temperature: f64) 
     match noise {
         None => one_hot(e),
         Some(g) => {
-            let soft = softmax((e + g) / temperature, 2);
+            let soft = softmax_fused((e + g) / temperature, 2);
             let hard = one_hot(soft.clone());
             // Forward: `hard`; backward: the gradient of `soft`.
             hard - soft.clone().detach() + soft
@@ -509,6 +598,57 @@ mod tests {
         assert_eq!(logits.dims(), [1, 1, 4, 4]);
     }
 
+    /// Deferring the decoder's kernel gradients to one matmul over all steps changes no forward
+    /// value, and gives the gradients of step-by-step differentiation (the same sums, in
+    /// another order).
+    #[test]
+    fn deferred_kernel_gradients_equal_per_step_ones() {
+        let device = Device::flex().autodiff();
+        let variants = [
+            (Score::Additive, None),
+            (Score::Dot, None),
+            (Score::General, None),
+            (Score::Cosine, None),
+            (Score::Additive, Some(0.5)),
+        ];
+        for (score, hard) in variants {
+            let variant = DecoderVariant { score, hard };
+            // One sequence per repeat and 8 units: deferred (see `worth_deferring`).
+            let decoder = AttentionModel::new(&mut rngs(2), 7, 8, variant, &device).decoder;
+            let states = input(2, 1, 5, 8, &device).require_grad();
+            let gumbel = hard.map(|_| input(2, 1, 5, 5, &device) * 2.0 - 1.0);
+            let loss_weights = input(2, 1, 5, 7, &device) - 0.4;
+            let run = |deferred: bool| {
+                let logits = if deferred {
+                    decoder.forward(states.clone(), gumbel.clone()).0
+                } else {
+                    let decoded = decoder.decoding(states.clone(), gumbel.clone()).run();
+                    Tensor::stack(decoded.logits, 2)
+                };
+                let grads = (logits.clone() * loss_weights.clone()).sum().backward();
+                let kernels = [
+                    &decoder.from_state,
+                    &decoder.from_input,
+                    &decoder.proposal,
+                    &decoder.from_encoder,
+                    &decoder.bias,
+                ];
+                let mut gradients: Vec<Vec<f32>> = kernels
+                    .iter()
+                    .map(|p| values(p.val().grad(&grads).unwrap()))
+                    .collect();
+                gradients.push(values(states.grad(&grads).unwrap()));
+                (values(logits), gradients)
+            };
+            let (logits, gradients) = run(true);
+            let (logits_ref, gradients_ref) = run(false);
+            assert_eq!(logits, logits_ref, "{variant:?}: forward values differ");
+            for (got, want) in gradients.iter().zip(&gradients_ref) {
+                crate::models::step_weight::assert_same_gradient(got, want);
+            }
+        }
+    }
+
     fn tensor<const D: usize>(values: &[f32], shape: [usize; D]) -> Tensor<D> {
         Tensor::from_data(TensorData::new(values.to_vec(), shape), &Device::flex())
     }
@@ -577,7 +717,10 @@ mod tests {
         let grads = (weights * picked.clone()).sum().backward();
         let grad = values(e.grad(&grads).unwrap());
         // d/de of sum(softmax((e + g) / T) * p) = softmax * (p - softmax . p) / T.
-        let soft = values(softmax((e.clone().detach() + noise) / 0.5, 2));
+        let soft = values(burn::tensor::activation::softmax(
+            (e.clone().detach() + noise) / 0.5,
+            2,
+        ));
         let p = [1.0f32, 10.0, 100.0];
         let mean: f32 = soft.iter().zip(&p).map(|(s, p)| s * p).sum();
         let want: Vec<f32> = soft

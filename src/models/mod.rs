@@ -10,6 +10,7 @@ pub mod layers;
 pub mod recurrent;
 pub mod self_attention;
 pub mod stacked;
+pub mod step_weight;
 
 /// A model file's error as a sentence: burn's own `Debug` form (`Io("I/O error: ...")`) is
 /// not for users.

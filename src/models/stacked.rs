@@ -13,6 +13,8 @@ use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, tanh};
 use rand::rngs::StdRng;
 
+use super::step_weight::{StepWeight, needs_gradient, stack_inputs, worth_deferring};
+
 /// Keeps one repeat of a stacked model: every parameter's slice `repeat` of its leading
 /// dimension, so that each repeat can be saved (and loaded) as a model of its own.
 pub struct TakeRepeat(pub usize);
@@ -106,9 +108,6 @@ pub struct StackedLstm {
     pub bias: Param<Tensor<3>>,
 }
 
-/// An LSTM's running state `(h, c)`, each `[R, B, H]`.
-pub type LstmState = (Tensor<3>, Tensor<3>);
-
 impl StackedLstm {
     pub fn new(rngs: &mut [StdRng], d_in: usize, hidden: usize, device: &Device) -> Self {
         let gates = 4 * hidden;
@@ -140,43 +139,113 @@ impl StackedLstm {
         projected.reshape([r, b, t, 4 * self.hidden()])
     }
 
-    /// The zero state for a batch of `batch`.
-    pub fn zero_state(&self, batch: usize) -> LstmState {
-        let [r, h, _] = self.recurrent.dims();
-        let device = self.recurrent.device();
-        let zeros = Tensor::zeros([r, batch, h], &device);
-        (zeros.clone(), zeros)
+    /// Runs the whole sequence `[R, B, T, in]`; returns every hidden state `[R, B, T, H]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.run(self.project_inputs(x))
     }
 
-    /// One step from a projected input `[R, B, 4H]` (see [`project_inputs`](Self::project_inputs)).
-    pub fn step(&self, projected: Tensor<3>, (h, c): LstmState) -> LstmState {
-        let hidden = self.hidden();
-        let z = projected + h.matmul(self.recurrent.val());
+    /// Runs the recurrence over projected inputs `[R, B, T, 4H]` (see
+    /// [`project_inputs`](Self::project_inputs)); returns every hidden state `[R, B, T, H]`.
+    ///
+    /// In training at small batches the recurrence runs twice, first untracked to learn the
+    /// states the recurrent kernel multiplies, so that its gradient is one matmul (see
+    /// [`step_weight`](super::step_weight)).
+    pub fn run(&self, projected: Tensor<4>) -> Tensor<4> {
+        let recurrent = self.recurrent.val();
+        let [r, b, _, _] = projected.dims();
+        if !needs_gradient(&recurrent) || !worth_deferring(b, self.hidden()) {
+            return Tensor::stack(recur(projected, &recurrent), 2);
+        }
+        // The state each step multiplies: zero, then every state but the last.
+        let mut inputs = recur(projected.clone().inner(), &recurrent.clone().inner());
+        inputs.pop();
+        let zeros = Tensor::zeros([r, b, self.hidden()], &projected.device());
+        inputs.insert(0, zeros.inner());
+        let kernel = StepWeight::deferred(recurrent, stack_inputs(inputs));
+        // The zeros carrying the kernel's gradient join the projection once for all steps.
+        let projected = match kernel.gradient() {
+            Some(zeros) => projected + zeros,
+            None => projected,
+        };
+        Tensor::stack(recur(projected, &kernel.weight()), 2)
+    }
+}
+
+/// An LSTM over projected inputs `[R, B, T, 4H]` with recurrent kernel `[R, H, 4H]` (Keras gate
+/// order i, f, c, o; zero initial state); returns the hidden states `h_1 .. h_T`, `[R, B, H]`.
+fn recur(projected: Tensor<4>, recurrent: &Tensor<3>) -> Vec<Tensor<3>> {
+    let [r, b, t, _] = projected.dims();
+    let hidden = recurrent.dims()[1];
+    let zeros = Tensor::<3>::zeros([r, b, hidden], &projected.device());
+    let (mut h, mut c) = (zeros.clone(), zeros);
+    let mut states = Vec::with_capacity(t);
+    for step in 0..t {
+        let p = projected
+            .clone()
+            .slice_dim(2, step..step + 1)
+            .squeeze_dim::<3>(2);
+        let z = p + h.matmul(recurrent.clone());
         // One sigmoid over all four gates (the cell candidate's quarter goes unused) costs less
         // than three separate ones: at batch size 1 the op count, not the arithmetic, dominates.
         let gates = sigmoid(z.clone());
         let gate = |k: usize| gates.clone().slice_dim(2, k * hidden..(k + 1) * hidden);
         let (i, f, o) = (gate(0), gate(1), gate(3));
         let g = tanh(z.slice_dim(2, 2 * hidden..3 * hidden));
-        let c = f * c + i * g;
-        let h = o * tanh(c.clone());
-        (h, c)
+        c = f * c + i * g;
+        h = o * tanh(c.clone());
+        states.push(h.clone());
+    }
+    states
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::step_weight::assert_same_gradient;
+    use crate::rng::{Stream, rng};
+
+    fn values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
+        x.into_data().try_into_vec::<f32>().unwrap()
     }
 
-    /// Runs the whole sequence `[R, B, T, in]`; returns every hidden state `[R, B, T, H]`.
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [_, b, t, _] = x.dims();
-        let projected = self.project_inputs(x);
-        let mut state = self.zero_state(b);
-        let mut outputs = Vec::with_capacity(t);
-        for step in 0..t {
-            let p = projected
-                .clone()
-                .slice_dim(2, step..step + 1)
-                .squeeze_dim::<3>(2);
-            state = self.step(p, state);
-            outputs.push(state.0.clone());
+    fn input(shape: [usize; 4], device: &Device) -> Tensor<4> {
+        let n = shape.iter().product();
+        let data: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 13) as f32 / 6.5 - 1.0)
+            .collect();
+        Tensor::from_data(TensorData::new(data, shape), device)
+    }
+
+    /// The LSTM's recurrent kernel gradient taken in one matmul over all steps: the same forward
+    /// values to the bit, and the gradients of differentiating step by step.
+    #[test]
+    fn deferred_recurrent_gradient_equals_the_per_step_one() {
+        let device = Device::flex().autodiff();
+        let mut rngs: Vec<_> = (0..2).map(|i| rng(i, Stream::Init)).collect();
+        // One sequence per repeat and 8 units: deferred (see `worth_deferring`).
+        let lstm = StackedLstm::new(&mut rngs, 4, 8, &device);
+        let x = input([2, 1, 6, 4], &device).require_grad();
+        let loss_weights = input([2, 1, 6, 8], &device);
+        let run = |deferred: bool| {
+            let states = if deferred {
+                lstm.forward(x.clone())
+            } else {
+                let projected = lstm.project_inputs(x.clone());
+                Tensor::stack(recur(projected, &lstm.recurrent.val()), 2)
+            };
+            let grads = (states.clone() * loss_weights.clone()).sum().backward();
+            let mut gradients: Vec<Vec<f32>> = [&lstm.kernel, &lstm.recurrent, &lstm.bias]
+                .iter()
+                .map(|p| values(p.val().grad(&grads).unwrap()))
+                .collect();
+            gradients.push(values(x.grad(&grads).unwrap()));
+            (values(states), gradients)
+        };
+        let (states, gradients) = run(true);
+        let (states_ref, gradients_ref) = run(false);
+        assert_eq!(states, states_ref);
+        for (got, want) in gradients.iter().zip(&gradients_ref) {
+            assert_same_gradient(got, want);
         }
-        Tensor::stack(outputs, 2)
     }
 }
