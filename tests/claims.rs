@@ -17,7 +17,7 @@ fn two_processes_on_one_folder_train_each_repeat_once() {
         Command::new(assert_cmd::cargo::cargo_bin!("attnx"))
             .current_dir(dir.path())
             .env("XDG_CACHE_HOME", dir.path().join("cache"))
-            .args(["run", "two.json", "--jobs", "1"])
+            .args(["run", "two.json", "--jobs", "1", "--stack", "1"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -23,21 +23,23 @@ pub struct Unit {
     pub indices: Vec<usize>,
 }
 
-/// How many repeats to train as one stacked model when the user does not say, from
-/// `attnx bench` (batch 1, E1 models, one thread, 2-core machine): on flex a stack of 10 trained
-/// 0.78x (baseline) and 0.85x (attention) as many repeat-steps per second as single repeats with
-/// burn's Adam, and 1.05x and 1.01x with the fused Adam, since a step's cost there is the weight
-/// gradients and Adam's pass over the weights, which grow with the stack (and a whole E1
-/// comparison with `--stack 5` took 109.8 s against 107-110 s unstacked); so flex runs repeats
-/// one per worker. On ndarray, whose per-op overhead is larger,
-/// a stack of 10 trains 1.58x and 1.66x as many: each worker gets one stack. On a GPU a
-/// batch-1 step is bound by kernel-launch latency, which a stack shares: one stack of all.
-/// IMDB repeats are never stacked: at batch size 32 they are bound by arithmetic.
+/// How many repeats to train as one stacked model when the user does not say: one stack per
+/// worker on the CPU backends, one stack of all on wgpu, IMDB repeats never stacked.
+///
+/// A stack trains its repeats as one model with a leading repeat dimension. On ndarray, whose
+/// per-op overhead is large, a stack of 10 trains about 1.6x as many repeat-steps per second
+/// as single repeats (`attnx bench`, batch 1, one thread). On flex a step's cost was the
+/// per-step weight gradients and Adam's passes, which grow with the stack, so stacking gained
+/// nothing until those gradients became one matmul per sequence (`models::step_weight`): now
+/// a stack of 5 to 10 trains 1.2-1.4x as many repeat-steps per second as single repeats, and
+/// the whole E1 comparison (2 workers) took 93.9 s with stacks of 5 against 112.4 s with single
+/// repeats and 110.8 s with one stack of 10 per config (one worker then ends the run alone).
+/// On a GPU a batch-1 step is bound by kernel-launch latency, which a stack shares. IMDB
+/// repeats train at batch 32, bound by arithmetic.
 pub fn default_stack(config: &ExperimentConfig, repeats: usize, jobs: usize) -> usize {
     match (&config.study, config.backend) {
         (Study::Imdb { .. }, _) => 1,
-        (_, Backend::Flex) => 1,
-        (_, Backend::Ndarray) => repeats.div_ceil(jobs.max(1)).max(1),
+        (_, Backend::Flex | Backend::Ndarray) => repeats.div_ceil(jobs.max(1)).max(1),
         (_, Backend::Wgpu) => repeats.max(1),
     }
 }
@@ -256,8 +258,8 @@ mod tests {
         ExperimentConfig::parse(text, Path::new("x.json")).unwrap()
     }
 
-    /// The stacking defaults `attnx bench` chose: one repeat per worker on flex, one stack per
-    /// worker on ndarray, one stack of all on wgpu, and IMDB repeats never stacked.
+    /// The stacking defaults `attnx bench` chose: one stack per worker on the CPU backends, one
+    /// stack of all on wgpu, and IMDB repeats never stacked.
     #[test]
     fn default_stacks_follow_the_backend_and_task() {
         let echo = |backend: &str| {
@@ -265,7 +267,8 @@ mod tests {
                 r#"{{"task": {{"kind": "echo"}}, "model": {{"kind": "attention"}}, "backend": "{backend}"}}"#
             ))
         };
-        assert_eq!(default_stack(&echo("flex"), 10, 2), 1);
+        assert_eq!(default_stack(&echo("flex"), 10, 2), 5);
+        assert_eq!(default_stack(&echo("flex"), 10, 1), 10);
         assert_eq!(default_stack(&echo("ndarray"), 10, 2), 5);
         assert_eq!(default_stack(&echo("ndarray"), 3, 2), 2);
         assert_eq!(default_stack(&echo("wgpu"), 10, 2), 10);
@@ -296,13 +299,12 @@ mod tests {
         let units = plan_units(&configs, &missing, &prepared, &options);
         let plan: Vec<(usize, Vec<usize>)> =
             units.into_iter().map(|u| (u.config, u.indices)).collect();
-        // ndarray: one stack per worker (2 of 2); flex: one repeat per unit. An attention
-        // step costs about two baseline steps, so the attention repeats go first.
+        // One stack per worker: 2 + 2 and 2 + 1. An attention step costs about two baseline
+        // steps, so the attention stacks go first, the larger before the smaller.
         assert_eq!(
             plan,
             [
-                (1, vec![3]),
-                (1, vec![4]),
+                (1, vec![3, 4]),
                 (1, vec![9]),
                 (0, vec![0, 1]),
                 (0, vec![2, 7]),
