@@ -505,6 +505,7 @@ impl EchoModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::step_weight::{assert_deferral_changes_nothing, gradients_of};
     use crate::rng::{Stream, rng};
 
     fn rngs(n: usize) -> Vec<StdRng> {
@@ -633,19 +634,9 @@ mod tests {
                     &decoder.from_encoder,
                     &decoder.bias,
                 ];
-                let mut gradients: Vec<Vec<f32>> = kernels
-                    .iter()
-                    .map(|p| values(p.val().grad(&grads).unwrap()))
-                    .collect();
-                gradients.push(values(states.grad(&grads).unwrap()));
-                (values(logits), gradients)
+                (values(logits), gradients_of(&kernels, &states, &grads))
             };
-            let (logits, gradients) = run(true);
-            let (logits_ref, gradients_ref) = run(false);
-            assert_eq!(logits, logits_ref, "{variant:?}: forward values differ");
-            for (got, want) in gradients.iter().zip(&gradients_ref) {
-                crate::models::step_weight::assert_same_gradient(got, want);
-            }
+            assert_deferral_changes_nothing(&format!("{variant:?}"), run);
         }
     }
 

@@ -201,7 +201,7 @@ fn recur(projected: Tensor<4>, recurrent: &Tensor<3>) -> Vec<Tensor<3>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::step_weight::assert_same_gradient;
+    use crate::models::step_weight::{assert_deferral_changes_nothing, gradients_of};
     use crate::rng::{Stream, rng};
 
     fn values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
@@ -234,18 +234,9 @@ mod tests {
                 Tensor::stack(recur(projected, &lstm.recurrent.val()), 2)
             };
             let grads = (states.clone() * loss_weights.clone()).sum().backward();
-            let mut gradients: Vec<Vec<f32>> = [&lstm.kernel, &lstm.recurrent, &lstm.bias]
-                .iter()
-                .map(|p| values(p.val().grad(&grads).unwrap()))
-                .collect();
-            gradients.push(values(x.grad(&grads).unwrap()));
-            (values(states), gradients)
+            let params = [&lstm.kernel, &lstm.recurrent, &lstm.bias];
+            (values(states), gradients_of(&params, &x, &grads))
         };
-        let (states, gradients) = run(true);
-        let (states_ref, gradients_ref) = run(false);
-        assert_eq!(states, states_ref);
-        for (got, want) in gradients.iter().zip(&gradients_ref) {
-            assert_same_gradient(got, want);
-        }
+        assert_deferral_changes_nothing("LSTM", run);
     }
 }

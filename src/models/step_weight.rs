@@ -104,14 +104,49 @@ pub fn stack_inputs(inputs: Vec<Tensor<3>>) -> Tensor<4> {
     Tensor::stack(inputs, 2).inner()
 }
 
-/// Test helper: two gradients equal up to summation order (relative to the largest entry), and
-/// not all zero.
+/// Test helper: runs a model both ways (`run(deferred)` gives its outputs and gradients) and
+/// checks the same forward values to the bit, and gradients equal up to summation order
+/// (relative to each gradient's largest entry, and not all zero).
 #[cfg(test)]
-pub fn assert_same_gradient(got: &[f32], want: &[f32]) {
-    assert_eq!(got.len(), want.len());
-    let scale = want.iter().fold(0.0f32, |m, w| m.max(w.abs()));
-    assert!(scale > 1e-6, "a gradient that says something: {want:?}");
-    for (g, w) in got.iter().zip(want) {
-        assert!((g - w).abs() <= 1e-5 * scale, "got {got:?}, want {want:?}");
+pub fn assert_deferral_changes_nothing(
+    what: &str,
+    run: impl Fn(bool) -> (Vec<f32>, Vec<Vec<f32>>),
+) {
+    let (values, gradients) = run(true);
+    let (values_ref, gradients_ref) = run(false);
+    assert_eq!(values, values_ref, "{what}: forward values differ");
+    for (got, want) in gradients.iter().zip(&gradients_ref) {
+        assert_eq!(got.len(), want.len());
+        let scale = want.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+        assert!(
+            scale > 1e-6,
+            "{what}: a gradient that says something: {want:?}"
+        );
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g - w).abs() <= 1e-5 * scale,
+                "{what}: got {got:?}, want {want:?}"
+            );
+        }
     }
+}
+
+/// Test helper: the gradients of `params`, then of `input`, as vectors.
+#[cfg(test)]
+pub fn gradients_of(
+    params: &[&burn::module::Param<Tensor<3>>],
+    input: &Tensor<4>,
+    grads: &burn::tensor::Gradients,
+) -> Vec<Vec<f32>> {
+    let floats = |x: Option<Tensor<3>>| x.unwrap().into_data().try_to_vec::<f32>().unwrap();
+    let mut out: Vec<Vec<f32>> = params.iter().map(|p| floats(p.val().grad(grads))).collect();
+    out.push(
+        input
+            .grad(grads)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap(),
+    );
+    out
 }
