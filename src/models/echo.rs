@@ -232,7 +232,9 @@ impl AttentionDecoder {
         let mut decoding = self.decoding(states, gumbel);
         let weights = [&self.from_state, &self.from_input, &self.proposal].map(|w| w.val());
         let rows = decoding.states.dims()[1];
-        if weights.iter().any(needs_gradient) && worth_deferring(rows, decoding.widths[0]) {
+        let device = decoding.states.device();
+        if weights.iter().any(needs_gradient) && worth_deferring(&device, rows, decoding.widths[0])
+        {
             // Training: the untracked pass gives the inputs of every step's products, so that
             // each kernel's gradient is one matmul (see `step_weight`).
             let [s, yc, rs] = decoding.untracked().run().inputs.map(stack_inputs);

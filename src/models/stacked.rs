@@ -153,7 +153,7 @@ impl StackedLstm {
     pub fn run(&self, projected: Tensor<4>) -> Tensor<4> {
         let recurrent = self.recurrent.val();
         let [r, b, _, _] = projected.dims();
-        if !needs_gradient(&recurrent) || !worth_deferring(b, self.hidden()) {
+        if !needs_gradient(&recurrent) || !worth_deferring(&projected.device(), b, self.hidden()) {
             return Tensor::stack(recur(projected, &recurrent), 2);
         }
         // The state each step multiplies: zero, then every state but the last.

@@ -85,13 +85,14 @@ impl StepWeight {
     }
 }
 
-/// Whether deferring pays for a weight with `inputs` rows multiplied by `rows` rows a step: the
-/// per-step gradient is `inputs / rows` times the size of the step's product, and the
-/// untracked pass costs a second forward. Measured with `attnx bench`: E1's kernels (150 or
-/// 200 inputs, 1 row) train 1.2-1.5x faster deferred; the IMDB LSTM (64 inputs, 16 rows per
-/// half batch) 1.2x slower.
-pub fn worth_deferring(rows: usize, inputs: usize) -> bool {
-    rows * 8 <= inputs
+/// Whether deferring pays for a weight with `inputs` rows multiplied by `rows` rows a step, on
+/// `device`: the per-step gradient is `inputs / rows` times the size of the step's product, and
+/// the untracked pass costs a second forward. Measured with `attnx bench` on flex: E1's kernels
+/// (150 or 200 inputs, 1 row) train 1.2-1.5x faster deferred at stacks of 5-10; the IMDB LSTM
+/// (64 inputs, 16 rows per half batch) 1.2x slower. On a GPU the second forward's kernel
+/// launches are the cost that counts and a gradient buffer is cheap: unmeasured, so not there.
+pub fn worth_deferring(device: &Device, rows: usize, inputs: usize) -> bool {
+    crate::backend::is_cpu(device) && rows * 8 <= inputs
 }
 
 /// Whether a weight takes part in training here (tracked by autodiff).
