@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 
 use super::layers::softmax_fused;
 use super::stacked::{StackedLinear, StackedLstm, concat_columns, stacked_const, stacked_param};
-use super::step_weight::{StepWeight, needs_gradient, stack_inputs, worth_deferring};
+use super::step_weight::{StepWeight, defers_on, needs_gradient, stack_inputs};
 use crate::config::Score;
 use crate::models::init::{glorot_uniform, orthogonal};
 
@@ -27,8 +27,8 @@ pub struct BaselineEncoderDecoder {
 impl BaselineEncoderDecoder {
     pub fn new(rngs: &mut [StdRng], features: usize, hidden: usize, device: &Device) -> Self {
         Self {
-            encoder: StackedLstm::new(rngs, features, hidden, device),
-            decoder: StackedLstm::new(rngs, hidden, hidden, device),
+            encoder: StackedLstm::new(rngs, features, hidden, device).deferring_gradient(),
+            decoder: StackedLstm::new(rngs, hidden, hidden, device).deferring_gradient(),
             output: StackedLinear::new(rngs, hidden, features, device),
         }
     }
@@ -61,7 +61,7 @@ impl AttentionModel {
         device: &Device,
     ) -> Self {
         Self {
-            encoder: StackedLstm::new(rngs, features, hidden, device),
+            encoder: StackedLstm::new(rngs, features, hidden, device).deferring_gradient(),
             decoder: AttentionDecoder::new(rngs, hidden, hidden, features, variant, device),
         }
     }
@@ -231,10 +231,7 @@ impl AttentionDecoder {
     pub fn forward(&self, states: Tensor<4>, gumbel: Option<Tensor<4>>) -> (Tensor<4>, Tensor<4>) {
         let mut decoding = self.decoding(states, gumbel);
         let weights = [&self.from_state, &self.from_input, &self.proposal].map(|w| w.val());
-        let rows = decoding.states.dims()[1];
-        let device = decoding.states.device();
-        if weights.iter().any(needs_gradient) && worth_deferring(&device, rows, decoding.widths[0])
-        {
+        if weights.iter().any(needs_gradient) && defers_on(&decoding.states.device()) {
             // Training: the untracked pass gives the inputs of every step's products, so that
             // each kernel's gradient is one matmul (see `step_weight`).
             let [s, yc, rs] = decoding.untracked().run().inputs.map(stack_inputs);
@@ -616,7 +613,6 @@ mod tests {
         ];
         for (score, hard) in variants {
             let variant = DecoderVariant { score, hard };
-            // One sequence per repeat and 8 units: deferred (see `worth_deferring`).
             let decoder = AttentionModel::new(&mut rngs(2), 7, 8, variant, &device).decoder;
             let states = input(2, 1, 5, 8, &device).require_grad();
             let gumbel = hard.map(|_| input(2, 1, 5, 5, &device) * 2.0 - 1.0);

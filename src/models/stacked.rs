@@ -13,7 +13,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, tanh};
 use rand::rngs::StdRng;
 
-use super::step_weight::{StepWeight, needs_gradient, stack_inputs, worth_deferring};
+use super::step_weight::{StepWeight, defers_on, needs_gradient, stack_inputs};
 
 /// Keeps one repeat of a stacked model: every parameter's slice `repeat` of its leading
 /// dimension, so that each repeat can be saved (and loaded) as a model of its own.
@@ -106,6 +106,10 @@ pub struct StackedLstm {
     pub recurrent: Param<Tensor<3>>,
     /// `[R, 1, 4H]`: zeros, with the forget gate's quarter at 1 (Keras `unit_forget_bias`).
     pub bias: Param<Tensor<3>>,
+    /// Whether training takes the recurrent kernel's gradient in one matmul (see
+    /// [`run`](Self::run)).
+    #[module(skip)]
+    defer_gradient: bool,
 }
 
 impl StackedLstm {
@@ -124,6 +128,17 @@ impl StackedLstm {
             kernel,
             recurrent,
             bias,
+            defer_gradient: false,
+        }
+    }
+
+    /// The same layer, taking its recurrent kernel's gradient in one matmul per sequence in
+    /// training on the CPU backends (see [`step_weight`](super::step_weight)): for E1's one
+    /// sequence per step, not for batches.
+    pub fn deferring_gradient(self) -> Self {
+        Self {
+            defer_gradient: true,
+            ..self
         }
     }
 
@@ -147,15 +162,16 @@ impl StackedLstm {
     /// Runs the recurrence over projected inputs `[R, B, T, 4H]` (see
     /// [`project_inputs`](Self::project_inputs)); returns every hidden state `[R, B, T, H]`.
     ///
-    /// In training at small batches the recurrence runs twice, first untracked to learn the
-    /// states the recurrent kernel multiplies, so that its gradient is one matmul (see
-    /// [`step_weight`](super::step_weight)).
+    /// In training, when the layer defers its gradient, the recurrence runs twice: first
+    /// untracked to learn the states the recurrent kernel multiplies, so that its gradient is one
+    /// matmul (see [`step_weight`](super::step_weight)).
     pub fn run(&self, projected: Tensor<4>) -> Tensor<4> {
         let recurrent = self.recurrent.val();
-        let [r, b, _, _] = projected.dims();
-        if !needs_gradient(&recurrent) || !worth_deferring(&projected.device(), b, self.hidden()) {
+        let deferred = self.defer_gradient && needs_gradient(&recurrent);
+        if !deferred || !defers_on(&projected.device()) {
             return Tensor::stack(recur(projected, &recurrent), 2);
         }
+        let [r, b, _, _] = projected.dims();
         // The state each step multiplies: zero, then every state but the last.
         let mut inputs = recur(projected.clone().inner(), &recurrent.clone().inner());
         inputs.pop();
@@ -222,8 +238,7 @@ mod tests {
     fn deferred_recurrent_gradient_equals_the_per_step_one() {
         let device = Device::flex().autodiff();
         let mut rngs: Vec<_> = (0..2).map(|i| rng(i, Stream::Init)).collect();
-        // One sequence per repeat and 8 units: deferred (see `worth_deferring`).
-        let lstm = StackedLstm::new(&mut rngs, 4, 8, &device);
+        let lstm = StackedLstm::new(&mut rngs, 4, 8, &device).deferring_gradient();
         let x = input([2, 1, 6, 4], &device).require_grad();
         let loss_weights = input([2, 1, 6, 8], &device);
         let run = |deferred: bool| {

@@ -85,14 +85,14 @@ impl StepWeight {
     }
 }
 
-/// Whether deferring pays for a weight with `inputs` rows multiplied by `rows` rows a step, on
-/// `device`: the per-step gradient is `inputs / rows` times the size of the step's product, and
-/// the untracked pass costs a second forward. Measured with `attnx bench` on flex: E1's kernels
-/// (150 or 200 inputs, 1 row) train 1.2-1.5x faster deferred at stacks of 5-10; the IMDB LSTM
-/// (64 inputs, 16 rows per half batch) 1.2x slower. On a GPU the second forward's kernel
-/// launches are the cost that counts and a gradient buffer is cheap: unmeasured, so not there.
-pub fn worth_deferring(device: &Device, rows: usize, inputs: usize) -> bool {
-    crate::backend::is_cpu(device) && rows * 8 <= inputs
+/// Whether to defer on `device`: on the CPU backends. Measured with `attnx bench` on flex,
+/// E1's kernels (150 or 200 inputs, one pair per step) train 1.2-1.5x faster deferred at stacks
+/// of 5-10, while the IMDB LSTM (64 inputs, 16 reviews per half batch), whose per-step gradient
+/// is a small fraction of its step, trains 1.2x slower: so the models choose (E1's do, the
+/// IMDB LSTM does not). On a GPU the untracked pass's kernel launches are the cost that counts
+/// and a gradient buffer is cheap: unmeasured, so not there.
+pub fn defers_on(device: &Device) -> bool {
+    crate::backend::is_cpu(device)
 }
 
 /// Whether a weight takes part in training here (tracked by autodiff).
