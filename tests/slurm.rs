@@ -54,6 +54,16 @@ fn log_lines(shared: &Path, needle: &str) -> Vec<String> {
         .collect()
 }
 
+/// How many repeats a progress line's label names: `name #3` one, `name #0-3` four.
+fn repeats_named(line: &str) -> usize {
+    let label = line.split(':').next().unwrap_or_default();
+    let range = label.rsplit('#').next().unwrap_or_default();
+    match range.split_once('-') {
+        Some((a, b)) => b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1,
+        None => 1,
+    }
+}
+
 fn job_running(job: &str) -> bool {
     Command::new("squeue")
         .args(["-h", "-j", job])
@@ -141,9 +151,11 @@ fn a_cancelled_array_job_resubmitted_gives_the_local_records() {
             assert_eq!(a[field], b[field], "{field} of {:?}", key(a));
         }
     }
-    // Each repeat was finished once: one "done" line per record over both jobs' logs.
+    // Each repeat was finished once over both jobs' logs: a "done" line names one repeat
+    // (`sa #2`) or a stack of them (`sa #0-3`).
     let done = log_lines(&shared, ": done, accuracy");
-    assert_eq!(done.len(), 8, "{done:#?}");
+    let finished: usize = done.iter().map(|l| repeats_named(l)).sum();
+    assert_eq!(finished, 8, "{done:#?}");
     // The cancelled tasks' claims were taken over (or cleared, for a repeat whose record was
     // written just before the cancel), and none is left.
     let taken = log_lines(&shared, "claim taken over");
@@ -159,10 +171,11 @@ fn a_cancelled_array_job_resubmitted_gives_the_local_records() {
         .filter(|p| p.extension().is_some_and(|e| e == "out"))
         .map(|p| {
             let log = std::fs::read_to_string(p).unwrap_or_default();
-            let done = log
+            let done: usize = log
                 .lines()
                 .filter(|l| l.contains(": done, accuracy"))
-                .count();
+                .map(repeats_named)
+                .sum();
             format!("{}: {done}", p.file_stem().unwrap().to_string_lossy())
         })
         .collect();
