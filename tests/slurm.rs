@@ -54,14 +54,11 @@ fn log_lines(shared: &Path, needle: &str) -> Vec<String> {
         .collect()
 }
 
-/// How many repeats a progress line's label names: `name #3` one, `name #0-3` four.
+/// How many repeats a "done" line reports: one accuracy each (`sa #0,2-3: done, accuracy %
+/// [2.00, 1.00, 1.00]`).
 fn repeats_named(line: &str) -> usize {
-    let label = line.split(':').next().unwrap_or_default();
-    let range = label.rsplit('#').next().unwrap_or_default();
-    match range.split_once('-') {
-        Some((a, b)) => b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1,
-        None => 1,
-    }
+    let list = line.rsplit('[').next().unwrap_or_default();
+    list.trim_end_matches(']').split(',').count()
 }
 
 fn job_running(job: &str) -> bool {
@@ -151,8 +148,8 @@ fn a_cancelled_array_job_resubmitted_gives_the_local_records() {
             assert_eq!(a[field], b[field], "{field} of {:?}", key(a));
         }
     }
-    // Each repeat was finished once over both jobs' logs: a "done" line names one repeat
-    // (`sa #2`) or a stack of them (`sa #0-3`).
+    // Each repeat was finished once over both jobs' logs: a "done" line reports one repeat or
+    // a stack of them.
     let done = log_lines(&shared, ": done, accuracy");
     let finished: usize = done.iter().map(|l| repeats_named(l)).sum();
     assert_eq!(finished, 8, "{done:#?}");

@@ -249,12 +249,29 @@ impl Work<'_> {
     }
 }
 
+/// `name #3`, `name #0-3`, or `name #0,2-3` when a stack's repeats are not consecutive (some
+/// were recorded already).
 fn stack_label(name: &str, indices: &[usize]) -> String {
-    match indices {
-        [one] => format!("{name} #{one}"),
-        [first, .., last] => format!("{name} #{first}-{last}"),
-        [] => name.to_string(),
+    let Some((&first, rest)) = indices.split_first() else {
+        return name.to_string();
+    };
+    let run = |a: usize, b: usize| {
+        if a == b {
+            a.to_string()
+        } else {
+            format!("{a}-{b}")
+        }
+    };
+    let (mut runs, mut start, mut end) = (Vec::new(), first, first);
+    for &i in rest {
+        if i != end + 1 {
+            runs.push(run(start, end));
+            start = i;
+        }
+        end = i;
     }
+    runs.push(run(start, end));
+    format!("{name} #{}", runs.join(","))
 }
 
 fn train_unit(
@@ -308,5 +325,18 @@ fn make_record(
             .map(|d| d.as_secs())
             .unwrap_or(0),
         ..RepeatRecord::new(config, outcome.index, outcome.seed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stack_label;
+
+    #[test]
+    fn stack_labels_name_exactly_their_repeats() {
+        assert_eq!(stack_label("sb", &[3]), "sb #3");
+        assert_eq!(stack_label("sb", &[0, 1, 2, 3]), "sb #0-3");
+        assert_eq!(stack_label("sb", &[0, 2, 3]), "sb #0,2-3");
+        assert_eq!(stack_label("sb", &[1, 4, 6, 7, 9]), "sb #1,4,6-7,9");
     }
 }
