@@ -504,7 +504,7 @@ impl EchoModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::step_weight::{assert_deferral_changes_nothing, gradients_of};
+    use crate::models::step_weight::{assert_deferral_changes_nothing, gradients_of, values};
     use crate::rng::{Stream, rng};
 
     fn rngs(n: usize) -> Vec<StdRng> {
@@ -640,10 +640,6 @@ mod tests {
 
     fn tensor<const D: usize>(values: &[f32], shape: [usize; D]) -> Tensor<D> {
         Tensor::from_data(TensorData::new(values.to_vec(), shape), &Device::flex())
-    }
-
-    fn values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
-        x.into_data().try_into_vec::<f32>().unwrap()
     }
 
     fn assert_close(got: &[f32], want: &[f32]) {

@@ -172,11 +172,12 @@ impl StackedLstm {
             return Tensor::stack(recur(projected, &recurrent), 2);
         }
         let [r, b, _, _] = projected.dims();
+        let untracked = projected.clone().inner();
+        let zeros = Tensor::zeros([r, b, self.hidden()], &untracked.device());
         // The state each step multiplies: zero, then every state but the last.
-        let mut inputs = recur(projected.clone().inner(), &recurrent.clone().inner());
+        let mut inputs = recur(untracked, &recurrent.clone().inner());
         inputs.pop();
-        let zeros = Tensor::zeros([r, b, self.hidden()], &projected.device());
-        inputs.insert(0, zeros.inner());
+        inputs.insert(0, zeros);
         let kernel = StepWeight::deferred(recurrent, stack_inputs(inputs));
         // The zeros carrying the kernel's gradient join the projection once for all steps.
         let projected = match kernel.gradient() {
@@ -217,12 +218,8 @@ fn recur(projected: Tensor<4>, recurrent: &Tensor<3>) -> Vec<Tensor<3>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::step_weight::{assert_deferral_changes_nothing, gradients_of};
+    use crate::models::step_weight::{assert_deferral_changes_nothing, gradients_of, values};
     use crate::rng::{Stream, rng};
-
-    fn values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
-        x.into_data().try_into_vec::<f32>().unwrap()
-    }
 
     fn input(shape: [usize; 4], device: &Device) -> Tensor<4> {
         let n = shape.iter().product();

@@ -67,7 +67,7 @@ impl StepWeight {
     }
 
     /// The zeros that carry the weight's gradient at `step`, `[R, B, out]`, if deferred.
-    pub fn gradient_at(&self, step: usize) -> Option<Tensor<3>> {
+    fn gradient_at(&self, step: usize) -> Option<Tensor<3>> {
         self.gradient
             .as_ref()
             .map(|g| g.clone().slice_dim(2, step..step + 1).squeeze_dim::<3>(2))
@@ -132,6 +132,12 @@ pub fn assert_deferral_changes_nothing(
     }
 }
 
+/// Test helper: a tensor's values.
+#[cfg(test)]
+pub fn values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
+    x.into_data().try_into_vec::<f32>().unwrap()
+}
+
 /// Test helper: the gradients of `params`, then of `input`, as vectors.
 #[cfg(test)]
 pub fn gradients_of(
@@ -139,15 +145,10 @@ pub fn gradients_of(
     input: &Tensor<4>,
     grads: &burn::tensor::Gradients,
 ) -> Vec<Vec<f32>> {
-    let floats = |x: Option<Tensor<3>>| x.unwrap().into_data().try_to_vec::<f32>().unwrap();
-    let mut out: Vec<Vec<f32>> = params.iter().map(|p| floats(p.val().grad(grads))).collect();
-    out.push(
-        input
-            .grad(grads)
-            .unwrap()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap(),
-    );
+    let mut out: Vec<Vec<f32>> = params
+        .iter()
+        .map(|p| values(p.val().grad(grads).unwrap()))
+        .collect();
+    out.push(values(input.grad(grads).unwrap()));
     out
 }
