@@ -177,8 +177,9 @@ fn imdb_outputs(model: &str, device: &Device) -> Outputs {
 fn ndarray_and_wgpu_agree_on_outputs_and_gradients() {
     let Some(gpu) = wgpu() else { return };
     let cpu = ndarray();
-    // Every model and every E4 variant.
-    let cases: [Case; 11] = [
+    // Every model and every E4 variant. On ndarray a self-attention layer without a mask or a
+    // window runs as attnx's fused kernel (`models::fused_attention`), on wgpu as burn's ops.
+    let cases: [Case; 12] = [
         (
             "echo baseline",
             echo_outputs,
@@ -213,6 +214,11 @@ fn ndarray_and_wgpu_agree_on_outputs_and_gradients() {
             "imdb self-attention",
             imdb_outputs,
             r#"{"kind": "self_attention", "position": "sinusoidal"}"#,
+        ),
+        (
+            "imdb self-attention, one head, learned, 2 layers",
+            imdb_outputs,
+            r#"{"kind": "self_attention", "heads": 1, "head_dim": 32, "position": "learned", "layers": 2}"#,
         ),
         (
             "imdb self-attention masked, window 2, learned, 2 layers",

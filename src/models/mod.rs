@@ -5,6 +5,8 @@
 pub mod classifier;
 pub mod echo;
 pub mod footprint;
+#[allow(deprecated)] // its backend extension names burn-ndarray, deprecated upstream
+pub mod fused_attention;
 pub mod init;
 pub mod layers;
 pub mod recurrent;

@@ -18,6 +18,7 @@ use rand::rngs::StdRng;
 
 use crate::config::{KernelInit, Position, SelfAttentionModel};
 use crate::data::imdb::PAD;
+use crate::models::fused_attention::{Geometry, attention_heads};
 use crate::models::init::{glorot_uniform, uniform};
 use crate::models::layers::{keras_embedding, output_head, output_layer, softmax_fused};
 
@@ -141,7 +142,7 @@ impl SelfAttentionClassifier {
     /// The pooled vectors `[B, H*dh]` of ids `[B, T]` embedded as `tokens` `[B, T, D]`: each
     /// review's row depends on that review alone.
     pub fn pooled(&self, ids: Tensor<2, Int>, tokens: Tensor<3>) -> Tensor<2> {
-        let (attended, _, keep) = self.attend(ids, tokens);
+        let (attended, _, keep) = self.attend(ids, tokens, false);
         match keep {
             // The mean over the review's own tokens (padding left out).
             Some(keep) => {
@@ -160,16 +161,20 @@ impl SelfAttentionClassifier {
     /// the layer that attends over the words themselves.
     pub fn attention(&self, ids: Tensor<2, Int>) -> Tensor<4> {
         let tokens = self.embedding.forward(ids.clone());
-        self.attend(ids, tokens).1
+        self.attend(ids, tokens, true)
+            .1
+            .expect("the weights were asked for")
     }
 
-    /// The last layer's heads concatenated `[B, T, H*dh]`, the first layer's attention weights,
-    /// and (with `mask_padding`) which positions hold tokens, `[B, T]` of 0/1.
+    /// The last layer's heads concatenated `[B, T, H*dh]`, the first layer's attention weights
+    /// (if asked for), and (with `mask_padding`) which positions hold tokens,
+    /// `[B, T]` of 0/1.
     fn attend(
         &self,
         ids: Tensor<2, Int>,
         tokens: Tensor<3>,
-    ) -> (Tensor<3>, Tensor<4>, Option<Tensor<2>>) {
+        want_weights: bool,
+    ) -> (Tensor<3>, Option<Tensor<4>>, Option<Tensor<2>>) {
         let [b, t] = ids.dims();
         let keep = self
             .mask_padding
@@ -198,29 +203,43 @@ impl SelfAttentionClassifier {
         };
 
         let mut first_weights = None;
-        for kernel in std::iter::once(&self.qkv).chain(&self.deeper) {
-            let (out, mut weights) = self.layer(x, kernel.val(), offset.clone());
-            if let Some(keep) = &keep {
+        for (layer, kernel) in std::iter::once(&self.qkv).chain(&self.deeper).enumerate() {
+            let (out, layer_weights) =
+                self.layer(x, kernel.val(), offset.clone(), want_weights && layer == 0);
+            first_weights = first_weights.or(layer_weights.map(|w| match &keep {
                 // A padded query's row is left out of everything downstream: make it zero, so
                 // that every weight read out is on a token.
-                weights = weights * keep.clone().reshape([b, 1, t, 1]);
-            }
-            first_weights.get_or_insert(weights);
+                Some(keep) => w * keep.clone().reshape([b, 1, t, 1]),
+                None => w,
+            }));
             x = out;
         }
-        (x, first_weights.expect("at least one layer"), keep)
+        (x, first_weights, keep)
     }
 
-    /// One attention layer: heads concatenated `[B, T, H*dh]` and weights `[B, H, T, T]`.
+    /// One attention layer: heads concatenated `[B, T, H*dh]`, and the weights `[B, H, T, T]`
+    /// if asked for.
     fn layer(
         &self,
         x: Tensor<3>,
         kernel: Tensor<2>,
         offset: Option<Tensor<4>>,
-    ) -> (Tensor<3>, Tensor<4>) {
+        want_weights: bool,
+    ) -> (Tensor<3>, Option<Tensor<4>>) {
         let [b, t, d] = x.dims();
         let (h, dh) = (self.heads, self.head_dim);
         let qkv = x.reshape([b * t, d]).matmul(kernel); // [B*T, 3*H*dh]
+        if offset.is_none() && !want_weights && crate::backend::is_cpu(&qkv.device()) {
+            // On the CPU the whole attention is one kernel with its own backward pass.
+            let geometry = Geometry {
+                batch: b,
+                time: t,
+                heads: h,
+                head_dim: dh,
+                scale: self.scale as f32,
+            };
+            return (attention_heads(qkv, geometry).reshape([b, t, h * dh]), None);
+        }
         let part = |k: usize| {
             qkv.clone()
                 .slice_dim(1, k * h * dh..(k + 1) * h * dh)
@@ -234,7 +253,7 @@ impl SelfAttentionClassifier {
         }
         let weights = softmax_fused(scores, 3);
         let heads = weights.clone().matmul(v); // [B, H, T, dh]
-        (heads.swap_dims(1, 2).reshape([b, t, h * dh]), weights)
+        (heads.swap_dims(1, 2).reshape([b, t, h * dh]), Some(weights))
     }
 }
 

@@ -1,0 +1,655 @@
+//! Multi-head scaled dot-product attention as one operation with its own backward pass, for the
+//! CPU backends: `softmax(Q K^T * scale) V` for every head, read straight from the packed
+//! projections `[Q | K | V]` and written as the heads concatenated.
+//!
+//! Composed from burn's tensor ops, an E2 step (8 heads of 16 over 80 tokens) materialised
+//! `[B, 8, 80, 80]` scores, weights and half a dozen gradients of that size, each a pass
+//! through memory into a fresh buffer, and the softmax ran one scalar `expf` per element.
+//! Here each (review, head) is worked in a 25 KB scratch that stays in the L1 cache: two small
+//! matrix products forward, and backward the weights recomputed (cheaper than keeping them)
+//! and five products. The exponential is a vectorisable polynomial ([`exp`]), and every sum
+//! runs in a fixed order, so the results do not depend on the thread or the SIMD width.
+//!
+//! The operation is a burn backend extension (flex and ndarray, and autodiff over them, with
+//! the handwritten backward); the GPU keeps the composed ops, which the ndarray/wgpu agreement
+//! test compares with this path.
+
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{
+    Autodiff, Backend, Dispatch, Flex, NdArray, TensorMetadata, backend_extension,
+};
+use burn::prelude::*;
+use burn::tensor::try_read_sync;
+use rayon::prelude::*;
+
+/// Lanes of the fixed-order partial sums: one AVX-512 register, two AVX2 ones.
+const LANES: usize = 16;
+
+/// Calls the AVX2 + FMA build of a function where the CPU has them, the portable one elsewhere
+/// (the same operations, so the same bits; only `mul_add` is slow without FMA hardware).
+macro_rules! simd_dispatch {
+    ($portable:ident, $avx2:ident, $($arg:expr),*) => {{
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return unsafe { $avx2($($arg),*) };
+        }
+        $portable($($arg),*)
+    }};
+}
+
+/// The sizes of one call: `batch` reviews of `time` tokens, `heads` heads of `head_dim`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Geometry {
+    pub batch: usize,
+    pub time: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+    /// Multiplies `Q K^T` before the softmax.
+    pub scale: f32,
+}
+
+impl Geometry {
+    /// Width of the concatenated heads, `H * dh`.
+    fn width(&self) -> usize {
+        self.heads * self.head_dim
+    }
+
+    /// Row stride of the packed projections, `3 * H * dh`.
+    fn packed(&self) -> usize {
+        3 * self.width()
+    }
+}
+
+/// `softmax(Q K^T * scale) V` per head, for packed projections `qkv` `[B*T, 3*H*dh]` (each row
+/// `[Q heads | K heads | V heads]`): the heads concatenated, `[B*T, H*dh]`. Tracked by
+/// autodiff with its own backward pass. Only for the CPU backends ([`crate::backend::is_cpu`]).
+pub fn attention_heads(qkv: Tensor<2>, geometry: Geometry) -> Tensor<2> {
+    let Geometry {
+        batch,
+        heads,
+        head_dim,
+        scale,
+        ..
+    } = geometry;
+    Tensor::from_dispatch(<Dispatch as AttentionHeadsBackend>::attention_heads(
+        qkv.into_dispatch(),
+        batch,
+        heads,
+        head_dim,
+        scale,
+    ))
+}
+
+#[backend_extension(Flex, NdArray, Autodiff)]
+pub trait AttentionHeadsBackend: Backend {
+    /// See [`attention_heads`].
+    fn attention_heads(
+        qkv: FloatTensor<Self>,
+        batch: usize,
+        heads: usize,
+        head_dim: usize,
+        scale: f32,
+    ) -> FloatTensor<Self> {
+        let geometry = geometry_of::<Self>(&qkv, batch, heads, head_dim, scale);
+        let device = qkv.device();
+        let qkv = read::<Self>(qkv);
+        let mut out = TensorData::zeros::<f32, _>([batch * geometry.time, geometry.width()]);
+        forward(floats(&qkv), geometry, floats_mut(&mut out));
+        Self::float_from_data(out, &device)
+    }
+}
+
+impl AttentionHeadsBackend for Flex {}
+impl AttentionHeadsBackend for NdArray {}
+
+/// The gradient with respect to the packed projections, `[B*T, 3*H*dh]`, of a loss whose
+/// gradient with respect to the output is `grad` `[B*T, H*dh]`.
+fn attention_heads_backward<B: Backend>(
+    qkv: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    geometry: Geometry,
+) -> FloatTensor<B> {
+    let device = qkv.device();
+    let qkv = read::<B>(qkv);
+    let grad = read::<B>(grad);
+    let mut out = TensorData::zeros::<f32, _>([geometry.batch * geometry.time, geometry.packed()]);
+    backward(floats(&qkv), floats(&grad), geometry, floats_mut(&mut out));
+    B::float_from_data(out, &device)
+}
+
+impl<B: AttentionHeadsBackend, C: CheckpointStrategy> AttentionHeadsBackend for Autodiff<B, C> {
+    fn attention_heads(
+        qkv: FloatTensor<Self>,
+        batch: usize,
+        heads: usize,
+        head_dim: usize,
+        scale: f32,
+    ) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct AttentionHeads;
+
+        impl<B: Backend> Backward<B, 1> for AttentionHeads {
+            type State = (NodeId, Geometry);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                checkpointer: &mut Checkpointer,
+            ) {
+                let (qkv, geometry) = ops.state;
+                let qkv = checkpointer.retrieve_node_output(qkv);
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    attention_heads_backward::<B>(qkv, grad, geometry)
+                });
+            }
+        }
+
+        let geometry = geometry_of::<B>(qkv.primitive(), batch, heads, head_dim, scale);
+        match AttentionHeads
+            .prepare::<C>([qkv.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = prep.checkpoint(&qkv);
+                let output =
+                    B::attention_heads(qkv.into_primitive(), batch, heads, head_dim, scale);
+                prep.finish((state, geometry), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::attention_heads(
+                qkv.into_primitive(),
+                batch,
+                heads,
+                head_dim,
+                scale,
+            )),
+        }
+    }
+}
+
+/// The geometry of packed projections `[B*T, 3*H*dh]` (checked: a caller's mistake here would
+/// read past the rows).
+fn geometry_of<B: Backend>(
+    qkv: &FloatTensor<B>,
+    batch: usize,
+    heads: usize,
+    head_dim: usize,
+    scale: f32,
+) -> Geometry {
+    let shape = qkv.shape();
+    assert_eq!(shape.num_dims(), 2, "packed projections are [B*T, 3*H*dh]");
+    let (rows, cols) = (shape[0], shape[1]);
+    assert!(
+        batch > 0 && rows % batch == 0 && cols == 3 * heads * head_dim,
+        "packed projections [{rows}, {cols}] do not fit {batch} x {heads} heads of {head_dim}"
+    );
+    Geometry {
+        batch,
+        time: rows / batch,
+        heads,
+        head_dim,
+        scale,
+    }
+}
+
+/// A tensor's values (flex hands its buffer over without a copy when nothing else holds it).
+fn read<B: Backend>(tensor: FloatTensor<B>) -> TensorData {
+    let data = try_read_sync(B::float_into_data(tensor))
+        .expect("the CPU backends read synchronously")
+        .expect("a CPU tensor reads back");
+    data.convert::<f32>()
+}
+
+fn floats(data: &TensorData) -> &[f32] {
+    data.as_slice::<f32>().expect("f32 data")
+}
+
+fn floats_mut(data: &mut TensorData) -> &mut [f32] {
+    data.as_mut_slice::<f32>().expect("f32 data")
+}
+
+/// The forward pass on slices: `out` `[B*T, H*dh]` from `qkv` `[B*T, 3*H*dh]`.
+pub fn forward(qkv: &[f32], g: Geometry, out: &mut [f32]) {
+    let (t, dh, w, r) = (g.time, g.head_dim, g.width(), g.packed());
+    assert_eq!(qkv.len(), g.batch * t * r);
+    assert_eq!(out.len(), g.batch * t * w);
+    out.par_chunks_mut(t * w)
+        .zip(qkv.par_chunks(t * r))
+        .for_each_init(
+            || vec![0.0f32; t * t],
+            |weights, (out, qkv)| {
+                for h in 0..g.heads {
+                    let (_, _, v) = head(g, h);
+                    attention_weights(qkv, g, h, weights);
+                    // out_h = P V
+                    // SAFETY (every product here): the operands lie inside the review's rows
+                    // of `qkv` / `out` and the T x T scratch, by the strides given.
+                    unsafe {
+                        matmul(
+                            (t, dh, t),
+                            (out[h * dh..].as_mut_ptr(), w as isize),
+                            (weights.as_ptr(), t as isize, 1),
+                            (qkv[v..].as_ptr(), r as isize, 1),
+                            1.0,
+                        );
+                    }
+                }
+            },
+        );
+}
+
+/// The backward pass on slices: `dqkv` `[B*T, 3*H*dh]` from `qkv` and the output's gradient
+/// `grad` `[B*T, H*dh]`.
+pub fn backward(qkv: &[f32], grad: &[f32], g: Geometry, dqkv: &mut [f32]) {
+    let (t, dh, w, r) = (g.time, g.head_dim, g.width(), g.packed());
+    assert_eq!(qkv.len(), g.batch * t * r);
+    assert_eq!(grad.len(), g.batch * t * w);
+    assert_eq!(dqkv.len(), qkv.len());
+    dqkv.par_chunks_mut(t * r)
+        .zip(qkv.par_chunks(t * r))
+        .zip(grad.par_chunks(t * w))
+        .for_each_init(
+            || (vec![0.0f32; t * t], vec![0.0f32; t * t]),
+            |(weights, scores_grad), ((dqkv, qkv), grad)| {
+                for h in 0..g.heads {
+                    let (q, k, v) = head(g, h);
+                    let d_out = &grad[h * dh..];
+                    attention_weights(qkv, g, h, weights);
+                    unsafe {
+                        // dV = P^T dO
+                        matmul(
+                            (t, dh, t),
+                            (dqkv[v..].as_mut_ptr(), r as isize),
+                            (weights.as_ptr(), 1, t as isize),
+                            (d_out.as_ptr(), w as isize, 1),
+                            1.0,
+                        );
+                        // dP = dO V^T
+                        matmul(
+                            (t, t, dh),
+                            (scores_grad.as_mut_ptr(), t as isize),
+                            (d_out.as_ptr(), w as isize, 1),
+                            (qkv[v..].as_ptr(), 1, r as isize),
+                            1.0,
+                        );
+                    }
+                    softmax_backward(weights, scores_grad, t, g.scale);
+                    unsafe {
+                        // dQ = dS K
+                        matmul(
+                            (t, dh, t),
+                            (dqkv[q..].as_mut_ptr(), r as isize),
+                            (scores_grad.as_ptr(), t as isize, 1),
+                            (qkv[k..].as_ptr(), r as isize, 1),
+                            1.0,
+                        );
+                        // dK = dS^T Q
+                        matmul(
+                            (t, dh, t),
+                            (dqkv[k..].as_mut_ptr(), r as isize),
+                            (scores_grad.as_ptr(), 1, t as isize),
+                            (qkv[q..].as_ptr(), r as isize, 1),
+                            1.0,
+                        );
+                    }
+                }
+            },
+        );
+}
+
+/// Column offsets of head `h`'s Q, K and V in a packed row.
+fn head(g: Geometry, h: usize) -> (usize, usize, usize) {
+    let (w, dh) = (g.width(), g.head_dim);
+    (h * dh, w + h * dh, 2 * w + h * dh)
+}
+
+/// Head `h`'s attention weights `softmax(Q K^T * scale)` of one review, `[T, T]` row-major.
+fn attention_weights(qkv: &[f32], g: Geometry, h: usize, weights: &mut [f32]) {
+    let (t, dh, r) = (g.time, g.head_dim, g.packed() as isize);
+    let (q, k, _) = head(g, h);
+    // S = (Q K^T) * scale
+    unsafe {
+        matmul(
+            (t, t, dh),
+            (weights.as_mut_ptr(), t as isize),
+            (qkv[q..].as_ptr(), r, 1),
+            (qkv[k..].as_ptr(), 1, r),
+            g.scale,
+        );
+    }
+    softmax_rows(weights, t);
+}
+
+/// `dst = beta * lhs rhs` for an `m x n` destination and inner size `k`; each operand is a
+/// pointer with its row stride (the destination's columns are contiguous) or, for the inputs,
+/// its row and column strides.
+///
+/// # Safety
+/// Every element the strides address must lie inside the caller's buffers.
+unsafe fn matmul(
+    (m, n, k): (usize, usize, usize),
+    (dst, dst_rs): (*mut f32, isize),
+    (lhs, lhs_rs, lhs_cs): (*const f32, isize, isize),
+    (rhs, rhs_rs, rhs_cs): (*const f32, isize, isize),
+    beta: f32,
+) {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            dst_rs,
+            false,
+            lhs,
+            lhs_cs,
+            lhs_rs,
+            rhs,
+            rhs_cs,
+            rhs_rs,
+            0.0,
+            beta,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// Each row of `x` (`rows` long) replaced by its softmax.
+fn softmax_rows(x: &mut [f32], row: usize) {
+    simd_dispatch!(softmax_rows_portable, softmax_rows_avx2, x, row)
+}
+
+/// The softmax's backward pass on each row, with the scale of the scores folded in: `dp`
+/// becomes `scale * p * (dp - sum(p * dp))`.
+fn softmax_backward(p: &[f32], dp: &mut [f32], row: usize, scale: f32) {
+    simd_dispatch!(
+        softmax_backward_portable,
+        softmax_backward_avx2,
+        p,
+        dp,
+        row,
+        scale
+    )
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn softmax_rows_avx2(x: &mut [f32], row: usize) {
+    softmax_rows_portable(x, row)
+}
+
+#[inline(always)]
+fn softmax_rows_portable(x: &mut [f32], row: usize) {
+    for x in x.chunks_exact_mut(row) {
+        let max = lanes_reduce(x, f32::NEG_INFINITY, |m, v| m.max(v), f32::max);
+        let mut sums = [0.0f32; LANES];
+        let mut chunks = x.chunks_exact_mut(LANES);
+        for chunk in &mut chunks {
+            for (sum, v) in sums.iter_mut().zip(chunk.iter_mut()) {
+                *v = exp(*v - max);
+                *sum += *v;
+            }
+        }
+        for (sum, v) in sums.iter_mut().zip(chunks.into_remainder()) {
+            *v = exp(*v - max);
+            *sum += *v;
+        }
+        let inv = 1.0 / tree_sum(sums);
+        for v in x.iter_mut() {
+            *v *= inv;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn softmax_backward_avx2(p: &[f32], dp: &mut [f32], row: usize, scale: f32) {
+    softmax_backward_portable(p, dp, row, scale)
+}
+
+#[inline(always)]
+fn softmax_backward_portable(p: &[f32], dp: &mut [f32], row: usize, scale: f32) {
+    for (p, dp) in p.chunks_exact(row).zip(dp.chunks_exact_mut(row)) {
+        let mut sums = [0.0f32; LANES];
+        let (mut pc, mut dc) = (p.chunks_exact(LANES), dp.chunks_exact(LANES));
+        for (pc, dc) in (&mut pc).zip(&mut dc) {
+            for ((sum, p), d) in sums.iter_mut().zip(pc).zip(dc) {
+                *sum = p.mul_add(*d, *sum);
+            }
+        }
+        for ((sum, p), d) in sums.iter_mut().zip(pc.remainder()).zip(dc.remainder()) {
+            *sum = p.mul_add(*d, *sum);
+        }
+        let dot = tree_sum(sums);
+        for (p, d) in p.iter().zip(dp.iter_mut()) {
+            *d = scale * (*p * (*d - dot));
+        }
+    }
+}
+
+/// `fold` over `x` in [`LANES`] interleaved accumulators, combined by `combine` in a fixed tree.
+#[inline(always)]
+fn lanes_reduce(
+    x: &[f32],
+    init: f32,
+    fold: impl Fn(f32, f32) -> f32,
+    combine: impl Fn(f32, f32) -> f32,
+) -> f32 {
+    let mut acc = [init; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (a, v) in acc.iter_mut().zip(chunk) {
+            *a = fold(*a, *v);
+        }
+    }
+    for (a, v) in acc.iter_mut().zip(chunks.remainder()) {
+        *a = fold(*a, *v);
+    }
+    let mut width = LANES / 2;
+    while width > 0 {
+        for i in 0..width {
+            acc[i] = combine(acc[i], acc[i + width]);
+        }
+        width /= 2;
+    }
+    acc[0]
+}
+
+/// The lanes of a fixed-order sum added pairwise, always in the same order.
+#[inline(always)]
+fn tree_sum(lanes: [f32; LANES]) -> f32 {
+    lanes_reduce(&lanes, 0.0, |a, v| a + v, |a, b| a + b)
+}
+
+/// `e^x` for `x <= 0` (softmax arguments), within 2 ulp of the true value, 0 below -87.
+///
+/// libm's `expf` is a function call per element; this is straight-line code the compiler
+/// vectorises (Cephes' polynomial on `[-ln2/2, ln2/2]` and the exponent set through the bits).
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // 1.5 * 2^23: adding it rounds to an integer held in the low mantissa bits.
+    const ROUND: f32 = 12_582_912.0;
+    const LOWEST: f32 = -87.0;
+    let clamped = x.clamp(LOWEST, 0.0);
+    let shifted = clamped.mul_add(LOG2E, ROUND);
+    let n = shifted - ROUND;
+    let r = n.mul_add(-LN2_HI, clamped);
+    let r = n.mul_add(-LN2_LO, r);
+    let mut p = 1.987_569_1e-4f32;
+    p = p.mul_add(r, 1.398_199_9e-3);
+    p = p.mul_add(r, 8.333_452e-3);
+    p = p.mul_add(r, 4.166_579_6e-2);
+    p = p.mul_add(r, 1.666_666_6e-1);
+    p = p.mul_add(r, 0.5);
+    let y = (p * r).mul_add(r, r) + 1.0;
+    let exponent = (shifted.to_bits() as i32)
+        .wrapping_sub(ROUND.to_bits() as i32)
+        .wrapping_add(127)
+        << 23;
+    let value = y * f32::from_bits(exponent as u32);
+    if x < LOWEST { 0.0 } else { value }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::layers::softmax_fused;
+
+    #[test]
+    fn exp_is_within_two_ulp_of_libm() {
+        let mut worst = 0.0f64;
+        for i in 0..=870_000 {
+            let x = -(i as f32) * 1e-4;
+            let (got, want) = (exp(x) as f64, (x as f64).exp());
+            worst = worst.max(((got - want) / want).abs());
+        }
+        assert!(worst < 2.5e-7, "worst relative error {worst:e}");
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(exp(-1e9), 0.0, "a masked score gets no weight");
+    }
+
+    /// Packed projections with values spread enough for peaked softmaxes.
+    fn packed(g: Geometry, device: &Device) -> Tensor<2> {
+        let (rows, cols) = (g.batch * g.time, g.packed());
+        let values: Vec<f32> = (0..rows * cols)
+            .map(|i| (((i * 7919) % 101) as f32 - 50.0) * 0.03)
+            .collect();
+        Tensor::from_data(TensorData::new(values, [rows, cols]), device)
+    }
+
+    /// burn's ops as the model composed them before this kernel (the GPU's path).
+    fn composed(qkv: Tensor<2>, g: Geometry) -> Tensor<2> {
+        let Geometry {
+            batch: b,
+            time: t,
+            heads: h,
+            head_dim: dh,
+            scale,
+        } = g;
+        let part = |k: usize| {
+            qkv.clone()
+                .slice_dim(1, k * h * dh..(k + 1) * h * dh)
+                .reshape([b, t, h, dh])
+                .swap_dims(1, 2)
+        };
+        let (q, k, v) = (part(0), part(1), part(2));
+        let weights = softmax_fused(q.matmul(k.swap_dims(2, 3)) * scale as f64, 3);
+        weights.matmul(v).swap_dims(1, 2).reshape([b * t, h * dh])
+    }
+
+    fn values(t: Tensor<2>) -> Vec<f32> {
+        t.into_data().convert::<f32>().into_vec().unwrap()
+    }
+
+    fn assert_close(got: &[f32], want: &[f32], tolerance: f32, what: &str) {
+        assert_eq!(got.len(), want.len());
+        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (a - b).abs() <= tolerance * scale,
+                "{what}[{i}]: {a} vs {b} (largest {scale})"
+            );
+        }
+    }
+
+    const E2_LIKE: Geometry = Geometry {
+        batch: 3,
+        time: 21,
+        heads: 4,
+        head_dim: 8,
+        scale: 0.353_553_4,
+    };
+    const E3_LIKE: Geometry = Geometry {
+        batch: 2,
+        time: 17,
+        heads: 1,
+        head_dim: 32,
+        scale: 0.125,
+    };
+
+    #[test]
+    fn forward_equals_burns_composed_ops() {
+        for device in [Device::flex(), Device::ndarray()] {
+            for g in [E2_LIKE, E3_LIKE] {
+                let qkv = packed(g, &device);
+                let fused = values(attention_heads(qkv.clone(), g));
+                let reference = values(composed(qkv, g));
+                assert_close(&fused, &reference, 1e-6, "output");
+            }
+        }
+    }
+
+    /// The handwritten backward pass gives autodiff's gradient of the composed ops, for a loss
+    /// that weighs every output differently.
+    #[test]
+    fn gradient_equals_burns_composed_ops() {
+        for device in [Device::flex().autodiff(), Device::ndarray().autodiff()] {
+            for g in [E2_LIKE, E3_LIKE] {
+                let weights = packed(
+                    Geometry {
+                        heads: g.heads,
+                        head_dim: g.head_dim,
+                        ..g
+                    },
+                    &device,
+                )
+                .slice_dim(1, 0..g.width());
+                let gradient = |fused: bool| {
+                    let qkv = packed(g, &device).require_grad();
+                    let out = if fused {
+                        attention_heads(qkv.clone(), g)
+                    } else {
+                        composed(qkv.clone(), g)
+                    };
+                    let grads = (out * weights.clone()).sum().backward();
+                    values(qkv.grad(&grads).unwrap())
+                };
+                let (fused, reference) = (gradient(true), gradient(false));
+                assert_close(&fused, &reference, 1e-5, "gradient");
+                assert!(
+                    fused.iter().any(|v| v.abs() > 1e-3),
+                    "a gradient that says something"
+                );
+            }
+        }
+    }
+
+    /// Each review is computed alone, in a fixed order: one thread or two, the same bits.
+    #[test]
+    fn results_do_not_depend_on_the_threads() {
+        let g = E2_LIKE;
+        let qkv = values(packed(g, &Device::flex()));
+        let grad: Vec<f32> = (0..g.batch * g.time * g.width())
+            .map(|i| ((i % 13) as f32 - 6.0) * 0.1)
+            .collect();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut out = vec![0.0; g.batch * g.time * g.width()];
+                let mut dqkv = vec![0.0; qkv.len()];
+                forward(&qkv, g, &mut out);
+                backward(&qkv, &grad, g, &mut dqkv);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                (bits(&out), bits(&dqkv))
+            })
+        };
+        assert_eq!(run(1), run(2));
+    }
+}
