@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Backend, ExperimentConfig};
+use crate::config::{Backend, ExperimentConfig, Study, TextModel};
 
 /// Everything known about one finished repeat.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -183,6 +183,51 @@ impl RepeatRecord {
     }
 }
 
+/// Which configs a change of numerics touched.
+type Touches = fn(&ExperimentConfig) -> bool;
+
+/// The attnx versions that changed what training computes, each with the configs it changed
+/// (versions not listed changed no figure: they made attnx faster, bit for bit).
+const NUMERICS_CHANGES: &[(&str, Touches)] = &[
+    // The self-attention's softmax through the backend's fused kernel.
+    ("0.2.0", |c| {
+        matches!(
+            c.study,
+            Study::Imdb {
+                model: TextModel::SelfAttention(_),
+                ..
+            }
+        )
+    }),
+    // IMDB batches trained as two halves on two threads (CPU backends).
+    ("0.3.0", |c| {
+        matches!(c.study, Study::Imdb { .. }) && c.backend.is_cpu()
+    }),
+    // Echo: each recurrent kernel's gradient in one matmul, the decoder's fused softmax.
+    ("0.4.0", |c| matches!(c.study, Study::Echo { .. })),
+    // Self-attention without masked scores as one fused CPU kernel.
+    ("0.5.0", |c| match c.study {
+        Study::Imdb {
+            model: TextModel::SelfAttention(m),
+            ..
+        } => !m.masks_scores() && c.backend.is_cpu(),
+        _ => false,
+    }),
+];
+
+/// Whether a record of `config` made by attnx `version` has the figures this attnx would
+/// compute: no later version changed that config's numbers. (`attnx report` labels the
+/// records that do not.)
+pub fn numerics_current(version: &str, config: &ExperimentConfig) -> bool {
+    let parse = |v: &str| -> Option<Vec<u64>> { v.split('.').map(|p| p.parse().ok()).collect() };
+    let Some(made) = parse(version) else {
+        return false;
+    };
+    NUMERICS_CHANGES.iter().all(|(changed, touches)| {
+        parse(changed).is_some_and(|changed| changed <= made) || !touches(config)
+    })
+}
+
 /// A config and its records for repeats `0..repeats`, in order: what a run returns and what
 /// its table is made of.
 #[derive(Debug)]
@@ -200,6 +245,36 @@ impl ConfigRecords {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(file: &str) -> ExperimentConfig {
+        ExperimentConfig::load(std::path::Path::new(&format!("configs/{file}.json"))).unwrap()
+    }
+
+    /// A record stands for this attnx unless a later version changed its config's numbers.
+    #[test]
+    fn a_record_is_current_until_a_later_version_changes_its_model() {
+        let current = env!("CARGO_PKG_VERSION");
+        for file in ["baseline", "imdb_pe", "imdb_lstm_last", "imdb_pe_masked"] {
+            assert!(numerics_current(current, &config(file)), "{file}");
+        }
+        // Echo changed last in 0.4.0, the LSTM classifiers in 0.3.0.
+        assert!(numerics_current("0.4.0", &config("baseline")));
+        assert!(!numerics_current("0.3.0", &config("baseline")));
+        assert!(numerics_current("0.3.0", &config("imdb_lstm_last")));
+        assert!(!numerics_current("0.2.0", &config("imdb_lstm_last")));
+        // The fused kernel (0.5.0) changed E2, not the masked variants nor the GPU's path.
+        assert!(!numerics_current("0.4.0", &config("imdb_pe")));
+        assert!(numerics_current("0.3.0", &config("imdb_pe_masked")));
+        let mut on_gpu = config("imdb_pe");
+        on_gpu.backend = Backend::Wgpu;
+        assert!(numerics_current("0.2.0", &on_gpu));
+        assert!(!numerics_current("0.1.0", &on_gpu));
+        assert!(!numerics_current("not a version", &config("baseline")));
+        assert!(
+            numerics_current("0.10.0", &config("imdb_pe")),
+            "numeric order"
+        );
+    }
 
     /// Committed records keep their exact form, and a validation epoch names its split.
     #[test]

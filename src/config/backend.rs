@@ -27,6 +27,11 @@ impl Backend {
             Backend::Wgpu => "wgpu",
         }
     }
+
+    /// One of the CPU backends (ndarray, flex).
+    pub fn is_cpu(self) -> bool {
+        matches!(self, Backend::Ndarray | Backend::Flex)
+    }
 }
 
 impl fmt::Display for Backend {

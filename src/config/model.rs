@@ -193,6 +193,12 @@ pub struct SelfAttentionModel {
 }
 
 impl SelfAttentionModel {
+    /// Whether some scores are masked (padding, a window): then the attention is composed from
+    /// burn's ops on every backend, not run as attnx's fused CPU kernel.
+    pub fn masks_scores(&self) -> bool {
+        self.mask_padding || self.window.is_some()
+    }
+
     fn validate(&self) -> Result<(), FieldError> {
         FieldError::positive("model.embed", self.embed)?;
         FieldError::positive("model.heads", self.heads)?;

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use crate::config::{ExperimentConfig, Study};
-use crate::record::{ConfigRecords, EpochMetrics, RepeatRecord};
+use crate::record::{ConfigRecords, EpochMetrics, RepeatRecord, numerics_current};
 use crate::stats::Summary;
 
 /// How a group of records relates to the configs in `configs/`.
@@ -51,7 +51,8 @@ impl Group {
         }
     }
 
-    /// The name, with what sets it apart from the current config and attnx.
+    /// The name, with what sets it apart from the current config and attnx: a config changed
+    /// since, and the versions of records whose figures this attnx would compute differently.
     pub fn label(&self) -> String {
         let mut label = match &self.status {
             Status::Current => self.name.clone(),
@@ -62,7 +63,7 @@ impl Group {
             .versions
             .iter()
             .map(String::as_str)
-            .filter(|v| *v != env!("CARGO_PKG_VERSION"))
+            .filter(|v| !numerics_current(v, &self.config))
             .collect();
         if !others.is_empty() {
             label.push_str(&format!(" (attnx {})", others.join(", ")));
