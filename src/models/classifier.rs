@@ -6,14 +6,14 @@ use burn::nn::Embedding;
 use burn::prelude::*;
 use burn::store::RecordError;
 use rand::rngs::StdRng;
+use rayon::prelude::*;
 
 use super::recurrent::RecurrentClassifier;
 use super::self_attention::SelfAttentionClassifier;
 use crate::config::TextModel;
 
-/// Evaluation batches smaller than twice this run on one thread (a pass's last, short batch;
-/// the tests' tiny batches).
-const MIN_HALF: usize = 32;
+/// Reviews per piece of an evaluation batch (see [`TextClassifier::evaluate`]).
+const EVAL_PIECE: usize = 32;
 
 #[allow(clippy::large_enum_variant)] // one per repeat
 #[derive(Module, Debug)]
@@ -75,28 +75,31 @@ impl TextClassifier {
         }
     }
 
-    /// Evaluation logits `[B, outputs]` (no dropout), the pooling of the batch's two halves
-    /// computed on two threads, the output layer on the whole batch.
+    /// Evaluation logits `[B, outputs]` (no dropout): the batch pooled in pieces of
+    /// [`EVAL_PIECE`] reviews on all threads, the output layer applied to the whole batch.
     ///
-    /// flex runs element-wise ops on one thread, so an evaluation batch kept a core idle. A
-    /// review's pooled vector depends on its own row alone and comes out bit for bit the same
-    /// from either half; the output layer is not split because a one-column matmul (a sigmoid
-    /// output) rounds differently with the number of rows (gemm's matrix-vector path: 247 of
-    /// 500 logits differed). (Training splits its batches too, with summed gradients: see the
-    /// IMDB `TrainStep`.)
+    /// flex runs element-wise ops on one thread, so an evaluation batch kept a core idle; and a
+    /// whole batch's intermediate tensors (tens of MB) do not stay in the caches. A review's
+    /// pooled vector depends on its own row alone and comes out bit for bit the same from any
+    /// piece; the output layer is not split because a one-column matmul (a sigmoid output)
+    /// rounds differently with the number of rows (gemm's matrix-vector path: 247 of 500 logits
+    /// differed). (Training splits its batches too, with summed gradients: see the IMDB
+    /// `TrainStep`.)
     pub fn evaluate(&self, ids: Tensor<2, Int>) -> Tensor<2> {
         let [rows, _] = ids.dims();
-        // An autodiff model would record both halves on one graph: keep it on one thread.
-        if rows < 2 * MIN_HALF || rayon::current_num_threads() < 2 || ids.device().is_autodiff() {
+        // An autodiff model would record the pieces on one graph: keep it on one thread.
+        if rows <= EVAL_PIECE || ids.device().is_autodiff() {
             return self.forward(ids, None);
         }
-        let half = rows / 2;
-        let (first, second) = (ids.clone().slice(0..half), ids.slice(half..rows));
-        let (a, b) = rayon::join(
-            || self.pooled(first.clone(), self.embed(first)),
-            || self.pooled(second.clone(), self.embed(second)),
-        );
-        self.head(Tensor::cat(vec![a, b], 0), None)
+        let pieces: Vec<_> = (0..rows)
+            .step_by(EVAL_PIECE)
+            .map(|start| ids.clone().slice(start..rows.min(start + EVAL_PIECE)))
+            .collect();
+        let pooled: Vec<_> = pieces
+            .into_par_iter()
+            .map(|piece| self.pooled(piece.clone(), self.embed(piece)))
+            .collect();
+        self.head(Tensor::cat(pooled, 0), None)
     }
 
     fn pooled(&self, ids: Tensor<2, Int>, tokens: Tensor<3>) -> Tensor<2> {
@@ -163,11 +166,11 @@ mod tests {
         values.iter().map(|v| v.to_bits()).collect()
     }
 
-    /// Splitting an evaluation batch over two threads gives the whole batch's logits bit for
+    /// Pooling an evaluation batch in pieces on all threads gives the whole batch's logits bit for
     /// bit, for E2's model (a one-unit sigmoid output, whose matmul is the one that would round
     /// differently if split) and for the LSTM with attention pooling.
     #[test]
-    fn evaluation_in_halves_equals_the_whole_batch() {
+    fn evaluation_in_pieces_equals_the_whole_batch() {
         let device = Device::flex();
         let e2 = TextModel::SelfAttention(crate::models::self_attention::tests::e2());
         let lstm = TextModel::Lstm(LstmModel {
