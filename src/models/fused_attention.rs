@@ -11,8 +11,9 @@
 //! runs in a fixed order, so the results do not depend on the thread or the SIMD width.
 //!
 //! The operation is a burn backend extension (flex and ndarray, and autodiff over them, with
-//! the handwritten backward); the GPU keeps the composed ops, which the ndarray/wgpu agreement
-//! test compares with this path.
+//! the handwritten backward). The GPU keeps burn's composed ops ([`composed_attention`], also
+//! the CPU's path where scores are masked); the unit tests here and the ndarray/wgpu agreement
+//! test compare the two.
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
@@ -25,6 +26,8 @@ use burn::backend::{
 use burn::prelude::*;
 use burn::tensor::try_read_sync;
 use rayon::prelude::*;
+
+use crate::models::layers::softmax_fused;
 
 /// Lanes of the fixed-order partial sums: one AVX-512 register, two AVX2 ones.
 const LANES: usize = 16;
@@ -91,6 +94,37 @@ pub fn attention_heads(qkv: Tensor<2>, geometry: Geometry) -> Tensor<2> {
         head_dim,
         scale,
     ))
+}
+
+/// The same attention composed from burn's tensor ops, for every backend (the GPU's path, and
+/// the CPU's where scores are masked): the heads concatenated `[B*T, H*dh]` and the weights
+/// `[B, H, T, T]`. `offset` (`[B or 1, 1, T, T]`) is added to the scores before the softmax.
+pub fn composed_attention(
+    qkv: Tensor<2>,
+    geometry: Geometry,
+    offset: Option<Tensor<4>>,
+) -> (Tensor<2>, Tensor<4>) {
+    let Geometry {
+        batch: b,
+        time: t,
+        heads: h,
+        head_dim: dh,
+        scale,
+    } = geometry;
+    let part = |k: usize| {
+        qkv.clone()
+            .slice_dim(1, k * h * dh..(k + 1) * h * dh)
+            .reshape([b, t, h, dh])
+            .swap_dims(1, 2) // [B, H, T, dh]
+    };
+    let (q, k, v) = (part(0), part(1), part(2));
+    let mut scores = q.matmul(k.swap_dims(2, 3)) * scale as f64; // [B, H, T, T]
+    if let Some(offset) = offset {
+        scores = scores + offset;
+    }
+    let weights = softmax_fused(scores, 3);
+    let heads = weights.clone().matmul(v); // [B, H, T, dh]
+    (heads.swap_dims(1, 2).reshape([b * t, h * dh]), weights)
 }
 
 #[backend_extension(Flex, NdArray, Autodiff)]
@@ -540,7 +574,7 @@ pub fn exp(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::layers::softmax_fused;
+    use crate::models::step_weight::values;
 
     #[test]
     fn exp_is_within_two_ulp_of_libm() {
@@ -583,30 +617,6 @@ mod tests {
         Tensor::from_data(TensorData::new(values, [rows, cols]), device)
     }
 
-    /// burn's ops as the model composed them before this kernel (the GPU's path).
-    fn composed(qkv: Tensor<2>, g: Geometry) -> Tensor<2> {
-        let Geometry {
-            batch: b,
-            time: t,
-            heads: h,
-            head_dim: dh,
-            scale,
-        } = g;
-        let part = |k: usize| {
-            qkv.clone()
-                .slice_dim(1, k * h * dh..(k + 1) * h * dh)
-                .reshape([b, t, h, dh])
-                .swap_dims(1, 2)
-        };
-        let (q, k, v) = (part(0), part(1), part(2));
-        let weights = softmax_fused(q.matmul(k.swap_dims(2, 3)) * scale as f64, 3);
-        weights.matmul(v).swap_dims(1, 2).reshape([b * t, h * dh])
-    }
-
-    fn values(t: Tensor<2>) -> Vec<f32> {
-        t.into_data().convert::<f32>().into_vec().unwrap()
-    }
-
     fn assert_close(got: &[f32], want: &[f32], tolerance: f32, what: &str) {
         assert_eq!(got.len(), want.len());
         let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
@@ -639,7 +649,7 @@ mod tests {
             for g in [E2_LIKE, E3_LIKE] {
                 let qkv = packed(g, &device);
                 let fused = values(attention_heads(qkv.clone(), g));
-                let reference = values(composed(qkv, g));
+                let reference = values(composed_attention(qkv, g, None).0);
                 assert_close(&fused, &reference, 1e-6, "output");
             }
         }
@@ -665,7 +675,7 @@ mod tests {
                     let out = if fused {
                         attention_heads(qkv.clone(), g)
                     } else {
-                        composed(qkv.clone(), g)
+                        composed_attention(qkv.clone(), g, None).0
                     };
                     let grads = (out * weights.clone()).sum().backward();
                     values(qkv.grad(&grads).unwrap())

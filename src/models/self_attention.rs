@@ -18,9 +18,9 @@ use rand::rngs::StdRng;
 
 use crate::config::{KernelInit, Position, SelfAttentionModel};
 use crate::data::imdb::PAD;
-use crate::models::fused_attention::{Geometry, attention_heads};
+use crate::models::fused_attention::{Geometry, attention_heads, composed_attention};
 use crate::models::init::{glorot_uniform, uniform};
-use crate::models::layers::{keras_embedding, output_head, output_layer, softmax_fused};
+use crate::models::layers::{keras_embedding, output_head, output_layer};
 
 /// Added to the score of a position that may not be attended to: its weight underflows to
 /// exactly 0 after the softmax (a true -inf would give NaN for a row with no allowed position).
@@ -229,31 +229,19 @@ impl SelfAttentionClassifier {
         let [b, t, d] = x.dims();
         let (h, dh) = (self.heads, self.head_dim);
         let qkv = x.reshape([b * t, d]).matmul(kernel); // [B*T, 3*H*dh]
+        let geometry = Geometry {
+            batch: b,
+            time: t,
+            heads: h,
+            head_dim: dh,
+            scale: self.scale as f32,
+        };
         if offset.is_none() && !want_weights && crate::backend::is_cpu(&qkv.device()) {
             // On the CPU the whole attention is one kernel with its own backward pass.
-            let geometry = Geometry {
-                batch: b,
-                time: t,
-                heads: h,
-                head_dim: dh,
-                scale: self.scale as f32,
-            };
             return (attention_heads(qkv, geometry).reshape([b, t, h * dh]), None);
         }
-        let part = |k: usize| {
-            qkv.clone()
-                .slice_dim(1, k * h * dh..(k + 1) * h * dh)
-                .reshape([b, t, h, dh])
-                .swap_dims(1, 2) // [B, H, T, dh]
-        };
-        let (q, k, v) = (part(0), part(1), part(2));
-        let mut scores = q.matmul(k.swap_dims(2, 3)) * self.scale; // [B, H, T, T]
-        if let Some(offset) = offset {
-            scores = scores + offset;
-        }
-        let weights = softmax_fused(scores, 3);
-        let heads = weights.clone().matmul(v); // [B, H, T, dh]
-        (heads.swap_dims(1, 2).reshape([b, t, h * dh]), Some(weights))
+        let (heads, weights) = composed_attention(qkv, geometry, offset);
+        (heads.reshape([b, t, h * dh]), Some(weights))
     }
 }
 
