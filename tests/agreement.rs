@@ -178,7 +178,8 @@ fn ndarray_and_wgpu_agree_on_outputs_and_gradients() {
     let Some(gpu) = wgpu() else { return };
     let cpu = ndarray();
     // Every model and every E4 variant. On ndarray a self-attention layer without a mask or a
-    // window runs as attnx's fused kernel (`models::fused_attention`), on wgpu as burn's ops.
+    // window runs as attnx's fused kernel (`models::fused_attention`), and the IMDB LSTMs' steps
+    // as its fused cell (`models::lstm_cell`); on wgpu both are burn's ops.
     let cases: [Case; 12] = [
         (
             "echo baseline",

@@ -24,34 +24,13 @@ use burn::backend::{
     Autodiff, Backend, Dispatch, Flex, NdArray, TensorMetadata, backend_extension,
 };
 use burn::prelude::*;
-use burn::tensor::try_read_sync;
 use rayon::prelude::*;
 
+use crate::models::cpu_kernel::{exp, floats, floats_mut, read, simd_dispatch, zeros};
 use crate::models::layers::softmax_fused;
 
 /// Lanes of the fixed-order partial sums: one AVX-512 register, two AVX2 ones.
 const LANES: usize = 16;
-
-/// Calls the AVX-512 or AVX2 (+ FMA) build of a function where the CPU has them, the portable
-/// one elsewhere: the same operations, element by element and in fixed-order lanes, so the same
-/// bits whatever the width (only `mul_add` is slow without FMA hardware).
-macro_rules! simd_dispatch {
-    ($portable:ident, $avx2:ident, $avx512:ident, $($arg:expr),*) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            if has!("avx512f") && has!("fma") {
-                // SAFETY: the CPU has AVX-512F and FMA (checked just above).
-                return unsafe { $avx512($($arg),*) };
-            }
-            if has!("avx2") && has!("fma") {
-                // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                return unsafe { $avx2($($arg),*) };
-            }
-        }
-        $portable($($arg),*)
-    }};
-}
 
 /// The sizes of one call: `batch` reviews of `time` tokens, `heads` heads of `head_dim`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -238,28 +217,6 @@ fn geometry_of<B: Backend>(
         head_dim,
         scale,
     }
-}
-
-/// A tensor's values (flex hands its buffer over without a copy when nothing else holds it).
-fn read<B: Backend>(tensor: FloatTensor<B>) -> TensorData {
-    let data = try_read_sync(B::float_into_data(tensor))
-        .expect("the CPU backends read synchronously")
-        .expect("a CPU tensor reads back");
-    data.convert::<f32>()
-}
-
-/// A zeroed f32 buffer of `shape`. (`TensorData::zeros` pushes its zeros one at a time, 3% of
-/// an E2 step in perf; a zeroed `Vec` comes from the allocator's already-zero pages.)
-fn zeros(shape: [usize; 2]) -> TensorData {
-    TensorData::new(vec![0.0f32; shape[0] * shape[1]], shape)
-}
-
-fn floats(data: &TensorData) -> &[f32] {
-    data.as_slice::<f32>().expect("f32 data")
-}
-
-fn floats_mut(data: &mut TensorData) -> &mut [f32] {
-    data.as_mut_slice::<f32>().expect("f32 data")
 }
 
 /// The forward pass on slices: `out` `[B*T, H*dh]` from `qkv` `[B*T, 3*H*dh]`.
@@ -539,55 +496,10 @@ fn tree_sum(lanes: [f32; LANES]) -> f32 {
     lanes_reduce(&lanes, 0.0, |a, v| a + v, |a, b| a + b)
 }
 
-/// `e^x` for `x <= 0` (softmax arguments), within 2 ulp of the true value, 0 below -87.
-///
-/// libm's `expf` is a function call per element; this is straight-line code the compiler
-/// vectorises (Cephes' polynomial on `[-ln2/2, ln2/2]` and the exponent set through the bits).
-#[inline(always)]
-pub fn exp(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    // 1.5 * 2^23: adding it rounds to an integer held in the low mantissa bits.
-    const ROUND: f32 = 12_582_912.0;
-    const LOWEST: f32 = -87.0;
-    let clamped = x.clamp(LOWEST, 0.0);
-    let shifted = clamped.mul_add(LOG2E, ROUND);
-    let n = shifted - ROUND;
-    let r = n.mul_add(-LN2_HI, clamped);
-    let r = n.mul_add(-LN2_LO, r);
-    let mut p = 1.987_569_1e-4f32;
-    p = p.mul_add(r, 1.398_199_9e-3);
-    p = p.mul_add(r, 8.333_452e-3);
-    p = p.mul_add(r, 4.166_579_6e-2);
-    p = p.mul_add(r, 1.666_666_6e-1);
-    p = p.mul_add(r, 0.5);
-    let y = (p * r).mul_add(r, r) + 1.0;
-    let exponent = (shifted.to_bits() as i32)
-        .wrapping_sub(ROUND.to_bits() as i32)
-        .wrapping_add(127)
-        << 23;
-    let value = y * f32::from_bits(exponent as u32);
-    if x < LOWEST { 0.0 } else { value }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::models::step_weight::values;
-
-    #[test]
-    fn exp_is_within_two_ulp_of_libm() {
-        let mut worst = 0.0f64;
-        for i in 0..=870_000 {
-            let x = -(i as f32) * 1e-4;
-            let (got, want) = (exp(x) as f64, (x as f64).exp());
-            worst = worst.max(((got - want) / want).abs());
-        }
-        assert!(worst < 2.5e-7, "worst relative error {worst:e}");
-        assert_eq!(exp(0.0), 1.0);
-        assert_eq!(exp(-1e9), 0.0, "a masked score gets no weight");
-    }
 
     /// The vector builds (AVX-512 or AVX2 here) give the portable build's bits: every sum runs
     /// in the same fixed lanes and `mul_add` is exact everywhere.

@@ -3,12 +3,15 @@
 //! self-attention ones and E4's recurrent ones.
 
 pub mod classifier;
+pub mod cpu_kernel;
 pub mod echo;
 pub mod footprint;
 #[allow(deprecated)] // its backend extension names burn-ndarray, deprecated upstream
 pub mod fused_attention;
 pub mod init;
 pub mod layers;
+#[allow(deprecated)] // its backend extension names burn-ndarray, deprecated upstream
+pub mod lstm_cell;
 pub mod recurrent;
 pub mod self_attention;
 pub mod stacked;

@@ -82,7 +82,7 @@ impl RecurrentClassifier {
             ..
         } = *config;
         let embedding = keras_embedding(rng, num_words, embed, device);
-        let lstm = StackedLstm::new(std::slice::from_mut(rng), embed, hidden, device);
+        let lstm = StackedLstm::new(std::slice::from_mut(rng), embed, hidden, device).fusing_cell();
         let units = config.units();
         let attention = (pooling == Pooling::Attention).then(|| {
             let kernel = |rng: &mut StdRng, a: usize, b: usize| {

@@ -13,6 +13,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, tanh};
 use rand::rngs::StdRng;
 
+use super::lstm_cell::lstm_cell;
 use super::step_weight::{StepWeight, defers_on, needs_gradient, stack_inputs};
 
 /// Keeps one repeat of a stacked model: every parameter's slice `repeat` of its leading
@@ -110,6 +111,10 @@ pub struct StackedLstm {
     /// [`run`](Self::run)).
     #[module(skip)]
     defer_gradient: bool,
+    /// Whether each step's element-wise half runs as one fused op on the CPU backends (see
+    /// [`lstm_cell`](super::lstm_cell)).
+    #[module(skip)]
+    fuse_cell: bool,
 }
 
 impl StackedLstm {
@@ -129,6 +134,16 @@ impl StackedLstm {
             recurrent,
             bias,
             defer_gradient: false,
+            fuse_cell: false,
+        }
+    }
+
+    /// The same layer, its steps' element-wise half run as one fused op on the CPU backends
+    /// (see [`lstm_cell`](super::lstm_cell)): for the IMDB classifiers' batches.
+    pub fn fusing_cell(self) -> Self {
+        Self {
+            fuse_cell: true,
+            ..self
         }
     }
 
@@ -169,13 +184,14 @@ impl StackedLstm {
         let recurrent = self.recurrent.val();
         let deferred = self.defer_gradient && needs_gradient(&recurrent);
         if !deferred || !defers_on(&projected.device()) {
-            return Tensor::stack(recur(projected, &recurrent), 2);
+            let fused = self.fuse_cell && crate::backend::is_cpu(&projected.device());
+            return Tensor::stack(recur(projected, &recurrent, fused), 2);
         }
         let [r, b, _, _] = projected.dims();
         let untracked = projected.clone().inner();
         let zeros = Tensor::zeros([r, b, self.hidden()], &untracked.device());
         // The state each step multiplies: zero, then every state but the last.
-        let mut inputs = recur(untracked, &recurrent.clone().inner());
+        let mut inputs = recur(untracked, &recurrent.clone().inner(), false);
         inputs.pop();
         inputs.insert(0, zeros);
         let kernel = StepWeight::deferred(recurrent, stack_inputs(inputs));
@@ -184,13 +200,14 @@ impl StackedLstm {
             Some(zeros) => projected + zeros,
             None => projected,
         };
-        Tensor::stack(recur(projected, &kernel.weight()), 2)
+        Tensor::stack(recur(projected, &kernel.weight(), false), 2)
     }
 }
 
 /// An LSTM over projected inputs `[R, B, T, 4H]` with recurrent kernel `[R, H, 4H]` (Keras gate
 /// order i, f, c, o; zero initial state); returns the hidden states `h_1 .. h_T`, `[R, B, H]`.
-fn recur(projected: Tensor<4>, recurrent: &Tensor<3>) -> Vec<Tensor<3>> {
+/// `fused`: each step's element-wise half as one op ([`lstm_cell`], CPU backends only).
+fn recur(projected: Tensor<4>, recurrent: &Tensor<3>, fused: bool) -> Vec<Tensor<3>> {
     let [r, b, t, _] = projected.dims();
     let hidden = recurrent.dims()[1];
     let zeros = Tensor::<3>::zeros([r, b, hidden], &projected.device());
@@ -202,6 +219,13 @@ fn recur(projected: Tensor<4>, recurrent: &Tensor<3>) -> Vec<Tensor<3>> {
             .slice_dim(2, step..step + 1)
             .squeeze_dim::<3>(2);
         let z = p + h.matmul(recurrent.clone());
+        if fused {
+            let hc = lstm_cell(z.reshape([r * b, 4 * hidden]), c.reshape([r * b, hidden]));
+            h = hc.clone().slice_dim(1, 0..hidden).reshape([r, b, hidden]);
+            c = hc.slice_dim(1, hidden..2 * hidden).reshape([r, b, hidden]);
+            states.push(h.clone());
+            continue;
+        }
         // One sigmoid over all four gates (the cell candidate's quarter goes unused) costs less
         // than three separate ones: at batch size 1 the op count, not the arithmetic, dominates.
         let gates = sigmoid(z.clone());
@@ -243,7 +267,7 @@ mod tests {
                 lstm.forward(x.clone())
             } else {
                 let projected = lstm.project_inputs(x.clone());
-                Tensor::stack(recur(projected, &lstm.recurrent.val()), 2)
+                Tensor::stack(recur(projected, &lstm.recurrent.val(), false), 2)
             };
             let grads = (states.clone() * loss_weights.clone()).sum().backward();
             let params = [&lstm.kernel, &lstm.recurrent, &lstm.bias];
