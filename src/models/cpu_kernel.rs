@@ -7,28 +7,40 @@ use burn::backend::tensor::FloatTensor;
 use burn::prelude::*;
 use burn::tensor::try_read_sync;
 
-/// Calls the AVX-512 or AVX2 (+ FMA) build of a function where the CPU has them, the portable
-/// one elsewhere: the same operations, element by element and in fixed-order lanes, so the same
-/// bits whatever the width (only `mul_add` is slow without FMA hardware).
-macro_rules! simd_dispatch {
-    ($portable:ident, $avx2:ident, $avx512:ident, $($arg:expr),*) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            if has!("avx512f") && has!("fma") {
-                // SAFETY: the CPU has AVX-512F and FMA (checked just above).
-                return unsafe { $avx512($($arg),*) };
+/// Defines `fn $name(args)` that runs `$portable(args)` compiled for AVX-512 or AVX2 (+ FMA)
+/// where the CPU has them, and as built elsewhere: the same operations, element by element and
+/// in fixed-order lanes, so the same bits whatever the width (only `mul_add` is slow without
+/// FMA hardware). `$portable` should be `#[inline(always)]`, so that each build vectorises it.
+macro_rules! simd_fn {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) = $portable:ident;) => {
+        $(#[$doc])*
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $portable($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $portable($($arg),*)
+                }
+                use std::arch::is_x86_feature_detected as has;
+                if has!("avx512f") && has!("fma") {
+                    // SAFETY: the CPU has AVX-512F and FMA (checked just above).
+                    return unsafe { avx512($($arg),*) };
+                }
+                if has!("avx2") && has!("fma") {
+                    // SAFETY: the CPU has AVX2 and FMA (checked just above).
+                    return unsafe { avx2($($arg),*) };
+                }
             }
-            if has!("avx2") && has!("fma") {
-                // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                return unsafe { $avx2($($arg),*) };
-            }
+            $portable($($arg),*)
         }
-        $portable($($arg),*)
-    }};
+    };
 }
 
-pub(crate) use simd_dispatch;
+pub(crate) use simd_fn;
 
 /// A tensor's values (flex hands its buffer over without a copy when nothing else holds it).
 pub fn read<B: Backend>(tensor: FloatTensor<B>) -> TensorData {

@@ -26,7 +26,7 @@ use burn::backend::{
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use crate::models::cpu_kernel::{exp, floats, floats_mut, read, simd_dispatch, zeros};
+use crate::models::cpu_kernel::{exp, floats, floats_mut, read, simd_fn, zeros};
 use crate::models::layers::softmax_fused;
 
 /// Lanes of the fixed-order partial sums: one AVX-512 register, two AVX2 ones.
@@ -370,41 +370,16 @@ unsafe fn matmul(
     }
 }
 
-/// Each row of `x` (`rows` long) replaced by its softmax.
-fn softmax_rows(x: &mut [f32], row: usize) {
-    simd_dispatch!(
-        softmax_rows_portable,
-        softmax_rows_avx2,
-        softmax_rows_avx512,
-        x,
-        row
-    )
+simd_fn! {
+    /// Each row of `x` (`row` long) replaced by its softmax.
+    fn softmax_rows(x: &mut [f32], row: usize) = softmax_rows_portable;
 }
 
-/// The softmax's backward pass on each row, with the scale of the scores folded in: `dp`
-/// becomes `scale * p * (dp - sum(p * dp))`.
-fn softmax_backward(p: &[f32], dp: &mut [f32], row: usize, scale: f32) {
-    simd_dispatch!(
-        softmax_backward_portable,
-        softmax_backward_avx2,
-        softmax_backward_avx512,
-        p,
-        dp,
-        row,
-        scale
-    )
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_rows_avx2(x: &mut [f32], row: usize) {
-    softmax_rows_portable(x, row)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn softmax_rows_avx512(x: &mut [f32], row: usize) {
-    softmax_rows_portable(x, row)
+simd_fn! {
+    /// The softmax's backward pass on each row, with the scale of the scores folded in: `dp`
+    /// becomes `scale * p * (dp - sum(p * dp))`.
+    fn softmax_backward(p: &[f32], dp: &mut [f32], row: usize, scale: f32) =
+        softmax_backward_portable;
 }
 
 #[inline(always)]
@@ -428,18 +403,6 @@ fn softmax_rows_portable(x: &mut [f32], row: usize) {
             *v *= inv;
         }
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_backward_avx2(p: &[f32], dp: &mut [f32], row: usize, scale: f32) {
-    softmax_backward_portable(p, dp, row, scale)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn softmax_backward_avx512(p: &[f32], dp: &mut [f32], row: usize, scale: f32) {
-    softmax_backward_portable(p, dp, row, scale)
 }
 
 #[inline(always)]

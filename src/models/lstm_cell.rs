@@ -20,7 +20,7 @@ use burn::backend::{
 };
 use burn::prelude::*;
 
-use crate::models::cpu_kernel::{exp, floats, floats_mut, read, simd_dispatch, zeros};
+use crate::models::cpu_kernel::{exp, floats, floats_mut, read, simd_fn, zeros};
 
 /// `[h | c']` `[N, 2H]` from gate pre-activations `z` `[N, 4H]` and cell `c` `[N, H]`, tracked by
 /// autodiff with its own backward pass. Only for the CPU backends ([`crate::backend::is_cpu`]).
@@ -110,62 +110,20 @@ fn sizes(z: &burn::tensor::Shape, c: &burn::tensor::Shape) -> (usize, usize) {
     (c[0], c[1])
 }
 
-/// The forward pass on slices: `out` `[N, 2H]` (`[h | c']`) from `z` `[N, 4H]` and `c` `[N, H]`.
-pub fn forward(z: &[f32], c: &[f32], hidden: usize, out: &mut [f32]) {
-    simd_dispatch!(
-        forward_portable,
-        forward_avx2,
-        forward_avx512,
-        z,
-        c,
-        hidden,
-        out
-    )
+simd_fn! {
+    /// The forward pass on slices: `out` `[N, 2H]` (`[h | c']`) from `z` `[N, 4H]` and `c`
+    /// `[N, H]`.
+    pub fn forward(z: &[f32], c: &[f32], hidden: usize, out: &mut [f32]) = forward_portable;
 }
 
-/// The backward pass on slices: from `z`, `c` and the output's gradient `grad` `[N, 2H]`, the
-/// gradients `dz` `[N, 4H]` and `dc` `[N, H]`.
-pub fn backward(inputs: (&[f32], &[f32], &[f32]), hidden: usize, grads: (&mut [f32], &mut [f32])) {
-    simd_dispatch!(
-        backward_portable,
-        backward_avx2,
-        backward_avx512,
-        inputs,
-        hidden,
-        grads
-    )
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn forward_avx2(z: &[f32], c: &[f32], hidden: usize, out: &mut [f32]) {
-    forward_portable(z, c, hidden, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn forward_avx512(z: &[f32], c: &[f32], hidden: usize, out: &mut [f32]) {
-    forward_portable(z, c, hidden, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn backward_avx2(
-    inputs: (&[f32], &[f32], &[f32]),
-    hidden: usize,
-    grads: (&mut [f32], &mut [f32]),
-) {
-    backward_portable(inputs, hidden, grads)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn backward_avx512(
-    inputs: (&[f32], &[f32], &[f32]),
-    hidden: usize,
-    grads: (&mut [f32], &mut [f32]),
-) {
-    backward_portable(inputs, hidden, grads)
+simd_fn! {
+    /// The backward pass on slices: from `z`, `c` and the output's gradient `grad` `[N, 2H]`,
+    /// the gradients `dz` `[N, 4H]` and `dc` `[N, H]`.
+    pub fn backward(
+        inputs: (&[f32], &[f32], &[f32]),
+        hidden: usize,
+        grads: (&mut [f32], &mut [f32]),
+    ) = backward_portable;
 }
 
 /// One row's gates `[z_i | z_f | z_g | z_o]`, split.

@@ -219,21 +219,25 @@ fn recur(projected: Tensor<4>, recurrent: &Tensor<3>, fused: bool) -> Vec<Tensor
             .slice_dim(2, step..step + 1)
             .squeeze_dim::<3>(2);
         let z = p + h.matmul(recurrent.clone());
-        if fused {
+        (h, c) = if fused {
             let hc = lstm_cell(z.reshape([r * b, 4 * hidden]), c.reshape([r * b, hidden]));
-            h = hc.clone().slice_dim(1, 0..hidden).reshape([r, b, hidden]);
-            c = hc.slice_dim(1, hidden..2 * hidden).reshape([r, b, hidden]);
-            states.push(h.clone());
-            continue;
-        }
-        // One sigmoid over all four gates (the cell candidate's quarter goes unused) costs less
-        // than three separate ones: at batch size 1 the op count, not the arithmetic, dominates.
-        let gates = sigmoid(z.clone());
-        let gate = |k: usize| gates.clone().slice_dim(2, k * hidden..(k + 1) * hidden);
-        let (i, f, o) = (gate(0), gate(1), gate(3));
-        let g = tanh(z.slice_dim(2, 2 * hidden..3 * hidden));
-        c = f * c + i * g;
-        h = o * tanh(c.clone());
+            let half = |k: usize| {
+                hc.clone()
+                    .slice_dim(1, k * hidden..(k + 1) * hidden)
+                    .reshape([r, b, hidden])
+            };
+            (half(0), half(1))
+        } else {
+            // One sigmoid over all four gates (the cell candidate's quarter goes unused) costs
+            // less than three separate ones: at batch size 1 the op count, not the arithmetic,
+            // dominates.
+            let gates = sigmoid(z.clone());
+            let gate = |k: usize| gates.clone().slice_dim(2, k * hidden..(k + 1) * hidden);
+            let (i, f, o) = (gate(0), gate(1), gate(3));
+            let g = tanh(z.slice_dim(2, 2 * hidden..3 * hidden));
+            let c = f * c + i * g;
+            (o * tanh(c.clone()), c)
+        };
         states.push(h.clone());
     }
     states
