@@ -1,6 +1,7 @@
 //! What attnx's fused CPU operations share ([`fused_attention`](super::fused_attention),
 //! [`lstm_cell`](super::lstm_cell)): reading a backend's tensor as f32s and making one, the
-//! dispatch to a function's AVX-512 / AVX2 build, and a vectorisable exponential.
+//! dispatch to a function's AVX-512 / AVX2 build, small matrix products, and a vectorisable
+//! exponential.
 
 use burn::backend::Backend;
 use burn::backend::tensor::FloatTensor;
@@ -50,6 +51,46 @@ pub fn read<B: Backend>(tensor: FloatTensor<B>) -> TensorData {
     data.convert::<f32>()
 }
 
+/// A tensor's f32 values as a slice: the backend's own buffer where it holds them contiguously
+/// (no copy: the ops' inputs are parameters and checkpointed tensors that autodiff also holds,
+/// so [`read`] would copy every one, and burn-ndarray copies a shared array element by element),
+/// else a copy ([`read`]).
+pub enum Floats<B: Backend> {
+    Borrowed(FloatTensor<B>),
+    Copied(TensorData),
+}
+
+impl<B: Backend> Floats<B> {
+    pub fn new(tensor: FloatTensor<B>) -> Self {
+        if cpu_slice::<B>(&tensor).is_some() {
+            Self::Borrowed(tensor)
+        } else {
+            Self::Copied(read::<B>(tensor))
+        }
+    }
+
+    pub fn as_slice(&self) -> &[f32] {
+        match self {
+            Self::Borrowed(tensor) => cpu_slice::<B>(tensor).expect("checked in new"),
+            Self::Copied(data) => floats(data),
+        }
+    }
+}
+
+/// The f32 slice of a contiguous flex or ndarray tensor; `None` for other backends and layouts.
+#[allow(deprecated)] // burn-ndarray, deprecated upstream
+fn cpu_slice<B: Backend>(tensor: &FloatTensor<B>) -> Option<&[f32]> {
+    use burn::backend::{flex::FlexTensor, ndarray::NdArrayTensor};
+    let any: &dyn std::any::Any = tensor;
+    if let Some(tensor) = any.downcast_ref::<FlexTensor>() {
+        return tensor.as_slice::<f32>();
+    }
+    match any.downcast_ref::<NdArrayTensor>()? {
+        NdArrayTensor::F32(storage) => storage.view().to_slice(),
+        _ => None,
+    }
+}
+
 /// A zeroed f32 buffer of `shape`. (`TensorData::zeros` pushes its zeros one at a time, 3% of
 /// an E2 step in perf; a zeroed `Vec` comes from the allocator's already-zero pages.)
 pub fn zeros(shape: [usize; 2]) -> TensorData {
@@ -62,6 +103,176 @@ pub fn floats(data: &TensorData) -> &[f32] {
 
 pub fn floats_mut(data: &mut TensorData) -> &mut [f32] {
     data.as_mut_slice::<f32>().expect("f32 data")
+}
+
+/// One operand of [`matmul`]: a slice and the strides of the matrix's rows and columns in it.
+#[derive(Clone, Copy, Debug)]
+pub struct Operand<'a> {
+    data: &'a [f32],
+    row: usize,
+    col: usize,
+}
+
+impl<'a> Operand<'a> {
+    /// A row-major matrix whose rows start `stride` apart.
+    pub fn rows(data: &'a [f32], stride: usize) -> Self {
+        Self {
+            data,
+            row: stride,
+            col: 1,
+        }
+    }
+
+    /// The transpose of a row-major matrix whose rows start `stride` apart.
+    pub fn transposed(data: &'a [f32], stride: usize) -> Self {
+        Self {
+            data,
+            row: 1,
+            col: stride,
+        }
+    }
+
+    /// Panics unless a `rows x cols` matrix fits in the slice.
+    fn check(&self, rows: usize, cols: usize, what: &str) {
+        if rows > 0 && cols > 0 {
+            let last = (rows - 1) * self.row + (cols - 1) * self.col;
+            assert!(
+                last < self.data.len(),
+                "{what} ({rows} x {cols}) overruns its slice"
+            );
+        }
+    }
+}
+
+/// `dst = scale * lhs rhs`, or `dst += scale * lhs rhs` when `accumulate`: an `m x n`
+/// destination whose rows start `dst_stride` apart, inner size `k`. One thread (gemm's own
+/// kernels, as burn-flex's matmul uses them): the callers parallelise over larger pieces.
+pub fn matmul(
+    (dst, dst_stride): (&mut [f32], usize),
+    (m, n, k): (usize, usize, usize),
+    lhs: Operand,
+    rhs: Operand,
+    scale: f32,
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        (m - 1) * dst_stride + n <= dst.len(),
+        "the destination ({m} x {n}) overruns its slice"
+    );
+    lhs.check(m, k, "the left operand");
+    rhs.check(k, n, "the right operand");
+    // SAFETY: every element the strides address lies inside its slice (checked above), and
+    // `dst` is borrowed mutably, so it overlaps no operand.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_stride as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.col as isize,
+            lhs.row as isize,
+            rhs.data.as_ptr(),
+            rhs.col as isize,
+            rhs.row as isize,
+            if accumulate { 1.0 } else { 0.0 },
+            scale,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+simd_fn! {
+    /// [`matmul`] in plain loops, for products of a few rows or a short inner size (E1's one
+    /// sequence per step), where gemm's packing and dispatch cost more than the arithmetic.
+    /// The right operand must be row-major (rows along `k`) or the transpose of one; the loops
+    /// run along its contiguous rows, and each sum in a fixed order (a dot product in
+    /// [`LANES`] lanes), so every SIMD width gives the same bits.
+    pub fn small_matmul(
+        dst: (&mut [f32], usize),
+        sizes: (usize, usize, usize),
+        lhs: Operand,
+        rhs: Operand,
+        accumulate: bool,
+    ) = small_matmul_portable;
+}
+
+/// Lanes of [`small_matmul`]'s fixed-order dot products: one AVX-512 register.
+pub const LANES: usize = 16;
+
+#[inline(always)]
+fn small_matmul_portable(
+    (dst, dst_stride): (&mut [f32], usize),
+    (m, n, k): (usize, usize, usize),
+    lhs: Operand,
+    rhs: Operand,
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        (m - 1) * dst_stride + n <= dst.len(),
+        "the destination ({m} x {n}) overruns its slice"
+    );
+    lhs.check(m, k, "the left operand");
+    rhs.check(k, n, "the right operand");
+    let a = |i: usize, kk: usize| lhs.data[i * lhs.row + kk * lhs.col];
+    for i in 0..m {
+        let out = &mut dst[i * dst_stride..][..n];
+        if !accumulate {
+            out.fill(0.0);
+        }
+        if rhs.col == 1 {
+            // out += sum_k a_ik rhs_k, row by row of rhs: streams rhs in order, `out` stays in
+            // the L1 cache. (Blocks of `out` held in registers over all k, reading rhs down its
+            // columns, measured 1.1-1.4x slower.)
+            for kk in 0..k {
+                let (a, row) = (a(i, kk), &rhs.data[kk * rhs.row..][..n]);
+                for (o, r) in out.iter_mut().zip(row) {
+                    *o = a.mul_add(*r, *o);
+                }
+            }
+        } else {
+            assert!(
+                rhs.row == 1 && lhs.col == 1,
+                "small_matmul: unsupported layout"
+            );
+            // out_j += a_i . rhs column j (a row of the matrix rhs transposes).
+            let a = &lhs.data[i * lhs.row..][..k];
+            for (j, o) in out.iter_mut().enumerate() {
+                *o += dot(a, &rhs.data[j * rhs.col..][..k]);
+            }
+        }
+    }
+}
+
+/// `a . b` summed in [`LANES`] lanes, then the lanes in order.
+#[inline(always)]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; LANES];
+    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for l in 0..LANES {
+            lanes[l] = x[l].mul_add(y[l], lanes[l]);
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// `e^x` for `x <= 0` (softmax arguments), within 2 ulp of the true value, 0 below -87.

@@ -26,11 +26,8 @@ use burn::backend::{
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use crate::models::cpu_kernel::{exp, floats, floats_mut, read, simd_fn, zeros};
+use crate::models::cpu_kernel::{Floats, LANES, Operand, exp, floats_mut, matmul, simd_fn, zeros};
 use crate::models::layers::softmax_fused;
-
-/// Lanes of the fixed-order partial sums: one AVX-512 register, two AVX2 ones.
-const LANES: usize = 16;
 
 /// The sizes of one call: `batch` reviews of `time` tokens, `heads` heads of `head_dim`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -118,9 +115,9 @@ pub trait AttentionHeadsBackend: Backend {
     ) -> FloatTensor<Self> {
         let geometry = geometry_of::<Self>(&qkv, batch, heads, head_dim, scale);
         let device = qkv.device();
-        let qkv = read::<Self>(qkv);
+        let qkv = Floats::<Self>::new(qkv);
         let mut out = zeros([batch * geometry.time, geometry.width()]);
-        forward(floats(&qkv), geometry, floats_mut(&mut out));
+        forward(qkv.as_slice(), geometry, floats_mut(&mut out));
         Self::float_from_data(out, &device)
     }
 }
@@ -136,10 +133,15 @@ fn attention_heads_backward<B: Backend>(
     geometry: Geometry,
 ) -> FloatTensor<B> {
     let device = qkv.device();
-    let qkv = read::<B>(qkv);
-    let grad = read::<B>(grad);
+    let qkv = Floats::<B>::new(qkv);
+    let grad = Floats::<B>::new(grad);
     let mut out = zeros([geometry.batch * geometry.time, geometry.packed()]);
-    backward(floats(&qkv), floats(&grad), geometry, floats_mut(&mut out));
+    backward(
+        qkv.as_slice(),
+        grad.as_slice(),
+        geometry,
+        floats_mut(&mut out),
+    );
     B::float_from_data(out, &device)
 }
 
@@ -233,17 +235,14 @@ pub fn forward(qkv: &[f32], g: Geometry, out: &mut [f32]) {
                     let (_, _, v) = head(g, h);
                     attention_weights(qkv, g, h, weights);
                     // out_h = P V
-                    // SAFETY (every product here): the operands lie inside the review's rows
-                    // of `qkv` / `out` and the T x T scratch, by the strides given.
-                    unsafe {
-                        matmul(
-                            (t, dh, t),
-                            (out[h * dh..].as_mut_ptr(), w as isize),
-                            (weights.as_ptr(), t as isize, 1),
-                            (qkv[v..].as_ptr(), r as isize, 1),
-                            1.0,
-                        );
-                    }
+                    matmul(
+                        (&mut out[h * dh..], w),
+                        (t, dh, t),
+                        Operand::rows(weights, t),
+                        Operand::rows(&qkv[v..], r),
+                        1.0,
+                        false,
+                    );
                 }
             },
         );
@@ -266,43 +265,43 @@ pub fn backward(qkv: &[f32], grad: &[f32], g: Geometry, dqkv: &mut [f32]) {
                     let (q, k, v) = head(g, h);
                     let d_out = &grad[h * dh..];
                     attention_weights(qkv, g, h, weights);
-                    unsafe {
-                        // dV = P^T dO
-                        matmul(
-                            (t, dh, t),
-                            (dqkv[v..].as_mut_ptr(), r as isize),
-                            (weights.as_ptr(), 1, t as isize),
-                            (d_out.as_ptr(), w as isize, 1),
-                            1.0,
-                        );
-                        // dP = dO V^T
-                        matmul(
-                            (t, t, dh),
-                            (scores_grad.as_mut_ptr(), t as isize),
-                            (d_out.as_ptr(), w as isize, 1),
-                            (qkv[v..].as_ptr(), 1, r as isize),
-                            1.0,
-                        );
-                    }
+                    // dV = P^T dO
+                    matmul(
+                        (&mut dqkv[v..], r),
+                        (t, dh, t),
+                        Operand::transposed(weights, t),
+                        Operand::rows(d_out, w),
+                        1.0,
+                        false,
+                    );
+                    // dP = dO V^T
+                    matmul(
+                        (scores_grad, t),
+                        (t, t, dh),
+                        Operand::rows(d_out, w),
+                        Operand::transposed(&qkv[v..], r),
+                        1.0,
+                        false,
+                    );
                     softmax_backward(weights, scores_grad, t, g.scale);
-                    unsafe {
-                        // dQ = dS K
-                        matmul(
-                            (t, dh, t),
-                            (dqkv[q..].as_mut_ptr(), r as isize),
-                            (scores_grad.as_ptr(), t as isize, 1),
-                            (qkv[k..].as_ptr(), r as isize, 1),
-                            1.0,
-                        );
-                        // dK = dS^T Q
-                        matmul(
-                            (t, dh, t),
-                            (dqkv[k..].as_mut_ptr(), r as isize),
-                            (scores_grad.as_ptr(), 1, t as isize),
-                            (qkv[q..].as_ptr(), r as isize, 1),
-                            1.0,
-                        );
-                    }
+                    // dQ = dS K
+                    matmul(
+                        (&mut dqkv[q..], r),
+                        (t, dh, t),
+                        Operand::rows(scores_grad, t),
+                        Operand::rows(&qkv[k..], r),
+                        1.0,
+                        false,
+                    );
+                    // dK = dS^T Q
+                    matmul(
+                        (&mut dqkv[k..], r),
+                        (t, dh, t),
+                        Operand::transposed(scores_grad, t),
+                        Operand::rows(&qkv[q..], r),
+                        1.0,
+                        false,
+                    );
                 }
             },
         );
@@ -316,58 +315,18 @@ fn head(g: Geometry, h: usize) -> (usize, usize, usize) {
 
 /// Head `h`'s attention weights `softmax(Q K^T * scale)` of one review, `[T, T]` row-major.
 fn attention_weights(qkv: &[f32], g: Geometry, h: usize, weights: &mut [f32]) {
-    let (t, dh, r) = (g.time, g.head_dim, g.packed() as isize);
+    let (t, dh, r) = (g.time, g.head_dim, g.packed());
     let (q, k, _) = head(g, h);
     // S = (Q K^T) * scale
-    unsafe {
-        matmul(
-            (t, t, dh),
-            (weights.as_mut_ptr(), t as isize),
-            (qkv[q..].as_ptr(), r, 1),
-            (qkv[k..].as_ptr(), 1, r),
-            g.scale,
-        );
-    }
+    matmul(
+        (weights, t),
+        (t, t, dh),
+        Operand::rows(&qkv[q..], r),
+        Operand::transposed(&qkv[k..], r),
+        g.scale,
+        false,
+    );
     softmax_rows(weights, t);
-}
-
-/// `dst = beta * lhs rhs` for an `m x n` destination and inner size `k`; each operand is a
-/// pointer with its row stride (the destination's columns are contiguous) or, for the inputs,
-/// its row and column strides.
-///
-/// # Safety
-/// Every element the strides address must lie inside the caller's buffers.
-unsafe fn matmul(
-    (m, n, k): (usize, usize, usize),
-    (dst, dst_rs): (*mut f32, isize),
-    (lhs, lhs_rs, lhs_cs): (*const f32, isize, isize),
-    (rhs, rhs_rs, rhs_cs): (*const f32, isize, isize),
-    beta: f32,
-) {
-    // SAFETY: forwarded to the caller.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            1,
-            dst_rs,
-            false,
-            lhs,
-            lhs_cs,
-            lhs_rs,
-            rhs,
-            rhs_cs,
-            rhs_rs,
-            0.0,
-            beta,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
 }
 
 simd_fn! {

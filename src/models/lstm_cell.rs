@@ -20,7 +20,7 @@ use burn::backend::{
 };
 use burn::prelude::*;
 
-use crate::models::cpu_kernel::{exp, floats, floats_mut, read, simd_fn, zeros};
+use crate::models::cpu_kernel::{Floats, exp, floats_mut, simd_fn, zeros};
 
 /// `[h | c']` `[N, 2H]` from gate pre-activations `z` `[N, 4H]` and cell `c` `[N, H]`, tracked by
 /// autodiff with its own backward pass. Only for the CPU backends ([`crate::backend::is_cpu`]).
@@ -37,9 +37,9 @@ pub trait LstmCellBackend: Backend {
     fn lstm_cell(z: FloatTensor<Self>, c: FloatTensor<Self>) -> FloatTensor<Self> {
         let (rows, hidden) = sizes(&z.shape(), &c.shape());
         let device = z.device();
-        let (z, c) = (read::<Self>(z), read::<Self>(c));
+        let (z, c) = (Floats::<Self>::new(z), Floats::<Self>::new(c));
         let mut out = zeros([rows, 2 * hidden]);
-        forward(floats(&z), floats(&c), hidden, floats_mut(&mut out));
+        forward(z.as_slice(), c.as_slice(), hidden, floats_mut(&mut out));
         Self::float_from_data(out, &device)
     }
 }
@@ -66,11 +66,15 @@ impl<B: LstmCellBackend, C: CheckpointStrategy> LstmCellBackend for Autodiff<B, 
                 let c: FloatTensor<B> = checkpointer.retrieve_node_output(ops.state.1);
                 let (rows, hidden) = sizes(&z.shape(), &c.shape());
                 let device = z.device();
-                let (z, c, grad) = (read::<B>(z), read::<B>(c), read::<B>(grad));
+                let (z, c, grad) = (
+                    Floats::<B>::new(z),
+                    Floats::<B>::new(c),
+                    Floats::<B>::new(grad),
+                );
                 let mut dz = zeros([rows, 4 * hidden]);
                 let mut dc = zeros([rows, hidden]);
                 backward(
-                    (floats(&z), floats(&c), floats(&grad)),
+                    (z.as_slice(), c.as_slice(), grad.as_slice()),
                     hidden,
                     (floats_mut(&mut dz), floats_mut(&mut dc)),
                 );
