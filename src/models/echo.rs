@@ -9,6 +9,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, tanh};
 use rand::rngs::StdRng;
 
+use super::fused_decoder::{DecoderInputs, attention_decoding};
 use super::layers::softmax_fused;
 use super::stacked::{StackedLinear, StackedLstm, concat_columns, stacked_const, stacked_param};
 use super::step_weight::{StepWeight, defers_on, needs_gradient, stack_inputs};
@@ -27,8 +28,8 @@ pub struct BaselineEncoderDecoder {
 impl BaselineEncoderDecoder {
     pub fn new(rngs: &mut [StdRng], features: usize, hidden: usize, device: &Device) -> Self {
         Self {
-            encoder: StackedLstm::new(rngs, features, hidden, device).deferring_gradient(),
-            decoder: StackedLstm::new(rngs, hidden, hidden, device).deferring_gradient(),
+            encoder: StackedLstm::new(rngs, features, hidden, device).fusing_sequence(),
+            decoder: StackedLstm::new(rngs, hidden, hidden, device).fusing_sequence(),
             output: StackedLinear::new(rngs, hidden, features, device),
         }
     }
@@ -61,7 +62,7 @@ impl AttentionModel {
         device: &Device,
     ) -> Self {
         Self {
-            encoder: StackedLstm::new(rngs, features, hidden, device).deferring_gradient(),
+            encoder: StackedLstm::new(rngs, features, hidden, device).fusing_sequence(),
             decoder: AttentionDecoder::new(rngs, hidden, hidden, features, variant, device),
         }
     }
@@ -228,7 +229,13 @@ impl AttentionDecoder {
     /// `[R, B, T, T]`, given in training) the straight-through Gumbel-softmax sample (forward:
     /// the one-hot argmax of `(e + g) / temperature`; backward: the gradient of its softmax);
     /// without it, the one-hot argmax of `e`. Soft attention ignores `gumbel`.
+    ///
+    /// On the CPU backends E1's decoder (additive, soft) runs as one fused op
+    /// ([`attention_decoding`]); the E4 variants and the GPU run burn's ops step by step.
     pub fn forward(&self, states: Tensor<4>, gumbel: Option<Tensor<4>>) -> (Tensor<4>, Tensor<4>) {
+        if self.variant == DecoderVariant::default() && crate::backend::is_cpu(&states.device()) {
+            return self.forward_fused(states);
+        }
         let mut decoding = self.decoding(states, gumbel);
         let weights = [&self.from_state, &self.from_input, &self.proposal].map(|w| w.val());
         if weights.iter().any(needs_gradient) && defers_on(&decoding.states.device()) {
@@ -245,6 +252,24 @@ impl AttentionDecoder {
             Tensor::stack(decoded.logits, 2),
             Tensor::stack(decoded.weights, 2),
         )
+    }
+
+    /// [`forward`](Self::forward) as one op (additive soft attention, CPU backends).
+    fn forward_fused(&self, states: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let t = states.dims()[2];
+        let decoding = self.decoding(states, None);
+        let v = decoding.widths[2];
+        let out = attention_decoding(DecoderInputs {
+            states: decoding.states,
+            keys: decoding.keys,
+            first: decoding.first,
+            score: decoding.score.expect("the additive score has v_a"),
+            from_state: self.from_state.val(),
+            from_input: self.from_input.val(),
+            bias: self.bias.val(),
+            proposal: self.proposal.val(),
+        });
+        (out.clone().slice_dim(3, 0..v), out.slice_dim(3, v..v + t))
     }
 
     /// The decoding of encoder states `[R, B, T, H]`, its kernels applied as they are.
@@ -604,8 +629,8 @@ mod tests {
     #[test]
     fn deferred_kernel_gradients_equal_per_step_ones() {
         let device = Device::flex().autodiff();
+        // (E1's additive soft decoder runs fused on the CPU: see the next test.)
         let variants = [
-            (Score::Additive, None),
             (Score::Dot, None),
             (Score::General, None),
             (Score::Cosine, None),
@@ -635,6 +660,62 @@ mod tests {
                 (values(logits), gradients_of(&kernels, &states, &grads))
             };
             assert_deferral_changes_nothing(&format!("{variant:?}"), run);
+        }
+    }
+
+    /// E1's decoder as one fused op gives burn's composed ops' logits, attention weights and
+    /// gradients (of every kernel and of the encoder states), on both CPU backends, for one
+    /// sequence per repeat (training) and several (evaluation).
+    #[test]
+    #[allow(deprecated)] // burn-ndarray, deprecated upstream
+    fn fused_decoder_equals_burns_composed_ops() {
+        for device in [Device::flex().autodiff(), Device::ndarray().autodiff()] {
+            for (r, b) in [(2, 1), (1, 3)] {
+                let model =
+                    AttentionModel::new(&mut rngs(r), 7, 8, DecoderVariant::default(), &device);
+                let decoder = model.decoder;
+                let states = (input(r, b, 5, 8, &device) - 0.5).require_grad();
+                let on_logits = input(r, b, 5, 7, &device) - 0.4;
+                let on_weights = input(r, b, 5, 5, &device) * 3.0;
+                let run = |fused: bool| {
+                    let (logits, weights) = if fused {
+                        decoder.forward(states.clone(), None)
+                    } else {
+                        let decoded = decoder.decoding(states.clone(), None).run();
+                        (
+                            Tensor::stack(decoded.logits, 2),
+                            Tensor::stack(decoded.weights, 2),
+                        )
+                    };
+                    let loss = (logits.clone() * on_logits.clone()).sum()
+                        + (weights.clone() * on_weights.clone()).sum();
+                    let grads = loss.backward();
+                    let kernels = [
+                        &decoder.from_state,
+                        &decoder.from_input,
+                        &decoder.proposal,
+                        &decoder.from_encoder,
+                        &decoder.bias,
+                        decoder.score.as_ref().unwrap(),
+                        decoder.key_bias.as_ref().unwrap(),
+                    ];
+                    let mut outputs = values(logits);
+                    outputs.extend(values(weights));
+                    (outputs, gradients_of(&kernels, &states, &grads))
+                };
+                let (outputs, gradients) = run(true);
+                let (outputs_ref, gradients_ref) = run(false);
+                for (got, want) in outputs.iter().zip(&outputs_ref) {
+                    assert!((got - want).abs() < 2e-6, "{got} vs {want}");
+                }
+                for (got, want) in gradients.iter().zip(&gradients_ref) {
+                    let scale = want.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+                    assert!(scale > 1e-3, "a gradient that says something: {want:?}");
+                    for (g, w) in got.iter().zip(want) {
+                        assert!((g - w).abs() <= 1e-5 * scale, "got {got:?}, want {want:?}");
+                    }
+                }
+            }
         }
     }
 

@@ -8,10 +8,14 @@ pub mod echo;
 pub mod footprint;
 #[allow(deprecated)] // its backend extension names burn-ndarray, deprecated upstream
 pub mod fused_attention;
+#[allow(deprecated)] // its backend extension names burn-ndarray, deprecated upstream
+pub mod fused_decoder;
 pub mod init;
 pub mod layers;
 #[allow(deprecated)] // its backend extension names burn-ndarray, deprecated upstream
 pub mod lstm_cell;
+#[allow(deprecated)] // its backend extension names burn-ndarray, deprecated upstream
+pub mod lstm_sequence;
 pub mod recurrent;
 pub mod self_attention;
 pub mod stacked;

@@ -14,7 +14,7 @@ use burn::tensor::activation::{sigmoid, tanh};
 use rand::rngs::StdRng;
 
 use super::lstm_cell::lstm_cell;
-use super::step_weight::{StepWeight, defers_on, needs_gradient, stack_inputs};
+use super::lstm_sequence::lstm_sequence;
 
 /// Keeps one repeat of a stacked model: every parameter's slice `repeat` of its leading
 /// dimension, so that each repeat can be saved (and loaded) as a model of its own.
@@ -107,10 +107,10 @@ pub struct StackedLstm {
     pub recurrent: Param<Tensor<3>>,
     /// `[R, 1, 4H]`: zeros, with the forget gate's quarter at 1 (Keras `unit_forget_bias`).
     pub bias: Param<Tensor<3>>,
-    /// Whether training takes the recurrent kernel's gradient in one matmul (see
-    /// [`run`](Self::run)).
+    /// Whether the whole recurrence runs as one fused op on the CPU backends (see
+    /// [`lstm_sequence`](super::lstm_sequence)).
     #[module(skip)]
-    defer_gradient: bool,
+    fuse_sequence: bool,
     /// Whether each step's element-wise half runs as one fused op on the CPU backends (see
     /// [`lstm_cell`](super::lstm_cell)).
     #[module(skip)]
@@ -133,7 +133,7 @@ impl StackedLstm {
             kernel,
             recurrent,
             bias,
-            defer_gradient: false,
+            fuse_sequence: false,
             fuse_cell: false,
         }
     }
@@ -147,12 +147,11 @@ impl StackedLstm {
         }
     }
 
-    /// The same layer, taking its recurrent kernel's gradient in one matmul per sequence in
-    /// training on the CPU backends (see [`step_weight`](super::step_weight)): for E1's one
-    /// sequence per step, not for batches.
-    pub fn deferring_gradient(self) -> Self {
+    /// The same layer, its whole recurrence run as one fused op on the CPU backends (see
+    /// [`lstm_sequence`](super::lstm_sequence)): for E1's one short sequence per step.
+    pub fn fusing_sequence(self) -> Self {
         Self {
-            defer_gradient: true,
+            fuse_sequence: true,
             ..self
         }
     }
@@ -176,31 +175,13 @@ impl StackedLstm {
 
     /// Runs the recurrence over projected inputs `[R, B, T, 4H]` (see
     /// [`project_inputs`](Self::project_inputs)); returns every hidden state `[R, B, T, H]`.
-    ///
-    /// In training, when the layer defers its gradient, the recurrence runs twice: first
-    /// untracked to learn the states the recurrent kernel multiplies, so that its gradient is one
-    /// matmul (see [`step_weight`](super::step_weight)).
     pub fn run(&self, projected: Tensor<4>) -> Tensor<4> {
         let recurrent = self.recurrent.val();
-        let deferred = self.defer_gradient && needs_gradient(&recurrent);
-        if !deferred || !defers_on(&projected.device()) {
-            let fused = self.fuse_cell && crate::backend::is_cpu(&projected.device());
-            return Tensor::stack(recur(projected, &recurrent, fused), 2);
+        let cpu = crate::backend::is_cpu(&projected.device());
+        if cpu && self.fuse_sequence {
+            return lstm_sequence(projected, recurrent);
         }
-        let [r, b, _, _] = projected.dims();
-        let untracked = projected.clone().inner();
-        let zeros = Tensor::zeros([r, b, self.hidden()], &untracked.device());
-        // The state each step multiplies: zero, then every state but the last.
-        let mut inputs = recur(untracked, &recurrent.clone().inner(), false);
-        inputs.pop();
-        inputs.insert(0, zeros);
-        let kernel = StepWeight::deferred(recurrent, stack_inputs(inputs));
-        // The zeros carrying the kernel's gradient join the projection once for all steps.
-        let projected = match kernel.gradient() {
-            Some(zeros) => projected + zeros,
-            None => projected,
-        };
-        Tensor::stack(recur(projected, &kernel.weight(), false), 2)
+        Tensor::stack(recur(projected, &recurrent, cpu && self.fuse_cell), 2)
     }
 }
 
@@ -241,42 +222,4 @@ fn recur(projected: Tensor<4>, recurrent: &Tensor<3>, fused: bool) -> Vec<Tensor
         states.push(h.clone());
     }
     states
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::models::step_weight::{assert_deferral_changes_nothing, gradients_of, values};
-    use crate::rng::{Stream, rng};
-
-    fn input(shape: [usize; 4], device: &Device) -> Tensor<4> {
-        let n = shape.iter().product();
-        let data: Vec<f32> = (0..n)
-            .map(|i| ((i * 7919) % 13) as f32 / 6.5 - 1.0)
-            .collect();
-        Tensor::from_data(TensorData::new(data, shape), device)
-    }
-
-    /// The LSTM's recurrent kernel gradient taken in one matmul over all steps: the same forward
-    /// values to the bit, and the gradients of differentiating step by step.
-    #[test]
-    fn deferred_recurrent_gradient_equals_the_per_step_one() {
-        let device = Device::flex().autodiff();
-        let mut rngs: Vec<_> = (0..2).map(|i| rng(i, Stream::Init)).collect();
-        let lstm = StackedLstm::new(&mut rngs, 4, 8, &device).deferring_gradient();
-        let x = input([2, 1, 6, 4], &device).require_grad();
-        let loss_weights = input([2, 1, 6, 8], &device);
-        let run = |deferred: bool| {
-            let states = if deferred {
-                lstm.forward(x.clone())
-            } else {
-                let projected = lstm.project_inputs(x.clone());
-                Tensor::stack(recur(projected, &lstm.recurrent.val(), false), 2)
-            };
-            let grads = (states.clone() * loss_weights.clone()).sum().backward();
-            let params = [&lstm.kernel, &lstm.recurrent, &lstm.bias];
-            (values(states), gradients_of(&params, &x, &grads))
-        };
-        assert_deferral_changes_nothing("LSTM", run);
-    }
 }
