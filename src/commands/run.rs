@@ -60,7 +60,7 @@ pub struct RunArgs {
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub jobs: Option<u64>,
     /// Repeats trained together as one stacked model (same results, one batched model)
-    /// [default: one stack per worker on flex and ndarray, all of a config's repeats on wgpu].
+    /// [default: 1 on flex and ndarray, all of a config's repeats on wgpu].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub stack: Option<u64>,
     /// The IMDB data: an aclImdb archive or folder (overrides the config's `data` and

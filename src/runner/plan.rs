@@ -23,23 +23,21 @@ pub struct Unit {
     pub indices: Vec<usize>,
 }
 
-/// How many repeats to train as one stacked model when the user does not say: one stack per
-/// worker on the CPU backends, one stack of all on wgpu, IMDB repeats never stacked.
+/// How many repeats to train as one stacked model when the user does not say: single repeats
+/// on the CPU backends, one stack of all on wgpu; IMDB repeats are never stacked.
 ///
-/// A stack trains its repeats as one model with a leading repeat dimension. On ndarray, whose
-/// per-op overhead is large, a stack of 10 trains about 1.6x as many repeat-steps per second
-/// as single repeats (`attnx bench`, batch 1, one thread). On flex a step's cost was the
-/// per-step weight gradients and Adam's passes, which grow with the stack, so stacking gained
-/// nothing until those gradients became one matmul per sequence (`models::step_weight`): now
-/// a stack of 5 to 10 trains 1.2-1.4x as many repeat-steps per second as single repeats, and
-/// the whole E1 comparison (2 workers) took 93.9 s with stacks of 5 against 112.4 s with single
-/// repeats and 110.8 s with one stack of 10 per config (one worker then ends the run alone).
-/// On a GPU a batch-1 step is bound by kernel-launch latency, which a stack shares. IMDB
-/// repeats train at batch 32, bound by arithmetic.
-pub fn default_stack(config: &ExperimentConfig, repeats: usize, jobs: usize) -> usize {
+/// A stack trains its repeats as one model with a leading repeat dimension, which pays where a
+/// batch-1 step is bound by per-op overhead: on a GPU by kernel-launch latency, which a stack
+/// shares. On the CPU backends E1's LSTMs and attention decoder now run as a few fused ops
+/// (`models::lstm_sequence`, `models::fused_decoder`) whose loops take the repeats one by one,
+/// so a stack costs its repeats' sum (`attnx bench`, flex: 0.71 ms per step alone, 2.85 for a
+/// stack of 5, 7.34 for 10, baseline) and single repeats balance the workers best: the E1
+/// comparison (2 workers) took 44.1 s with single repeats against 51.5 s with one stack of 5
+/// per worker. IMDB repeats train at batch 32, bound by arithmetic.
+pub fn default_stack(config: &ExperimentConfig, repeats: usize) -> usize {
     match (&config.study, config.backend) {
         (Study::Imdb { .. }, _) => 1,
-        (_, Backend::Flex | Backend::Ndarray) => repeats.div_ceil(jobs.max(1)).max(1),
+        (_, Backend::Flex | Backend::Ndarray) => 1,
         (_, Backend::Wgpu) => repeats.max(1),
     }
 }
@@ -145,7 +143,7 @@ pub(super) fn check_memory(
         };
         let stack = options
             .stack
-            .unwrap_or_else(|| default_stack(config, todo.len(), jobs))
+            .unwrap_or_else(|| default_stack(config, todo.len()))
             .max(1);
         let in_flight = jobs.min(todo.len().div_ceil(stack));
         let one = footprint::estimate(config, train::imdb::EVAL_BATCH);
@@ -219,12 +217,11 @@ pub(super) fn plan_units(
     data: &[PreparedStudy],
     options: &RunOptions,
 ) -> Vec<Unit> {
-    let jobs = options.jobs.max(1);
     let mut units: Vec<Unit> = Vec::new();
     for (config, todo) in missing.iter().enumerate() {
         let stack = options
             .stack
-            .unwrap_or_else(|| default_stack(&configs[config], todo.len(), jobs))
+            .unwrap_or_else(|| default_stack(&configs[config], todo.len()))
             .max(1);
         for indices in todo.chunks(stack) {
             units.push(Unit {
@@ -258,8 +255,8 @@ mod tests {
         ExperimentConfig::parse(text, Path::new("x.json")).unwrap()
     }
 
-    /// The stacking defaults `attnx bench` chose: one stack per worker on the CPU backends, one
-    /// stack of all on wgpu, and IMDB repeats never stacked.
+    /// The stacking defaults `attnx bench` chose: single repeats on the CPU backends, one stack
+    /// of all on wgpu, and IMDB repeats never stacked.
     #[test]
     fn default_stacks_follow_the_backend_and_task() {
         let echo = |backend: &str| {
@@ -267,15 +264,13 @@ mod tests {
                 r#"{{"task": {{"kind": "echo"}}, "model": {{"kind": "attention"}}, "backend": "{backend}"}}"#
             ))
         };
-        assert_eq!(default_stack(&echo("flex"), 10, 2), 5);
-        assert_eq!(default_stack(&echo("flex"), 10, 1), 10);
-        assert_eq!(default_stack(&echo("ndarray"), 10, 2), 5);
-        assert_eq!(default_stack(&echo("ndarray"), 3, 2), 2);
-        assert_eq!(default_stack(&echo("wgpu"), 10, 2), 10);
+        assert_eq!(default_stack(&echo("flex"), 10), 1);
+        assert_eq!(default_stack(&echo("ndarray"), 3), 1);
+        assert_eq!(default_stack(&echo("wgpu"), 10), 10);
         let imdb = config(
             r#"{"task": {"kind": "imdb"}, "model": {"kind": "self_attention"}, "backend": "wgpu"}"#,
         );
-        assert_eq!(default_stack(&imdb, 5, 2), 1);
+        assert_eq!(default_stack(&imdb, 5), 1);
     }
 
     /// Missing repeats become stacks by the backend's default, the costliest first.
@@ -299,15 +294,18 @@ mod tests {
         let units = plan_units(&configs, &missing, &prepared, &options);
         let plan: Vec<(usize, Vec<usize>)> =
             units.into_iter().map(|u| (u.config, u.indices)).collect();
-        // One stack per worker: 2 + 2 and 2 + 1. An attention step costs about two baseline
-        // steps, so the attention stacks go first, the larger before the smaller.
+        // Single repeats on the CPU. An attention step costs about two baseline steps, so the
+        // attention repeats go first.
         assert_eq!(
             plan,
             [
-                (1, vec![3, 4]),
+                (1, vec![3]),
+                (1, vec![4]),
                 (1, vec![9]),
-                (0, vec![0, 1]),
-                (0, vec![2, 7]),
+                (0, vec![0]),
+                (0, vec![1]),
+                (0, vec![2]),
+                (0, vec![7]),
             ]
         );
     }
