@@ -144,6 +144,27 @@ impl<'a> Operand<'a> {
     }
 }
 
+/// Whether a product has anything to compute; panics unless the destination and both operands
+/// fit in their slices.
+fn fits(
+    dst_len: usize,
+    dst_stride: usize,
+    (m, n, k): (usize, usize, usize),
+    lhs: &Operand,
+    rhs: &Operand,
+) -> bool {
+    if m == 0 || n == 0 {
+        return false;
+    }
+    assert!(
+        (m - 1) * dst_stride + n <= dst_len,
+        "the destination ({m} x {n}) overruns its slice"
+    );
+    lhs.check(m, k, "the left operand");
+    rhs.check(k, n, "the right operand");
+    true
+}
+
 /// `dst = scale * lhs rhs`, or `dst += scale * lhs rhs` when `accumulate`: an `m x n`
 /// destination whose rows start `dst_stride` apart, inner size `k`. One thread (gemm's own
 /// kernels, as burn-flex's matmul uses them): the callers parallelise over larger pieces.
@@ -155,15 +176,9 @@ pub fn matmul(
     scale: f32,
     accumulate: bool,
 ) {
-    if m == 0 || n == 0 {
+    if !fits(dst.len(), dst_stride, (m, n, k), &lhs, &rhs) {
         return;
     }
-    assert!(
-        (m - 1) * dst_stride + n <= dst.len(),
-        "the destination ({m} x {n}) overruns its slice"
-    );
-    lhs.check(m, k, "the left operand");
-    rhs.check(k, n, "the right operand");
     // SAFETY: every element the strides address lies inside its slice (checked above), and
     // `dst` is borrowed mutably, so it overlaps no operand.
     unsafe {
@@ -217,15 +232,9 @@ fn small_matmul_portable(
     rhs: Operand,
     accumulate: bool,
 ) {
-    if m == 0 || n == 0 {
+    if !fits(dst.len(), dst_stride, (m, n, k), &lhs, &rhs) {
         return;
     }
-    assert!(
-        (m - 1) * dst_stride + n <= dst.len(),
-        "the destination ({m} x {n}) overruns its slice"
-    );
-    lhs.check(m, k, "the left operand");
-    rhs.check(k, n, "the right operand");
     let a = |i: usize, kk: usize| lhs.data[i * lhs.row + kk * lhs.col];
     for i in 0..m {
         let out = &mut dst[i * dst_stride..][..n];
@@ -310,6 +319,45 @@ pub fn exp(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spread(n: usize, k: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i * k) % 97) as f32 - 48.0) * 0.03)
+            .collect()
+    }
+
+    /// The plain loops compute gemm's products (both layouts of the right operand, with and
+    /// without accumulation, rows of one and several), and every SIMD build gives the portable
+    /// build's bits.
+    #[test]
+    fn small_matmul_equals_gemm_and_keeps_its_bits() {
+        let (k, n) = (37, 45);
+        for m in [1, 3] {
+            let lhs = spread(m * k, 7919);
+            let rows = spread(k * n, 104_729); // [k, n]
+            let columns = spread(n * k, 31); // [n, k]: its transpose is the operand
+            let start = spread(m * n, 13);
+            for (rhs, stride) in [
+                (Operand::rows(&rows, n), n),
+                (Operand::transposed(&columns, k), k),
+            ] {
+                for accumulate in [false, true] {
+                    let (mut small, mut portable, mut reference) =
+                        (start.clone(), start.clone(), start.clone());
+                    let lhs = Operand::rows(&lhs, k);
+                    small_matmul((&mut small, n), (m, n, k), lhs, rhs, accumulate);
+                    small_matmul_portable((&mut portable, n), (m, n, k), lhs, rhs, accumulate);
+                    matmul((&mut reference, n), (m, n, k), lhs, rhs, 1.0, accumulate);
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&small), bits(&portable), "stride {stride}");
+                    for (a, b) in small.iter().zip(&reference) {
+                        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+                    }
+                    assert!(accumulate || small != start);
+                }
+            }
+        }
+    }
 
     #[test]
     fn exp_is_within_two_ulp_of_libm() {

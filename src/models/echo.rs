@@ -529,7 +529,9 @@ impl EchoModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::step_weight::{assert_deferral_changes_nothing, gradients_of, values};
+    use crate::models::step_weight::{
+        assert_deferral_changes_nothing, assert_gradients_close, gradients_of, values,
+    };
     use crate::rng::{Stream, rng};
 
     fn rngs(n: usize) -> Vec<StdRng> {
@@ -708,13 +710,7 @@ mod tests {
                 for (got, want) in outputs.iter().zip(&outputs_ref) {
                     assert!((got - want).abs() < 2e-6, "{got} vs {want}");
                 }
-                for (got, want) in gradients.iter().zip(&gradients_ref) {
-                    let scale = want.iter().fold(0.0f32, |m, w| m.max(w.abs()));
-                    assert!(scale > 1e-3, "a gradient that says something: {want:?}");
-                    for (g, w) in got.iter().zip(want) {
-                        assert!((g - w).abs() <= 1e-5 * scale, "got {got:?}, want {want:?}");
-                    }
-                }
+                assert_gradients_close("fused decoder", &gradients, &gradients_ref);
             }
         }
     }

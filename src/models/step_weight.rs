@@ -11,6 +11,11 @@
 //! value, so the forward values are the untracked pass's to the bit, and with gradient `d_t`
 //! flowing into `Z`, whose backward is the one matmul `X^T D` (the same sum in another order,
 //! so the last digits of trained weights differ from per-step accumulation).
+//!
+//! Since attnx 0.7.0 E1's LSTMs and its additive soft attention decoder run as fused ops on the
+//! CPU ([`lstm_sequence`](super::lstm_sequence), [`fused_decoder`](super::fused_decoder)),
+//! which take each kernel's gradient in one product themselves; this serves E4's other
+//! decoders (dot, general and cosine scores, hard attention) on the CPU.
 
 use burn::prelude::*;
 
@@ -85,11 +90,10 @@ impl StepWeight {
     }
 }
 
-/// Whether to defer on `device`: on the CPU backends. Measured with `attnx bench` on flex,
-/// E1's kernels (150 or 200 inputs, one pair per step) train 1.2-1.5x faster deferred at stacks
-/// of 5-10, while the IMDB LSTM (64 inputs, 16 reviews per half batch), whose per-step gradient
-/// is a small fraction of its step, trains 1.2x slower: so the models choose (E1's do, the
-/// IMDB LSTM does not). On a GPU the untracked pass's kernel launches are the cost that counts
+/// Whether to defer on `device`: on the CPU backends. Measured with `attnx bench` on flex
+/// (attnx 0.4.0), E1's kernels (150 or 200 inputs, one pair per step) trained 1.2-1.5x faster
+/// deferred at stacks of 5-10, while the IMDB LSTM (64 inputs, 16 reviews per half batch),
+/// whose per-step gradient is a small fraction of its step, trained 1.2x slower. On a GPU the untracked pass's kernel launches are the cost that counts
 /// and a gradient buffer is cheap: unmeasured, so not there.
 pub fn defers_on(device: &Device) -> bool {
     crate::backend::is_cpu(device)
@@ -116,7 +120,15 @@ pub fn assert_deferral_changes_nothing(
     let (values, gradients) = run(true);
     let (values_ref, gradients_ref) = run(false);
     assert_eq!(values, values_ref, "{what}: forward values differ");
-    for (got, want) in gradients.iter().zip(&gradients_ref) {
+    assert_gradients_close(what, &gradients, &gradients_ref);
+}
+
+/// Test helper: each gradient equals its reference within 1e-5 of the reference's largest
+/// entry (summation order), and the references are not all zero.
+#[cfg(test)]
+pub fn assert_gradients_close(what: &str, gradients: &[Vec<f32>], references: &[Vec<f32>]) {
+    assert_eq!(gradients.len(), references.len());
+    for (got, want) in gradients.iter().zip(references) {
         assert_eq!(got.len(), want.len());
         let scale = want.iter().fold(0.0f32, |m, w| m.max(w.abs()));
         assert!(
