@@ -625,6 +625,23 @@ mod tests {
         assert_eq!(logits.dims(), [1, 1, 4, 4]);
     }
 
+    /// Every parameter of a decoder (the variant's own ones included).
+    fn kernels(decoder: &AttentionDecoder) -> Vec<&Param<Tensor<3>>> {
+        let mut kernels = vec![
+            &decoder.from_state,
+            &decoder.from_input,
+            &decoder.proposal,
+            &decoder.from_encoder,
+            &decoder.bias,
+        ];
+        kernels.extend(
+            [&decoder.score, &decoder.key_bias, &decoder.cosine_scale]
+                .into_iter()
+                .flatten(),
+        );
+        kernels
+    }
+
     /// Deferring the decoder's kernel gradients to one matmul over all steps changes no forward
     /// value, and gives the gradients of step-by-step differentiation (the same sums, in
     /// another order).
@@ -652,13 +669,7 @@ mod tests {
                     Tensor::stack(decoded.logits, 2)
                 };
                 let grads = (logits.clone() * loss_weights.clone()).sum().backward();
-                let kernels = [
-                    &decoder.from_state,
-                    &decoder.from_input,
-                    &decoder.proposal,
-                    &decoder.from_encoder,
-                    &decoder.bias,
-                ];
+                let kernels = kernels(&decoder);
                 (values(logits), gradients_of(&kernels, &states, &grads))
             };
             assert_deferral_changes_nothing(&format!("{variant:?}"), run);
@@ -692,15 +703,7 @@ mod tests {
                     let loss = (logits.clone() * on_logits.clone()).sum()
                         + (weights.clone() * on_weights.clone()).sum();
                     let grads = loss.backward();
-                    let kernels = [
-                        &decoder.from_state,
-                        &decoder.from_input,
-                        &decoder.proposal,
-                        &decoder.from_encoder,
-                        &decoder.bias,
-                        decoder.score.as_ref().unwrap(),
-                        decoder.key_bias.as_ref().unwrap(),
-                    ];
+                    let kernels = kernels(&decoder);
                     let mut outputs = values(logits);
                     outputs.extend(values(weights));
                     (outputs, gradients_of(&kernels, &states, &grads))
