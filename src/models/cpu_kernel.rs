@@ -235,13 +235,18 @@ fn small_matmul_portable(
     if !fits(dst.len(), dst_stride, (m, n, k), &lhs, &rhs) {
         return;
     }
+    let rows_of_rhs = rhs.col == 1;
+    assert!(
+        rows_of_rhs || (rhs.row == 1 && lhs.col == 1),
+        "small_matmul: unsupported layout"
+    );
     let a = |i: usize, kk: usize| lhs.data[i * lhs.row + kk * lhs.col];
     for i in 0..m {
         let out = &mut dst[i * dst_stride..][..n];
         if !accumulate {
             out.fill(0.0);
         }
-        if rhs.col == 1 {
+        if rows_of_rhs {
             // out += sum_k a_ik rhs_k, row by row of rhs: streams rhs in order, `out` stays in
             // the L1 cache. (Blocks of `out` held in registers over all k, reading rhs down its
             // columns, measured 1.1-1.4x slower.)
@@ -252,10 +257,6 @@ fn small_matmul_portable(
                 }
             }
         } else {
-            assert!(
-                rhs.row == 1 && lhs.col == 1,
-                "small_matmul: unsupported layout"
-            );
             // out_j += a_i . rhs column j (a row of the matrix rhs transposes).
             let a = &lhs.data[i * lhs.row..][..k];
             for (j, o) in out.iter_mut().enumerate() {

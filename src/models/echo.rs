@@ -11,7 +11,9 @@ use rand::rngs::StdRng;
 
 use super::fused_decoder::{DecoderInputs, attention_decoding};
 use super::layers::softmax_fused;
-use super::stacked::{StackedLinear, StackedLstm, concat_columns, stacked_const, stacked_param};
+use super::stacked::{
+    CpuKernel, StackedLinear, StackedLstm, concat_columns, stacked_const, stacked_param,
+};
 use super::step_weight::{StepWeight, defers_on, needs_gradient, stack_inputs};
 use crate::config::Score;
 use crate::models::init::{glorot_uniform, orthogonal};
@@ -28,8 +30,8 @@ pub struct BaselineEncoderDecoder {
 impl BaselineEncoderDecoder {
     pub fn new(rngs: &mut [StdRng], features: usize, hidden: usize, device: &Device) -> Self {
         Self {
-            encoder: StackedLstm::new(rngs, features, hidden, device).fusing_sequence(),
-            decoder: StackedLstm::new(rngs, hidden, hidden, device).fusing_sequence(),
+            encoder: StackedLstm::new(rngs, features, hidden, CpuKernel::Sequence, device),
+            decoder: StackedLstm::new(rngs, hidden, hidden, CpuKernel::Sequence, device),
             output: StackedLinear::new(rngs, hidden, features, device),
         }
     }
@@ -62,7 +64,7 @@ impl AttentionModel {
         device: &Device,
     ) -> Self {
         Self {
-            encoder: StackedLstm::new(rngs, features, hidden, device).fusing_sequence(),
+            encoder: StackedLstm::new(rngs, features, hidden, CpuKernel::Sequence, device),
             decoder: AttentionDecoder::new(rngs, hidden, hidden, features, variant, device),
         }
     }

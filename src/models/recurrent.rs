@@ -18,7 +18,7 @@ use burn::tensor::activation::{softmax, tanh};
 use rand::rngs::StdRng;
 
 use super::layers::{keras_embedding, output_head, output_layer};
-use super::stacked::StackedLstm;
+use super::stacked::{CpuKernel, StackedLstm};
 use crate::config::{LstmModel, Pooling};
 use crate::models::init::glorot_uniform;
 
@@ -82,7 +82,13 @@ impl RecurrentClassifier {
             ..
         } = *config;
         let embedding = keras_embedding(rng, num_words, embed, device);
-        let lstm = StackedLstm::new(std::slice::from_mut(rng), embed, hidden, device).fusing_cell();
+        let lstm = StackedLstm::new(
+            std::slice::from_mut(rng),
+            embed,
+            hidden,
+            CpuKernel::Cell,
+            device,
+        );
         let units = config.units();
         let attention = (pooling == Pooling::Attention).then(|| {
             let kernel = |rng: &mut StdRng, a: usize, b: usize| {

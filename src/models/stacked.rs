@@ -97,6 +97,17 @@ impl StackedLinear {
     }
 }
 
+/// How an LSTM runs on the CPU backends (the GPU composes burn's ops step by step).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuKernel {
+    /// Each step's element-wise half as one fused op ([`lstm_cell`](super::lstm_cell)),
+    /// its products burn's: for the IMDB classifiers' batches.
+    Cell,
+    /// The whole recurrence as one fused op ([`lstm_sequence`](super::lstm_sequence)): for
+    /// E1's one short sequence per step.
+    Sequence,
+}
+
 /// `R` Keras-style LSTM layers (gate order i, f, c, o; sigmoid gates; tanh cell), with
 /// zero initial state.
 #[derive(Module, Debug)]
@@ -107,18 +118,18 @@ pub struct StackedLstm {
     pub recurrent: Param<Tensor<3>>,
     /// `[R, 1, 4H]`: zeros, with the forget gate's quarter at 1 (Keras `unit_forget_bias`).
     pub bias: Param<Tensor<3>>,
-    /// Whether the whole recurrence runs as one fused op on the CPU backends (see
-    /// [`lstm_sequence`](super::lstm_sequence)).
     #[module(skip)]
-    fuse_sequence: bool,
-    /// Whether each step's element-wise half runs as one fused op on the CPU backends (see
-    /// [`lstm_cell`](super::lstm_cell)).
-    #[module(skip)]
-    fuse_cell: bool,
+    cpu_kernel: CpuKernel,
 }
 
 impl StackedLstm {
-    pub fn new(rngs: &mut [StdRng], d_in: usize, hidden: usize, device: &Device) -> Self {
+    pub fn new(
+        rngs: &mut [StdRng],
+        d_in: usize,
+        hidden: usize,
+        cpu_kernel: CpuKernel,
+        device: &Device,
+    ) -> Self {
         let gates = 4 * hidden;
         let kernel = stacked_param(rngs, [d_in, gates], device, |rng| {
             crate::models::init::glorot_uniform(rng, d_in, gates)
@@ -133,26 +144,7 @@ impl StackedLstm {
             kernel,
             recurrent,
             bias,
-            fuse_sequence: false,
-            fuse_cell: false,
-        }
-    }
-
-    /// The same layer, its steps' element-wise half run as one fused op on the CPU backends
-    /// (see [`lstm_cell`](super::lstm_cell)): for the IMDB classifiers' batches.
-    pub fn fusing_cell(self) -> Self {
-        Self {
-            fuse_cell: true,
-            ..self
-        }
-    }
-
-    /// The same layer, its whole recurrence run as one fused op on the CPU backends (see
-    /// [`lstm_sequence`](super::lstm_sequence)): for E1's one short sequence per step.
-    pub fn fusing_sequence(self) -> Self {
-        Self {
-            fuse_sequence: true,
-            ..self
+            cpu_kernel,
         }
     }
 
@@ -177,11 +169,13 @@ impl StackedLstm {
     /// [`project_inputs`](Self::project_inputs)); returns every hidden state `[R, B, T, H]`.
     pub fn run(&self, projected: Tensor<4>) -> Tensor<4> {
         let recurrent = self.recurrent.val();
-        let cpu = crate::backend::is_cpu(&projected.device());
-        if cpu && self.fuse_sequence {
-            return lstm_sequence(projected, recurrent);
+        if !crate::backend::is_cpu(&projected.device()) {
+            return Tensor::stack(recur(projected, &recurrent, false), 2);
         }
-        Tensor::stack(recur(projected, &recurrent, cpu && self.fuse_cell), 2)
+        match self.cpu_kernel {
+            CpuKernel::Sequence => lstm_sequence(projected, recurrent),
+            CpuKernel::Cell => Tensor::stack(recur(projected, &recurrent, true), 2),
+        }
     }
 }
 
