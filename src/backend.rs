@@ -55,10 +55,18 @@ fn wgpu_device(choice: WgpuDevice) -> Result<Device, InputError> {
 
 #[cfg(not(feature = "wgpu"))]
 fn wgpu_device(_choice: WgpuDevice) -> Result<Device, InputError> {
-    Err(InputError(
-        "wgpu: this attnx was built without the `wgpu` feature; rebuild with default features or use --backend flex".into(),
+    Err(without_wgpu())
+}
+
+/// What a CPU-only attnx says when asked for the GPU backend.
+pub fn without_wgpu() -> InputError {
+    InputError(format!(
+        "this attnx was built without the wgpu backend: rebuild with `{WGPU_BUILD}`"
     ))
 }
+
+/// The command that builds attnx with the GPU backend.
+pub const WGPU_BUILD: &str = "cargo build --release --features wgpu";
 
 /// A one-line description of the device, for records: the adapter's name on wgpu.
 pub fn describe(backend: Backend, device: &Device) -> String {
@@ -102,7 +110,7 @@ pub fn report() -> Vec<(Backend, String)> {
     let mut out = Vec::new();
     for backend in [Backend::Ndarray, Backend::Flex, Backend::Wgpu] {
         let state = if !compiled().contains(&backend) {
-            "not compiled in (build with the `wgpu` feature)".to_string()
+            format!("not in this build (rebuild with `{WGPU_BUILD}`)")
         } else {
             match device(backend, None) {
                 Ok(device) => match (adapter_name(&device), gpu_memory_bytes(&device)) {

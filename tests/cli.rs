@@ -371,3 +371,50 @@ fn saved_models_reproduce_their_accuracy_and_draw_attention() {
     );
     assert!(!stderr.contains("Io("), "{stderr}");
 }
+
+/// A CPU-only attnx (the default build) refuses the GPU backend at once, in one line that says
+/// how to get it, from a config, from `--backend` and from `attnx slurm --gpus`; `attnx info`
+/// names the backends it has.
+#[test]
+#[cfg_attr(feature = "wgpu", ignore = "checks the build without the wgpu feature")]
+fn a_cpu_only_build_refuses_wgpu_and_says_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rebuild = "this attnx was built without the wgpu backend: rebuild with `cargo build --release --features wgpu`";
+    write(
+        dir.path(),
+        "gpu.json",
+        r#"{"task": {"kind": "echo"}, "model": {"kind": "baseline"}, "backend": "wgpu"}"#,
+    );
+    write(dir.path(), "tiny.json", &tiny_config("tiny", "baseline"));
+    for args in [
+        vec!["run", "gpu.json", "--out", "res"],
+        vec!["run", "tiny.json", "--backend", "wgpu", "--out", "res"],
+        vec![
+            "slurm",
+            "tiny.json",
+            "--gpus",
+            "1",
+            "--out",
+            "res",
+            "--dry-run",
+        ],
+        vec!["slurm", "gpu.json", "--out", "res", "--dry-run"],
+    ] {
+        let out = attnx(dir.path()).args(&args).output().unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(rebuild), "{args:?}: {stderr}");
+    }
+    assert!(!dir.path().join("res").exists(), "nothing may be written");
+    attnx(dir.path())
+        .arg("info")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "backends in this build: ndarray, flex\n",
+        ))
+        .stdout(predicate::str::contains(
+            "wgpu     not in this build (rebuild with `cargo build --release --features wgpu`)",
+        ));
+}

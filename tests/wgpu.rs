@@ -1,12 +1,16 @@
 //! The echo task on burn's wgpu backend, end to end. On a machine without a GPU this runs on
-//! Mesa's software Vulkan driver (lavapipe), which `.ci/run` installs: in CI a missing adapter
-//! fails the test; elsewhere the test is skipped with a message.
-#![cfg(feature = "wgpu")]
+//! Mesa's software Vulkan driver (lavapipe), which `.ci/run` installs. Without the `wgpu`
+//! feature these tests are ignored (`cargo test` lists them so); with it, a missing adapter
+//! fails them.
 
 mod common;
 use serde_json::Value;
 
 #[test]
+#[cfg_attr(
+    not(feature = "wgpu"),
+    ignore = "needs the wgpu feature: cargo test --release --features wgpu"
+)]
 fn echo_trains_on_wgpu() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -22,14 +26,6 @@ fn echo_trains_on_wgpu() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.code() == Some(2) && stderr.contains("no usable adapter") {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have a Vulkan driver (lavapipe): {stderr}"
-        );
-        eprintln!("skipped: {stderr}");
-        return;
-    }
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 
@@ -55,6 +51,10 @@ fn echo_trains_on_wgpu() {
 /// reports it and this machine's otherwise (lavapipe reports none), not left to an allocation
 /// failure half-way.
 #[test]
+#[cfg_attr(
+    not(feature = "wgpu"),
+    ignore = "needs the wgpu feature: cargo test --release --features wgpu"
+)]
 fn impossible_sizes_are_refused_against_the_device_memory() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -70,11 +70,7 @@ fn impossible_sizes_are_refused_against_the_device_memory() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if stderr.contains("no usable adapter") {
-        assert!(std::env::var_os("CI").is_none(), "{stderr}");
-        eprintln!("skipped: {stderr}");
-        return;
-    }
+    assert!(!stderr.contains("no usable adapter"), "{stderr}");
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("training needs about ") && stderr.contains("available on "),

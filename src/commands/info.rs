@@ -12,6 +12,11 @@ pub fn run() -> Result<()> {
             .filter(|c| !c.is_empty())
             .unwrap_or("unknown")
     );
+    let built: Vec<&str> = crate::backend::compiled()
+        .iter()
+        .map(|b| b.name())
+        .collect();
+    println!("backends in this build: {}", built.join(", "));
     println!(
         "default backend: {}; default jobs: {}",
         Backend::default(),

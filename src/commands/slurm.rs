@@ -79,6 +79,15 @@ pub struct SlurmArgs {
 }
 
 pub fn run(args: &SlurmArgs) -> Result<()> {
+    // The array tasks run this same binary: a GPU job needs one built with wgpu.
+    let compiled = crate::backend::compiled();
+    if !compiled.contains(&Backend::Wgpu) && args.gpus.is_some_and(|g| g > 0) {
+        return Err(InputError(format!(
+            "--gpus: the array tasks run this attnx, and {}",
+            crate::backend::without_wgpu().0
+        ))
+        .into());
+    }
     let job = Job::of(args)?;
     let options = runner::RunOptions {
         repeats: args.repeats.map(|n| n as usize),
@@ -91,6 +100,15 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
         .into_iter()
         .map(|c| runner::apply_overrides(c, &options))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(config) = configs.iter().find(|c| !compiled.contains(&c.backend)) {
+        return Err(InputError(format!(
+            "{}: runs on {}, and {}",
+            config.name(),
+            config.backend,
+            crate::backend::without_wgpu().0
+        ))
+        .into());
+    }
     let store = ResultStore::new(&args.out);
     let (_, missing) = runner::recorded_and_missing(&store, configs.clone())?;
     let todo: usize = missing.iter().map(Vec::len).sum();
