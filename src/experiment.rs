@@ -26,6 +26,100 @@ pub struct Experiment {
     /// A sweep: each config at every point of a grid of settings, instead of as it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<Sweep>,
+    /// What the article claims, each with the test that decides it from the records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<Claim>,
+    /// The equivalence margin in points: two means within it are "the same" for the claims'
+    /// equivalence tests (default 1 point).
+    #[serde(default = "default_margin")]
+    pub margin: f64,
+}
+
+fn default_margin() -> f64 {
+    1.0
+}
+
+/// A sentence an article states, and the test that decides it from attnx's records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    /// The article's claim, in one sentence.
+    pub claim: String,
+    pub test: ClaimTest,
+}
+
+/// How a claim is tested.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClaimTest {
+    /// `variant` scores higher than, lower than, or the same as `control` (Welch's test and
+    /// the equivalence test over the repeats).
+    Difference {
+        control: String,
+        variant: String,
+        direction: Direction,
+        #[serde(default)]
+        at: At,
+    },
+    /// The config scores what the article published for it (the published figure inside
+    /// attnx's prediction interval).
+    Level {
+        config: String,
+        #[serde(default)]
+        at: At,
+    },
+    /// A config's test accuracy changes from epoch `from` to epoch `to` (paired over repeats).
+    Change {
+        config: String,
+        from: usize,
+        to: usize,
+        direction: Direction,
+    },
+}
+
+impl ClaimTest {
+    /// The configs the test reads.
+    pub fn configs(&self) -> Vec<&str> {
+        match self {
+            ClaimTest::Difference {
+                control, variant, ..
+            } => vec![control, variant],
+            ClaimTest::Level { config, .. } | ClaimTest::Change { config, .. } => vec![config],
+        }
+    }
+}
+
+/// Which way a difference goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Higher,
+    Lower,
+    /// No difference: equivalent within the experiment's margin.
+    Same,
+}
+
+/// Which figure of a repeat a claim is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum At {
+    /// The record's accuracy: exact match (echo), after the last epoch (IMDB).
+    #[default]
+    Final,
+    /// Each repeat's best test accuracy over its epochs (the articles' headline figure).
+    Best,
+    /// The test accuracy after this epoch (1-based).
+    Epoch(usize),
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Final => f.write_str("final"),
+            At::Best => f.write_str("best epoch"),
+            At::Epoch(e) => write!(f, "epoch {e}"),
+        }
+    }
 }
 
 /// The grid of a sweep experiment.
@@ -67,12 +161,33 @@ pub struct Published {
     /// Test accuracy after each epoch (E2, E3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_accuracy: Option<Vec<f64>>,
-    /// Training accuracy after each epoch (E3).
+    /// Training accuracy after each epoch (E2, E3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_accuracy: Option<Vec<f64>>,
 }
 
 impl Published {
+    /// The published figure at `at`: the mean of the repeats (echo), or the test accuracy of
+    /// the best, last or given epoch.
+    pub fn at(&self, at: At) -> Option<f64> {
+        if let Some(repeats) = &self.repeats {
+            return (at == At::Final)
+                .then(|| crate::stats::Summary::of(repeats).map(|s| s.mean))
+                .flatten();
+        }
+        let test = self.test_accuracy.as_ref()?;
+        match at {
+            At::Final => test.last().copied(),
+            At::Best => test.iter().copied().reduce(f64::max),
+            At::Epoch(e) => test.get(e.checked_sub(1)?).copied(),
+        }
+    }
+
+    /// How many runs the published figure is the mean of.
+    pub fn runs(&self) -> usize {
+        self.repeats.as_ref().map_or(1, Vec::len)
+    }
+
     /// The published number comparable to attnx's per-config mean: the mean over repeats, or
     /// the best epoch's test accuracy.
     pub fn headline(&self) -> Option<f64> {
@@ -123,6 +238,45 @@ impl Experiment {
             return Err(InputError(format!(
                 "{}: published.{extra}: not one of the experiment's configs",
                 path.display()
+            )));
+        }
+        for (i, claim) in experiment.claims.iter().enumerate() {
+            let at = |what: &str| format!("{}: claims[{i}]: {what}", path.display());
+            if let Some(config) = claim
+                .test
+                .configs()
+                .into_iter()
+                .find(|c| !experiment.configs.iter().any(|k| k == c))
+            {
+                return Err(InputError(at(&format!(
+                    "{config} is not one of the experiment's configs"
+                ))));
+            }
+            match &claim.test {
+                ClaimTest::Level { config, at: when }
+                    if experiment
+                        .published
+                        .get(config)
+                        .and_then(|p| p.at(*when))
+                        .is_none() =>
+                {
+                    return Err(InputError(at(&format!(
+                        "the article publishes no figure for {config} at {when}"
+                    ))));
+                }
+                ClaimTest::Change { from, to, .. } if from == to || *from == 0 || *to == 0 => {
+                    return Err(InputError(at(
+                        "from and to must be two different epochs, counted from 1",
+                    )));
+                }
+                _ => {}
+            }
+        }
+        if !(experiment.margin.is_finite() && experiment.margin > 0.0) {
+            return Err(InputError(format!(
+                "{}: margin: must be a positive number of points, got {}",
+                path.display(),
+                experiment.margin
             )));
         }
         Ok(experiment)

@@ -16,6 +16,7 @@ pub mod data;
 pub mod error;
 pub mod experiment;
 pub mod fsutil;
+pub mod machine;
 pub mod models;
 pub mod progress;
 pub mod record;

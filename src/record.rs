@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Backend, ExperimentConfig, Study, TextModel};
+use crate::machine::SimdLevel;
 
 /// Everything known about one finished repeat.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,8 +22,12 @@ pub struct RepeatRecord {
     /// The repeat's own seed, derived from (config seed, repeat).
     pub seed: u64,
     pub backend: Backend,
-    /// The device that ran it, as burn describes it.
+    /// The device that ran it, as burn describes it (on wgpu, the GPU adapter's name).
     pub device: String,
+    /// The machine that ran it: what decides whether another machine gives the same bits
+    /// (records of attnx before 0.8.0 do not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<Machine>,
     /// Final accuracy in percent: exact match on the evaluation pairs (echo), test accuracy
     /// after the last epoch (IMDB), or of the model of `selected_epoch` (IMDB with
     /// `task.validation_split`).
@@ -53,6 +58,23 @@ pub struct RepeatRecord {
     /// The saved weights, a burnpack file beside the record, when they were saved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_file: Option<String>,
+}
+
+/// The machine a repeat ran on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Machine {
+    /// The CPU's model name.
+    pub cpu: String,
+    /// The vector instructions attnx's CPU kernels ran with.
+    pub simd: SimdLevel,
+    /// Logical CPUs available to attnx.
+    pub threads: usize,
+}
+
+impl std::fmt::Display for Machine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.cpu, self.simd)
+    }
 }
 
 /// Mean training loss over consecutive windows of `every` steps.
@@ -156,6 +178,7 @@ impl RepeatRecord {
             seed,
             backend: config.backend,
             device: String::new(),
+            machine: Some(crate::machine::this()),
             accuracy: 0.0,
             correct: 0,
             total: 0,

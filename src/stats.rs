@@ -61,6 +61,8 @@ pub struct Welch {
     pub p: f64,
     /// Hedges' g: the difference in pooled standard deviations, corrected for small samples.
     pub hedges_g: f64,
+    /// Standard error of the difference.
+    pub se: f64,
 }
 
 impl Welch {
@@ -91,7 +93,89 @@ impl Welch {
             df,
             p,
             hedges_g: difference / pooled * correction,
+            se,
         })
+    }
+
+    /// The equivalence test of the two means within `margin` (Schuirmann's two one-sided
+    /// Welch tests, TOST): the p-value of "the difference lies outside [-margin, margin]", the
+    /// larger of the two one-sided p-values. Below alpha, the means are equivalent within the
+    /// margin at level alpha (the 1 - 2 alpha confidence interval lies inside it).
+    pub fn equivalence_p(&self, margin: f64) -> f64 {
+        tost_p(self.difference, self.se, self.df, margin)
+    }
+}
+
+/// The paired comparison of two measurements of the same repeats (`after[i] - before[i]`):
+/// Student's one-sample t-test of the differences.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Paired {
+    /// Mean of `after - before`.
+    pub difference: f64,
+    pub ci95: (f64, f64),
+    pub t: f64,
+    pub df: f64,
+    /// Two-sided p-value.
+    pub p: f64,
+    pub se: f64,
+}
+
+impl Paired {
+    /// `None` below 2 pairs, for unequal lengths, or when every difference is the same.
+    pub fn test(before: &[f64], after: &[f64]) -> Option<Self> {
+        if before.len() != after.len() {
+            return None;
+        }
+        let diffs: Vec<f64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+        let s = Summary::of(&diffs)?;
+        let se = s.std? / (s.n as f64).sqrt();
+        if se == 0.0 {
+            return None;
+        }
+        let df = (s.n - 1) as f64;
+        let dist = StudentsT::new(0.0, 1.0, df).ok()?;
+        let t = s.mean / se;
+        let half = dist.inverse_cdf(0.975) * se;
+        Some(Self {
+            difference: s.mean,
+            ci95: (s.mean - half, s.mean + half),
+            t,
+            df,
+            p: 2.0 * (1.0 - dist.cdf(t.abs())),
+            se,
+        })
+    }
+
+    /// The equivalence test of the mean difference within `margin` (TOST), as
+    /// [`Welch::equivalence_p`].
+    pub fn equivalence_p(&self, margin: f64) -> f64 {
+        tost_p(self.difference, self.se, self.df, margin)
+    }
+}
+
+/// TOST: the larger of the one-sided p-values of "difference <= -margin" and "difference >=
+/// margin", for an estimate with standard error `se` and `df` degrees of freedom.
+fn tost_p(difference: f64, se: f64, df: f64, margin: f64) -> f64 {
+    let Ok(dist) = StudentsT::new(0.0, 1.0, df) else {
+        return 1.0;
+    };
+    let above_lower = 1.0 - dist.cdf((difference + margin) / se);
+    let below_upper = dist.cdf((difference - margin) / se);
+    above_lower.max(below_upper)
+}
+
+impl Summary {
+    /// The 95% prediction interval for the mean of `m` new repeats drawn like these
+    /// (`m = 1`: a single new run): mean -+ t(n-1, 0.975) sd sqrt(1/n + 1/m). `None` below 2
+    /// values. Where a published figure falls outside it, the article's run is unlikely to come
+    /// from attnx's distribution.
+    pub fn prediction_interval(&self, m: usize) -> Option<(f64, f64)> {
+        let sd = self.std?;
+        let t = StudentsT::new(0.0, 1.0, (self.n - 1) as f64)
+            .ok()?
+            .inverse_cdf(0.975);
+        let half = t * sd * (1.0 / self.n as f64 + 1.0 / m.max(1) as f64).sqrt();
+        Some((self.mean - half, self.mean + half))
     }
 }
 
@@ -169,6 +253,67 @@ mod tests {
         assert!((w.ci95.0 - 0.163_541).abs() < 1e-5 && (w.ci95.1 - 4.276_459).abs() < 1e-5);
         assert!((w.hedges_g - 0.623_446).abs() < 1e-5, "g = {}", w.hedges_g);
         assert!(Welch::test(&[1.0], &b).is_none());
+    }
+
+    /// Reference: statsmodels.stats.weightstats.ttost_ind(b, a, -1, 1, usevar="unequal")
+    /// gives p = 0.020290455965606646 (one-sided 0.020290, 0.014295); with margin 5 on the
+    /// E1 repeats below, ttost_ind(d, c, -5, 5, usevar="unequal") gives 0.10840667355457335.
+    #[test]
+    fn equivalence_matches_statsmodels_tost() {
+        let a = [84.91, 83.18, 84.74, 84.54, 84.86];
+        let b = [84.39, 84.60, 84.12, 84.30, 84.55];
+        let w = Welch::test(&a, &b).unwrap();
+        let p = w.equivalence_p(1.0);
+        assert!((p - 0.020_290_455_965_606_646).abs() < 1e-9, "p = {p}");
+        let c = [20.0, 23.0, 23.0, 18.0, 28.0, 29.0, 23.0, 26.0, 21.0, 20.0];
+        let d = [29.0, 18.0, 10.0, 25.0, 23.0, 24.0, 17.0, 15.0, 32.0, 19.0];
+        let p = Welch::test(&c, &d).unwrap().equivalence_p(5.0);
+        assert!((p - 0.108_406_673_554_573_35).abs() < 1e-9, "p = {p}");
+        // A margin far beyond the spread is equivalence for sure; a zero margin never is.
+        assert!(w.equivalence_p(10.0) < 1e-4);
+        assert!(w.equivalence_p(0.0) >= 0.5);
+    }
+
+    /// Reference: scipy.stats.ttest_rel(after, before) gives t = -14.512594000225564,
+    /// p = 0.00013108342880332904; statsmodels ttost_paired(after, before, -3, 3) gives
+    /// p = 0.0034936873326598342.
+    #[test]
+    fn paired_matches_scipy() {
+        let before = [83.6, 84.1, 83.9, 84.4, 83.8];
+        let after = [81.2, 81.9, 82.0, 81.7, 81.9];
+        let p = Paired::test(&before, &after).unwrap();
+        assert!((p.difference - -2.22).abs() < 1e-9, "{p:?}");
+        assert!((p.t - -14.512_594).abs() < 1e-5, "t = {}", p.t);
+        assert!((p.p - 0.000_131_083_43).abs() < 1e-9, "p = {}", p.p);
+        assert!((p.equivalence_p(3.0) - 0.003_493_687_33).abs() < 1e-9);
+        assert!(Paired::test(&before, &after[..4]).is_none());
+        assert!(
+            Paired::test(&[1.0, 2.0], &[2.0, 3.0]).is_none(),
+            "no spread"
+        );
+    }
+
+    /// Reference: scipy, mean -+ t.ppf(0.975, 4) * s * sqrt(1/5 + 1/m): for m = 1,
+    /// 82.250297 to 86.641703; for m = 10, 83.348149 to 85.543851.
+    #[test]
+    fn prediction_interval_matches_scipy() {
+        let s = Summary::of(&[84.91, 83.18, 84.74, 84.54, 84.86]).unwrap();
+        let (lo, hi) = s.prediction_interval(1).unwrap();
+        assert!(
+            (lo - 82.250_297).abs() < 1e-5 && (hi - 86.641_703).abs() < 1e-5,
+            "{lo} {hi}"
+        );
+        let (lo, hi) = s.prediction_interval(10).unwrap();
+        assert!(
+            (lo - 83.348_149).abs() < 1e-5 && (hi - 85.543_851).abs() < 1e-5,
+            "{lo} {hi}"
+        );
+        assert!(
+            Summary::of(&[1.0])
+                .unwrap()
+                .prediction_interval(1)
+                .is_none()
+        );
     }
 
     /// By hand: sorted 0.01, 0.03, 0.04, 0.5 times 4, 3, 2, 1 gives 0.04, 0.09, 0.08, 0.5; the

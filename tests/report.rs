@@ -7,7 +7,8 @@ use assert_cmd::Command;
 
 mod common;
 use attnx::config::ExperimentConfig;
-use attnx::record::{EpochMetrics, HeldOut, LossCurve, RepeatRecord};
+use attnx::machine::SimdLevel;
+use attnx::record::{EpochMetrics, HeldOut, LossCurve, Machine, RepeatRecord};
 use attnx::store::ResultStore;
 use predicates::prelude::*;
 
@@ -46,6 +47,8 @@ fn record(
         epochs,
         train_seconds: 1.0,
         eval_seconds: 0.1,
+        // Not this machine's: the snapshot must not depend on where the test runs.
+        machine: None,
         ..RepeatRecord::new(config, repeat, repeat as u64)
     }
 }
@@ -75,7 +78,11 @@ fn fixture(root: &Path) {
         r#"{"name": "ex", "title": "EX: base against attn", "metric": "exact match (%)",
             "configs": ["base", "attn"],
             "published": {"base": {"source": "test", "repeats": [20, 22, 24]},
-                          "attn": {"source": "test", "repeats": [90, 95, 97]}}}"#,
+                          "attn": {"source": "test", "repeats": [90, 95, 97]}},
+            "claims": [
+              {"claim": "attn beats base.", "test": {"kind": "difference", "control": "base",
+               "variant": "attn", "direction": "higher"}},
+              {"claim": "attn scores 94.", "test": {"kind": "level", "config": "attn"}}]}"#,
     )
     .unwrap();
     std::fs::write(
@@ -89,7 +96,13 @@ fn fixture(root: &Path) {
 
     let store = ResultStore::new(root.join("results"));
     for (i, acc) in [18.0, 25.0, 21.0, 16.0].into_iter().enumerate() {
-        store.save(&record(&base, i, acc, vec![])).unwrap();
+        let mut r = record(&base, i, acc, vec![]);
+        r.machine = Some(Machine {
+            cpu: if i == 3 { "CPU B" } else { "CPU A" }.into(),
+            simd: if i == 3 { SimdLevel::Avx2 } else { SimdLevel::Avx512 },
+            threads: 2,
+        });
+        store.save(&r).unwrap();
     }
     for (i, acc) in [99.0, 97.0, 100.0, 98.0].into_iter().enumerate() {
         store.save(&record(&attn, i, acc, vec![])).unwrap();
@@ -227,7 +240,10 @@ fn a_corrupt_record_is_named_and_skipped() {
         .get_output()
         .clone();
     let text = String::from_utf8(out.stdout).unwrap();
-    let attn_line = text.lines().find(|l| l.starts_with("attn ")).unwrap();
+    let attn_line = text
+        .lines()
+        .find(|l| l.starts_with("attn ") && l.contains(" flex "))
+        .unwrap();
     let cells: Vec<&str> = attn_line.split_whitespace().collect();
     assert_eq!(&cells[..4], ["attn", "flex", "3", "98.00"], "{attn_line}");
 }

@@ -26,14 +26,13 @@ macro_rules! simd_fn {
                 unsafe fn avx2($($arg: $ty),*) {
                     $portable($($arg),*)
                 }
-                use std::arch::is_x86_feature_detected as has;
-                if has!("avx512f") && has!("fma") {
-                    // SAFETY: the CPU has AVX-512F and FMA (checked just above).
-                    return unsafe { avx512($($arg),*) };
-                }
-                if has!("avx2") && has!("fma") {
-                    // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                    return unsafe { avx2($($arg),*) };
+                match $crate::machine::simd_level() {
+                    // SAFETY: `simd_level` says Avx512 only where the CPU has AVX-512F, AVX2
+                    // and FMA.
+                    $crate::machine::SimdLevel::Avx512 => return unsafe { avx512($($arg),*) },
+                    // SAFETY: `simd_level` says Avx2 only where the CPU has AVX2 and FMA.
+                    $crate::machine::SimdLevel::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::machine::SimdLevel::Portable => {}
                 }
             }
             $portable($($arg),*)

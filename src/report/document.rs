@@ -7,14 +7,37 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::table;
+use super::{table, table_aligned};
+
+/// A Markdown table whose first `left` columns are left-aligned, the others right-aligned.
+fn markdown_table(out: &mut String, header: &[String], rows: &[Vec<String>], left: usize) {
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let rule: Vec<&str> = (0..header.len())
+        .map(|i| if i < left { "---" } else { "---:" })
+        .collect();
+    let _ = writeln!(out, "|{}|", rule.join("|"));
+    for row in rows {
+        // A `|` inside a cell would end it.
+        let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out.push('\n');
+}
 
 /// One piece of the report, rendered as text or as Markdown.
 #[derive(Debug, Clone)]
 pub enum Block {
     Heading(String),
+    /// A part of a section (variants, claims).
+    Subheading(String),
     Text(String),
+    /// Numbers: the first column left-aligned, the others right-aligned.
     Table {
+        header: Vec<String>,
+        rows: Vec<Vec<String>>,
+    },
+    /// Words: every column left-aligned.
+    TextTable {
         header: Vec<String>,
         rows: Vec<Vec<String>>,
     },
@@ -68,9 +91,17 @@ impl Report {
                 Block::Text(t) => {
                     let _ = writeln!(out, "{t}\n");
                 }
+                Block::Subheading(h) => {
+                    let _ = writeln!(out, "{h}\n{}", "-".repeat(h.chars().count()));
+                }
                 Block::Table { header, rows } => {
                     let header: Vec<&str> = header.iter().map(String::as_str).collect();
                     let _ = writeln!(out, "{}", table(&header, rows));
+                }
+                Block::TextTable { header, rows } => {
+                    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+                    let left: Vec<usize> = (0..header.len()).collect();
+                    let _ = writeln!(out, "{}", table_aligned(&header, rows, &left));
                 }
                 Block::Image { alt, path } => {
                     let _ = writeln!(out, "plot: {path} ({alt})\n");
@@ -96,22 +127,12 @@ impl Report {
                     }
                     out.push('\n');
                 }
-                Block::Table { header, rows } => {
-                    let _ = writeln!(out, "| {} |", header.join(" | "));
-                    let _ = writeln!(
-                        out,
-                        "|{}|",
-                        header
-                            .iter()
-                            .enumerate()
-                            .map(|(i, _)| if i == 0 { "---" } else { "---:" })
-                            .collect::<Vec<_>>()
-                            .join("|")
-                    );
-                    for row in rows {
-                        let _ = writeln!(out, "| {} |", row.join(" | "));
-                    }
-                    out.push('\n');
+                Block::Subheading(h) => {
+                    let _ = writeln!(out, "### {h}\n");
+                }
+                Block::Table { header, rows } => markdown_table(&mut out, header, rows, 1),
+                Block::TextTable { header, rows } => {
+                    markdown_table(&mut out, header, rows, header.len())
                 }
                 Block::Image { alt, path } => {
                     let _ = writeln!(out, "![{alt}]({path})\n");

@@ -6,6 +6,7 @@
 pub mod document;
 pub mod plots;
 pub mod scan;
+pub mod verdict;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write};
@@ -268,6 +269,12 @@ pub fn build(
         scan.groups.len()
     )));
     let mut reported: BTreeSet<(String, String)> = BTreeSet::new();
+    // What a sweep's section shows is not shown again as a variant of a plain experiment.
+    let swept: BTreeSet<(String, String)> = sweeps
+        .values()
+        .flatten()
+        .map(|p| (p.config.name().to_string(), p.config.hash()))
+        .collect();
 
     for experiment in experiments {
         if let Some(points) = sweeps.get(&experiment.name) {
@@ -276,35 +283,74 @@ pub fn build(
             }
             continue;
         }
-        let groups: Vec<&Group> = experiment
+        // The configs as their files define them, then every other record of those configs
+        // (`--set`, another backend, an older config or protocol): the variants.
+        let declared: Vec<&Group> = experiment
+            .configs
+            .iter()
+            .filter_map(|name| {
+                scan.groups
+                    .iter()
+                    .find(|g| &g.name == name && g.status == Status::Current)
+            })
+            .collect();
+        let variants: Vec<&Group> = experiment
             .configs
             .iter()
             .flat_map(|name| {
-                let mut of_name: Vec<&Group> =
-                    scan.groups.iter().filter(|g| &g.name == name).collect();
-                of_name.sort_by_key(|g| (g.status != Status::Current, g.label()));
+                let mut of_name: Vec<&Group> = scan
+                    .groups
+                    .iter()
+                    .filter(|g| &g.name == name && g.status != Status::Current)
+                    .filter(|g| !swept.contains(&(g.name.clone(), g.hash.clone())))
+                    .collect();
+                of_name.sort_by_key(|g| g.label());
                 of_name
             })
             .collect();
         report.blocks.push(Block::Heading(experiment.title.clone()));
-        report
-            .blocks
-            .push(Block::Text(format!("Metric: {}.", experiment.metric)));
-        if groups.is_empty() {
+        if declared.is_empty() && variants.is_empty() {
             report.blocks.push(Block::Text(format!(
                 "No records yet: `attnx compare --experiment {}` runs it.",
                 experiment.name
             )));
             continue;
         }
-        section(
-            &mut report,
-            &groups,
-            &experiment.name,
-            Some(&experiment.published),
-        );
-        figures(&mut report, experiment, &groups, extra_plots);
-        for g in &groups {
+        if !experiment.claims.is_empty() {
+            report.blocks.extend(verdict::blocks(
+                experiment,
+                &verdict::verdicts(experiment, &declared),
+            ));
+        }
+        report
+            .blocks
+            .push(Block::Text(format!("Metric: {}.", experiment.metric)));
+        if !declared.is_empty() {
+            section(
+                &mut report,
+                &declared,
+                &experiment.name,
+                Some(&experiment.published),
+            );
+        }
+        if !variants.is_empty() {
+            report.blocks.push(Block::Subheading(format!(
+                "Variants of {}'s configs",
+                experiment.name
+            )));
+            report.blocks.push(Block::Text(
+                "Recorded with settings other than the files' (--set, another backend, an older \
+                 config or protocol): not the article's setting, so never set against its figures."
+                    .into(),
+            ));
+            section(&mut report, &variants, &experiment.name, None);
+        }
+        let shown: Vec<&Group> = declared.iter().chain(&variants).copied().collect();
+        if let Some(line) = machines_line(&shown) {
+            report.blocks.push(Block::Text(line));
+        }
+        figures(&mut report, experiment, &declared, extra_plots);
+        for g in shown {
             reported.insert((g.name.clone(), g.hash.clone()));
         }
     }
@@ -320,7 +366,7 @@ pub fn build(
         report.blocks.push(summary_table(
             &rows,
             others.iter().any(|g| g.is_imdb()),
-            true,
+            false,
         ));
         report.rows.extend(rows);
     }
@@ -329,6 +375,33 @@ pub fn build(
         report.blocks.push(Block::Text(scan.warnings.join("\n")));
     }
     report
+}
+
+/// A line saying which machines made the records, when they are not all the same one: bits
+/// are reproducible only between machines whose kernels use the same vector instructions.
+fn machines_line(groups: &[&Group]) -> Option<String> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for record in groups.iter().flat_map(|g| &g.records) {
+        let machine = record.machine.as_ref().map_or_else(
+            || "not recorded (attnx before 0.8.0)".to_string(),
+            |m| m.to_string(),
+        );
+        *counts.entry(machine).or_default() += 1;
+    }
+    if counts.len() < 2 {
+        return None;
+    }
+    let list: Vec<String> = counts
+        .iter()
+        .map(|(machine, n)| format!("{machine}: {n}"))
+        .collect();
+    Some(format!(
+        "Machines: these records come from {} machines ({}). Records are the same bits only \
+         between machines whose CPU kernels use the same vector instructions; across others they \
+         agree statistically (docs/reproducibility.md).",
+        counts.len(),
+        list.join("; ")
+    ))
 }
 
 /// Each config against the first of its variant family, attnx against the article where it
@@ -548,6 +621,24 @@ pub struct Comparison {
     /// The Holm-adjusted p-value and the number of comparisons it adjusts for, when several
     /// variants were tested against one control.
     pub holm: Option<(f64, usize)>,
+    /// The equivalence test's p-value within ±[`MARGIN`] (TOST), Holm-adjusted like `holm`.
+    pub equivalence: Option<f64>,
+}
+
+/// The margin of the comparisons' equivalence tests, in points.
+pub const MARGIN: f64 = 1.0;
+
+impl Comparison {
+    /// What the tests decide: different, equivalent within [`MARGIN`], or cannot tell.
+    pub fn decision(&self) -> Option<verdict::Decision> {
+        let w = self.welch.as_ref()?;
+        let p = self.holm.map_or(w.p, |(p, _)| p);
+        Some(verdict::Decision::of(
+            w.difference,
+            p,
+            self.equivalence.unwrap_or(1.0),
+        ))
+    }
 }
 
 impl Comparison {
@@ -561,6 +652,7 @@ impl Comparison {
                 .map(|(sb, sa)| sb.mean - sa.mean),
             welch: Welch::test(a, b),
             holm: None,
+            equivalence: Welch::test(a, b).map(|w| w.equivalence_p(MARGIN)),
         }
     }
 }
@@ -591,7 +683,17 @@ impl fmt::Display for Comparison {
         if let Some((p, m)) = self.holm {
             write!(f, "; Holm-adjusted over {m} comparisons: {}", format_p(p))?;
         }
-        f.write_str(")")
+        if let (Some(p), Some(decision)) = (self.equivalence, self.decision()) {
+            write!(
+                f,
+                "; TOST ±{}: {}) -> {}",
+                verdict::points(MARGIN),
+                format_p(p),
+                decision.describe(MARGIN)
+            )
+        } else {
+            f.write_str(")")
+        }
     }
 }
 
@@ -605,9 +707,12 @@ pub fn comparisons(control: &str, a: &[f64], others: &[(String, Vec<f64>)]) -> V
         .collect();
     let tested: Vec<f64> = out.iter().filter_map(|c| c.welch.map(|w| w.p)).collect();
     if tested.len() > 1 {
+        let equivalence: Vec<f64> = out.iter().filter_map(|c| c.equivalence).collect();
         let mut adjusted = crate::stats::holm(&tested).into_iter();
+        let mut adjusted_equivalence = crate::stats::holm(&equivalence).into_iter();
         for c in out.iter_mut().filter(|c| c.welch.is_some()) {
             c.holm = adjusted.next().map(|p| (p, tested.len()));
+            c.equivalence = adjusted_equivalence.next();
         }
     }
     out
@@ -662,9 +767,13 @@ mod tests {
             .collect();
         let adjusted = crate::stats::holm(&raw);
         for (line, p) in lines.iter().zip(&adjusted) {
-            let want = format!("Holm-adjusted over 2 comparisons: {})", format_p(*p));
-            assert!(line.ends_with(&want), "{line}");
+            let want = format!("Holm-adjusted over 2 comparisons: {};", format_p(*p));
+            assert!(line.contains(&want), "{line}");
         }
+        // The close variant cannot be told apart (nor shown within 1 point at n = 5); the far
+        // one is lower.
+        assert!(lines[0].ends_with("-> cannot tell"), "{}", lines[0]);
+        assert!(lines[1].ends_with("-> different (lower)"), "{}", lines[1]);
         assert!(lines[2].contains("n too small"), "{}", lines[2]);
         let single = comparisons("control", &control, &others[..1]);
         assert!(single[0].holm.is_none());

@@ -1,0 +1,382 @@
+//! Verdicts: each claim an article makes (`claims` in `experiments/*.json`), decided from the
+//! records by a rule the report states ([`RULE`]).
+//!
+//! A difference is decided by two tests at 5%, Holm-adjusted over the experiment's difference
+//! and change claims together: Welch's t-test (is there a difference, and which way?) and the
+//! equivalence test TOST (is the difference inside the experiment's margin?). A level, one
+//! config against the article's own figure, by whether that figure lies inside attnx's 95%
+//! prediction interval for a run like the article's (the mean of as many repeats).
+
+use std::fmt;
+
+use crate::experiment::{At, Claim, ClaimTest, Direction, Experiment};
+use crate::stats::{Paired, Summary, Welch, holm};
+
+use super::scan::Group;
+use super::{Block, format_p};
+
+/// The significance level of every test behind a verdict.
+pub const ALPHA: f64 = 0.05;
+
+/// The rule the report states under its verdicts (`{margin}` is the experiment's margin).
+pub const RULE: &str = "Rule: a claim that one config scores higher (lower) is reproduced when \
+attnx's difference goes that way and Welch's test is significant at 5% after Holm's adjustment \
+over the experiment's difference claims; it is not reproduced when the difference goes the other \
+way significantly, or when the two means are equivalent within ±{margin} (two one-sided \
+tests, TOST, at 5%, Holm-adjusted); otherwise it is inconclusive. A claim of no difference is \
+reproduced when the means are equivalent within the margin, not reproduced when they differ \
+significantly. A claim about a figure is reproduced when the published figure lies inside attnx's \
+95% prediction interval for a run like the article's (one run, or the mean of as many repeats as \
+the article ran).";
+
+/// What a claim came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Reproduced,
+    NotReproduced,
+    Inconclusive,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Reproduced => "reproduced",
+            Outcome::NotReproduced => "not reproduced",
+            Outcome::Inconclusive => "inconclusive",
+        })
+    }
+}
+
+/// What two sets of repeats say of their difference, after the family's adjustment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Significantly higher (the second set against the first).
+    Higher,
+    Lower,
+    /// Equivalent within the margin, and not significantly different.
+    Equivalent,
+    /// Neither: more repeats could tell.
+    Undecided,
+}
+
+impl Decision {
+    /// From Holm-adjusted p-values of the difference test and of the equivalence test.
+    pub fn of(difference: f64, p: f64, p_equivalent: f64) -> Self {
+        if p < ALPHA {
+            if difference > 0.0 {
+                Decision::Higher
+            } else {
+                Decision::Lower
+            }
+        } else if p_equivalent < ALPHA {
+            Decision::Equivalent
+        } else {
+            Decision::Undecided
+        }
+    }
+
+    /// The verdict on a claim that the difference goes `direction`.
+    fn outcome(self, direction: Direction, equivalent: bool) -> Outcome {
+        match (direction, self) {
+            // A difference inside the margin is "the same" even when it is significant.
+            (Direction::Same, _) if equivalent => Outcome::Reproduced,
+            (_, Decision::Undecided) => Outcome::Inconclusive,
+            (Direction::Higher, Decision::Higher) | (Direction::Lower, Decision::Lower) => {
+                Outcome::Reproduced
+            }
+            _ => Outcome::NotReproduced,
+        }
+    }
+
+    pub fn describe(self, margin: f64) -> String {
+        match self {
+            Decision::Higher => "different (higher)".into(),
+            Decision::Lower => "different (lower)".into(),
+            Decision::Equivalent => format!("equivalent within ±{}", points(margin)),
+            Decision::Undecided => "cannot tell".into(),
+        }
+    }
+}
+
+/// One claim's verdict, with what attnx measured and the test that decided it.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub claim: String,
+    pub measured: String,
+    pub test: String,
+    pub outcome: Outcome,
+}
+
+/// Each repeat's figure at `at`: its accuracy (final), its best or a given epoch's test
+/// accuracy. `None` when a record lacks it (echo records have no epochs; a validation split
+/// tests once).
+pub fn values_at(group: &Group, at: At) -> Option<Vec<f64>> {
+    group
+        .records
+        .iter()
+        .map(|r| match at {
+            At::Final => Some(r.accuracy),
+            At::Best => r
+                .epochs
+                .iter()
+                .map(|e| e.held_out.test_accuracy())
+                .collect::<Option<Vec<f64>>>()?
+                .into_iter()
+                .reduce(f64::max),
+            At::Epoch(e) => r.epochs.get(e.checked_sub(1)?)?.held_out.test_accuracy(),
+        })
+        .collect()
+}
+
+/// A difference or change test before the family's adjustment.
+enum Test {
+    Welch(Welch),
+    Paired(Paired),
+}
+
+impl Test {
+    fn difference(&self) -> f64 {
+        match self {
+            Test::Welch(w) => w.difference,
+            Test::Paired(p) => p.difference,
+        }
+    }
+    fn ci95(&self) -> (f64, f64) {
+        match self {
+            Test::Welch(w) => w.ci95,
+            Test::Paired(p) => p.ci95,
+        }
+    }
+    fn p(&self) -> f64 {
+        match self {
+            Test::Welch(w) => w.p,
+            Test::Paired(p) => p.p,
+        }
+    }
+    fn equivalence_p(&self, margin: f64) -> f64 {
+        match self {
+            Test::Welch(w) => w.equivalence_p(margin),
+            Test::Paired(p) => p.equivalence_p(margin),
+        }
+    }
+}
+
+/// The verdict on every claim of `experiment`, from `groups`: the records of its configs as
+/// the files define them (no variants).
+pub fn verdicts(experiment: &Experiment, groups: &[&Group]) -> Vec<Verdict> {
+    let margin = experiment.margin;
+    let find = |name: &str| groups.iter().copied().find(|g| g.name == name);
+    // First the difference and change tests, whose p-values are adjusted together.
+    let tests: Vec<Option<Test>> = experiment
+        .claims
+        .iter()
+        .map(|claim| match &claim.test {
+            ClaimTest::Difference {
+                control,
+                variant,
+                at,
+                ..
+            } => {
+                let a = values_at(find(control)?, *at)?;
+                let b = values_at(find(variant)?, *at)?;
+                Welch::test(&a, &b).map(Test::Welch)
+            }
+            ClaimTest::Change {
+                config, from, to, ..
+            } => {
+                let g = find(config)?;
+                let before = values_at(g, At::Epoch(*from))?;
+                let after = values_at(g, At::Epoch(*to))?;
+                Paired::test(&before, &after).map(Test::Paired)
+            }
+            ClaimTest::Level { .. } => None,
+        })
+        .collect();
+    let tested: Vec<&Test> = tests.iter().flatten().collect();
+    let p_adjusted = holm(&tested.iter().map(|t| t.p()).collect::<Vec<_>>());
+    let eq_adjusted = holm(
+        &tested
+            .iter()
+            .map(|t| t.equivalence_p(margin))
+            .collect::<Vec<_>>(),
+    );
+    let mut adjusted = p_adjusted.into_iter().zip(eq_adjusted);
+
+    experiment
+        .claims
+        .iter()
+        .zip(&tests)
+        .map(|(claim, test)| match (&claim.test, test) {
+            (ClaimTest::Level { config, at }, _) => level(experiment, claim, find(config), *at),
+            (
+                ClaimTest::Difference { direction, .. } | ClaimTest::Change { direction, .. },
+                Some(test),
+            ) => {
+                let (p, p_eq) = adjusted.next().expect("one adjusted pair per test");
+                let decision = Decision::of(test.difference(), p, p_eq);
+                let (lo, hi) = test.ci95();
+                Verdict {
+                    claim: claim.claim.clone(),
+                    measured: format!(
+                        "{:+.2} points (95% CI {lo:+.2} to {hi:+.2}){}",
+                        test.difference(),
+                        match claim.test {
+                            ClaimTest::Change { .. } => ", paired over repeats",
+                            _ => "",
+                        }
+                    ),
+                    test: format!(
+                        "{} {} (Holm {}); TOST ±{}: {} (Holm {}): {}",
+                        match test {
+                            Test::Welch(_) => "Welch",
+                            Test::Paired(_) => "paired t",
+                        },
+                        format_p(test.p()),
+                        format_p(p),
+                        points(margin),
+                        format_p(test.equivalence_p(margin)),
+                        format_p(p_eq),
+                        decision.describe(margin)
+                    ),
+                    outcome: decision.outcome(*direction, p_eq < ALPHA),
+                }
+            }
+            (_, None) => Verdict {
+                claim: claim.claim.clone(),
+                measured: "not enough repeats".into(),
+                test: "needs at least 2 repeats of each config, with spread".into(),
+                outcome: Outcome::Inconclusive,
+            },
+        })
+        .collect()
+}
+
+/// A level claim: the published figure against attnx's prediction interval.
+fn level(experiment: &Experiment, claim: &Claim, group: Option<&Group>, at: At) -> Verdict {
+    let inconclusive = |why: &str| Verdict {
+        claim: claim.claim.clone(),
+        measured: why.to_string(),
+        test: "needs at least 2 repeats".into(),
+        outcome: Outcome::Inconclusive,
+    };
+    let ClaimTest::Level { config, .. } = &claim.test else {
+        unreachable!("a level claim");
+    };
+    let Some(published) = experiment.published.get(config) else {
+        return inconclusive("no published figure");
+    };
+    let (Some(figure), runs) = (published.at(at), published.runs()) else {
+        return inconclusive("no published figure");
+    };
+    let Some(summary) = group
+        .and_then(|g| values_at(g, at))
+        .and_then(|v| Summary::of(&v))
+    else {
+        return inconclusive("no records");
+    };
+    let Some((lo, hi)) = summary.prediction_interval(runs) else {
+        return inconclusive(&format!("{:.2} from one repeat", summary.mean));
+    };
+    let what = if runs == 1 {
+        "one run".to_string()
+    } else {
+        format!("the mean of {runs} runs")
+    };
+    let inside = (lo..=hi).contains(&figure);
+    let mut test = format!(
+        "published {figure:.2}: {} the interval",
+        if inside { "inside" } else { "outside" }
+    );
+    if let Some(w) = published
+        .repeats
+        .as_ref()
+        .zip(group)
+        .and_then(|(repeats, g)| Welch::test(repeats, &values_at(g, at)?))
+    {
+        test.push_str(&format!(
+            "; Welch against the published repeats: {:+.2} points, {}",
+            w.difference,
+            format_p(w.p)
+        ));
+    }
+    Verdict {
+        claim: claim.claim.clone(),
+        measured: format!(
+            "{:.2}, n = {} (95% prediction interval for {what}: {lo:.2} to {hi:.2})",
+            summary.mean, summary.n
+        ),
+        test,
+        outcome: if inside {
+            Outcome::Reproduced
+        } else {
+            Outcome::NotReproduced
+        },
+    }
+}
+
+/// `1 point`, `2.5 points`.
+pub fn points(x: f64) -> String {
+    if x == 1.0 {
+        "1 point".into()
+    } else {
+        format!("{x} points")
+    }
+}
+
+/// The verdicts as a table, with the rule under it.
+pub fn blocks(experiment: &Experiment, verdicts: &[Verdict]) -> Vec<Block> {
+    let rows = verdicts
+        .iter()
+        .map(|v| {
+            vec![
+                v.claim.clone(),
+                v.measured.clone(),
+                v.test.clone(),
+                v.outcome.to_string(),
+            ]
+        })
+        .collect();
+    vec![
+        Block::TextTable {
+            header: ["claim", "attnx", "test", "verdict"]
+                .map(String::from)
+                .to_vec(),
+            rows,
+        },
+        Block::Text(RULE.replace("{margin}", &points(experiment.margin))),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_follow_the_adjusted_tests() {
+        assert_eq!(Decision::of(2.0, 0.01, 0.9), Decision::Higher);
+        assert_eq!(Decision::of(-2.0, 0.01, 0.9), Decision::Lower);
+        assert_eq!(Decision::of(0.1, 0.5, 0.01), Decision::Equivalent);
+        assert_eq!(Decision::of(0.1, 0.5, 0.2), Decision::Undecided);
+        // Significant and inside the margin: a difference, which a "same" claim accepts.
+        let tiny = Decision::of(0.3, 0.01, 0.01);
+        assert_eq!(tiny, Decision::Higher);
+        assert_eq!(tiny.outcome(Direction::Same, true), Outcome::Reproduced);
+        assert_eq!(tiny.outcome(Direction::Higher, true), Outcome::Reproduced);
+        assert_eq!(
+            Decision::Lower.outcome(Direction::Higher, false),
+            Outcome::NotReproduced
+        );
+        assert_eq!(
+            Decision::Equivalent.outcome(Direction::Higher, true),
+            Outcome::NotReproduced
+        );
+        assert_eq!(
+            Decision::Undecided.outcome(Direction::Higher, false),
+            Outcome::Inconclusive
+        );
+        assert_eq!(
+            Decision::Higher.outcome(Direction::Same, false),
+            Outcome::NotReproduced
+        );
+    }
+}
