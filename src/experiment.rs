@@ -345,6 +345,7 @@ mod tests {
             names,
             [
                 "e1",
+                "e1_keras2",
                 "e2",
                 "e2_validated",
                 "e3",
@@ -363,6 +364,6 @@ mod tests {
         let e1 = &experiments[0];
         assert!((e1.published["attention"].headline().unwrap() - 95.7).abs() < 1e-9);
         assert!((e1.published["baseline"].headline().unwrap() - 23.1).abs() < 1e-9);
-        assert_eq!(experiments[1].published["imdb_pe"].headline(), Some(84.47));
+        assert_eq!(experiments[2].published["imdb_pe"].headline(), Some(84.47));
     }
 }

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 pub use backend::{Backend, WgpuDevice};
 pub use model::{
-    Attending, AttentionModel, BaselineModel, EchoModel, KernelInit, LstmModel, ModelConfig,
-    Output, Pooling, Position, Score, SelfAttentionModel, TextModel, lstm,
+    Attending, AttentionModel, BaselineModel, DecoderInit, EchoModel, GateActivation, KernelInit,
+    LstmModel, ModelConfig, Output, Pooling, Position, Score, SelfAttentionModel, TextModel, lstm,
 };
 pub use overrides::{Axis, Override};
 pub use task::{EarlyStopping, EchoTask, ImdbTask, StopMetric, TaskConfig};
@@ -507,7 +507,9 @@ mod tests {
                     hidden: 150,
                     score: Score::Additive,
                     attention: Attending::Soft,
-                    temperature: None
+                    temperature: None,
+                    recurrent_activation: GateActivation::Sigmoid,
+                    decoder_init: DecoderInit::Attnx,
                 })
             }
         );

@@ -115,6 +115,9 @@ impl From<TextModel> for ModelConfig {
 pub struct BaselineModel {
     #[serde(default = "echo::hidden")]
     pub hidden: usize,
+    /// The LSTMs' gate activation (Keras' `recurrent_activation`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub recurrent_activation: GateActivation,
 }
 
 /// LSTM encoder keeping every state -> Bahdanau-style attention decoder.
@@ -132,6 +135,12 @@ pub struct AttentionModel {
     /// Hard attention's Gumbel-softmax temperature in training (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
+    /// The encoder LSTM's gate activation (Keras' `recurrent_activation`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub recurrent_activation: GateActivation,
+    /// How the decoder's kernels are drawn.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub decoder_init: DecoderInit,
 }
 
 impl AttentionModel {
@@ -324,6 +333,33 @@ pub enum Score {
     General,
     /// `g cos(s, h_j)`, with `g` a learned scale per model, initialised to 10.
     Cosine,
+}
+
+/// The activation of an LSTM's input, forget and output gates (Keras' `recurrent_activation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateActivation {
+    /// `1 / (1 + e^-x)`: Keras' default since 2.3 (and tf.keras', and PyTorch's).
+    #[default]
+    Sigmoid,
+    /// `clip(0.2 x + 0.5, 0, 1)`: the default of Keras 2.0 to 2.2, the Keras of E1's article
+    /// (its attention layer imports `keras.layers.recurrent.Recurrent`, gone in 2.2).
+    HardSigmoid,
+}
+
+/// How the attention decoder's kernels are drawn (biases are zero either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecoderInit {
+    /// attnx's: glorot-uniform for every kernel but those of the state `s` (`U_r`, `U_z`,
+    /// `U_p`, `U_o`), which are orthogonal; `v_a` with Keras 3's fan of a vector (its length).
+    #[default]
+    Attnx,
+    /// The article's `AttentionDecoder` layer (its `build`): glorot-uniform `V_a`, `W_a`, `U_a`
+    /// (the layer's `kernel_initializer`; `V_a` with Keras 2's fan of a vector, the square root
+    /// of its length), orthogonal for every other kernel (`recurrent_initializer`): `W_s` and
+    /// all of `C_*`, `U_*`, `W_*` of the gates, the proposal and the output.
+    Article,
 }
 
 /// Soft or hard attention.

@@ -15,7 +15,7 @@ use super::stacked::{
     CpuKernel, StackedLinear, StackedLstm, concat_columns, stacked_const, stacked_param,
 };
 use super::step_weight::{StepWeight, defers_on, needs_gradient, stack_inputs};
-use crate::config::Score;
+use crate::config::{DecoderInit, GateActivation, Score};
 use crate::models::init::{glorot_uniform, orthogonal};
 
 /// Baseline: LSTM encoder -> its last hidden state repeated `T` times -> LSTM decoder returning
@@ -28,10 +28,19 @@ pub struct BaselineEncoderDecoder {
 }
 
 impl BaselineEncoderDecoder {
-    pub fn new(rngs: &mut [StdRng], features: usize, hidden: usize, device: &Device) -> Self {
+    pub fn new(
+        rngs: &mut [StdRng],
+        features: usize,
+        hidden: usize,
+        gates: GateActivation,
+        device: &Device,
+    ) -> Self {
+        let lstm = |rngs: &mut [StdRng], d_in| {
+            StackedLstm::new(rngs, d_in, hidden, CpuKernel::Sequence, gates, device)
+        };
         Self {
-            encoder: StackedLstm::new(rngs, features, hidden, CpuKernel::Sequence, device),
-            decoder: StackedLstm::new(rngs, hidden, hidden, CpuKernel::Sequence, device),
+            encoder: lstm(rngs, features),
+            decoder: lstm(rngs, hidden),
             output: StackedLinear::new(rngs, hidden, features, device),
         }
     }
@@ -61,10 +70,11 @@ impl AttentionModel {
         features: usize,
         hidden: usize,
         variant: DecoderVariant,
+        gates: GateActivation,
         device: &Device,
     ) -> Self {
         Self {
-            encoder: StackedLstm::new(rngs, features, hidden, CpuKernel::Sequence, device),
+            encoder: StackedLstm::new(rngs, features, hidden, CpuKernel::Sequence, gates, device),
             decoder: AttentionDecoder::new(rngs, hidden, hidden, features, variant, device),
         }
     }
@@ -85,12 +95,22 @@ impl AttentionModel {
     }
 }
 
-/// The decoder's attention switches (E4): its score function, and soft or hard attention.
+/// The decoder's switches: its score function and soft or hard attention (E4), and how its
+/// kernels are drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DecoderVariant {
     pub score: Score,
     /// `Some(temperature)` for hard attention.
     pub hard: Option<f64>,
+    pub init: DecoderInit,
+}
+
+impl DecoderVariant {
+    /// E1's decoding (additive score, soft attention), whatever the initialisation: what the
+    /// fused CPU op computes.
+    fn is_e1(&self) -> bool {
+        self.score == Score::Additive && self.hard.is_none()
+    }
 }
 
 impl Default for DecoderVariant {
@@ -99,6 +119,7 @@ impl Default for DecoderVariant {
         Self {
             score: Score::Additive,
             hard: None,
+            init: DecoderInit::Attnx,
         }
     }
 }
@@ -125,10 +146,11 @@ impl Default for DecoderVariant {
 /// `U_a`, `b_a`, `v_a`; `general`'s `W_a` is its bilinear `W`), and the ones it shares with E1
 /// are drawn in E1's order, so that the additive decoder is exactly E1's.
 ///
-/// Initialisation: every kernel glorot-uniform on its own shape, except the ones applied to
-/// the recurrent state `s` (`U_r, U_z, U_p, U_o`), which are orthogonal; biases zero. The Keras
-/// layer's exact choice per kernel varies between its published versions; this is the
-/// glorot/orthogonal split Keras' own recurrent layers use.
+/// Initialisation ([`DecoderInit`]), biases zero either way. attnx's: every kernel
+/// glorot-uniform on its own shape, except the ones applied to the recurrent state `s` (`U_r,
+/// U_z, U_p, U_o`), which are orthogonal (the split Keras' own recurrent layers use). The
+/// article's layer: glorot-uniform `V_a`, `W_a`, `U_a`, orthogonal everything else (`W_s` and
+/// the `C_*` and `W_*` kernels too), and `V_a`'s limit from Keras 2's fan of a vector.
 #[derive(Module, Debug)]
 pub struct AttentionDecoder {
     /// `[U_a | W_s]` (additive) or `W_s`, `[R, H, 2U]` or `[R, H, U]`.
@@ -172,6 +194,15 @@ impl AttentionDecoder {
         let query = query_width(variant.score, h, u);
         let wide = 3 * u + v;
         let glorot = |a, b| move |rng: &mut StdRng| glorot_uniform(rng, a, b);
+        // The article's layer draws every kernel but the score's orthogonal.
+        let article = variant.init == DecoderInit::Article;
+        let other = move |rng: &mut StdRng, a, b| {
+            if article {
+                orthogonal(rng, a, b)
+            } else {
+                glorot_uniform(rng, a, b)
+            }
+        };
         let repeats = rngs.len();
         Self {
             from_encoder: stacked_param(
@@ -179,7 +210,7 @@ impl AttentionDecoder {
                 [h, if additive { 2 * u } else { u }],
                 device,
                 |rng| {
-                    let ws = glorot(h, u)(rng);
+                    let ws = other(rng, h, u);
                     if !additive {
                         return ws;
                     }
@@ -190,8 +221,10 @@ impl AttentionDecoder {
             key_bias: additive.then(|| stacked_const(repeats, &vec![0.0; u], [1, u], device)),
             score: additive.then(|| {
                 stacked_param(rngs, [u, 1], device, |rng| {
-                    // Keras' glorot on a vector of `u` units: fan_in = fan_out = u.
-                    crate::models::init::uniform(rng, u, (6.0 / (2 * u) as f64).sqrt() as f32)
+                    // Keras' glorot on a vector of `u` units: fan_in = fan_out = u in Keras 3,
+                    // sqrt(u) in Keras 2 (`_compute_fans` of a shape that is not 2- to 5-D).
+                    let fan = if article { (u as f64).sqrt() } else { u as f64 };
+                    crate::models::init::uniform(rng, u, (6.0 / (2.0 * fan)).sqrt() as f32)
                 })
             }),
             from_state: stacked_param(rngs, [u, 2 * u + query + v], device, |rng| {
@@ -210,7 +243,7 @@ impl AttentionDecoder {
                 for rows in [v, h] {
                     let blocks: Vec<_> = [u, u, u, v]
                         .into_iter()
-                        .map(|cols| (cols, glorot_uniform(rng, rows, cols)))
+                        .map(|cols| (cols, other(rng, rows, cols)))
                         .collect();
                     kernel.extend(concat_columns(rows, &blocks));
                 }
@@ -235,7 +268,7 @@ impl AttentionDecoder {
     /// On the CPU backends E1's decoder (additive, soft) runs as one fused op
     /// ([`attention_decoding`]); the E4 variants and the GPU run burn's ops step by step.
     pub fn forward(&self, states: Tensor<4>, gumbel: Option<Tensor<4>>) -> (Tensor<4>, Tensor<4>) {
-        if self.variant == DecoderVariant::default() && crate::backend::is_cpu(&states.device()) {
+        if self.variant.is_e1() && crate::backend::is_cpu(&states.device()) {
             return self.forward_fused(states);
         }
         let mut decoding = self.decoding(states, gumbel);
@@ -552,8 +585,19 @@ mod tests {
         let device = Device::flex();
         for score in [Score::Additive, Score::Dot, Score::General, Score::Cosine] {
             for hard in [None, Some(0.5)] {
-                let variant = DecoderVariant { score, hard };
-                let model = AttentionModel::new(&mut rngs(2), 7, 6, variant, &device);
+                let variant = DecoderVariant {
+                    score,
+                    hard,
+                    init: DecoderInit::Attnx,
+                };
+                let model = AttentionModel::new(
+                    &mut rngs(2),
+                    7,
+                    6,
+                    variant,
+                    GateActivation::Sigmoid,
+                    &device,
+                );
                 let (logits, weights) =
                     model.forward_with_attention(input(2, 3, 5, 7, &device), None);
                 assert_eq!(logits.dims(), [2, 3, 5, 7]);
@@ -580,7 +624,8 @@ mod tests {
     #[test]
     fn baseline_maps_inputs_to_per_step_logits() {
         let device = Device::flex();
-        let model = BaselineEncoderDecoder::new(&mut rngs(3), 7, 6, &device);
+        let model =
+            BaselineEncoderDecoder::new(&mut rngs(3), 7, 6, GateActivation::Sigmoid, &device);
         assert_eq!(
             model.forward(input(3, 2, 4, 7, &device)).dims(),
             [3, 2, 4, 7]
@@ -594,9 +639,17 @@ mod tests {
         let device = Device::flex();
         let mut all = rngs(3);
         let variant = DecoderVariant::default();
-        let stacked = AttentionModel::new(&mut all, 7, 6, variant, &device);
+        let stacked =
+            AttentionModel::new(&mut all, 7, 6, variant, GateActivation::Sigmoid, &device);
         let mut alone_rngs = vec![rng(1, Stream::Init)];
-        let alone = AttentionModel::new(&mut alone_rngs, 7, 6, variant, &device);
+        let alone = AttentionModel::new(
+            &mut alone_rngs,
+            7,
+            6,
+            variant,
+            GateActivation::Sigmoid,
+            &device,
+        );
 
         let x = input(3, 2, 5, 7, &device);
         let x1 = x.clone().slice_dim(0, 1..2);
@@ -614,7 +667,14 @@ mod tests {
     #[test]
     fn zero_weights_give_uniform_attention() {
         let device = Device::flex();
-        let model = AttentionModel::new(&mut rngs(1), 4, 3, DecoderVariant::default(), &device);
+        let model = AttentionModel::new(
+            &mut rngs(1),
+            4,
+            3,
+            DecoderVariant::default(),
+            GateActivation::Sigmoid,
+            &device,
+        );
         let zero = |p: Param<Tensor<3>>| Param::from_tensor(p.val().zeros_like());
         let decoder = AttentionDecoder {
             score: model.decoder.score.clone().map(zero),
@@ -658,8 +718,20 @@ mod tests {
             (Score::Additive, Some(0.5)),
         ];
         for (score, hard) in variants {
-            let variant = DecoderVariant { score, hard };
-            let decoder = AttentionModel::new(&mut rngs(2), 7, 8, variant, &device).decoder;
+            let variant = DecoderVariant {
+                score,
+                hard,
+                init: DecoderInit::Attnx,
+            };
+            let decoder = AttentionModel::new(
+                &mut rngs(2),
+                7,
+                8,
+                variant,
+                GateActivation::Sigmoid,
+                &device,
+            )
+            .decoder;
             let states = input(2, 1, 5, 8, &device).require_grad();
             let gumbel = hard.map(|_| input(2, 1, 5, 5, &device) * 2.0 - 1.0);
             let loss_weights = input(2, 1, 5, 7, &device) - 0.4;
@@ -686,8 +758,14 @@ mod tests {
     fn fused_decoder_equals_burns_composed_ops() {
         for device in [Device::flex().autodiff(), Device::ndarray().autodiff()] {
             for (r, b) in [(2, 1), (1, 3)] {
-                let model =
-                    AttentionModel::new(&mut rngs(r), 7, 8, DecoderVariant::default(), &device);
+                let model = AttentionModel::new(
+                    &mut rngs(r),
+                    7,
+                    8,
+                    DecoderVariant::default(),
+                    GateActivation::Sigmoid,
+                    &device,
+                );
                 let decoder = model.decoder;
                 let states = (input(r, b, 5, 8, &device) - 0.5).require_grad();
                 let on_logits = input(r, b, 5, 7, &device) - 0.4;

@@ -1,8 +1,9 @@
 //! The element-wise half of an LSTM step as one operation with its own backward pass, for the
 //! CPU backends: from the gate pre-activations `z = [z_i | z_f | z_g | z_o]` and the previous
 //! cell `c`, the new hidden state and cell `[h | c']` with
-//! `c' = sigmoid(z_f) c + sigmoid(z_i) tanh(z_g)` and `h = sigmoid(z_o) tanh(c')` (Keras' gate
-//! order and activations).
+//! `c' = σ(z_f) c + σ(z_i) tanh(z_g)` and `h = σ(z_o) tanh(c')` (Keras' gate order and
+//! activations; the gates' `σ` is the sigmoid, or with `hard` Keras 2's hard sigmoid
+//! `clip(0.2 x + 0.5, 0, 1)`).
 //!
 //! Composed from burn's ops, this was a dozen tracked ops per step (a sigmoid over the gates,
 //! four slices, two tanh, products and a sum), each a pass into a new buffer, with one libm
@@ -22,24 +23,32 @@ use burn::prelude::*;
 
 use crate::models::cpu_kernel::{Floats, exp, floats_mut, simd_fn, zeros};
 
-/// `[h | c']` `[N, 2H]` from gate pre-activations `z` `[N, 4H]` and cell `c` `[N, H]`, tracked by
-/// autodiff with its own backward pass. Only for the CPU backends ([`crate::backend::is_cpu`]).
-pub fn lstm_cell(z: Tensor<2>, c: Tensor<2>) -> Tensor<2> {
+/// `[h | c']` `[N, 2H]` from gate pre-activations `z` `[N, 4H]` and cell `c` `[N, H]`, with
+/// hard-sigmoid gates when `hard`, tracked by autodiff with its own backward pass. Only for the
+/// CPU backends ([`crate::backend::is_cpu`]).
+pub fn lstm_cell(z: Tensor<2>, c: Tensor<2>, hard: bool) -> Tensor<2> {
     Tensor::from_dispatch(<Dispatch as LstmCellBackend>::lstm_cell(
         z.into_dispatch(),
         c.into_dispatch(),
+        hard,
     ))
 }
 
 #[backend_extension(Flex, NdArray, Autodiff)]
 pub trait LstmCellBackend: Backend {
     /// See [`lstm_cell`].
-    fn lstm_cell(z: FloatTensor<Self>, c: FloatTensor<Self>) -> FloatTensor<Self> {
+    fn lstm_cell(z: FloatTensor<Self>, c: FloatTensor<Self>, hard: bool) -> FloatTensor<Self> {
         let (rows, hidden) = sizes(&z.shape(), &c.shape());
         let device = z.device();
         let (z, c) = (Floats::<Self>::new(z), Floats::<Self>::new(c));
         let mut out = zeros([rows, 2 * hidden]);
-        forward(z.as_slice(), c.as_slice(), hidden, floats_mut(&mut out));
+        forward(
+            z.as_slice(),
+            c.as_slice(),
+            hidden,
+            hard,
+            floats_mut(&mut out),
+        );
         Self::float_from_data(out, &device)
     }
 }
@@ -48,12 +57,12 @@ impl LstmCellBackend for Flex {}
 impl LstmCellBackend for NdArray {}
 
 impl<B: LstmCellBackend, C: CheckpointStrategy> LstmCellBackend for Autodiff<B, C> {
-    fn lstm_cell(z: FloatTensor<Self>, c: FloatTensor<Self>) -> FloatTensor<Self> {
+    fn lstm_cell(z: FloatTensor<Self>, c: FloatTensor<Self>, hard: bool) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct LstmCell;
 
         impl<B: Backend> Backward<B, 2> for LstmCell {
-            type State = (NodeId, NodeId);
+            type State = (NodeId, NodeId, bool);
 
             fn backward(
                 self,
@@ -76,6 +85,7 @@ impl<B: LstmCellBackend, C: CheckpointStrategy> LstmCellBackend for Autodiff<B, 
                 backward(
                     (z.as_slice(), c.as_slice(), grad.as_slice()),
                     hidden,
+                    ops.state.2,
                     (floats_mut(&mut dz), floats_mut(&mut dc)),
                 );
                 let [z_parent, c_parent] = ops.parents;
@@ -94,12 +104,12 @@ impl<B: LstmCellBackend, C: CheckpointStrategy> LstmCellBackend for Autodiff<B, 
             .stateful()
         {
             OpsKind::Tracked(mut prep) => {
-                let state = (prep.checkpoint(&z), prep.checkpoint(&c));
-                let output = B::lstm_cell(z.into_primitive(), c.into_primitive());
+                let state = (prep.checkpoint(&z), prep.checkpoint(&c), hard);
+                let output = B::lstm_cell(z.into_primitive(), c.into_primitive(), hard);
                 prep.finish(state, output)
             }
             OpsKind::UnTracked(prep) => {
-                prep.finish(B::lstm_cell(z.into_primitive(), c.into_primitive()))
+                prep.finish(B::lstm_cell(z.into_primitive(), c.into_primitive(), hard))
             }
         }
     }
@@ -116,8 +126,9 @@ fn sizes(z: &burn::tensor::Shape, c: &burn::tensor::Shape) -> (usize, usize) {
 
 simd_fn! {
     /// The forward pass on slices: `out` `[N, 2H]` (`[h | c']`) from `z` `[N, 4H]` and `c`
-    /// `[N, H]`.
-    pub fn forward(z: &[f32], c: &[f32], hidden: usize, out: &mut [f32]) = forward_portable;
+    /// `[N, H]`; hard-sigmoid gates when `hard`.
+    pub fn forward(z: &[f32], c: &[f32], hidden: usize, hard: bool, out: &mut [f32]) =
+        forward_portable;
 }
 
 simd_fn! {
@@ -126,8 +137,26 @@ simd_fn! {
     pub fn backward(
         inputs: (&[f32], &[f32], &[f32]),
         hidden: usize,
+        hard: bool,
         grads: (&mut [f32], &mut [f32]),
     ) = backward_portable;
+}
+
+/// A gate's activation: the sigmoid, or with `HARD` Keras 2's hard sigmoid.
+#[inline(always)]
+fn gate<const HARD: bool>(x: f32) -> f32 {
+    if HARD { hard_sigmoid(x) } else { sigmoid(x) }
+}
+
+/// A gate's derivative, from its value `y`.
+#[inline(always)]
+fn gate_slope<const HARD: bool>(y: f32) -> f32 {
+    if HARD {
+        // Flat where the clip holds the value at 0 or 1.
+        if y > 0.0 && y < 1.0 { 0.2 } else { 0.0 }
+    } else {
+        y * (1.0 - y)
+    }
 }
 
 /// One row's gates `[z_i | z_f | z_g | z_o]`, split.
@@ -140,14 +169,29 @@ fn gates(z: &[f32], hidden: usize) -> (&[f32], &[f32], &[f32], &[f32]) {
 }
 
 #[inline(always)]
-fn forward_portable(z: &[f32], c: &[f32], hidden: usize, out: &mut [f32]) {
+fn forward_portable(z: &[f32], c: &[f32], hidden: usize, hard: bool, out: &mut [f32]) {
+    // One loop per activation, so that each vectorises without a branch inside.
+    if hard {
+        forward_rows::<true>(z, c, hidden, out)
+    } else {
+        forward_rows::<false>(z, c, hidden, out)
+    }
+}
+
+#[inline(always)]
+fn forward_rows<const HARD: bool>(z: &[f32], c: &[f32], hidden: usize, out: &mut [f32]) {
     let rows = z.chunks_exact(4 * hidden).zip(c.chunks_exact(hidden));
     for ((z, c), out) in rows.zip(out.chunks_exact_mut(2 * hidden)) {
         let (zi, zf, zg, zo) = gates(z, hidden);
         let (h_out, c_out) = out.split_at_mut(hidden);
         let units = zi.iter().zip(zf).zip(zg).zip(zo).zip(c);
         for (((((zi, zf), zg), zo), c), (h_out, c_out)) in units.zip(h_out.iter_mut().zip(c_out)) {
-            let (i, f, g, o) = (sigmoid(*zi), sigmoid(*zf), tanh(*zg), sigmoid(*zo));
+            let (i, f, g, o) = (
+                gate::<HARD>(*zi),
+                gate::<HARD>(*zf),
+                tanh(*zg),
+                gate::<HARD>(*zo),
+            );
             let c_new = f.mul_add(*c, i * g);
             *c_out = c_new;
             *h_out = o * tanh(c_new);
@@ -157,6 +201,20 @@ fn forward_portable(z: &[f32], c: &[f32], hidden: usize, out: &mut [f32]) {
 
 #[inline(always)]
 fn backward_portable(
+    inputs: (&[f32], &[f32], &[f32]),
+    hidden: usize,
+    hard: bool,
+    grads: (&mut [f32], &mut [f32]),
+) {
+    if hard {
+        backward_rows::<true>(inputs, hidden, grads)
+    } else {
+        backward_rows::<false>(inputs, hidden, grads)
+    }
+}
+
+#[inline(always)]
+fn backward_rows<const HARD: bool>(
     (z, c, grad): (&[f32], &[f32], &[f32]),
     hidden: usize,
     (dz, dc): (&mut [f32], &mut [f32]),
@@ -175,14 +233,19 @@ fn backward_portable(
         let (dzf, rest) = rest.split_at_mut(hidden);
         let (dzg, dzo) = rest.split_at_mut(hidden);
         for j in 0..hidden {
-            let (i, f, g, o) = (sigmoid(zi[j]), sigmoid(zf[j]), tanh(zg[j]), sigmoid(zo[j]));
+            let (i, f, g, o) = (
+                gate::<HARD>(zi[j]),
+                gate::<HARD>(zf[j]),
+                tanh(zg[j]),
+                gate::<HARD>(zo[j]),
+            );
             let c_new = f.mul_add(c[j], i * g);
             let t = tanh(c_new);
             // The cell's gradient: from the next step, and through h = o tanh(c').
             let dct = (dh[j] * o).mul_add(1.0 - t * t, dc_next[j]);
-            dzo[j] = dh[j] * t * (o * (1.0 - o));
-            dzi[j] = dct * g * (i * (1.0 - i));
-            dzf[j] = dct * c[j] * (f * (1.0 - f));
+            dzo[j] = dh[j] * t * gate_slope::<HARD>(o);
+            dzi[j] = dct * g * gate_slope::<HARD>(i);
+            dzf[j] = dct * c[j] * gate_slope::<HARD>(f);
             dzg[j] = dct * i * (1.0 - g * g);
             dc[j] = dct * f;
         }
@@ -195,6 +258,13 @@ pub fn sigmoid(x: f32) -> f32 {
     let e = exp(-x.abs());
     let r = 1.0 / (1.0 + e);
     if x >= 0.0 { r } else { e * r }
+}
+
+/// Keras 2's `hard_sigmoid`: `clip(0.2 x + 0.5, 0, 1)`, a product and a sum rounded each (as
+/// its TensorFlow backend computes it).
+#[inline(always)]
+pub fn hard_sigmoid(x: f32) -> f32 {
+    (0.2 * x + 0.5).clamp(0.0, 1.0)
 }
 
 /// `tanh(x)`, within 2e-7 of the true value: Cephes' odd polynomial near 0 (where
@@ -236,16 +306,19 @@ mod tests {
     }
 
     /// burn's ops as the LSTM composed them before this kernel (the GPU's path).
-    fn composed(z: Tensor<2>, c: Tensor<2>) -> Tensor<2> {
-        use burn::tensor::activation::{sigmoid, tanh};
+    fn composed(z: Tensor<2>, c: Tensor<2>, hard: bool) -> Tensor<2> {
+        use burn::tensor::activation::{hard_sigmoid, sigmoid, tanh};
         let hidden = c.dims()[1];
-        let gate = |k: usize| z.clone().slice_dim(1, k * hidden..(k + 1) * hidden);
-        let (i, f, g, o) = (
-            sigmoid(gate(0)),
-            sigmoid(gate(1)),
-            tanh(gate(2)),
-            sigmoid(gate(3)),
-        );
+        let gate = |k: usize| {
+            let x = z.clone().slice_dim(1, k * hidden..(k + 1) * hidden);
+            if hard {
+                hard_sigmoid(x, 0.2, 0.5)
+            } else {
+                sigmoid(x)
+            }
+        };
+        let (i, f, o) = (gate(0), gate(1), gate(3));
+        let g = tanh(z.clone().slice_dim(1, 2 * hidden..3 * hidden));
         let c = f * c + i * g;
         Tensor::cat(vec![o * tanh(c.clone()), c], 1)
     }
@@ -273,16 +346,17 @@ mod tests {
 
     #[test]
     fn cell_and_gradients_equal_burns_composed_ops() {
-        for device in [Device::flex().autodiff(), Device::ndarray().autodiff()] {
+        let devices = [Device::flex().autodiff(), Device::ndarray().autodiff()];
+        for (device, hard) in devices.iter().flat_map(|d| [(d, false), (d, true)]) {
             let (rows, hidden) = (5, 19);
-            let weights = inputs(rows, hidden, &device).0.slice_dim(1, 0..2 * hidden);
+            let weights = inputs(rows, hidden, device).0.slice_dim(1, 0..2 * hidden);
             let run = |fused: bool| {
-                let (z, c) = inputs(rows, hidden, &device);
+                let (z, c) = inputs(rows, hidden, device);
                 let (z, c) = (z.require_grad(), c.require_grad());
                 let out = if fused {
-                    lstm_cell(z.clone(), c.clone())
+                    lstm_cell(z.clone(), c.clone(), hard)
                 } else {
-                    composed(z.clone(), c.clone())
+                    composed(z.clone(), c.clone(), hard)
                 };
                 let grads = (out.clone() * weights.clone()).sum().backward();
                 let grad = |t: &Tensor<2>| values(t.grad(&grads).unwrap());
@@ -297,7 +371,20 @@ mod tests {
                 dz.iter().any(|g| g.abs() > 1e-2),
                 "a gradient that says something"
             );
+            if hard {
+                // Some gates sit on the clip (|z| >= 2.5 in the inputs) and pass no gradient.
+                assert!(dz.iter().filter(|g| **g == 0.0).count() > rows);
+            }
         }
+    }
+
+    #[test]
+    fn the_hard_sigmoid_is_keras_2s() {
+        assert_eq!(hard_sigmoid(0.0), 0.5);
+        assert_eq!(hard_sigmoid(1.0), 0.7);
+        assert_eq!(hard_sigmoid(-2.5), 0.0);
+        assert_eq!(hard_sigmoid(3.0), 1.0);
+        assert_eq!(hard_sigmoid(-7.0), 0.0);
     }
 
     /// The vector builds give the portable build's bits.
@@ -311,16 +398,23 @@ mod tests {
             .collect();
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let (mut fast, mut portable) = (vec![0.0; rows * 2 * hidden], vec![0.0; rows * 2 * hidden]);
-        forward(&z, &c, hidden, &mut fast);
-        forward_portable(&z, &c, hidden, &mut portable);
-        assert_eq!(bits(&fast), bits(&portable));
-        let mut fast = (vec![0.0; z.len()], vec![0.0; c.len()]);
-        let mut portable = fast.clone();
-        backward((&z, &c, &grad), hidden, (&mut fast.0, &mut fast.1));
-        backward_portable((&z, &c, &grad), hidden, (&mut portable.0, &mut portable.1));
-        assert_eq!(
-            (bits(&fast.0), bits(&fast.1)),
-            (bits(&portable.0), bits(&portable.1))
-        );
+        for hard in [false, true] {
+            forward(&z, &c, hidden, hard, &mut fast);
+            forward_portable(&z, &c, hidden, hard, &mut portable);
+            assert_eq!(bits(&fast), bits(&portable));
+            let mut fast = (vec![0.0; z.len()], vec![0.0; c.len()]);
+            let mut portable = fast.clone();
+            backward((&z, &c, &grad), hidden, hard, (&mut fast.0, &mut fast.1));
+            backward_portable(
+                (&z, &c, &grad),
+                hidden,
+                hard,
+                (&mut portable.0, &mut portable.1),
+            );
+            assert_eq!(
+                (bits(&fast.0), bits(&fast.1)),
+                (bits(&portable.0), bits(&portable.1))
+            );
+        }
     }
 }

@@ -26,13 +26,14 @@ use super::cpu_kernel::{Floats, Operand, small_matmul};
 use super::lstm_cell;
 
 /// Every hidden state `[R, B, T, H]` of LSTMs over projected inputs `[R, B, T, 4H]` with
-/// recurrent kernels `[R, H, 4H]` (Keras' gate order and activations, zero initial state),
-/// tracked by autodiff with its own backward pass. Only for the CPU backends
-/// ([`crate::backend::is_cpu`]).
-pub fn lstm_sequence(projected: Tensor<4>, recurrent: Tensor<3>) -> Tensor<4> {
+/// recurrent kernels `[R, H, 4H]` (Keras' gate order and activations, hard-sigmoid gates when
+/// `hard`, zero initial state), tracked by autodiff with its own backward pass. Only for the
+/// CPU backends ([`crate::backend::is_cpu`]).
+pub fn lstm_sequence(projected: Tensor<4>, recurrent: Tensor<3>, hard: bool) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as LstmSequenceBackend>::lstm_sequence(
         projected.into_dispatch(),
         recurrent.into_dispatch(),
+        hard,
     ))
 }
 
@@ -42,8 +43,9 @@ pub trait LstmSequenceBackend: Backend {
     fn lstm_sequence(
         projected: FloatTensor<Self>,
         recurrent: FloatTensor<Self>,
+        hard: bool,
     ) -> FloatTensor<Self> {
-        let sizes = Sizes::of(&projected.shape(), &recurrent.shape());
+        let sizes = Sizes::of(&projected.shape(), &recurrent.shape(), hard);
         let device = projected.device();
         let (p, w) = (
             Floats::<Self>::new(projected),
@@ -63,12 +65,13 @@ impl<B: LstmSequenceBackend, C: CheckpointStrategy> LstmSequenceBackend for Auto
     fn lstm_sequence(
         projected: FloatTensor<Self>,
         recurrent: FloatTensor<Self>,
+        hard: bool,
     ) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct LstmSequence;
 
         impl<B: Backend> Backward<B, 2> for LstmSequence {
-            type State = (NodeId, NodeId);
+            type State = (NodeId, NodeId, bool);
 
             fn backward(
                 self,
@@ -79,7 +82,7 @@ impl<B: LstmSequenceBackend, C: CheckpointStrategy> LstmSequenceBackend for Auto
                 let grad = grads.consume::<B>(&ops.node);
                 let p: FloatTensor<B> = checkpointer.retrieve_node_output(ops.state.0);
                 let w: FloatTensor<B> = checkpointer.retrieve_node_output(ops.state.1);
-                let sizes = Sizes::of(&p.shape(), &w.shape());
+                let sizes = Sizes::of(&p.shape(), &w.shape(), ops.state.2);
                 let device = p.device();
                 let (p_shape, w_shape) = (p.shape(), w.shape());
                 let (p, w) = (Floats::<B>::new(p), Floats::<B>::new(w));
@@ -109,33 +112,40 @@ impl<B: LstmSequenceBackend, C: CheckpointStrategy> LstmSequenceBackend for Auto
             .stateful()
         {
             OpsKind::Tracked(mut prep) => {
-                let state = (prep.checkpoint(&projected), prep.checkpoint(&recurrent));
+                let state = (
+                    prep.checkpoint(&projected),
+                    prep.checkpoint(&recurrent),
+                    hard,
+                );
                 let output =
-                    B::lstm_sequence(projected.into_primitive(), recurrent.into_primitive());
+                    B::lstm_sequence(projected.into_primitive(), recurrent.into_primitive(), hard);
                 prep.finish(state, output)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::lstm_sequence(
                 projected.into_primitive(),
                 recurrent.into_primitive(),
+                hard,
             )),
         }
     }
 }
 
 /// The sizes of one call: `repeats` LSTMs of `hidden` units, each over `batch` sequences of
-/// `time` steps.
+/// `time` steps; and their gates' activation.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sizes {
     pub repeats: usize,
     pub batch: usize,
     pub time: usize,
     pub hidden: usize,
+    /// Hard-sigmoid gates (Keras 2's), else sigmoid.
+    pub hard: bool,
 }
 
 impl Sizes {
     /// The sizes of projected inputs `[R, B, T, 4H]` and recurrent kernels `[R, H, 4H]`
     /// (checked).
-    fn of(p: &burn::tensor::Shape, w: &burn::tensor::Shape) -> Self {
+    fn of(p: &burn::tensor::Shape, w: &burn::tensor::Shape, hard: bool) -> Self {
         assert!(
             p.num_dims() == 4
                 && w.num_dims() == 3
@@ -150,6 +160,7 @@ impl Sizes {
             batch: p[1],
             time: p[2],
             hidden: w[1],
+            hard,
         }
     }
 
@@ -200,7 +211,7 @@ fn recur(p: &[f32], w: &[f32], s: Sizes, mut store: impl FnMut(usize, usize, &[f
                 true,
             );
         }
-        lstm_cell::forward(z, c_prev, h, &mut hc);
+        lstm_cell::forward(z, c_prev, h, s.hard, &mut hc);
         for (row, state) in hc.chunks_exact(2 * h).enumerate() {
             store(step, row, &state[..h]);
         }
@@ -265,7 +276,7 @@ pub fn backward(
             let dz_step = &mut dz[step * b * g..(step + 1) * b * g];
             let z = &trace.gates[step * b * g..(step + 1) * b * g];
             let c_prev = &trace.cells[step * b * h..(step + 1) * b * h];
-            lstm_cell::backward((z, c_prev, &dhc), h, (dz_step, &mut dc));
+            lstm_cell::backward((z, c_prev, &dhc), h, s.hard, (dz_step, &mut dc));
             // The cell's gradient goes on to step t - 1 as its c_t's.
             for (dhc, dc) in dhc.chunks_exact_mut(2 * h).zip(dc.chunks_exact(h)) {
                 dhc[h..].copy_from_slice(dc);
@@ -299,10 +310,10 @@ pub fn backward(
 mod tests {
     use super::*;
     use crate::models::step_weight::values;
-    use burn::tensor::activation::{sigmoid, tanh};
+    use burn::tensor::activation::{hard_sigmoid, sigmoid, tanh};
 
     /// burn's ops as the LSTM composes them on the GPU: the reference.
-    fn composed(p: Tensor<4>, w: Tensor<3>) -> Tensor<4> {
+    fn composed(p: Tensor<4>, w: Tensor<3>, hard: bool) -> Tensor<4> {
         let [r, b, t, _] = p.dims();
         let hidden = w.dims()[1];
         let zeros = Tensor::<3>::zeros([r, b, hidden], &p.device());
@@ -311,13 +322,16 @@ mod tests {
         for step in 0..t {
             let z =
                 p.clone().slice_dim(2, step..step + 1).squeeze_dim::<3>(2) + h.matmul(w.clone());
-            let gate = |k: usize| z.clone().slice_dim(2, k * hidden..(k + 1) * hidden);
-            let (i, f, g, o) = (
-                sigmoid(gate(0)),
-                sigmoid(gate(1)),
-                tanh(gate(2)),
-                sigmoid(gate(3)),
-            );
+            let gate = |k: usize| {
+                let x = z.clone().slice_dim(2, k * hidden..(k + 1) * hidden);
+                if hard {
+                    hard_sigmoid(x, 0.2, 0.5)
+                } else {
+                    sigmoid(x)
+                }
+            };
+            let (i, f, o) = (gate(0), gate(1), gate(3));
+            let g = tanh(z.clone().slice_dim(2, 2 * hidden..3 * hidden));
             c = f * c + i * g;
             h = o * tanh(c.clone());
             states.push(h.clone());
@@ -351,19 +365,20 @@ mod tests {
     }
 
     /// The states and both gradients of the fused recurrence equal burn's composed ops, on both
-    /// CPU backends, for batches of one sequence (E1) and several.
+    /// CPU backends, for batches of one sequence (E1) and several, with either gate activation.
     #[test]
     fn recurrence_and_gradients_equal_burns_composed_ops() {
         for device in [Device::flex().autodiff(), Device::ndarray().autodiff()] {
-            for (r, b, t, h) in [(2, 1, 5, 7), (1, 3, 4, 5)] {
+            let cases = [(2, 1, 5, 7, false), (1, 3, 4, 5, false), (2, 1, 5, 7, true)];
+            for (r, b, t, h, hard) in cases {
                 let weights = spread([r, b, t, h], 31, 0.02, &device);
                 let run = |fused: bool| {
                     let p = spread([r, b, t, 4 * h], 7919, 0.05, &device).require_grad();
                     let w = spread([r, h, 4 * h], 104_729, 0.03, &device).require_grad();
                     let states = if fused {
-                        lstm_sequence(p.clone(), w.clone())
+                        lstm_sequence(p.clone(), w.clone(), hard)
                     } else {
-                        composed(p.clone(), w.clone())
+                        composed(p.clone(), w.clone(), hard)
                     };
                     let grads = (states.clone() * weights.clone()).sum().backward();
                     (
@@ -389,6 +404,7 @@ mod tests {
             batch: 2,
             time: 4,
             hidden: 6,
+            hard: false,
         };
         let device = Device::flex();
         let p = values(spread([3, 2, 4, 24], 7919, 0.05, &device));

@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 
 use super::layers::{keras_embedding, output_head, output_layer};
 use super::stacked::{CpuKernel, StackedLstm};
-use crate::config::{LstmModel, Pooling};
+use crate::config::{GateActivation, LstmModel, Pooling};
 use crate::models::init::glorot_uniform;
 
 #[derive(Module, Debug)]
@@ -87,6 +87,7 @@ impl RecurrentClassifier {
             embed,
             hidden,
             CpuKernel::Cell,
+            GateActivation::Sigmoid,
             device,
         );
         let units = config.units();

@@ -10,11 +10,12 @@
 
 use burn::module::{ModuleMapper, Param};
 use burn::prelude::*;
-use burn::tensor::activation::{sigmoid, tanh};
+use burn::tensor::activation::{hard_sigmoid, sigmoid, tanh};
 use rand::rngs::StdRng;
 
 use super::lstm_cell::lstm_cell;
 use super::lstm_sequence::lstm_sequence;
+use crate::config::GateActivation;
 
 /// Keeps one repeat of a stacked model: every parameter's slice `repeat` of its leading
 /// dimension, so that each repeat can be saved (and loaded) as a model of its own.
@@ -108,8 +109,8 @@ pub enum CpuKernel {
     Sequence,
 }
 
-/// `R` Keras-style LSTM layers (gate order i, f, c, o; sigmoid gates; tanh cell), with
-/// zero initial state.
+/// `R` Keras-style LSTM layers (gate order i, f, c, o; sigmoid or hard-sigmoid gates; tanh
+/// cell), with zero initial state.
 #[derive(Module, Debug)]
 pub struct StackedLstm {
     /// Input kernel `[R, in, 4H]`, Keras `glorot_uniform` over the whole fused kernel.
@@ -120,6 +121,9 @@ pub struct StackedLstm {
     pub bias: Param<Tensor<3>>,
     #[module(skip)]
     cpu_kernel: CpuKernel,
+    /// Keras 2's hard-sigmoid gates (`recurrent_activation: "hard_sigmoid"`) instead of sigmoid.
+    #[module(skip)]
+    hard: bool,
 }
 
 impl StackedLstm {
@@ -128,6 +132,7 @@ impl StackedLstm {
         d_in: usize,
         hidden: usize,
         cpu_kernel: CpuKernel,
+        activation: GateActivation,
         device: &Device,
     ) -> Self {
         let gates = 4 * hidden;
@@ -145,6 +150,7 @@ impl StackedLstm {
             recurrent,
             bias,
             cpu_kernel,
+            hard: activation == GateActivation::HardSigmoid,
         }
     }
 
@@ -169,20 +175,22 @@ impl StackedLstm {
     /// [`project_inputs`](Self::project_inputs)); returns every hidden state `[R, B, T, H]`.
     pub fn run(&self, projected: Tensor<4>) -> Tensor<4> {
         let recurrent = self.recurrent.val();
+        let hard = self.hard;
         if !crate::backend::is_cpu(&projected.device()) {
-            return Tensor::stack(recur(projected, &recurrent, false), 2);
+            return Tensor::stack(recur(projected, &recurrent, false, hard), 2);
         }
         match self.cpu_kernel {
-            CpuKernel::Sequence => lstm_sequence(projected, recurrent),
-            CpuKernel::Cell => Tensor::stack(recur(projected, &recurrent, true), 2),
+            CpuKernel::Sequence => lstm_sequence(projected, recurrent, hard),
+            CpuKernel::Cell => Tensor::stack(recur(projected, &recurrent, true, hard), 2),
         }
     }
 }
 
 /// An LSTM over projected inputs `[R, B, T, 4H]` with recurrent kernel `[R, H, 4H]` (Keras gate
 /// order i, f, c, o; zero initial state); returns the hidden states `h_1 .. h_T`, `[R, B, H]`.
-/// `fused`: each step's element-wise half as one op ([`lstm_cell`], CPU backends only).
-fn recur(projected: Tensor<4>, recurrent: &Tensor<3>, fused: bool) -> Vec<Tensor<3>> {
+/// `fused`: each step's element-wise half as one op ([`lstm_cell`], CPU backends only); `hard`:
+/// hard-sigmoid gates.
+fn recur(projected: Tensor<4>, recurrent: &Tensor<3>, fused: bool, hard: bool) -> Vec<Tensor<3>> {
     let [r, b, t, _] = projected.dims();
     let hidden = recurrent.dims()[1];
     let zeros = Tensor::<3>::zeros([r, b, hidden], &projected.device());
@@ -195,7 +203,11 @@ fn recur(projected: Tensor<4>, recurrent: &Tensor<3>, fused: bool) -> Vec<Tensor
             .squeeze_dim::<3>(2);
         let z = p + h.matmul(recurrent.clone());
         (h, c) = if fused {
-            let hc = lstm_cell(z.reshape([r * b, 4 * hidden]), c.reshape([r * b, hidden]));
+            let hc = lstm_cell(
+                z.reshape([r * b, 4 * hidden]),
+                c.reshape([r * b, hidden]),
+                hard,
+            );
             let half = |k: usize| {
                 hc.clone()
                     .slice_dim(1, k * hidden..(k + 1) * hidden)
@@ -206,7 +218,11 @@ fn recur(projected: Tensor<4>, recurrent: &Tensor<3>, fused: bool) -> Vec<Tensor
             // One sigmoid over all four gates (the cell candidate's quarter goes unused) costs
             // less than three separate ones: at batch size 1 the op count, not the arithmetic,
             // dominates.
-            let gates = sigmoid(z.clone());
+            let gates = if hard {
+                hard_sigmoid(z.clone(), 0.2, 0.5)
+            } else {
+                sigmoid(z.clone())
+            };
             let gate = |k: usize| gates.clone().slice_dim(2, k * hidden..(k + 1) * hidden);
             let (i, f, o) = (gate(0), gate(1), gate(3));
             let g = tanh(z.slice_dim(2, 2 * hidden..3 * hidden));

@@ -40,21 +40,36 @@ pub fn build_model(
     let mut rngs: Vec<StdRng> = seeds.iter().map(|&s| rng::rng(s, Stream::Init)).collect();
     let features = task.cardinality;
     match *model {
-        config::EchoModel::Baseline(config::BaselineModel { hidden }) => EchoModel::Baseline(
-            BaselineEncoderDecoder::new(&mut rngs, features, hidden, device),
-        ),
+        config::EchoModel::Baseline(config::BaselineModel {
+            hidden,
+            recurrent_activation,
+        }) => EchoModel::Baseline(BaselineEncoderDecoder::new(
+            &mut rngs,
+            features,
+            hidden,
+            recurrent_activation,
+            device,
+        )),
         config::EchoModel::Attention(config::AttentionModel {
             hidden,
             score,
             attention,
             temperature,
+            recurrent_activation,
+            decoder_init,
         }) => {
             let variant = DecoderVariant {
                 score,
                 hard: (attention == Attending::Hard).then(|| temperature.unwrap_or(1.0)),
+                init: decoder_init,
             };
             EchoModel::Attention(AttentionModel::new(
-                &mut rngs, features, hidden, variant, device,
+                &mut rngs,
+                features,
+                hidden,
+                variant,
+                recurrent_activation,
+                device,
             ))
         }
     }
