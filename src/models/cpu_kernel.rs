@@ -284,6 +284,40 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
+/// `fold` over `x` in [`LANES`] interleaved accumulators, combined by `combine` in a fixed tree.
+#[inline(always)]
+pub fn lanes_reduce(
+    x: &[f32],
+    init: f32,
+    fold: impl Fn(f32, f32) -> f32,
+    combine: impl Fn(f32, f32) -> f32,
+) -> f32 {
+    let mut acc = [init; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (a, v) in acc.iter_mut().zip(chunk) {
+            *a = fold(*a, *v);
+        }
+    }
+    for (a, v) in acc.iter_mut().zip(chunks.remainder()) {
+        *a = fold(*a, *v);
+    }
+    let mut width = LANES / 2;
+    while width > 0 {
+        for i in 0..width {
+            acc[i] = combine(acc[i], acc[i + width]);
+        }
+        width /= 2;
+    }
+    acc[0]
+}
+
+/// The lanes of a fixed-order sum added pairwise, always in the same order.
+#[inline(always)]
+pub fn tree_sum(lanes: [f32; LANES]) -> f32 {
+    lanes_reduce(&lanes, 0.0, |a, v| a + v, |a, b| a + b)
+}
+
 /// `e^x` for `x <= 0` (softmax arguments), within 2 ulp of the true value, 0 below -87.
 ///
 /// libm's `expf` is a function call per element; this is straight-line code the compiler

@@ -26,7 +26,9 @@ use burn::backend::{
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use crate::models::cpu_kernel::{Floats, LANES, Operand, exp, floats_mut, matmul, simd_fn, zeros};
+use crate::models::cpu_kernel::{
+    Floats, LANES, Operand, exp, floats_mut, lanes_reduce, matmul, simd_fn, tree_sum, zeros,
+};
 use crate::models::layers::softmax_fused;
 
 /// The sizes of one call: `batch` reviews of `time` tokens, `heads` heads of `head_dim`.
@@ -382,40 +384,6 @@ fn softmax_backward_portable(p: &[f32], dp: &mut [f32], row: usize, scale: f32) 
             *d = scale * (*p * (*d - dot));
         }
     }
-}
-
-/// `fold` over `x` in [`LANES`] interleaved accumulators, combined by `combine` in a fixed tree.
-#[inline(always)]
-fn lanes_reduce(
-    x: &[f32],
-    init: f32,
-    fold: impl Fn(f32, f32) -> f32,
-    combine: impl Fn(f32, f32) -> f32,
-) -> f32 {
-    let mut acc = [init; LANES];
-    let mut chunks = x.chunks_exact(LANES);
-    for chunk in &mut chunks {
-        for (a, v) in acc.iter_mut().zip(chunk) {
-            *a = fold(*a, *v);
-        }
-    }
-    for (a, v) in acc.iter_mut().zip(chunks.remainder()) {
-        *a = fold(*a, *v);
-    }
-    let mut width = LANES / 2;
-    while width > 0 {
-        for i in 0..width {
-            acc[i] = combine(acc[i], acc[i + width]);
-        }
-        width /= 2;
-    }
-    acc[0]
-}
-
-/// The lanes of a fixed-order sum added pairwise, always in the same order.
-#[inline(always)]
-fn tree_sum(lanes: [f32; LANES]) -> f32 {
-    lanes_reduce(&lanes, 0.0, |a, v| a + v, |a, b| a + b)
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 
 pub mod classifier;
 pub mod cpu_kernel;
+#[allow(deprecated)] // its backend extension names burn-ndarray, deprecated upstream
+pub mod cross_entropy;
 pub mod echo;
 pub mod footprint;
 #[allow(deprecated)] // its backend extension names burn-ndarray, deprecated upstream

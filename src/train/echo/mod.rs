@@ -19,6 +19,7 @@ use rand::rngs::StdRng;
 use super::EchoStudy;
 use super::{LossWindows, RepeatOutcome, TrainedModel};
 use crate::config::{self, Attending, EchoTask, OptimizerConfig};
+use crate::models::cross_entropy::cross_entropy;
 use crate::models::echo::{AttentionModel, BaselineEncoderDecoder, DecoderVariant, EchoModel};
 use crate::models::stacked::TakeRepeat;
 use crate::rng::{self, Stream};
@@ -119,8 +120,17 @@ fn gumbel_noise(rngs: &mut [StdRng], batch: usize, t: usize, device: &Device) ->
 }
 
 /// Categorical cross-entropy of each repeat, averaged over its batch and output steps: `[R]`.
+///
+/// On the CPU backends one fused op ([`cross_entropy`]), whose sums do not depend on the
+/// CPU's vector width (burn-flex's `log_softmax` does); on a GPU burn's ops.
 pub fn per_repeat_loss(logits: Tensor<4>, targets: Tensor<4>) -> Tensor<1> {
-    let [r, b, t, _] = logits.dims();
+    let [r, b, t, v] = logits.dims();
+    if crate::backend::is_cpu(&logits.device()) {
+        return cross_entropy(
+            logits.reshape([r, b * t, v]),
+            targets.reshape([r, b * t, v]),
+        );
+    }
     let nll = (log_softmax(logits, 3) * targets).sum_dim(3).neg(); // [R, B, T, 1]
     nll.reshape([r, b * t]).mean_dim(1).reshape([r])
 }
