@@ -99,7 +99,11 @@ fn fixture(root: &Path) {
         let mut r = record(&base, i, acc, vec![]);
         r.machine = Some(Machine {
             cpu: if i == 3 { "CPU B" } else { "CPU A" }.into(),
-            simd: if i == 3 { SimdLevel::Avx2 } else { SimdLevel::Avx512 },
+            simd: if i == 3 {
+                SimdLevel::Avx2
+            } else {
+                SimdLevel::Avx512
+            },
             threads: 2,
         });
         store.save(&r).unwrap();
