@@ -133,8 +133,5 @@ pub fn report() -> Vec<(Backend, String)> {
 
 /// Whether `device` (with or without autodiff) computes on the CPU: flex or ndarray.
 pub fn is_cpu(device: &Device) -> bool {
-    matches!(
-        device.clone().without_autodiff().as_dispatch(),
-        burn_dispatch::DispatchDevice::Flex(_) | burn_dispatch::DispatchDevice::NdArray(_)
-    )
+    crate::kernels::on_cpu(device)
 }

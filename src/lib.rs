@@ -9,6 +9,11 @@
 //! exit 2), [`backend`] (config backend -> burn `Device`), [`experiment`]
 //! (experiments/*.json), [`progress`] (indicatif bars).
 
+// `unsafe` only where it must be (the kernels' gemm call and SIMD dispatch allow it for their
+// modules), each block with the invariant it relies on.
+#![deny(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod backend;
 pub mod commands;
 pub mod config;
@@ -16,6 +21,7 @@ pub mod data;
 pub mod error;
 pub mod experiment;
 pub mod fsutil;
+pub mod kernels;
 pub mod machine;
 pub mod models;
 pub mod progress;

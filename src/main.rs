@@ -1,3 +1,6 @@
+// Each `unsafe` block says what makes it sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

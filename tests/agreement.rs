@@ -173,7 +173,7 @@ fn ndarray_and_wgpu_agree_on_outputs_and_gradients() {
     let gpu = wgpu();
     let cpu = ndarray();
     // Every model and every E4 variant. On ndarray a self-attention layer without a mask or a
-    // window runs as attnx's fused kernel (`models::fused_attention`), and the IMDB LSTMs' steps
+    // window runs as attnx's fused kernel (`kernels::attention`), and the IMDB LSTMs' steps
     // as its fused cell (`models::lstm_cell`); on wgpu both are burn's ops.
     let cases: [Case; 12] = [
         (

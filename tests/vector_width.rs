@@ -163,7 +163,7 @@ fn print_the_bits_of_e1s_operations() {
                 }
                 let targets =
                     Tensor::from_data(TensorData::new(targets, [r, m, v]), &x[0].device());
-                attnx::models::cross_entropy::cross_entropy(x[0].clone(), targets)
+                attnx::kernels::cross_entropy::cross_entropy(x[0].clone(), targets)
             },
         );
         probe("exp [1,1,5,50]", &device, &[[1, 1, 5, 50]], |x| {

@@ -9,13 +9,13 @@ use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, tanh};
 use rand::rngs::StdRng;
 
-use super::fused_decoder::{DecoderInputs, attention_decoding};
-use super::layers::softmax_fused;
 use super::stacked::{
     CpuKernel, StackedLinear, StackedLstm, concat_columns, stacked_const, stacked_param,
 };
 use super::step_weight::{StepWeight, defers_on, needs_gradient, stack_inputs};
 use crate::config::{DecoderInit, GateActivation, Score};
+use crate::kernels::decoder::{DecoderInputs, attention_decoding};
+use crate::kernels::softmax::softmax_fused;
 use crate::models::init::{glorot_uniform, orthogonal};
 
 /// Baseline: LSTM encoder -> its last hidden state repeated `T` times -> LSTM decoder returning
@@ -268,7 +268,7 @@ impl AttentionDecoder {
     /// On the CPU backends E1's decoder (additive, soft) runs as one fused op
     /// ([`attention_decoding`]); the E4 variants and the GPU run burn's ops step by step.
     pub fn forward(&self, states: Tensor<4>, gumbel: Option<Tensor<4>>) -> (Tensor<4>, Tensor<4>) {
-        if self.variant.is_e1() && crate::backend::is_cpu(&states.device()) {
+        if self.variant.is_e1() && crate::kernels::on_cpu(&states.device()) {
             return self.forward_fused(states);
         }
         let mut decoding = self.decoding(states, gumbel);
@@ -564,8 +564,10 @@ impl EchoModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::step_weight::{
-        assert_deferral_changes_nothing, assert_gradients_close, gradients_of, values,
+    use crate::kernels::testing::assert_close;
+    use crate::kernels::testing::values;
+    use crate::models::testing::{
+        assert_deferral_changes_nothing, assert_gradients_close, gradients_of,
     };
     use crate::rng::{Stream, rng};
 
@@ -790,9 +792,7 @@ mod tests {
                 };
                 let (outputs, gradients) = run(true);
                 let (outputs_ref, gradients_ref) = run(false);
-                for (got, want) in outputs.iter().zip(&outputs_ref) {
-                    assert!((got - want).abs() < 2e-6, "{got} vs {want}");
-                }
+                assert_close(&outputs, &outputs_ref, 2e-6, "fused decoder's outputs");
                 assert_gradients_close("fused decoder", &gradients, &gradients_ref);
             }
         }
@@ -802,13 +802,6 @@ mod tests {
         Tensor::from_data(TensorData::new(values.to_vec(), shape), &Device::flex())
     }
 
-    fn assert_close(got: &[f32], want: &[f32]) {
-        assert_eq!(got.len(), want.len());
-        for (g, w) in got.iter().zip(want) {
-            assert!((g - w).abs() < 1e-5, "got {got:?}, want {want:?}");
-        }
-    }
-
     /// Each score function on a hand-computed example: one query, three keys of width 2.
     #[test]
     fn score_functions_match_hand_computed_values() {
@@ -816,17 +809,22 @@ mod tests {
         let query = || tensor(&[1.0, 2.0], [1, 1, 2]);
         // dot: [1, 4, 11].
         let e = energy(Score::Dot, query(), keys(), None, None);
-        assert_close(&values(e), &[1.0, 4.0, 11.0]);
+        assert_close(&values(e), &[1.0, 4.0, 11.0], 1e-5, "score");
         // general: the query arrives as s W; with W = [[0, 1], [1, 0]], s W = [2, 1]: [2, 2, 10].
         let w = tensor(&[0.0, 1.0, 1.0, 0.0], [1, 2, 2]);
         let projected = query().matmul(w);
         let e = energy(Score::General, projected, keys(), None, None);
-        assert_close(&values(e), &[2.0, 2.0, 10.0]);
+        assert_close(&values(e), &[2.0, 2.0, 10.0], 1e-5, "score");
         // cosine with scale 2: 2 * [1/sqrt5, 4/(2 sqrt5), 11/(5 sqrt5)].
         let scale = tensor(&[2.0], [1, 1, 1]);
         let e = energy(Score::Cosine, query(), keys(), None, Some(scale));
         let r5 = 5f32.sqrt();
-        assert_close(&values(e), &[2.0 / r5, 4.0 / r5, 22.0 / (5.0 * r5)]);
+        assert_close(
+            &values(e),
+            &[2.0 / r5, 4.0 / r5, 22.0 / (5.0 * r5)],
+            1e-5,
+            "score",
+        );
         // additive with v = [1, -1]: tanh(q + k_j) . v.
         let v = tensor(&[1.0, -1.0], [1, 2, 1]);
         let e = energy(Score::Additive, query(), keys(), Some(v), None);
@@ -834,7 +832,7 @@ mod tests {
             .iter()
             .map(|(a, b)| a.tanh() - b.tanh())
             .collect();
-        assert_close(&values(e), &want);
+        assert_close(&values(e), &want, 1e-5, "score");
     }
 
     /// Hard attention picks the argmax at evaluation; in training it picks the argmax of the
@@ -873,6 +871,6 @@ mod tests {
             .zip(&p)
             .map(|(s, p)| s * (p - mean) / 0.5)
             .collect();
-        assert_close(&grad, &want);
+        assert_close(&grad, &want, 1e-5, "hard attention's gradient");
     }
 }

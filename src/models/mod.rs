@@ -3,25 +3,16 @@
 //! self-attention ones and E4's recurrent ones.
 
 pub mod classifier;
-pub mod cpu_kernel;
-#[allow(deprecated)] // its backend extension names burn-ndarray, deprecated upstream
-pub mod cross_entropy;
 pub mod echo;
 pub mod footprint;
-#[allow(deprecated)] // its backend extension names burn-ndarray, deprecated upstream
-pub mod fused_attention;
-#[allow(deprecated)] // its backend extension names burn-ndarray, deprecated upstream
-pub mod fused_decoder;
 pub mod init;
 pub mod layers;
-#[allow(deprecated)] // its backend extension names burn-ndarray, deprecated upstream
-pub mod lstm_cell;
-#[allow(deprecated)] // its backend extension names burn-ndarray, deprecated upstream
-pub mod lstm_sequence;
 pub mod recurrent;
 pub mod self_attention;
 pub mod stacked;
 pub mod step_weight;
+#[cfg(test)]
+pub mod testing;
 
 /// A model file's error as a sentence: burn's own `Debug` form (`Io("I/O error: ...")`) is
 /// not for users.

@@ -18,7 +18,7 @@ use rand::rngs::StdRng;
 
 use crate::config::{KernelInit, Position, SelfAttentionModel};
 use crate::data::imdb::PAD;
-use crate::models::fused_attention::{Geometry, attention_heads, composed_attention};
+use crate::kernels::attention::{Geometry, attention_heads, composed_attention};
 use crate::models::init::{glorot_uniform, uniform};
 use crate::models::layers::{keras_embedding, output_head, output_layer};
 
@@ -236,7 +236,7 @@ impl SelfAttentionClassifier {
             head_dim: dh,
             scale: self.scale as f32,
         };
-        if offset.is_none() && !want_weights && crate::backend::is_cpu(&qkv.device()) {
+        if offset.is_none() && !want_weights {
             // On the CPU the whole attention is one kernel with its own backward pass.
             return (attention_heads(qkv, geometry).reshape([b, t, h * dh]), None);
         }

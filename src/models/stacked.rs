@@ -10,12 +10,11 @@
 
 use burn::module::{ModuleMapper, Param};
 use burn::prelude::*;
-use burn::tensor::activation::{hard_sigmoid, sigmoid, tanh};
 use rand::rngs::StdRng;
 
-use super::lstm_cell::lstm_cell;
-use super::lstm_sequence::lstm_sequence;
 use crate::config::GateActivation;
+use crate::kernels::lstm_cell::lstm_cell;
+use crate::kernels::lstm_sequence::lstm_sequence;
 
 /// Keeps one repeat of a stacked model: every parameter's slice `repeat` of its leading
 /// dimension, so that each repeat can be saved (and loaded) as a model of its own.
@@ -98,13 +97,13 @@ impl StackedLinear {
     }
 }
 
-/// How an LSTM runs on the CPU backends (the GPU composes burn's ops step by step).
+/// Which kernel an LSTM runs on the CPU backends (on a GPU both are burn's ops, step by step).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CpuKernel {
-    /// Each step's element-wise half as one fused op ([`lstm_cell`](super::lstm_cell)),
+    /// Each step's element-wise half as one fused op ([`lstm_cell`](crate::kernels::lstm_cell)),
     /// its products burn's: for the IMDB classifiers' batches.
     Cell,
-    /// The whole recurrence as one fused op ([`lstm_sequence`](super::lstm_sequence)): for
+    /// The whole recurrence as one fused op ([`lstm_sequence`](crate::kernels::lstm_sequence)): for
     /// E1's one short sequence per step.
     Sequence,
 }
@@ -173,24 +172,20 @@ impl StackedLstm {
 
     /// Runs the recurrence over projected inputs `[R, B, T, 4H]` (see
     /// [`project_inputs`](Self::project_inputs)); returns every hidden state `[R, B, T, H]`.
+    /// On a GPU both kernels fall back to burn's ops, step by step.
     pub fn run(&self, projected: Tensor<4>) -> Tensor<4> {
-        let recurrent = self.recurrent.val();
-        let hard = self.hard;
-        if !crate::backend::is_cpu(&projected.device()) {
-            return Tensor::stack(recur(projected, &recurrent, false, hard), 2);
-        }
+        let (recurrent, hard) = (self.recurrent.val(), self.hard);
         match self.cpu_kernel {
             CpuKernel::Sequence => lstm_sequence(projected, recurrent, hard),
-            CpuKernel::Cell => Tensor::stack(recur(projected, &recurrent, true, hard), 2),
+            CpuKernel::Cell => Tensor::stack(recur(projected, &recurrent, hard), 2),
         }
     }
 }
 
 /// An LSTM over projected inputs `[R, B, T, 4H]` with recurrent kernel `[R, H, 4H]` (Keras gate
-/// order i, f, c, o; zero initial state); returns the hidden states `h_1 .. h_T`, `[R, B, H]`.
-/// `fused`: each step's element-wise half as one op ([`lstm_cell`], CPU backends only); `hard`:
-/// hard-sigmoid gates.
-fn recur(projected: Tensor<4>, recurrent: &Tensor<3>, fused: bool, hard: bool) -> Vec<Tensor<3>> {
+/// order i, f, c, o; zero initial state), each step's products burn's and its element-wise half
+/// one op ([`lstm_cell`]); returns the hidden states `h_1 .. h_T`, `[R, B, H]`.
+fn recur(projected: Tensor<4>, recurrent: &Tensor<3>, hard: bool) -> Vec<Tensor<3>> {
     let [r, b, t, _] = projected.dims();
     let hidden = recurrent.dims()[1];
     let zeros = Tensor::<3>::zeros([r, b, hidden], &projected.device());
@@ -202,33 +197,17 @@ fn recur(projected: Tensor<4>, recurrent: &Tensor<3>, fused: bool, hard: bool) -
             .slice_dim(2, step..step + 1)
             .squeeze_dim::<3>(2);
         let z = p + h.matmul(recurrent.clone());
-        (h, c) = if fused {
-            let hc = lstm_cell(
-                z.reshape([r * b, 4 * hidden]),
-                c.reshape([r * b, hidden]),
-                hard,
-            );
-            let half = |k: usize| {
-                hc.clone()
-                    .slice_dim(1, k * hidden..(k + 1) * hidden)
-                    .reshape([r, b, hidden])
-            };
-            (half(0), half(1))
-        } else {
-            // One sigmoid over all four gates (the cell candidate's quarter goes unused) costs
-            // less than three separate ones: at batch size 1 the op count, not the arithmetic,
-            // dominates.
-            let gates = if hard {
-                hard_sigmoid(z.clone(), 0.2, 0.5)
-            } else {
-                sigmoid(z.clone())
-            };
-            let gate = |k: usize| gates.clone().slice_dim(2, k * hidden..(k + 1) * hidden);
-            let (i, f, o) = (gate(0), gate(1), gate(3));
-            let g = tanh(z.slice_dim(2, 2 * hidden..3 * hidden));
-            let c = f * c + i * g;
-            (o * tanh(c.clone()), c)
+        let hc = lstm_cell(
+            z.reshape([r * b, 4 * hidden]),
+            c.reshape([r * b, hidden]),
+            hard,
+        );
+        let half = |k: usize| {
+            hc.clone()
+                .slice_dim(1, k * hidden..(k + 1) * hidden)
+                .reshape([r, b, hidden])
         };
+        (h, c) = (half(0), half(1));
         states.push(h.clone());
     }
     states

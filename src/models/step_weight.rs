@@ -13,7 +13,7 @@
 //! so the last digits of trained weights differ from per-step accumulation).
 //!
 //! Since attnx 0.7.0 E1's LSTMs and its additive soft attention decoder run as fused ops on the
-//! CPU ([`lstm_sequence`](super::lstm_sequence), [`fused_decoder`](super::fused_decoder)),
+//! CPU ([`lstm_sequence`](crate::kernels::lstm_sequence), [`decoder`](crate::kernels::decoder)),
 //! which take each kernel's gradient in one product themselves; this serves E4's other
 //! decoders (dot, general and cosine scores, hard attention) on the CPU.
 
@@ -96,7 +96,7 @@ impl StepWeight {
 /// whose per-step gradient is a small fraction of its step, trained 1.2x slower. On a GPU the untracked pass's kernel launches are the cost that counts
 /// and a gradient buffer is cheap: unmeasured, so not there.
 pub fn defers_on(device: &Device) -> bool {
-    crate::backend::is_cpu(device)
+    crate::kernels::on_cpu(device)
 }
 
 /// Whether a weight takes part in training here (tracked by autodiff).
@@ -107,60 +107,4 @@ pub fn needs_gradient<const D: usize>(weight: &Tensor<D>) -> bool {
 /// Per-step inputs `[R, B, in]` (one per step) stacked as `[R, B, T, in]`, without autodiff.
 pub fn stack_inputs(inputs: Vec<Tensor<3>>) -> Tensor<4> {
     Tensor::stack(inputs, 2).inner()
-}
-
-/// Test helper: runs a model both ways (`run(deferred)` gives its outputs and gradients) and
-/// checks the same forward values to the bit, and gradients equal up to summation order
-/// (relative to each gradient's largest entry, and not all zero).
-#[cfg(test)]
-pub fn assert_deferral_changes_nothing(
-    what: &str,
-    run: impl Fn(bool) -> (Vec<f32>, Vec<Vec<f32>>),
-) {
-    let (values, gradients) = run(true);
-    let (values_ref, gradients_ref) = run(false);
-    assert_eq!(values, values_ref, "{what}: forward values differ");
-    assert_gradients_close(what, &gradients, &gradients_ref);
-}
-
-/// Test helper: each gradient equals its reference within 1e-5 of the reference's largest
-/// entry (summation order), and the references are not all zero.
-#[cfg(test)]
-pub fn assert_gradients_close(what: &str, gradients: &[Vec<f32>], references: &[Vec<f32>]) {
-    assert_eq!(gradients.len(), references.len());
-    for (got, want) in gradients.iter().zip(references) {
-        assert_eq!(got.len(), want.len());
-        let scale = want.iter().fold(0.0f32, |m, w| m.max(w.abs()));
-        assert!(
-            scale > 1e-6,
-            "{what}: a gradient that says something: {want:?}"
-        );
-        for (g, w) in got.iter().zip(want) {
-            assert!(
-                (g - w).abs() <= 1e-5 * scale,
-                "{what}: got {got:?}, want {want:?}"
-            );
-        }
-    }
-}
-
-/// Test helper: a tensor's values.
-#[cfg(test)]
-pub fn values<const D: usize>(x: Tensor<D>) -> Vec<f32> {
-    x.into_data().try_into_vec::<f32>().unwrap()
-}
-
-/// Test helper: the gradients of `params`, then of `input`, as vectors.
-#[cfg(test)]
-pub fn gradients_of(
-    params: &[&burn::module::Param<Tensor<3>>],
-    input: &Tensor<4>,
-    grads: &burn::tensor::Gradients,
-) -> Vec<Vec<f32>> {
-    let mut out: Vec<Vec<f32>> = params
-        .iter()
-        .map(|p| values(p.val().grad(grads).unwrap()))
-        .collect();
-    out.push(values(input.grad(grads).unwrap()));
-    out
 }

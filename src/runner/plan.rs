@@ -29,7 +29,7 @@ pub struct Unit {
 /// A stack trains its repeats as one model with a leading repeat dimension, which pays where a
 /// batch-1 step is bound by per-op overhead: on a GPU by kernel-launch latency, which a stack
 /// shares. On the CPU backends E1's LSTMs and attention decoder now run as a few fused ops
-/// (`models::lstm_sequence`, `models::fused_decoder`) whose loops take the repeats one by one,
+/// (`kernels::lstm_sequence`, `kernels::decoder`) whose loops take the repeats one by one,
 /// so a stack costs its repeats' sum (`attnx bench`, flex: 0.71 ms per step alone, 2.85 for a
 /// stack of 5, 7.34 for 10, baseline) and single repeats balance the workers best: the E1
 /// comparison (2 workers) took 44.1 s with single repeats against 51.5 s with one stack of 5

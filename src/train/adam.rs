@@ -23,6 +23,8 @@ use burn::tensor::DType;
 use burn_dispatch::DispatchDevice;
 use rayon::prelude::*;
 
+use crate::kernels::simd::simd_fn;
+
 /// Parameters at least this large are updated on all cores; smaller ones (all of E1's) in the
 /// calling thread, which is one of several workers already.
 const PARALLEL_ELEMENTS: usize = 1 << 18;
@@ -93,46 +95,31 @@ struct Coefficients {
     first: bool,
 }
 
-impl Coefficients {
+simd_fn! {
     /// One chunk: `m` and `v` updated in place from the gradient `g`, which becomes the amount
-    /// to subtract from the parameter.
-    fn update(&self, g: &mut [f32], m: &mut [f32], v: &mut [f32]) {
-        // The default target vectorises this loop 4 floats wide (SSE); with AVX2 it is 8 wide.
-        // Each float operation is IEEE-rounded whatever the width (Rust does not fuse a
-        // multiply and an add), so the results are the same bits.
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked just above).
-            return unsafe { self.update_avx2(g, m, v) };
-        }
-        self.update_portable(g, m, v);
-    }
+    /// to subtract from the parameter. Each float operation is IEEE-rounded whatever the vector
+    /// width (Rust does not fuse a multiply and an add), so every width gives the same bits.
+    fn update(k: &Coefficients, g: &mut [f32], m: &mut [f32], v: &mut [f32]) = update_portable;
+}
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn update_avx2(&self, g: &mut [f32], m: &mut [f32], v: &mut [f32]) {
-        self.update_portable(g, m, v);
-    }
-
-    #[inline(always)]
-    fn update_portable(&self, g: &mut [f32], m: &mut [f32], v: &mut [f32]) {
-        for ((g, m), v) in g.iter_mut().zip(m).zip(v) {
-            // burn: moment_1.mul_scalar(b1).add(grad.mul_scalar(1 - b1)), and so on.
-            let m1 = if self.first {
-                *g * self.rest_1
-            } else {
-                *m * self.beta_1 + *g * self.rest_1
-            };
-            let v1 = if self.first {
-                (*g * *g) * self.rest_2
-            } else {
-                *v * self.beta_2 + (*g * *g) * self.rest_2
-            };
-            let step = (m1 * self.combined) / (v1.sqrt() + self.epsilon);
-            *g = step * self.lr;
-            *m = m1;
-            *v = v1;
-        }
+#[inline(always)]
+fn update_portable(k: &Coefficients, g: &mut [f32], m: &mut [f32], v: &mut [f32]) {
+    for ((g, m), v) in g.iter_mut().zip(m).zip(v) {
+        // burn: moment_1.mul_scalar(b1).add(grad.mul_scalar(1 - b1)), and so on.
+        let m1 = if k.first {
+            *g * k.rest_1
+        } else {
+            *m * k.beta_1 + *g * k.rest_1
+        };
+        let v1 = if k.first {
+            (*g * *g) * k.rest_2
+        } else {
+            *v * k.beta_2 + (*g * *g) * k.rest_2
+        };
+        let step = (m1 * k.combined) / (v1.sqrt() + k.epsilon);
+        *g = step * k.lr;
+        *m = m1;
+        *v = v1;
     }
 }
 
@@ -189,9 +176,9 @@ impl Optimizer for FusedAdam {
             gs.par_chunks_mut(CHUNK)
                 .zip(ms.par_chunks_mut(CHUNK))
                 .zip(vs.par_chunks_mut(CHUNK))
-                .for_each(|((g, m), v)| k.update(g, m, v));
+                .for_each(|((g, m), v)| update(&k, g, m, v));
         } else {
-            k.update(gs, ms, vs);
+            update(&k, gs, ms, vs);
         }
         let tensor_of = |data: TensorData| Tensor::<D>::from_data(data, &device);
         let momentum = AdaptiveMomentumState::new(time, tensor_of(m), tensor_of(v));

@@ -10,7 +10,6 @@ use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::InMemDataset;
 use burn::lr_scheduler::constant::ConstantLr;
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 use burn::train::metric::LossMetric;
 use burn::train::{Learner, SupervisedTraining};
 use rand::RngExt;
@@ -19,7 +18,7 @@ use rand::rngs::StdRng;
 use super::EchoStudy;
 use super::{LossWindows, RepeatOutcome, TrainedModel};
 use crate::config::{self, Attending, EchoTask, OptimizerConfig};
-use crate::models::cross_entropy::cross_entropy;
+use crate::kernels::cross_entropy::cross_entropy;
 use crate::models::echo::{AttentionModel, BaselineEncoderDecoder, DecoderVariant, EchoModel};
 use crate::models::stacked::TakeRepeat;
 use crate::rng::{self, Stream};
@@ -121,18 +120,14 @@ fn gumbel_noise(rngs: &mut [StdRng], batch: usize, t: usize, device: &Device) ->
 
 /// Categorical cross-entropy of each repeat, averaged over its batch and output steps: `[R]`.
 ///
-/// On the CPU backends one fused op ([`cross_entropy`]), whose sums do not depend on the
-/// CPU's vector width (burn-flex's `log_softmax` does); on a GPU burn's ops.
+/// On the CPU backends one op ([`cross_entropy`]), whose sums do not depend on the CPU's vector
+/// width (burn-flex's `log_softmax` does); on a GPU burn's ops.
 pub fn per_repeat_loss(logits: Tensor<4>, targets: Tensor<4>) -> Tensor<1> {
     let [r, b, t, v] = logits.dims();
-    if crate::backend::is_cpu(&logits.device()) {
-        return cross_entropy(
-            logits.reshape([r, b * t, v]),
-            targets.reshape([r, b * t, v]),
-        );
-    }
-    let nll = (log_softmax(logits, 3) * targets).sum_dim(3).neg(); // [R, B, T, 1]
-    nll.reshape([r, b * t]).mean_dim(1).reshape([r])
+    cross_entropy(
+        logits.reshape([r, b * t, v]),
+        targets.reshape([r, b * t, v]),
+    )
 }
 
 /// Trains the repeats `indices` of `study` (seeded by `seeds`) as one stacked model on

@@ -1,6 +1,6 @@
-//! Multi-head scaled dot-product attention as one operation with its own backward pass, for the
-//! CPU backends: `softmax(Q K^T * scale) V` for every head, read straight from the packed
-//! projections `[Q | K | V]` and written as the heads concatenated.
+//! Multi-head scaled dot-product attention with its own backward pass: `softmax(Q K^T * scale)
+//! V` for every head, read straight from the packed projections `[Q | K | V]` and written as
+//! the heads concatenated.
 //!
 //! Composed from burn's tensor ops, an E2 step (8 heads of 16 over 80 tokens) materialised
 //! `[B, 8, 80, 80]` scores, weights and half a dozen gradients of that size, each a pass
@@ -10,26 +10,21 @@
 //! and five products. The exponential is a vectorisable polynomial ([`exp`]), and every sum
 //! runs in a fixed order, so the results do not depend on the thread or the SIMD width.
 //!
-//! The operation is a burn backend extension (flex and ndarray, and autodiff over them, with
-//! the handwritten backward). The GPU keeps burn's composed ops ([`composed_attention`], also
-//! the CPU's path where scores are masked); the unit tests here and the ndarray/wgpu agreement
-//! test compare the two.
+//! The GPU keeps burn's composed ops ([`composed_attention`], the reference, and also the CPU's
+//! path where scores are masked); the unit tests here and the ndarray/wgpu agreement test
+//! compare the two.
 
-use burn::backend::autodiff::NodeId;
-use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
-use burn::backend::tensor::FloatTensor;
-use burn::backend::{
-    Autodiff, Backend, Dispatch, Flex, NdArray, TensorMetadata, backend_extension,
-};
+use burn::backend::Dispatch;
 use burn::prelude::*;
+use burn::tensor::Shape;
 use rayon::prelude::*;
 
-use crate::models::cpu_kernel::{
-    Floats, LANES, Operand, exp, floats_mut, lanes_reduce, matmul, simd_fn, tree_sum, zeros,
-};
-use crate::models::layers::softmax_fused;
+use super::math::exp;
+use super::matmul::{Operand, matmul};
+use super::op::CpuOp;
+use super::simd::{LANES, lanes_reduce, simd_fn, tree_sum};
+use super::softmax::softmax_fused;
+use super::{CpuOps, on_cpu};
 
 /// The sizes of one call: `batch` reviews of `time` tokens, `heads` heads of `head_dim`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -54,23 +49,22 @@ impl Geometry {
     }
 }
 
+/// The op: attention over packed projections of this geometry.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AttentionHeads {
+    pub geometry: Geometry,
+}
+
 /// `softmax(Q K^T * scale) V` per head, for packed projections `qkv` `[B*T, 3*H*dh]` (each row
-/// `[Q heads | K heads | V heads]`): the heads concatenated, `[B*T, H*dh]`. Tracked by
-/// autodiff with its own backward pass. Only for the CPU backends ([`crate::backend::is_cpu`]).
+/// `[Q heads | K heads | V heads]`): the heads concatenated, `[B*T, H*dh]`. On the CPU
+/// backends the op with its own backward pass; elsewhere [`composed_attention`].
 pub fn attention_heads(qkv: Tensor<2>, geometry: Geometry) -> Tensor<2> {
-    let Geometry {
-        batch,
-        heads,
-        head_dim,
-        scale,
-        ..
-    } = geometry;
-    Tensor::from_dispatch(<Dispatch as AttentionHeadsBackend>::attention_heads(
+    if !on_cpu(&qkv.device()) {
+        return composed_attention(qkv, geometry, None).0;
+    }
+    Tensor::from_dispatch(<Dispatch as CpuOps>::attention_heads(
         qkv.into_dispatch(),
-        batch,
-        heads,
-        head_dim,
-        scale,
+        AttentionHeads { geometry },
     ))
 }
 
@@ -105,121 +99,42 @@ pub fn composed_attention(
     (heads.swap_dims(1, 2).reshape([b * t, h * dh]), weights)
 }
 
-#[backend_extension(Flex, NdArray, Autodiff)]
-pub trait AttentionHeadsBackend: Backend {
-    /// See [`attention_heads`].
-    fn attention_heads(
-        qkv: FloatTensor<Self>,
-        batch: usize,
-        heads: usize,
-        head_dim: usize,
-        scale: f32,
-    ) -> FloatTensor<Self> {
-        let geometry = geometry_of::<Self>(&qkv, batch, heads, head_dim, scale);
-        let device = qkv.device();
-        let qkv = Floats::<Self>::new(qkv);
-        let mut out = zeros([batch * geometry.time, geometry.width()]);
-        forward(qkv.as_slice(), geometry, floats_mut(&mut out));
-        Self::float_from_data(out, &device)
+impl CpuOp<1> for AttentionHeads {
+    fn output_shape(&self, [qkv]: &[Shape; 1]) -> Shape {
+        let g = self.checked(qkv);
+        Shape::new([g.batch * g.time, g.width()])
+    }
+
+    fn forward(&self, [qkv]: [&[f32]; 1], [shape]: &[Shape; 1], out: &mut [f32]) {
+        forward(qkv, self.checked(shape), out);
+    }
+
+    fn backward(
+        &self,
+        [qkv]: [&[f32]; 1],
+        [shape]: &[Shape; 1],
+        grad: &[f32],
+        [dqkv]: [&mut [f32]; 1],
+    ) {
+        backward(qkv, grad, self.checked(shape), dqkv);
     }
 }
 
-impl AttentionHeadsBackend for Flex {}
-impl AttentionHeadsBackend for NdArray {}
-
-/// The gradient with respect to the packed projections, `[B*T, 3*H*dh]`, of a loss whose
-/// gradient with respect to the output is `grad` `[B*T, H*dh]`.
-fn attention_heads_backward<B: Backend>(
-    qkv: FloatTensor<B>,
-    grad: FloatTensor<B>,
-    geometry: Geometry,
-) -> FloatTensor<B> {
-    let device = qkv.device();
-    let qkv = Floats::<B>::new(qkv);
-    let grad = Floats::<B>::new(grad);
-    let mut out = zeros([geometry.batch * geometry.time, geometry.packed()]);
-    backward(
-        qkv.as_slice(),
-        grad.as_slice(),
-        geometry,
-        floats_mut(&mut out),
-    );
-    B::float_from_data(out, &device)
-}
-
-impl<B: AttentionHeadsBackend, C: CheckpointStrategy> AttentionHeadsBackend for Autodiff<B, C> {
-    fn attention_heads(
-        qkv: FloatTensor<Self>,
-        batch: usize,
-        heads: usize,
-        head_dim: usize,
-        scale: f32,
-    ) -> FloatTensor<Self> {
-        #[derive(Debug)]
-        struct AttentionHeads;
-
-        impl<B: Backend> Backward<B, 1> for AttentionHeads {
-            type State = (NodeId, Geometry);
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 1>,
-                grads: &mut Gradients,
-                checkpointer: &mut Checkpointer,
-            ) {
-                let (qkv, geometry) = ops.state;
-                let qkv = checkpointer.retrieve_node_output(qkv);
-                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    attention_heads_backward::<B>(qkv, grad, geometry)
-                });
-            }
-        }
-
-        let geometry = geometry_of::<B>(qkv.primitive(), batch, heads, head_dim, scale);
-        match AttentionHeads
-            .prepare::<C>([qkv.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let state = prep.checkpoint(&qkv);
-                let output =
-                    B::attention_heads(qkv.into_primitive(), batch, heads, head_dim, scale);
-                prep.finish((state, geometry), output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::attention_heads(
-                qkv.into_primitive(),
-                batch,
-                heads,
-                head_dim,
-                scale,
-            )),
-        }
-    }
-}
-
-/// The geometry of packed projections `[B*T, 3*H*dh]` (checked: a caller's mistake here would
-/// read past the rows).
-fn geometry_of<B: Backend>(
-    qkv: &FloatTensor<B>,
-    batch: usize,
-    heads: usize,
-    head_dim: usize,
-    scale: f32,
-) -> Geometry {
-    let shape = qkv.shape();
-    assert_eq!(shape.num_dims(), 2, "packed projections are [B*T, 3*H*dh]");
-    let (rows, cols) = (shape[0], shape[1]);
-    assert!(
-        batch > 0 && rows % batch == 0 && cols == 3 * heads * head_dim,
-        "packed projections [{rows}, {cols}] do not fit {batch} x {heads} heads of {head_dim}"
-    );
-    Geometry {
-        batch,
-        time: rows / batch,
-        heads,
-        head_dim,
-        scale,
+impl AttentionHeads {
+    /// The geometry, checked against packed projections of `shape` `[B*T, 3*H*dh]` (a caller's
+    /// mistake here would read past the rows).
+    fn checked(&self, shape: &Shape) -> Geometry {
+        let g = self.geometry;
+        assert_eq!(shape.num_dims(), 2, "packed projections are [B*T, 3*H*dh]");
+        assert!(
+            shape[0] == g.batch * g.time && shape[1] == g.packed(),
+            "packed projections {shape:?} do not fit {} x {} tokens, {} heads of {}",
+            g.batch,
+            g.time,
+            g.heads,
+            g.head_dim
+        );
+        g
     }
 }
 
@@ -389,46 +304,11 @@ fn softmax_backward_portable(p: &[f32], dp: &mut [f32], row: usize, scale: f32) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::step_weight::values;
-
-    /// The vector builds (AVX-512 or AVX2 here) give the portable build's bits: every sum runs
-    /// in the same fixed lanes and `mul_add` is exact everywhere.
-    #[test]
-    fn the_simd_width_does_not_change_the_bits() {
-        let (rows, row) = (7, 83); // a row that is not a multiple of the lanes
-        let x: Vec<f32> = (0..rows * row)
-            .map(|i| (((i * 7919) % 211) as f32 - 105.0) * 0.05)
-            .collect();
-        let (mut fast, mut portable) = (x.clone(), x.clone());
-        softmax_rows(&mut fast, row);
-        softmax_rows_portable(&mut portable, row);
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&fast), bits(&portable));
-        let (mut fast_grad, mut portable_grad) = (x.clone(), x);
-        softmax_backward(&fast, &mut fast_grad, row, 0.25);
-        softmax_backward_portable(&portable, &mut portable_grad, row, 0.25);
-        assert_eq!(bits(&fast_grad), bits(&portable_grad));
-    }
-
-    /// Packed projections with values spread enough for peaked softmaxes.
-    fn packed(g: Geometry, device: &Device) -> Tensor<2> {
-        let (rows, cols) = (g.batch * g.time, g.packed());
-        let values: Vec<f32> = (0..rows * cols)
-            .map(|i| (((i * 7919) % 101) as f32 - 50.0) * 0.03)
-            .collect();
-        Tensor::from_data(TensorData::new(values, [rows, cols]), device)
-    }
-
-    fn assert_close(got: &[f32], want: &[f32], tolerance: f32, what: &str) {
-        assert_eq!(got.len(), want.len());
-        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        for (i, (a, b)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (a - b).abs() <= tolerance * scale,
-                "{what}[{i}]: {a} vs {b} (largest {scale})"
-            );
-        }
-    }
+    use crate::kernels::simd::run_at;
+    use crate::kernels::testing::{
+        assert_same_bits, check_against_reference, spread, spread_tensor,
+    };
+    use crate::machine::SimdLevel;
 
     const E2_LIKE: Geometry = Geometry {
         batch: 3,
@@ -445,50 +325,46 @@ mod tests {
         scale: 0.125,
     };
 
+    /// The heads and the projections' gradient equal the composed attention's, for E2's and
+    /// E3's shapes (values spread enough for peaked softmaxes).
     #[test]
-    fn forward_equals_burns_composed_ops() {
-        for device in [Device::flex(), Device::ndarray()] {
-            for g in [E2_LIKE, E3_LIKE] {
-                let qkv = packed(g, &device);
-                let fused = values(attention_heads(qkv.clone(), g));
-                let reference = values(composed_attention(qkv, g, None).0);
-                assert_close(&fused, &reference, 1e-6, "output");
-            }
+    fn the_attention_equals_its_reference() {
+        for g in [E2_LIKE, E3_LIKE] {
+            check_against_reference(
+                &format!("attention_heads {g:?}"),
+                |device| {
+                    [spread_tensor(
+                        [g.batch * g.time, g.packed()],
+                        7919,
+                        0.03,
+                        device,
+                    )]
+                },
+                |[qkv]| attention_heads(qkv, g),
+                |[qkv]| composed_attention(qkv, g, None).0,
+                1e-5,
+            );
         }
     }
 
-    /// The handwritten backward pass gives autodiff's gradient of the composed ops, for a loss
-    /// that weighs every output differently.
+    /// Every SIMD level this CPU runs gives the portable build's bits.
     #[test]
-    fn gradient_equals_burns_composed_ops() {
-        for device in [Device::flex().autodiff(), Device::ndarray().autodiff()] {
-            for g in [E2_LIKE, E3_LIKE] {
-                let weights = packed(
-                    Geometry {
-                        heads: g.heads,
-                        head_dim: g.head_dim,
-                        ..g
-                    },
-                    &device,
-                )
-                .slice_dim(1, 0..g.width());
-                let gradient = |fused: bool| {
-                    let qkv = packed(g, &device).require_grad();
-                    let out = if fused {
-                        attention_heads(qkv.clone(), g)
-                    } else {
-                        composed_attention(qkv.clone(), g, None).0
-                    };
-                    let grads = (out * weights.clone()).sum().backward();
-                    values(qkv.grad(&grads).unwrap())
-                };
-                let (fused, reference) = (gradient(true), gradient(false));
-                assert_close(&fused, &reference, 1e-5, "gradient");
-                assert!(
-                    fused.iter().any(|v| v.abs() > 1e-3),
-                    "a gradient that says something"
-                );
-            }
+    fn every_simd_level_gives_the_same_bits() {
+        let (rows, row) = (7, 83); // a row that is not a multiple of the lanes
+        let x = spread(rows * row, 7919, 0.05);
+        let mut p = x.clone();
+        softmax_rows_portable(&mut p, row);
+        let mut dp = x.clone();
+        softmax_backward_portable(&p, &mut dp, row, 0.25);
+        for level in SimdLevel::supported() {
+            let mut level_p = x.clone();
+            run_at(level, || softmax_rows_portable(&mut level_p, row));
+            assert_same_bits(&level_p, &p, &format!("{level} softmax"));
+            let mut level_dp = x.clone();
+            run_at(level, || {
+                softmax_backward_portable(&p, &mut level_dp, row, 0.25)
+            });
+            assert_same_bits(&level_dp, &dp, &format!("{level} softmax backward"));
         }
     }
 
@@ -496,10 +372,8 @@ mod tests {
     #[test]
     fn results_do_not_depend_on_the_threads() {
         let g = E2_LIKE;
-        let qkv = values(packed(g, &Device::flex()));
-        let grad: Vec<f32> = (0..g.batch * g.time * g.width())
-            .map(|i| ((i % 13) as f32 - 6.0) * 0.1)
-            .collect();
+        let qkv = spread(g.batch * g.time * g.packed(), 7919, 0.03);
+        let grad = spread(g.batch * g.time * g.width(), 13, 0.1);
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -510,10 +384,11 @@ mod tests {
                 let mut dqkv = vec![0.0; qkv.len()];
                 forward(&qkv, g, &mut out);
                 backward(&qkv, &grad, g, &mut dqkv);
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                (bits(&out), bits(&dqkv))
+                (out, dqkv)
             })
         };
-        assert_eq!(run(1), run(2));
+        let ((out1, d1), (out2, d2)) = (run(1), run(2));
+        assert_same_bits(&out2, &out1, "heads");
+        assert_same_bits(&d2, &d1, "gradient");
     }
 }

@@ -1,0 +1,290 @@
+//! The element-wise half of an LSTM step: from the gate pre-activations
+//! `z = [z_i | z_f | z_g | z_o]` and the previous cell `c`, the new hidden state and cell
+//! `[h | c']` with `c' = σ(z_f) c + σ(z_i) tanh(z_g)` and `h = σ(z_o) tanh(c')` (Keras' gate
+//! order; `σ` the sigmoid, or with `hard` Keras 2's hard sigmoid `clip(0.2 x + 0.5, 0, 1)`).
+//!
+//! Composed from burn's ops ([`lstm_cell_reference`], the GPU's path) this was a dozen tracked
+//! ops per step (a sigmoid over the gates, four slices, two tanh, products and a sum), each a
+//! pass into a new buffer, with one libm call per element for every sigmoid and tanh: a quarter
+//! of an IMDB LSTM step in perf. Here it is one pass forward and one backward (which recomputes
+//! the activations), with the activations from [`math`](super::math).
+
+use burn::backend::Dispatch;
+use burn::prelude::*;
+use burn::tensor::Shape;
+use burn::tensor::activation::{hard_sigmoid as burn_hard_sigmoid, sigmoid as burn_sigmoid};
+
+use super::math::{hard_sigmoid, sigmoid, tanh};
+use super::op::CpuOp;
+use super::simd::simd_fn;
+use super::{CpuOps, on_cpu};
+
+/// The op: an LSTM step's element-wise half, with hard-sigmoid gates when `hard`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LstmCell {
+    pub hard: bool,
+}
+
+/// `[h | c']` `[N, 2H]` from gate pre-activations `z` `[N, 4H]` and cell `c` `[N, H]`, with
+/// hard-sigmoid gates when `hard`. On the CPU backends the op with its own backward pass;
+/// elsewhere [`lstm_cell_reference`].
+pub fn lstm_cell(z: Tensor<2>, c: Tensor<2>, hard: bool) -> Tensor<2> {
+    if !on_cpu(&z.device()) {
+        return lstm_cell_reference(z, c, hard);
+    }
+    Tensor::from_dispatch(<Dispatch as CpuOps>::lstm_cell(
+        z.into_dispatch(),
+        c.into_dispatch(),
+        LstmCell { hard },
+    ))
+}
+
+/// [`lstm_cell`] composed from burn's ops: the reference the tests compare with, and the GPU's
+/// path.
+pub fn lstm_cell_reference(z: Tensor<2>, c: Tensor<2>, hard: bool) -> Tensor<2> {
+    let hidden = c.dims()[1];
+    // One activation over all four gates (the cell candidate's quarter goes unused) costs
+    // less than three separate ones: at batch size 1 the op count, not the arithmetic,
+    // dominates.
+    let gates = if hard {
+        burn_hard_sigmoid(z.clone(), 0.2, 0.5)
+    } else {
+        burn_sigmoid(z.clone())
+    };
+    let gate = |k: usize| gates.clone().slice_dim(1, k * hidden..(k + 1) * hidden);
+    let (i, f, o) = (gate(0), gate(1), gate(3));
+    let g = z.slice_dim(1, 2 * hidden..3 * hidden).tanh();
+    let c = f * c + i * g;
+    Tensor::cat(vec![o * c.clone().tanh(), c], 1)
+}
+
+impl CpuOp<2> for LstmCell {
+    fn output_shape(&self, [z, c]: &[Shape; 2]) -> Shape {
+        let (rows, hidden) = sizes(z, c);
+        Shape::new([rows, 2 * hidden])
+    }
+
+    fn forward(&self, [z, c]: [&[f32]; 2], [z_shape, c_shape]: &[Shape; 2], out: &mut [f32]) {
+        let (_, hidden) = sizes(z_shape, c_shape);
+        forward(z, c, hidden, self.hard, out);
+    }
+
+    fn backward(
+        &self,
+        [z, c]: [&[f32]; 2],
+        [z_shape, c_shape]: &[Shape; 2],
+        grad: &[f32],
+        [dz, dc]: [&mut [f32]; 2],
+    ) {
+        let (_, hidden) = sizes(z_shape, c_shape);
+        backward((z, c, grad), hidden, self.hard, (dz, dc));
+    }
+}
+
+/// Rows and hidden width of gates `[N, 4H]` and cell `[N, H]` (checked).
+fn sizes(z: &Shape, c: &Shape) -> (usize, usize) {
+    assert!(
+        z.num_dims() == 2 && c.num_dims() == 2 && z[1] == 4 * c[1] && z[0] == c[0],
+        "an LSTM cell takes gates [N, 4H] and a cell [N, H], not {z:?} and {c:?}"
+    );
+    (c[0], c[1])
+}
+
+simd_fn! {
+    /// The forward pass on slices: `out` `[N, 2H]` (`[h | c']`) from `z` `[N, 4H]` and `c`
+    /// `[N, H]`; hard-sigmoid gates when `hard`.
+    pub fn forward(z: &[f32], c: &[f32], hidden: usize, hard: bool, out: &mut [f32]) =
+        forward_portable;
+}
+
+simd_fn! {
+    /// The backward pass on slices: from `z`, `c` and the output's gradient `grad` `[N, 2H]`,
+    /// the gradients `dz` `[N, 4H]` and `dc` `[N, H]`.
+    pub fn backward(
+        inputs: (&[f32], &[f32], &[f32]),
+        hidden: usize,
+        hard: bool,
+        grads: (&mut [f32], &mut [f32]),
+    ) = backward_portable;
+}
+
+/// A gate's activation: the sigmoid, or with `HARD` Keras 2's hard sigmoid.
+#[inline(always)]
+fn gate<const HARD: bool>(x: f32) -> f32 {
+    if HARD { hard_sigmoid(x) } else { sigmoid(x) }
+}
+
+/// A gate's derivative, from its value `y`.
+#[inline(always)]
+fn gate_slope<const HARD: bool>(y: f32) -> f32 {
+    if HARD {
+        // Flat where the clip holds the value at 0 or 1.
+        if y > 0.0 && y < 1.0 { 0.2 } else { 0.0 }
+    } else {
+        y * (1.0 - y)
+    }
+}
+
+/// One row's gates `[z_i | z_f | z_g | z_o]`, split.
+#[inline(always)]
+fn gates(z: &[f32], hidden: usize) -> (&[f32], &[f32], &[f32], &[f32]) {
+    let (i, rest) = z.split_at(hidden);
+    let (f, rest) = rest.split_at(hidden);
+    let (g, o) = rest.split_at(hidden);
+    (i, f, g, o)
+}
+
+#[inline(always)]
+fn forward_portable(z: &[f32], c: &[f32], hidden: usize, hard: bool, out: &mut [f32]) {
+    // One loop per activation, so that each vectorises without a branch inside.
+    if hard {
+        forward_rows::<true>(z, c, hidden, out)
+    } else {
+        forward_rows::<false>(z, c, hidden, out)
+    }
+}
+
+#[inline(always)]
+fn forward_rows<const HARD: bool>(z: &[f32], c: &[f32], hidden: usize, out: &mut [f32]) {
+    let rows = z.chunks_exact(4 * hidden).zip(c.chunks_exact(hidden));
+    for ((z, c), out) in rows.zip(out.chunks_exact_mut(2 * hidden)) {
+        let (zi, zf, zg, zo) = gates(z, hidden);
+        let (h_out, c_out) = out.split_at_mut(hidden);
+        let units = zi.iter().zip(zf).zip(zg).zip(zo).zip(c);
+        for (((((zi, zf), zg), zo), c), (h_out, c_out)) in units.zip(h_out.iter_mut().zip(c_out)) {
+            let (i, f, g, o) = (
+                gate::<HARD>(*zi),
+                gate::<HARD>(*zf),
+                tanh(*zg),
+                gate::<HARD>(*zo),
+            );
+            let c_new = f.mul_add(*c, i * g);
+            *c_out = c_new;
+            *h_out = o * tanh(c_new);
+        }
+    }
+}
+
+#[inline(always)]
+fn backward_portable(
+    inputs: (&[f32], &[f32], &[f32]),
+    hidden: usize,
+    hard: bool,
+    grads: (&mut [f32], &mut [f32]),
+) {
+    if hard {
+        backward_rows::<true>(inputs, hidden, grads)
+    } else {
+        backward_rows::<false>(inputs, hidden, grads)
+    }
+}
+
+#[inline(always)]
+fn backward_rows<const HARD: bool>(
+    (z, c, grad): (&[f32], &[f32], &[f32]),
+    hidden: usize,
+    (dz, dc): (&mut [f32], &mut [f32]),
+) {
+    let inputs = z
+        .chunks_exact(4 * hidden)
+        .zip(c.chunks_exact(hidden))
+        .zip(grad.chunks_exact(2 * hidden));
+    let outputs = dz
+        .chunks_exact_mut(4 * hidden)
+        .zip(dc.chunks_exact_mut(hidden));
+    for (((z, c), grad), (dz, dc)) in inputs.zip(outputs) {
+        let (zi, zf, zg, zo) = gates(z, hidden);
+        let (dh, dc_next) = grad.split_at(hidden);
+        let (dzi, rest) = dz.split_at_mut(hidden);
+        let (dzf, rest) = rest.split_at_mut(hidden);
+        let (dzg, dzo) = rest.split_at_mut(hidden);
+        for j in 0..hidden {
+            let (i, f, g, o) = (
+                gate::<HARD>(zi[j]),
+                gate::<HARD>(zf[j]),
+                tanh(zg[j]),
+                gate::<HARD>(zo[j]),
+            );
+            let c_new = f.mul_add(c[j], i * g);
+            let t = tanh(c_new);
+            // The cell's gradient: from the next step, and through h = o tanh(c').
+            let dct = (dh[j] * o).mul_add(1.0 - t * t, dc_next[j]);
+            dzo[j] = dh[j] * t * gate_slope::<HARD>(o);
+            dzi[j] = dct * g * gate_slope::<HARD>(i);
+            dzf[j] = dct * c[j] * gate_slope::<HARD>(f);
+            dzg[j] = dct * i * (1.0 - g * g);
+            dc[j] = dct * f;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::simd::run_at;
+    use crate::kernels::testing::{
+        assert_same_bits, check_against_reference, spread, spread_tensor,
+    };
+    use crate::machine::SimdLevel;
+
+    /// The cell and both inputs' gradients equal the reference's (flex, ndarray, checkpointed;
+    /// all or some inputs tracked), with either gate activation; with hard gates some gates sit
+    /// on the clip and pass no gradient.
+    #[test]
+    fn the_cell_equals_its_reference() {
+        let (rows, hidden) = (5, 19);
+        for hard in [false, true] {
+            check_against_reference(
+                &format!("lstm_cell (hard: {hard})"),
+                |device| {
+                    [
+                        spread_tensor([rows, 4 * hidden], 7919, 0.08, device),
+                        spread_tensor([rows, hidden], 104_729, 0.08, device),
+                    ]
+                },
+                |[z, c]| lstm_cell(z, c, hard),
+                |[z, c]| lstm_cell_reference(z, c, hard),
+                1e-6,
+            );
+        }
+        let z = spread(rows * 4 * hidden, 7919, 0.08);
+        let c = spread(rows * hidden, 104_729, 0.08);
+        let grad = spread(rows * 2 * hidden, 31, 0.05);
+        let (mut dz, mut dc) = (vec![0.0; z.len()], vec![0.0; c.len()]);
+        backward((&z, &c, &grad), hidden, true, (&mut dz, &mut dc));
+        assert!(dz.iter().filter(|g| **g == 0.0).count() > rows, "{dz:?}");
+    }
+
+    /// Every SIMD level this CPU runs gives the portable build's bits.
+    #[test]
+    fn every_simd_level_gives_the_same_bits() {
+        let (rows, hidden) = (3, 37);
+        let z = spread(rows * 4 * hidden, 7919, 0.08);
+        let c = spread(rows * hidden, 104_729, 0.08);
+        let grad = spread(rows * 2 * hidden, 11, 0.1);
+        for hard in [false, true] {
+            let mut out = vec![0.0; rows * 2 * hidden];
+            forward_portable(&z, &c, hidden, hard, &mut out);
+            let mut grads = (vec![0.0; z.len()], vec![0.0; c.len()]);
+            backward_portable((&z, &c, &grad), hidden, hard, (&mut grads.0, &mut grads.1));
+            for level in SimdLevel::supported() {
+                let mut level_out = vec![0.0; out.len()];
+                run_at(level, || {
+                    forward_portable(&z, &c, hidden, hard, &mut level_out)
+                });
+                assert_same_bits(&level_out, &out, &format!("{level} forward"));
+                let mut level_grads = (vec![0.0; z.len()], vec![0.0; c.len()]);
+                run_at(level, || {
+                    backward_portable(
+                        (&z, &c, &grad),
+                        hidden,
+                        hard,
+                        (&mut level_grads.0, &mut level_grads.1),
+                    )
+                });
+                assert_same_bits(&level_grads.0, &grads.0, &format!("{level} dz"));
+                assert_same_bits(&level_grads.1, &grads.1, &format!("{level} dc"));
+            }
+        }
+    }
+}

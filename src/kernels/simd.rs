@@ -1,0 +1,156 @@
+//! Runs a kernel's portable body compiled for the widest vector instructions the CPU has, and
+//! the fixed-lane reductions that make every width compute the same bits.
+//!
+//! A kernel is written once, as plain scalar Rust over slices, `#[inline(always)]`, with every
+//! sum in [`LANES`] interleaved lanes combined in a fixed tree ([`lanes_reduce`]) and every
+//! multiply-add spelled `mul_add` (exact, fused, on every CPU). `simd_fn!` defines the
+//! function that runs that body inside a `#[target_feature]` function of the machine's
+//! [`SimdLevel`], where the compiler vectorises it: 16 lanes make one AVX-512 register or two
+//! AVX2 ones, and the operations on each lane are the same, so AVX-512, AVX2 and the portable
+//! build give the same bits (each kernel's tests compare every level this CPU supports).
+//! The one `unsafe` is the call into a `#[target_feature]` function, in [`run_at`].
+
+use crate::machine::{SimdLevel, simd_level};
+
+/// Lanes of the fixed-order sums: one AVX-512 register of f32.
+pub const LANES: usize = 16;
+
+/// Defines `fn $name(args)` that runs `$portable(args)` at the machine's [`SimdLevel`]
+/// (through [`run`]). `$portable` should be `#[inline(always)]`, so that it is compiled into
+/// each level's function and vectorised there.
+macro_rules! simd_fn {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) = $portable:ident;) => {
+        $(#[$doc])*
+        $vis fn $name($($arg: $ty),*) {
+            $crate::kernels::simd::run(
+                #[inline(always)]
+                move || $portable($($arg),*),
+            )
+        }
+    };
+}
+
+pub(crate) use simd_fn;
+
+/// Runs `body` compiled for this machine's widest [`SimdLevel`].
+#[inline(always)]
+pub fn run<R>(body: impl FnOnce() -> R) -> R {
+    run_at(simd_level(), body)
+}
+
+/// Runs `body` compiled for `level`. Panics if this CPU cannot run `level` (tests use it to
+/// compare every level the CPU supports with the portable build).
+#[inline(always)]
+pub fn run_at<R>(level: SimdLevel, body: impl FnOnce() -> R) -> R {
+    assert!(
+        level <= simd_level(),
+        "this CPU cannot run {level} code (it has {})",
+        simd_level()
+    );
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX-512F, AVX2 and FMA: `simd_level` said so, and it is at
+        // least `level` (asserted above).
+        SimdLevel::Avx512 => unsafe { avx512(body) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2 and FMA (as above).
+        SimdLevel::Avx2 => unsafe { avx2(body) },
+        _ => body(),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn avx512<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn avx2<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
+
+/// `fold` over `x` in [`LANES`] interleaved accumulators, combined by `combine` in a fixed tree.
+#[inline(always)]
+pub fn lanes_reduce(
+    x: &[f32],
+    init: f32,
+    fold: impl Fn(f32, f32) -> f32,
+    combine: impl Fn(f32, f32) -> f32,
+) -> f32 {
+    let mut acc = [init; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (a, v) in acc.iter_mut().zip(chunk) {
+            *a = fold(*a, *v);
+        }
+    }
+    for (a, v) in acc.iter_mut().zip(chunks.remainder()) {
+        *a = fold(*a, *v);
+    }
+    let mut width = LANES / 2;
+    while width > 0 {
+        for i in 0..width {
+            acc[i] = combine(acc[i], acc[i + width]);
+        }
+        width /= 2;
+    }
+    acc[0]
+}
+
+/// The lanes of a fixed-order sum added pairwise, always in the same order.
+#[inline(always)]
+pub fn tree_sum(lanes: [f32; LANES]) -> f32 {
+    lanes_reduce(&lanes, 0.0, |a, v| a + v, |a, b| a + b)
+}
+
+/// `a . b` summed in [`LANES`] lanes, then the lanes in order, then the tail.
+#[inline(always)]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; LANES];
+    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for l in 0..LANES {
+            lanes[l] = x[l].mul_add(y[l], lanes[l]);
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_supported_level_runs_and_an_unsupported_one_is_refused() {
+        for level in SimdLevel::supported() {
+            assert_eq!(run_at(level, || 2 + 2), 4);
+        }
+        if simd_level() < SimdLevel::Avx512 {
+            let refused = std::panic::catch_unwind(|| run_at(SimdLevel::Avx512, || ()));
+            assert!(refused.is_err());
+        }
+    }
+
+    #[test]
+    fn fixed_lane_sums_add_every_value() {
+        let x: Vec<f32> = (0..37).map(|i| i as f32).collect();
+        assert_eq!(lanes_reduce(&x, 0.0, |a, v| a + v, |a, b| a + b), 666.0);
+        assert_eq!(
+            lanes_reduce(&x, f32::NEG_INFINITY, f32::max, f32::max),
+            36.0
+        );
+        assert_eq!(dot(&x, &x), (0..37).map(|i| (i * i) as f32).sum::<f32>());
+        let mut lanes = [0.0; LANES];
+        lanes[3] = 1.5;
+        lanes[15] = 2.0;
+        assert_eq!(tree_sum(lanes), 3.5);
+    }
+}
