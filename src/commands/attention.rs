@@ -7,17 +7,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::prelude::*;
-use plotters::coord::ranged1d::SegmentValue;
-use plotters::prelude::*;
 
 use crate::config::{ExperimentConfig, Study, TextModel};
 use crate::data::imdb::{FIRST_WORD, OOV, PAD, START, pad_pre};
 use crate::error::InputError;
 use crate::models::classifier::TextClassifier;
 use crate::record::RepeatRecord;
+use crate::report::heatmap::{Panel, heatmap_svg, tokens_svg};
 use crate::rng::{self, Stream, repeat_seed};
 use crate::store::ResultStore;
-use crate::train::echo::{build_model, evaluate};
+use crate::train::echo::{build_model, evaluate, evaluation_pairs};
 
 #[derive(Debug, clap::Args)]
 pub struct AttentionArgs {
@@ -161,8 +160,7 @@ fn echo(
     shown.check(100.0 * correct as f64 / total as f64)?;
 
     // The first pairs the evaluation drew.
-    let mut rng = rng::rng(seed, Stream::EvalData);
-    let drawn: Vec<_> = (0..pairs).map(|_| task.draw(&mut rng)).collect();
+    let drawn: Vec<_> = evaluation_pairs(&task, seed).take(pairs).collect();
     let mut x = Vec::new();
     for pair in &drawn {
         task.one_hot_into(&pair.input, &mut x);
@@ -181,18 +179,23 @@ fn echo(
         .try_into_vec::<f32>()
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
 
-    let panels: Vec<Heatmap> = drawn
+    let panels: Vec<Panel> = drawn
         .iter()
         .enumerate()
         .map(|(i, pair)| {
             let predicted = task.decode(&logits[i * t * v..(i + 1) * t * v]);
-            Heatmap {
+            let weights = &weights[i * t * t..(i + 1) * t * t];
+            Panel {
                 title: format!("pair {}: target {:?}", i + 1, &pair.target[..task.n_out]),
                 columns: pair.input.iter().map(|v| v.to_string()).collect(),
                 rows: predicted.iter().map(|v| v.to_string()).collect(),
-                values: weights[i * t * t..(i + 1) * t * t].to_vec(),
+                cells: weights
+                    .chunks(t)
+                    .map(|row| row.iter().map(|&w| Some(f64::from(w))).collect())
+                    .collect(),
                 x_desc: "input value (encoder position)".into(),
                 y_desc: "output value (decoder step)".into(),
+                decimals: Some(2),
             }
         })
         .collect();
@@ -201,7 +204,7 @@ fn echo(
         shown.config.name(),
         shown.record.repeat
     );
-    draw(&title, &panels)
+    heatmap_svg(&title, &panels)
 }
 
 fn imdb(
@@ -268,7 +271,7 @@ fn imdb(
         "attention each token of test review {} ({label}) receives",
         encoded.test.names[args.review]
     ));
-    draw_tokens(
+    tokens_svg(
         &title,
         subtitle,
         &words_and_weights(&ids, &received, &encoded.words),
@@ -294,182 +297,4 @@ fn words_and_weights(ids: &[u32], received: &[f32], words: &[String]) -> Vec<(St
             (word, weight)
         })
         .collect()
-}
-
-/// A review as wrapped words, each on a box shaded by the attention it receives.
-fn draw_tokens(title: &str, subtitle: &str, tokens: &[(String, f32)]) -> Result<String> {
-    const WIDTH: i32 = 1100;
-    const MARGIN: i32 = 24;
-    const LINE: i32 = 30;
-    const CHAR: i32 = 9; // width of a 15 px sans-serif character, roughly
-    let max = tokens.iter().map(|t| t.1).fold(0.0f32, f32::max);
-    // Lay the words out first, to know the height.
-    let mut placed = Vec::with_capacity(tokens.len());
-    let (mut x, mut y) = (MARGIN, 80);
-    for (word, value) in tokens {
-        let w = CHAR * word.chars().count() as i32 + 10;
-        if x + w > WIDTH - MARGIN {
-            (x, y) = (MARGIN, y + LINE);
-        }
-        placed.push((x, y, w, word, *value));
-        x += w + 6;
-    }
-    let height = (y + LINE + MARGIN) as u32;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH as u32, height)).into_drawing_area();
-        let err = |e: DrawingAreaErrorKind<std::io::Error>| anyhow::anyhow!("heatmap: {e}");
-        root.fill(&WHITE).map_err(err)?;
-        let grey = RGBColor(90, 90, 90);
-        root.draw(&Text::new(
-            title.to_string(),
-            (MARGIN, 16),
-            ("sans-serif", 20).into_font(),
-        ))
-        .map_err(err)?;
-        root.draw(&Text::new(
-            subtitle.to_string(),
-            (MARGIN, 46),
-            ("sans-serif", 14).into_font().color(&grey),
-        ))
-        .map_err(err)?;
-        for (x, y, w, word, value) in placed {
-            root.draw(&Rectangle::new(
-                [(x, y), (x + w, y + LINE - 6)],
-                shade(value, max).filled(),
-            ))
-            .map_err(err)?;
-            let ink = if value > 0.55 * max { WHITE } else { BLACK };
-            root.draw(&Text::new(
-                word.clone(),
-                (x + 5, y + 4),
-                ("sans-serif", 15).into_font().color(&ink),
-            ))
-            .map_err(err)?;
-        }
-        root.present().map_err(err)?;
-    }
-    Ok(svg)
-}
-
-/// One heatmap: `values` row-major, `rows.len() x columns.len()`.
-struct Heatmap {
-    title: String,
-    columns: Vec<String>,
-    rows: Vec<String>,
-    values: Vec<f32>,
-    x_desc: String,
-    y_desc: String,
-}
-
-/// White (0) to dark blue (the panel's largest weight).
-fn shade(value: f32, max: f32) -> RGBColor {
-    let f = if max > 0.0 {
-        (value / max).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    let lerp = |a: f32, b: f32| (a + (b - a) * f) as u8;
-    RGBColor(lerp(255.0, 8.0), lerp(255.0, 48.0), lerp(255.0, 107.0))
-}
-
-fn draw(title: &str, panels: &[Heatmap]) -> Result<String> {
-    let wide = panels.len() == 1 && panels[0].columns.len() > 20;
-    let (cols, rows) = if panels.len() == 1 {
-        (1, 1)
-    } else {
-        (2, panels.len().div_ceil(2))
-    };
-    let size = if wide {
-        (1600, 420)
-    } else {
-        (900, 60 + 380 * rows as u32)
-    };
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let root = root
-            .titled(title, ("sans-serif", 22))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        for (area, panel) in root.split_evenly((rows, cols)).iter().zip(panels) {
-            draw_panel(area, panel, wide).map_err(|e| anyhow::anyhow!("heatmap: {e}"))?;
-        }
-        root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    Ok(svg)
-}
-
-fn draw_panel(
-    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
-    panel: &Heatmap,
-    wide: bool,
-) -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let (nx, ny) = (panel.columns.len() as i32, panel.rows.len() as i32);
-    let mut chart = ChartBuilder::on(area)
-        .caption(&panel.title, ("sans-serif", 15))
-        .margin(10)
-        .x_label_area_size(if wide { 110 } else { 40 })
-        .y_label_area_size(if panel.y_desc.is_empty() { 10 } else { 60 })
-        // A segmented range `0..n` has n + 1 segments: end one short.
-        .build_cartesian_2d((0..nx - 1).into_segmented(), (0..ny - 1).into_segmented())?;
-    let label = |names: &[String], v: &SegmentValue<i32>| match v {
-        SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
-        _ => String::new(),
-    };
-    // Row 0 (the first decoder step) is drawn at the top.
-    let rows_bottom_up: Vec<String> = panel.rows.iter().rev().cloned().collect();
-    let x_style = if wide {
-        ("sans-serif", 12)
-            .into_font()
-            .transform(FontTransform::Rotate90)
-    } else {
-        ("sans-serif", 14).into_font()
-    };
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_labels(nx as usize)
-        .y_labels(ny as usize)
-        .x_label_style(x_style)
-        .x_label_formatter(&|v| label(&panel.columns, v))
-        .y_label_formatter(&|v| label(&rows_bottom_up, v))
-        .x_desc(panel.x_desc.as_str())
-        .y_desc(panel.y_desc.as_str())
-        .draw()?;
-    let max = panel.values.iter().copied().fold(0.0f32, f32::max);
-    chart.draw_series(
-        (0..ny)
-            .flat_map(|row| (0..nx).map(move |col| (row, col)))
-            .map(|(row, col)| {
-                let value = panel.values[(row * nx + col) as usize];
-                Rectangle::new(
-                    [
-                        (SegmentValue::Exact(col), SegmentValue::Exact(ny - 1 - row)),
-                        (SegmentValue::Exact(col + 1), SegmentValue::Exact(ny - row)),
-                    ],
-                    shade(value, max).filled(),
-                )
-            }),
-    )?;
-    if !wide {
-        // The weights themselves, for reading exact values.
-        chart.draw_series(
-            (0..ny)
-                .flat_map(|row| (0..nx).map(move |col| (row, col)))
-                .map(|(row, col)| {
-                    let value = panel.values[(row * nx + col) as usize];
-                    let colour = if value > 0.55 * max { WHITE } else { BLACK };
-                    Text::new(
-                        format!("{value:.2}"),
-                        (
-                            SegmentValue::CenterOf(col),
-                            SegmentValue::CenterOf(ny - 1 - row),
-                        ),
-                        ("sans-serif", 12).into_font().color(&colour),
-                    )
-                }),
-        )?;
-    }
-    Ok(())
 }

@@ -2,6 +2,7 @@
 //! [`stacked`]) and their E4 attention variants, and the IMDB text classifiers: E2/E3's
 //! self-attention ones and E4's recurrent ones.
 
+pub mod attention_decoder;
 pub mod classifier;
 pub mod echo;
 pub mod footprint;

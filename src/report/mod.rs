@@ -3,20 +3,27 @@
 //! [`document::Block`]s (summary table, comparisons, per-epoch tables, [`plots`]), and the
 //! document is rendered as terminal text, Markdown, CSV or JSON ([`document`]).
 
+pub mod compare;
 pub mod document;
+pub mod heatmap;
 pub mod plots;
 pub mod scan;
+pub mod table;
 pub mod verdict;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::{self, Write};
+use std::fmt::Write;
 
+pub use compare::{Comparison, MARGIN, comparisons, format_p};
 pub use document::{Block, Report, Row};
 pub use scan::{Group, Scan, Status, scan};
+pub use table::{fixed, percent, table, table_aligned};
+
+use compare::comparison_lines;
+use table::{epoch_block, row, summary_table};
 
 use crate::experiment::{Experiment, Point, Published};
 use crate::record::ConfigRecords;
-use crate::stats::{Summary, Welch};
 
 /// The file name of the heatmap `attnx attention` draws for a repeat, in the results' `plots/`.
 pub fn heatmap_file(config: &str, repeat: usize) -> String {
@@ -29,54 +36,6 @@ pub fn is_heatmap_of(file: &str, config: &str) -> bool {
         .and_then(|rest| rest.strip_prefix("_attention_"))
         .and_then(|rest| rest.strip_suffix(".svg"))
         .is_some_and(|repeat| repeat.parse::<usize>().is_ok())
-}
-
-/// Left-aligns the first column, right-aligns the others (numbers).
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    table_aligned(header, rows, &[0])
-}
-
-/// Left-aligns the columns `left` (text), right-aligns the others.
-pub fn table_aligned(header: &[&str], rows: &[Vec<String>], left: &[usize]) -> String {
-    let columns = header.len();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &[String]| {
-        let mut text = String::new();
-        for (i, cell) in cells.iter().enumerate().take(columns) {
-            let gap = if i == 0 { "" } else { "  " };
-            if left.contains(&i) {
-                let _ = write!(text, "{gap}{cell:<w$}", w = widths[i]);
-            } else {
-                let _ = write!(text, "{gap}{cell:>w$}", w = widths[i]);
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
-    for row in rows {
-        line(row);
-    }
-    out
-}
-
-/// Whole percentages (echo: 100 pairs) without decimals, others with two.
-pub fn percent(a: f64) -> String {
-    if a.fract() == 0.0 {
-        format!("{a:.0}")
-    } else {
-        format!("{a:.2}")
-    }
-}
-
-pub fn fixed(x: Option<f64>) -> String {
-    x.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"))
 }
 
 /// What `attnx run` and `attnx compare` print: the section `attnx report` gives an experiment
@@ -168,88 +127,6 @@ fn section(
         }
     }
     report.rows.extend(rows);
-}
-
-fn row(experiment: &str, group: &Group, published: Option<&Published>) -> Row {
-    let s = Summary::of(&group.accuracies());
-    let best = group.best_epoch();
-    // For IMDB the comparable number is the best epoch's test accuracy.
-    let attnx = if group.is_imdb() {
-        best.map(|b| b.1)
-    } else {
-        s.map(|s| s.mean)
-    };
-    let published = published.and_then(Published::headline);
-    Row {
-        experiment: experiment.to_string(),
-        config: group.name.clone(),
-        label: group.label(),
-        config_hash: group.hash.clone(),
-        status: match &group.status {
-            Status::Current => "current".into(),
-            Status::Changed(d) => format!("changed: {d}"),
-            Status::NoConfig => "no config".into(),
-        },
-        attnx_versions: group.versions.iter().cloned().collect::<Vec<_>>().join(" "),
-        backend: group.config.backend.to_string(),
-        n: group.records.len(),
-        mean: s.map(|s| s.mean),
-        std: s.and_then(|s| s.std),
-        ci95_low: s.and_then(|s| s.ci95).map(|c| c.0),
-        ci95_high: s.and_then(|s| s.ci95).map(|c| c.1),
-        min: s.map(|s| s.min),
-        max: s.map(|s| s.max),
-        published,
-        difference: attnx.zip(published).map(|(a, p)| a - p),
-        best_epoch: best.map(|b| b.0),
-        best_epoch_accuracy: best.map(|b| b.1),
-    }
-}
-
-fn ci(row: &Row) -> String {
-    match (row.ci95_low, row.ci95_high) {
-        (Some(lo), Some(hi)) => format!("{lo:.2} to {hi:.2}"),
-        _ => "n too small".into(),
-    }
-}
-
-fn summary_table(rows: &[Row], imdb: bool, with_published: bool) -> Block {
-    let mut header: Vec<String> = [
-        "config", "backend", "n", "mean", "std", "95% CI", "min", "max",
-    ]
-    .map(String::from)
-    .to_vec();
-    if imdb {
-        header.extend(["best epoch", "best acc"].map(String::from));
-    }
-    if with_published {
-        header.extend(["published", "difference"].map(String::from));
-    }
-    let rows = rows
-        .iter()
-        .map(|r| {
-            let mut cells = vec![
-                r.label.clone(),
-                r.backend.clone(),
-                r.n.to_string(),
-                fixed(r.mean),
-                fixed(r.std),
-                ci(r),
-                fixed(r.min),
-                fixed(r.max),
-            ];
-            if imdb {
-                cells.push(r.best_epoch.map_or("-".into(), |e| e.to_string()));
-                cells.push(fixed(r.best_epoch_accuracy));
-            }
-            if with_published {
-                cells.push(fixed(r.published));
-                cells.push(r.difference.map_or("-".into(), |d| format!("{d:+.2}")));
-            }
-            cells
-        })
-        .collect();
-    Block::Table { header, rows }
 }
 
 /// Builds the report of `scan` for `experiments`. `extra_plots` are the files already in the
@@ -404,78 +281,6 @@ fn machines_line(groups: &[&Group]) -> Option<String> {
     ))
 }
 
-/// Each config against the first of its variant family, attnx against the article where it
-/// gives its repeats, and which repeats early stopping ended.
-fn comparison_lines(
-    groups: &[&Group],
-    published: Option<&BTreeMap<String, Published>>,
-) -> Vec<String> {
-    let published_of = |g: &Group| published.and_then(|p| p.get(&g.name));
-    let mut lines: Vec<String> = Vec::new();
-    let families: BTreeSet<String> = groups.iter().map(|g| g.family()).collect();
-    for family in &families {
-        let members: Vec<&Group> = groups
-            .iter()
-            .copied()
-            .filter(|g| &g.family() == family)
-            .collect();
-        if let Some((first, rest)) = members.split_first() {
-            let others: Vec<(String, Vec<f64>)> =
-                rest.iter().map(|g| (g.label(), g.accuracies())).collect();
-            lines.extend(
-                comparisons(&first.label(), &first.accuracies(), &others)
-                    .iter()
-                    .map(Comparison::to_string),
-            );
-        }
-    }
-    for g in groups {
-        if let Some(repeats) = published_of(g).and_then(|p| p.repeats.as_ref())
-            && let Some(w) = Welch::test(repeats, &g.accuracies())
-        {
-            lines.push(format!(
-                "{} - published: {:+.2} points (95% CI {:+.2} to {:+.2}; Welch {}; Hedges' g = {:.2})",
-                g.label(), w.difference, w.ci95.0, w.ci95.1, format_p(w.p), w.hedges_g
-            ));
-        }
-    }
-    for g in groups {
-        let stops: Vec<String> = g
-            .records
-            .iter()
-            .filter_map(|r| {
-                r.stopped_at
-                    .map(|e| format!("#{} after epoch {e}", r.repeat))
-            })
-            .collect();
-        if !stops.is_empty() {
-            lines.push(format!(
-                "{}: early stopping ended {} of {} repeats: {}",
-                g.label(),
-                stops.len(),
-                g.records.len(),
-                stops.join(", ")
-            ));
-        }
-        let selected: Vec<String> = g
-            .records
-            .iter()
-            .filter_map(|r| {
-                r.selected_epoch
-                    .map(|e| format!("#{} epoch {e} ({:.2}%)", r.repeat, r.accuracy))
-            })
-            .collect();
-        if !selected.is_empty() {
-            lines.push(format!(
-                "{}: test accuracy of the epoch validation picked: {}",
-                g.label(),
-                selected.join(", ")
-            ));
-        }
-    }
-    lines
-}
-
 /// A sweep experiment's section: the table of its points (each under its label, every point
 /// against the first), and accuracy against the first axis. Returns the (name, hash) of the
 /// groups it showed.
@@ -564,221 +369,9 @@ fn figures(
     }
 }
 
-/// Per-epoch means of one IMDB config, beside the published run (`published`: `None` for no
-/// published columns, `Some(None)` for a config the article did not run).
-fn epoch_block(group: &Group, published: Option<Option<&Published>>) -> Block {
-    let with_published = published.is_some();
-    let published = published.flatten();
-    let train = group.epoch_means(|m| m.train_accuracy);
-    let test = group.epoch_means(|m| m.held_out.accuracy());
-    let seconds = group.epoch_means(|m| m.seconds);
-    let pub_test = published
-        .and_then(|p| p.test_accuracy.clone())
-        .unwrap_or_default();
-    let pub_train = published
-        .and_then(|p| p.train_accuracy.clone())
-        .unwrap_or_default();
-    let epochs = test.len().max(pub_test.len());
-    let rows = (0..epochs)
-        .map(|e| {
-            let mut cells = vec![
-                format!("{} ep {}", group.label(), e + 1),
-                fixed(train.get(e).map(|s| s.mean)),
-                fixed(test.get(e).map(|s| s.mean)),
-                fixed(test.get(e).and_then(|s| s.std)),
-            ];
-            if with_published {
-                cells.push(fixed(pub_train.get(e).copied()));
-                cells.push(fixed(pub_test.get(e).copied()));
-            }
-            cells.push(fixed(seconds.get(e).map(|s| s.mean)));
-            cells
-        })
-        .collect();
-    let split = group.held_out_split();
-    let (acc, std) = (format!("{split} acc"), format!("{split} std"));
-    let mut header = vec!["epoch", "train acc", acc.as_str(), std.as_str()];
-    if with_published {
-        header.extend(["published train", "published test"]);
-    }
-    header.push("seconds");
-    Block::Table {
-        header: header.into_iter().map(String::from).collect(),
-        rows,
-    }
-}
-
-/// `variant - control` in points: the difference of means with its 95% CI, Welch's test and
-/// Hedges' g, or why there is no interval.
-#[derive(Debug, Clone)]
-pub struct Comparison {
-    pub control: String,
-    pub variant: String,
-    pub sizes: (usize, usize),
-    pub difference: Option<f64>,
-    /// `None` when a group has fewer than two repeats or neither has any spread.
-    pub welch: Option<Welch>,
-    /// The Holm-adjusted p-value and the number of comparisons it adjusts for, when several
-    /// variants were tested against one control.
-    pub holm: Option<(f64, usize)>,
-    /// The equivalence test's p-value within ±[`MARGIN`] (TOST), Holm-adjusted like `holm`.
-    pub equivalence: Option<f64>,
-}
-
-/// The margin of the comparisons' equivalence tests, in points.
-pub const MARGIN: f64 = 1.0;
-
-impl Comparison {
-    /// What the tests decide: different, equivalent within [`MARGIN`], or cannot tell.
-    pub fn decision(&self) -> Option<verdict::Decision> {
-        let w = self.welch.as_ref()?;
-        let p = self.holm.map_or(w.p, |(p, _)| p);
-        Some(verdict::Decision::of(
-            w.difference,
-            p,
-            self.equivalence.unwrap_or(1.0),
-        ))
-    }
-}
-
-impl Comparison {
-    pub fn new(control: &str, a: &[f64], variant: &str, b: &[f64]) -> Self {
-        Comparison {
-            control: control.to_string(),
-            variant: variant.to_string(),
-            sizes: (a.len(), b.len()),
-            difference: Summary::of(b)
-                .zip(Summary::of(a))
-                .map(|(sb, sa)| sb.mean - sa.mean),
-            welch: Welch::test(a, b),
-            holm: None,
-            equivalence: Welch::test(a, b).map(|w| w.equivalence_p(MARGIN)),
-        }
-    }
-}
-
-impl fmt::Display for Comparison {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} - {}: ", self.variant, self.control)?;
-        let Some(w) = &self.welch else {
-            return write!(
-                f,
-                "{} points (n too small, or no spread, for a confidence interval or test: {} and {} repeats)",
-                self.difference.map_or("-".into(), |d| format!("{d:+.2}")),
-                self.sizes.0,
-                self.sizes.1
-            );
-        };
-        write!(
-            f,
-            "{:+.2} points (95% CI {:+.2} to {:+.2}; Welch t = {:.2}, df = {:.1}, {}; Hedges' g = {:.2}",
-            w.difference,
-            w.ci95.0,
-            w.ci95.1,
-            w.t,
-            w.df,
-            format_p(w.p),
-            w.hedges_g
-        )?;
-        if let Some((p, m)) = self.holm {
-            write!(f, "; Holm-adjusted over {m} comparisons: {}", format_p(p))?;
-        }
-        if let (Some(p), Some(decision)) = (self.equivalence, self.decision()) {
-            write!(
-                f,
-                "; TOST ±{}: {}) -> {}",
-                verdict::points(MARGIN),
-                format_p(p),
-                decision.describe(MARGIN)
-            )
-        } else {
-            f.write_str(")")
-        }
-    }
-}
-
-/// Every config in `others` against `control`. With more than one test, each carries its
-/// Holm-adjusted p-value: testing several variants against one control at 5% each would find
-/// a "significant" difference by chance too often.
-pub fn comparisons(control: &str, a: &[f64], others: &[(String, Vec<f64>)]) -> Vec<Comparison> {
-    let mut out: Vec<Comparison> = others
-        .iter()
-        .map(|(name, b)| Comparison::new(control, a, name, b))
-        .collect();
-    let tested: Vec<f64> = out.iter().filter_map(|c| c.welch.map(|w| w.p)).collect();
-    if tested.len() > 1 {
-        let equivalence: Vec<f64> = out.iter().filter_map(|c| c.equivalence).collect();
-        let mut adjusted = crate::stats::holm(&tested).into_iter();
-        let mut adjusted_equivalence = crate::stats::holm(&equivalence).into_iter();
-        for c in out.iter_mut().filter(|c| c.welch.is_some()) {
-            c.holm = adjusted.next().map(|p| (p, tested.len()));
-            c.equivalence = adjusted_equivalence.next();
-        }
-    }
-    out
-}
-
-/// `p = ...` to 4 decimals, in scientific notation below 0.001, or a bound where double
-/// precision runs out.
-pub fn format_p(p: f64) -> String {
-    if p < 1e-12 {
-        "p < 1e-12".to_string()
-    } else if p < 1e-3 {
-        format!("p = {p:.2e}")
-    } else {
-        format!("p = {p:.4}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn table_aligns_columns() {
-        let t = table(
-            &["config", "n"],
-            &[
-                vec!["attention".into(), "10".into()],
-                vec!["b".into(), "2".into()],
-            ],
-        );
-        assert_eq!(t, "config      n\nattention  10\nb           2\n");
-    }
-
-    /// Several variants against one control: each line carries its Holm-adjusted p-value; a
-    /// single comparison carries none.
-    #[test]
-    fn comparisons_against_a_control_adjust_for_multiplicity() {
-        let control = [99.0, 100.0, 98.0, 97.0, 100.0];
-        let others = vec![
-            ("close".to_string(), vec![98.0, 99.0, 97.0, 99.0, 100.0]),
-            ("far".to_string(), vec![90.0, 88.0, 93.0, 85.0, 91.0]),
-            ("one".to_string(), vec![50.0]),
-        ];
-        let lines: Vec<String> = comparisons("control", &control, &others)
-            .iter()
-            .map(Comparison::to_string)
-            .collect();
-        assert_eq!(lines.len(), 3);
-        let raw: Vec<f64> = others[..2]
-            .iter()
-            .map(|(_, b)| Welch::test(&control, b).unwrap().p)
-            .collect();
-        let adjusted = crate::stats::holm(&raw);
-        for (line, p) in lines.iter().zip(&adjusted) {
-            let want = format!("Holm-adjusted over 2 comparisons: {};", format_p(*p));
-            assert!(line.contains(&want), "{line}");
-        }
-        // The close variant cannot be told apart (nor shown within 1 point at n = 5); the far
-        // one is lower.
-        assert!(lines[0].ends_with("-> cannot tell"), "{}", lines[0]);
-        assert!(lines[1].ends_with("-> different (lower)"), "{}", lines[1]);
-        assert!(lines[2].contains("n too small"), "{}", lines[2]);
-        let single = comparisons("control", &control, &others[..1]);
-        assert!(single[0].holm.is_none());
-        assert!(!single[0].to_string().contains("Holm"), "{}", single[0]);
-    }
 
     #[test]
     fn heatmap_names_belong_to_their_config_only() {

@@ -4,6 +4,7 @@
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 
+use super::heatmap::{Panel, heatmap_svg};
 use super::scan::Group;
 use crate::config::overrides::plain;
 use crate::experiment::{Experiment, Point};
@@ -49,16 +50,9 @@ pub enum Plot {
         series: Vec<Series>,
         dots: Vec<(f64, f64, usize)>,
     },
-    /// Mean accuracy (%) over a two-axis grid: `cells[row][column]`, `None` where nothing is
-    /// recorded; rows are the second axis, columns the first.
-    Heatmap {
-        title: String,
-        x_desc: String,
-        y_desc: String,
-        columns: Vec<String>,
-        rows: Vec<String>,
-        cells: Vec<Vec<Option<f64>>>,
-    },
+    /// Mean accuracy (%) over a two-axis grid ([`heatmap::Panel`]: `None` where nothing is
+    /// recorded); rows are the second axis, columns the first.
+    Heatmap { title: String, panel: Panel },
 }
 
 /// Mean, min and max of equally long rows.
@@ -218,6 +212,9 @@ impl Plot {
 
     /// The plot as an SVG document.
     pub fn svg(&self) -> Result<String> {
+        if let Plot::Heatmap { title, panel } = self {
+            return heatmap_svg(title, std::slice::from_ref(panel));
+        }
         let mut svg = String::new();
         {
             let root = SVGBackend::with_string(&mut svg, (900, 540)).into_drawing_area();
@@ -232,14 +229,7 @@ impl Plot {
                     series,
                     dots,
                 } => draw_sweep(&root, title, x_desc, categories.as_deref(), series, dots),
-                Plot::Heatmap {
-                    title,
-                    x_desc,
-                    y_desc,
-                    columns,
-                    rows,
-                    cells,
-                } => draw_heatmap(&root, title, (x_desc, y_desc), (columns, rows), cells),
+                Plot::Heatmap { .. } => unreachable!("drawn above"),
             }
             .map_err(|e| anyhow!("plot {}: {e}", self.title()))?;
             root.present().map_err(|e| anyhow!("plot: {e}"))?;
@@ -526,6 +516,8 @@ pub fn sweep_heatmaps(experiment: &Experiment, points: &[(&Point, Group)]) -> Ve
                 cells[r][c] = Some(summary.mean);
             }
         }
+        // The second axis's first value at the bottom.
+        cells.reverse();
         plots.push((
             format!("{}_{config}_heatmap.svg", experiment.name),
             Plot::Heatmap {
@@ -533,87 +525,17 @@ pub fn sweep_heatmaps(experiment: &Experiment, points: &[(&Point, Group)]) -> Ve
                     "{}: {config}, mean accuracy (%), darker is higher",
                     experiment.name.to_uppercase().replace('_', " ")
                 ),
-                x_desc: x_axis.key(),
-                y_desc: y_axis.key(),
-                columns: x_axis.values.iter().map(plain).collect(),
-                rows: y_axis.values.iter().map(plain).collect(),
-                cells,
+                panel: Panel {
+                    title: String::new(),
+                    x_desc: x_axis.key(),
+                    y_desc: y_axis.key(),
+                    columns: x_axis.values.iter().map(plain).collect(),
+                    rows: y_axis.values.iter().rev().map(plain).collect(),
+                    cells,
+                    decimals: Some(1),
+                },
             },
         ));
     }
     plots
-}
-
-fn draw_heatmap(
-    root: &Area<'_>,
-    title: &str,
-    (x_desc, y_desc): (&str, &str),
-    (columns, rows): (&[String], &[String]),
-    cells: &[Vec<Option<f64>>],
-) -> DrawResult {
-    let (nx, ny) = (columns.len(), rows.len());
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, ("sans-serif", 22))
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0.0..nx as f64, 0.0..ny as f64)?;
-    let name = |names: &[String], v: f64| {
-        let i = v - 0.5;
-        if (i - i.round()).abs() < 1e-9 && i >= 0.0 {
-            names.get(i.round() as usize).cloned().unwrap_or_default()
-        } else {
-            String::new()
-        }
-    };
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_desc(x_desc)
-        .y_desc(y_desc)
-        .x_labels(2 * nx + 1)
-        .y_labels(2 * ny + 1)
-        .x_label_formatter(&|x| name(columns, *x))
-        .y_label_formatter(&|y| name(rows, *y))
-        .draw()?;
-    // White for the lowest mean of the plot, the first palette colour for the highest.
-    let values = || cells.iter().flatten().flatten().copied();
-    let (lo, hi) = (
-        values().fold(f64::INFINITY, f64::min),
-        values().fold(f64::NEG_INFINITY, f64::max),
-    );
-    let depth = |a: f64| {
-        if hi - lo < 1e-9 {
-            1.0
-        } else {
-            0.15 + 0.85 * (a - lo) / (hi - lo)
-        }
-    };
-    let shade = |a: f64| {
-        let base = PALETTE[0];
-        let mix = |c: u8| (255.0 - (255.0 - f64::from(c)) * depth(a)).round() as u8;
-        RGBColor(mix(base.0), mix(base.1), mix(base.2))
-    };
-    for (r, row) in cells.iter().enumerate() {
-        for (c, cell) in row.iter().enumerate() {
-            let (x, y) = (c as f64, r as f64);
-            let fill = cell.map_or(WHITE, shade);
-            chart.draw_series(std::iter::once(Rectangle::new(
-                [(x, y), (x + 1.0, y + 1.0)],
-                fill.filled(),
-            )))?;
-            let text = cell.map_or_else(|| "-".to_string(), |a| format!("{a:.1}"));
-            let ink = if cell.is_some_and(|a| depth(a) > 0.6) {
-                WHITE
-            } else {
-                BLACK
-            };
-            chart.draw_series(std::iter::once(Text::new(
-                text,
-                (x + 0.42, y + 0.5),
-                ("sans-serif", 20).into_font().color(&ink),
-            )))?;
-        }
-    }
-    Ok(())
 }

@@ -18,6 +18,7 @@ use rand::rngs::StdRng;
 use super::EchoStudy;
 use super::{LossWindows, RepeatOutcome, TrainedModel};
 use crate::config::{self, Attending, EchoTask, OptimizerConfig};
+use crate::data::echo::EchoPair;
 use crate::kernels::cross_entropy::cross_entropy;
 use crate::models::echo::{AttentionModel, BaselineEncoderDecoder, DecoderVariant, EchoModel};
 use crate::models::stacked::TakeRepeat;
@@ -75,26 +76,38 @@ pub fn build_model(
     }
 }
 
-/// One batch of `batch` pairs per repeat: one-hot inputs `[R, B, T, V]` plus the targets.
+/// One batch of `batch` pairs per repeat, each drawn from its repeat's generator: see
+/// [`one_hot_batch`].
 fn draw_batch(
     task: &EchoTask,
     rngs: &mut [StdRng],
     batch: usize,
     device: &Device,
 ) -> (Tensor<4>, Tensor<4>, Vec<Vec<usize>>) {
-    let (r, t, v) = (rngs.len(), task.n_in, task.cardinality);
-    let mut inputs = Vec::with_capacity(r * batch * t * v);
-    let mut targets = Vec::with_capacity(r * batch * t * v);
-    let mut target_values = Vec::with_capacity(r * batch);
-    for rng in rngs.iter_mut() {
-        for _ in 0..batch {
-            let pair = task.draw(rng);
-            task.one_hot_into(&pair.input, &mut inputs);
-            task.one_hot_into(&pair.target, &mut targets);
-            target_values.push(pair.target);
-        }
+    let pairs: Vec<Vec<EchoPair>> = rngs
+        .iter_mut()
+        .map(|rng| (0..batch).map(|_| task.draw(rng)).collect())
+        .collect();
+    one_hot_batch(task, &pairs, device)
+}
+
+/// The pairs of each repeat (`pairs[r]`, all of one length `B`) as one-hot inputs and targets
+/// `[R, B, T, V]`, with the targets' values.
+fn one_hot_batch(
+    task: &EchoTask,
+    pairs: &[Vec<EchoPair>],
+    device: &Device,
+) -> (Tensor<4>, Tensor<4>, Vec<Vec<usize>>) {
+    let (r, b, t, v) = (pairs.len(), pairs[0].len(), task.n_in, task.cardinality);
+    let mut inputs = Vec::with_capacity(r * b * t * v);
+    let mut targets = Vec::with_capacity(r * b * t * v);
+    let mut target_values = Vec::with_capacity(r * b);
+    for pair in pairs.iter().flatten() {
+        task.one_hot_into(&pair.input, &mut inputs);
+        task.one_hot_into(&pair.target, &mut targets);
+        target_values.push(pair.target.clone());
     }
-    let shape = [r, batch, t, v];
+    let shape = [r, b, t, v];
     (
         Tensor::from_data(TensorData::new(inputs, shape), device),
         Tensor::from_data(TensorData::new(targets, shape), device),
@@ -259,6 +272,13 @@ impl Trained<'_> {
     }
 }
 
+/// The pairs the evaluation of the repeat seeded `seed` draws, in its order: [`evaluate`] takes
+/// them from here, batch after batch, and `attnx attention` shows the first ones.
+pub fn evaluation_pairs(task: &EchoTask, seed: u64) -> impl Iterator<Item = EchoPair> + use<> {
+    let (task, mut rng) = (*task, rng::rng(seed, Stream::EvalData));
+    std::iter::repeat_with(move || task.draw(&mut rng))
+}
+
 /// Counts, per repeat, the evaluation pairs whose whole argmax sequence equals the target.
 pub fn evaluate(
     model: &EchoModel,
@@ -267,16 +287,17 @@ pub fn evaluate(
     samples: usize,
     device: &Device,
 ) -> Vec<usize> {
-    let mut rngs: Vec<StdRng> = seeds
-        .iter()
-        .map(|&s| rng::rng(s, Stream::EvalData))
-        .collect();
+    let mut pairs: Vec<_> = seeds.iter().map(|&s| evaluation_pairs(task, s)).collect();
     let mut correct = vec![0; seeds.len()];
     let mut remaining = samples;
     while remaining > 0 {
         let batch = remaining.min(EVAL_BATCH);
         remaining -= batch;
-        let (x, _, targets) = draw_batch(task, &mut rngs, batch, device);
+        let drawn: Vec<Vec<EchoPair>> = pairs
+            .iter_mut()
+            .map(|p| p.by_ref().take(batch).collect())
+            .collect();
+        let (x, _, targets) = one_hot_batch(task, &drawn, device);
         let logits = model
             .forward(x)
             .into_data()
