@@ -4,19 +4,24 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use predicates::prelude::*;
 
 mod common;
 use common::attnx;
 
-/// Serves `count` requests: `/good` sends `body` whole, `/cut` announces it whole but closes
-/// after half of it.
-fn serve(body: Vec<u8>, count: usize) -> String {
+/// Serves requests until the test ends, counting them: `/good` sends `body` whole, `/cut`
+/// announces it whole but closes after half of it.
+fn serve(body: Vec<u8>) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&requests);
     std::thread::spawn(move || {
-        for stream in listener.incoming().take(count) {
+        for stream in listener.incoming() {
+            counted.fetch_add(1, Ordering::SeqCst);
             let mut stream = stream.unwrap();
             let mut request_line = String::new();
             let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -41,7 +46,7 @@ fn serve(body: Vec<u8>, count: usize) -> String {
             let _ = stream.flush();
         }
     });
-    address
+    (address, requests)
 }
 
 fn cache_files(cache: &Path) -> Vec<String> {
@@ -59,7 +64,7 @@ fn fetch_keeps_only_complete_verified_downloads() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     let sha = attnx::fsutil::sha256_hex(&body);
-    let server = serve(body.clone(), 3);
+    let (server, requests) = serve(body.clone());
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
 
@@ -108,10 +113,25 @@ fn fetch_keeps_only_complete_verified_downloads() {
         body
     );
 
+    assert_eq!(requests.load(Ordering::SeqCst), 3);
+
     // Already there: nothing to do, and the server is not asked again.
     attnx(dir.path())
-        .args(["data", "fetch", "imdb"])
+        .args([
+            "data",
+            "fetch",
+            "imdb",
+            "--url",
+            &format!("{server}/good"),
+            "--sha256",
+            &sha,
+        ])
         .assert()
         .success()
         .stderr(predicate::str::contains("already there"));
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        3,
+        "a request for a file already there"
+    );
 }
