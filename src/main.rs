@@ -36,6 +36,12 @@ fn keep_freed_memory() {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`attnx report | head`) fails, and
+    // println! panics; a command-line tool should end quietly instead, as `cat` does.
+    // SAFETY: restores a signal's default action before any thread exists; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // wgpu probes its GL backend too, and Mesa's EGL then looks for a Wayland display and prints
     // "error: XDG_RUNTIME_DIR is invalid" on headless machines. attnx never draws to a screen.
     if std::env::var_os("EGL_PLATFORM").is_none() {
