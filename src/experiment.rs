@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
+pub use crate::record::At;
 
 /// Where experiments named without a path are looked up.
 pub const EXPERIMENT_DIR: &str = "experiments";
@@ -33,6 +34,66 @@ pub struct Experiment {
     /// equivalence tests (default 1 point).
     #[serde(default = "default_margin")]
     pub margin: f64,
+    /// Run until decided: a group-sequential design over the configs (each against the first)
+    /// instead of a fixed number of repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<Sequential>,
+}
+
+/// A group-sequential comparison (see [`crate::sequential`]): repeats in looks of 3, 5, 8, ...
+/// per config until every comparison is decided, at most `max_repeats`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sequential {
+    pub max_repeats: usize,
+    /// Two means within this many points are equivalent (default 1).
+    #[serde(default = "default_margin")]
+    pub margin: f64,
+    /// The family's error rate (default 0.05).
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// The figure compared (default: the final accuracy).
+    #[serde(default)]
+    pub at: At,
+}
+
+fn default_alpha() -> f64 {
+    0.05
+}
+
+impl Sequential {
+    /// Checks the design's numbers; `what` names them in the error.
+    pub fn validate(&self, what: &str) -> Result<(), InputError> {
+        if self.max_repeats < 3 {
+            return Err(InputError(format!(
+                "{what}: max_repeats must be at least 3 (the first look), got {}",
+                self.max_repeats
+            )));
+        }
+        if !(self.margin.is_finite() && self.margin > 0.0) {
+            return Err(InputError(format!(
+                "{what}: margin must be a positive number of points, got {}",
+                self.margin
+            )));
+        }
+        if !(self.alpha > 0.0 && self.alpha < 1.0) {
+            return Err(InputError(format!(
+                "{what}: alpha must lie between 0 and 1, got {}",
+                self.alpha
+            )));
+        }
+        Ok(())
+    }
+
+    /// The design for a family of `comparisons`.
+    pub fn design(&self, comparisons: usize) -> crate::sequential::Design {
+        crate::sequential::Design {
+            max_repeats: self.max_repeats,
+            margin: self.margin,
+            alpha: self.alpha,
+            comparisons,
+        }
+    }
 }
 
 fn default_margin() -> f64 {
@@ -97,29 +158,6 @@ pub enum Direction {
     Lower,
     /// No difference: equivalent within the experiment's margin.
     Same,
-}
-
-/// Which figure of a repeat a claim is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum At {
-    /// The record's accuracy: exact match (echo), after the last epoch (IMDB).
-    #[default]
-    Final,
-    /// Each repeat's best test accuracy over its epochs (the articles' headline figure).
-    Best,
-    /// The test accuracy after this epoch (1-based).
-    Epoch(usize),
-}
-
-impl std::fmt::Display for At {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            At::Final => f.write_str("final"),
-            At::Best => f.write_str("best epoch"),
-            At::Epoch(e) => write!(f, "epoch {e}"),
-        }
-    }
 }
 
 /// The grid of a sweep experiment.
@@ -220,6 +258,15 @@ impl Experiment {
             if axes.is_empty() {
                 return Err(InputError(format!(
                     "{}: sweep.axes: name at least one axis",
+                    path.display()
+                )));
+            }
+        }
+        if let Some(sequential) = &experiment.sequential {
+            sequential.validate(&format!("{}: sequential", path.display()))?;
+            if experiment.sweep.is_some() || experiment.configs.len() < 2 {
+                return Err(InputError(format!(
+                    "{}: sequential: compares two or more configs (not a sweep)",
                     path.display()
                 )));
             }
@@ -347,10 +394,12 @@ mod tests {
                 "e1",
                 "e1_keras2",
                 "e2",
+                "e2_sequential",
                 "e2_validated",
                 "e3",
                 "e4",
                 "e4_imdb",
+                "e4_lstm_sequential",
                 "echo_difficulty",
                 "general_steps"
             ]

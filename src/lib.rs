@@ -29,6 +29,7 @@ pub mod record;
 pub mod report;
 pub mod rng;
 pub mod runner;
+pub mod sequential;
 pub mod stats;
 pub mod store;
 pub mod train;

@@ -206,6 +206,79 @@ impl RepeatRecord {
     }
 }
 
+/// Which figure of a repeat a comparison is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum At {
+    /// The record's accuracy: exact match (echo), after the last epoch (IMDB).
+    #[default]
+    Final,
+    /// Each repeat's best test accuracy over its epochs (the articles' headline figure).
+    Best,
+    /// The test accuracy after this epoch (1-based).
+    Epoch(usize),
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Final => f.write_str("final"),
+            At::Best => f.write_str("best epoch"),
+            At::Epoch(e) => write!(f, "epoch {e}"),
+        }
+    }
+}
+
+impl At {
+    /// As `--at` takes it.
+    pub fn argument(&self) -> String {
+        match self {
+            At::Final => "final".into(),
+            At::Best => "best".into(),
+            At::Epoch(e) => format!("epoch:{e}"),
+        }
+    }
+}
+
+impl std::str::FromStr for At {
+    type Err = String;
+
+    /// `final`, `best`, or an epoch: `epoch:2` or `2`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "final" => Ok(At::Final),
+            "best" => Ok(At::Best),
+            other => other
+                .strip_prefix("epoch:")
+                .unwrap_or(other)
+                .parse::<usize>()
+                .ok()
+                .filter(|&e| e >= 1)
+                .map(At::Epoch)
+                .ok_or_else(|| format!("{text:?}: expected final, best or an epoch (epoch:N)")),
+        }
+    }
+}
+
+impl RepeatRecord {
+    /// The repeat's figure at `at`: its accuracy (final), or its best or a given epoch's test
+    /// accuracy; `None` when it has no such figure (echo records have no epochs; a validation
+    /// split tests once).
+    pub fn figure(&self, at: At) -> Option<f64> {
+        match at {
+            At::Final => Some(self.accuracy),
+            At::Best => self
+                .epochs
+                .iter()
+                .map(|e| e.held_out.test_accuracy())
+                .collect::<Option<Vec<f64>>>()?
+                .into_iter()
+                .reduce(f64::max),
+            At::Epoch(e) => self.epochs.get(e.checked_sub(1)?)?.held_out.test_accuracy(),
+        }
+    }
+}
+
 /// Which configs a change of numerics touched.
 type Touches = fn(&ExperimentConfig) -> bool;
 

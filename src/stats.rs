@@ -179,6 +179,38 @@ impl Summary {
     }
 }
 
+/// The significance level of the tests behind a decision.
+pub const ALPHA: f64 = 0.05;
+
+/// What two sets of repeats say of their difference, after the family's adjustment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Significantly higher (the second set against the first).
+    Higher,
+    Lower,
+    /// Equivalent within the margin, and not significantly different.
+    Equivalent,
+    /// Neither: more repeats could tell.
+    Undecided,
+}
+
+impl Decision {
+    /// From Holm-adjusted p-values of the difference test and of the equivalence test.
+    pub fn of(difference: f64, p: f64, p_equivalent: f64) -> Self {
+        if p < ALPHA {
+            if difference > 0.0 {
+                Decision::Higher
+            } else {
+                Decision::Lower
+            }
+        } else if p_equivalent < ALPHA {
+            Decision::Equivalent
+        } else {
+            Decision::Undecided
+        }
+    }
+}
+
 /// Holm's step-down adjustment of `p` for testing them together: the family-wise error rate
 /// stays at most alpha when each adjusted value is compared with alpha. Same order as `p`.
 pub fn holm(p: &[f64]) -> Vec<f64> {

@@ -32,7 +32,68 @@ pub struct CompareCommand {
     #[arg(long, short = 'e', value_name = "NAME", conflicts_with = "configs")]
     pub experiment: Option<String>,
     #[command(flatten)]
+    pub sequential: SequentialArgs,
+    #[command(flatten)]
     pub options: RunArgs,
+}
+
+/// `--until-decided` and its design.
+#[derive(Debug, Args)]
+pub struct SequentialArgs {
+    /// Run repeats in looks (3, 5, 8, 13, ... per config) until every config's comparison with
+    /// the first is decided: different, or equivalent within --margin (a group-sequential
+    /// design whose error rates hold under this stopping; docs/sequential.md).
+    #[arg(long)]
+    pub until_decided: bool,
+    /// The most repeats per config.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 20,
+        requires = "until_decided"
+    )]
+    pub max_repeats: usize,
+    /// Two means within this many points are equivalent.
+    #[arg(
+        long,
+        value_name = "POINTS",
+        default_value_t = 1.0,
+        requires = "until_decided"
+    )]
+    pub margin: f64,
+    /// The family's error rate.
+    #[arg(
+        long,
+        value_name = "A",
+        default_value_t = 0.05,
+        requires = "until_decided"
+    )]
+    pub alpha: f64,
+    /// The figure compared: final, best (each repeat's best epoch), or epoch:N.
+    #[arg(
+        long,
+        value_name = "AT",
+        default_value = "final",
+        requires = "until_decided"
+    )]
+    pub at: crate::record::At,
+}
+
+impl SequentialArgs {
+    /// The design the command line asks for, if it asks for one.
+    pub fn spec(&self) -> Result<Option<crate::experiment::Sequential>, InputError> {
+        if !self.until_decided {
+            return Ok(None);
+        }
+        let spec = crate::experiment::Sequential {
+            max_repeats: self.max_repeats,
+            margin: self.margin,
+            alpha: self.alpha,
+            at: self.at,
+        };
+        spec.validate("--until-decided")?;
+        Ok(Some(spec))
+    }
 }
 
 /// Options shared by `run`, `compare` and `sweep`.
@@ -135,10 +196,66 @@ pub fn run(command: &RunCommand) -> Result<()> {
 
 /// `attnx compare`.
 pub fn compare(command: &CompareCommand) -> Result<()> {
+    let spec = command.sequential.spec()?;
     match &command.experiment {
-        Some(name) => run_experiment(&crate::experiment::resolve(name)?, &command.options),
-        None => run_and_report(&command.configs, &command.options),
+        Some(name) => {
+            let path = crate::experiment::resolve(name)?;
+            let experiment = crate::experiment::Experiment::load(&path)?;
+            match spec.or(experiment.sequential) {
+                Some(spec) => {
+                    eprintln!("{}", experiment.title);
+                    until_decided(&experiment.configs, &spec, &command.options)
+                }
+                None => run_experiment(&path, &command.options),
+            }
+        }
+        None => match spec {
+            Some(spec) => until_decided(&command.configs, &spec, &command.options),
+            None => run_and_report(&command.configs, &command.options),
+        },
     }
+}
+
+/// Runs the configs' looks until every comparison with the first is decided, then prints the
+/// looks and the table.
+fn until_decided(
+    names: &[String],
+    spec: &crate::experiment::Sequential,
+    args: &RunArgs,
+) -> Result<()> {
+    if args.repeats.is_some() || args.force {
+        return Err(InputError(
+            "--until-decided chooses the repeats itself: leave out --repeats and --force".into(),
+        )
+        .into());
+    }
+    let set = args.overrides()?;
+    let options = args.options();
+    let configs = runner::load_configs(names, &set)?
+        .into_iter()
+        .map(|c| runner::apply_overrides(c, &options))
+        .collect::<Result<Vec<_>, _>>()?;
+    let store = ResultStore::new(&args.out);
+    let quiet = options.progress == Mode::Quiet;
+    let say = |line: &str| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    };
+    let standing = runner::sequential::until_decided(&store, configs, spec, &options, &say)?;
+    let groups: Vec<report::Group> = standing
+        .results
+        .iter()
+        .map(report::Group::current)
+        .collect();
+    let groups: Vec<&report::Group> = groups.iter().collect();
+    let document = report::Report {
+        blocks: report::sequential::blocks(spec, &standing.plan, &groups),
+        ..report::Report::default()
+    };
+    print!("{}", document.text());
+    print!("{}", report::accuracy_report(&standing.results));
+    Ok(())
 }
 
 fn run_and_report(names: &[String], args: &RunArgs) -> Result<()> {

@@ -76,6 +76,8 @@ pub struct SlurmArgs {
     /// Block until every task has ended, then print the comparison table.
     #[arg(long)]
     pub wait: bool,
+    #[command(flatten)]
+    pub sequential: super::run::SequentialArgs,
 }
 
 pub fn run(args: &SlurmArgs) -> Result<()> {
@@ -110,8 +112,18 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
         .into());
     }
     let store = ResultStore::new(&args.out);
-    let (_, missing) = runner::recorded_and_missing(&store, configs.clone())?;
-    let todo: usize = missing.iter().map(Vec::len).sum();
+    let sequential = args.sequential.spec()?.or(job.sequential());
+    let todo = match &sequential {
+        // The next look's missing repeats: the tasks go on to later looks by themselves.
+        Some(spec) => {
+            let standing = runner::sequential::standing(&store, &configs, spec)?;
+            standing.missing_for_next_look()
+        }
+        None => {
+            let (_, missing) = runner::recorded_and_missing(&store, configs.clone())?;
+            missing.iter().map(Vec::len).sum()
+        }
+    };
     if todo == 0 {
         eprintln!(
             "nothing to run: every repeat is recorded in {}",
@@ -122,7 +134,7 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
     let tasks = args.tasks.map_or(todo.min(64), |n| n as usize).min(todo);
     let out = absolute(&args.out)?;
     let logs = out.join("slurm");
-    let script = script(args, &job, &out, tasks)?;
+    let script = script(args, &job, sequential.as_ref(), &out, tasks)?;
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -165,15 +177,31 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
     if !submitted.status.success() {
         eprintln!("warning: some array tasks failed (see their logs); submit again to finish");
     }
+    if let Some(spec) = &sequential {
+        let standing = runner::sequential::standing(&store, &configs, spec)?;
+        let groups: Vec<report::Group> = standing
+            .results
+            .iter()
+            .map(report::Group::current)
+            .collect();
+        let groups: Vec<&report::Group> = groups.iter().collect();
+        let document = report::Report {
+            blocks: report::sequential::blocks(spec, &standing.plan, &groups),
+            ..report::Report::default()
+        };
+        print!("{}", document.text());
+    }
     print_table(&store, configs)
 }
 
 /// What every array task runs.
 enum Job {
-    /// Configs, each with the same fixed changes: `attnx run` or `attnx compare`.
+    /// Configs, each with the same fixed changes: `attnx run` or `attnx compare` (until
+    /// decided, when the experiment named asks for it).
     Configs {
         paths: Vec<PathBuf>,
         set: Vec<Override>,
+        sequential: Option<crate::experiment::Sequential>,
     },
     /// A grid of one config: `attnx sweep`.
     Sweep { path: PathBuf, axes: Vec<Axis> },
@@ -187,6 +215,7 @@ impl Job {
     fn of(args: &SlurmArgs) -> Result<Self> {
         let axes: Vec<Axis> = crate::config::overrides::parse_all(&args.set)?;
         let mut paths = Vec::new();
+        let mut sequential = None;
         for name in &args.configs {
             let path = crate::config::resolve_config_path(name)
                 .or_else(|_| crate::experiment::resolve(name))?;
@@ -206,6 +235,9 @@ impl Job {
                     path: absolute(&path)?,
                 });
             }
+            if experiment.sequential.is_some() && args.configs.len() == 1 {
+                sequential = experiment.sequential;
+            }
             for config in &experiment.configs {
                 paths.push(absolute(&crate::config::resolve_config_path(config)?)?);
             }
@@ -223,13 +255,25 @@ impl Job {
             });
         }
         let set = axes.iter().map(|a| a.at(0)).collect();
-        Ok(Job::Configs { paths, set })
+        Ok(Job::Configs {
+            paths,
+            set,
+            sequential,
+        })
+    }
+
+    /// The sequential design an experiment named alone asks for.
+    fn sequential(&self) -> Option<crate::experiment::Sequential> {
+        match self {
+            Job::Configs { sequential, .. } => *sequential,
+            _ => None,
+        }
     }
 
     /// The configs the tasks will run, before the command line's other options.
     fn configs(&self) -> Result<Vec<ExperimentConfig>> {
         Ok(match self {
-            Job::Configs { paths, set } => paths
+            Job::Configs { paths, set, .. } => paths
                 .iter()
                 .map(|p| ExperimentConfig::load_with(p, set))
                 .collect::<Result<_, _>>()?,
@@ -252,7 +296,9 @@ impl Job {
         let path = |p: &PathBuf| shell_word(&p.to_string_lossy());
         let set = |label: String| format!("--set {}", shell_word(&label));
         match self {
-            Job::Configs { paths, set: sets } => {
+            Job::Configs {
+                paths, set: sets, ..
+            } => {
                 let mut words = vec![if paths.len() == 1 { "run" } else { "compare" }.to_string()];
                 words.extend(paths.iter().map(path));
                 words.extend(sets.iter().map(|o| set(o.label())));
@@ -274,7 +320,13 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 
 /// The sbatch script: one `attnx` per array task, on every config, leaving what other tasks
 /// hold to them (`--no-wait`).
-fn script(args: &SlurmArgs, job: &Job, out: &Path, tasks: usize) -> Result<String> {
+fn script(
+    args: &SlurmArgs,
+    job: &Job,
+    sequential: Option<&crate::experiment::Sequential>,
+    out: &Path,
+    tasks: usize,
+) -> Result<String> {
     let exe = std::env::current_exe().context("cannot find the attnx binary")?;
     let mut lines = vec![
         "#!/bin/bash".to_string(),
@@ -328,7 +380,18 @@ fn script(args: &SlurmArgs, job: &Job, out: &Path, tasks: usize) -> Result<Strin
             shell_word(&absolute(d)?.to_string_lossy())
         ));
     }
-    command.push("--jobs \"${SLURM_CPUS_PER_TASK:-1}\" --no-wait".into());
+    command.push("--jobs \"${SLURM_CPUS_PER_TASK:-1}\"".into());
+    match sequential {
+        // Every task waits for the others' repeats of a look, then all go on to the next.
+        Some(spec) => command.push(format!(
+            "--until-decided --max-repeats {} --margin {} --alpha {} --at {}",
+            spec.max_repeats,
+            spec.margin,
+            spec.alpha,
+            spec.at.argument()
+        )),
+        None => command.push("--no-wait".into()),
+    }
     lines.push(format!("exec {}", command.join(" ")));
     Ok(lines.join("\n") + "\n")
 }

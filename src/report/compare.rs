@@ -32,10 +32,10 @@ pub const MARGIN: f64 = 1.0;
 
 impl Comparison {
     /// What the tests decide: different, equivalent within [`MARGIN`], or cannot tell.
-    pub fn decision(&self) -> Option<verdict::Decision> {
+    pub fn decision(&self) -> Option<crate::stats::Decision> {
         let w = self.welch.as_ref()?;
         let p = self.holm.map_or(w.p, |(p, _)| p);
-        Some(verdict::Decision::of(
+        Some(crate::stats::Decision::of(
             w.difference,
             p,
             self.equivalence.unwrap_or(1.0),

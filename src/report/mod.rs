@@ -8,6 +8,7 @@ pub mod document;
 pub mod heatmap;
 pub mod plots;
 pub mod scan;
+pub mod sequential;
 pub mod table;
 pub mod verdict;
 
@@ -198,6 +199,12 @@ pub fn build(
                 experiment,
                 &verdict::verdicts(experiment, &declared),
             ));
+        }
+        if let Some(spec) = &experiment.sequential {
+            let plan = spec.design(experiment.configs.len() - 1).plan();
+            report
+                .blocks
+                .extend(sequential::blocks(spec, &plan, &declared));
         }
         report
             .blocks

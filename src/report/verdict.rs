@@ -10,13 +10,12 @@
 use std::fmt;
 
 use crate::experiment::{At, Claim, ClaimTest, Direction, Experiment};
-use crate::stats::{Paired, Summary, Welch, holm};
+use crate::stats::{Decision, Paired, Summary, Welch, holm};
 
 use super::scan::Group;
 use super::{Block, format_p};
 
-/// The significance level of every test behind a verdict.
-pub const ALPHA: f64 = 0.05;
+pub use crate::stats::ALPHA;
 
 /// The rule the report states under its verdicts (`{margin}` is the experiment's margin).
 pub const RULE: &str = "Rule: a claim that one config scores higher (lower) is reproduced when \
@@ -47,31 +46,13 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// What two sets of repeats say of their difference, after the family's adjustment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Significantly higher (the second set against the first).
-    Higher,
-    Lower,
-    /// Equivalent within the margin, and not significantly different.
-    Equivalent,
-    /// Neither: more repeats could tell.
-    Undecided,
-}
-
 impl Decision {
-    /// From Holm-adjusted p-values of the difference test and of the equivalence test.
-    pub fn of(difference: f64, p: f64, p_equivalent: f64) -> Self {
-        if p < ALPHA {
-            if difference > 0.0 {
-                Decision::Higher
-            } else {
-                Decision::Lower
-            }
-        } else if p_equivalent < ALPHA {
-            Decision::Equivalent
-        } else {
-            Decision::Undecided
+    pub fn describe(self, margin: f64) -> String {
+        match self {
+            Decision::Higher => "different (higher)".into(),
+            Decision::Lower => "different (lower)".into(),
+            Decision::Equivalent => format!("equivalent within ±{}", points(margin)),
+            Decision::Undecided => "cannot tell".into(),
         }
     }
 
@@ -87,15 +68,6 @@ impl Decision {
             _ => Outcome::NotReproduced,
         }
     }
-
-    pub fn describe(self, margin: f64) -> String {
-        match self {
-            Decision::Higher => "different (higher)".into(),
-            Decision::Lower => "different (lower)".into(),
-            Decision::Equivalent => format!("equivalent within ±{}", points(margin)),
-            Decision::Undecided => "cannot tell".into(),
-        }
-    }
 }
 
 /// One claim's verdict, with what attnx measured and the test that decided it.
@@ -107,25 +79,9 @@ pub struct Verdict {
     pub outcome: Outcome,
 }
 
-/// Each repeat's figure at `at`: its accuracy (final), its best or a given epoch's test
-/// accuracy. `None` when a record lacks it (echo records have no epochs; a validation split
-/// tests once).
+/// Each repeat's figure at `at` ([`RepeatRecord::figure`]); `None` when a record lacks it.
 pub fn values_at(group: &Group, at: At) -> Option<Vec<f64>> {
-    group
-        .records
-        .iter()
-        .map(|r| match at {
-            At::Final => Some(r.accuracy),
-            At::Best => r
-                .epochs
-                .iter()
-                .map(|e| e.held_out.test_accuracy())
-                .collect::<Option<Vec<f64>>>()?
-                .into_iter()
-                .reduce(f64::max),
-            At::Epoch(e) => r.epochs.get(e.checked_sub(1)?)?.held_out.test_accuracy(),
-        })
-        .collect()
+    group.records.iter().map(|r| r.figure(at)).collect()
 }
 
 /// A difference or change test before the family's adjustment.

@@ -4,6 +4,7 @@
 
 mod execute;
 mod plan;
+pub mod sequential;
 
 use std::path::{Path, PathBuf};
 

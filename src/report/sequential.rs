@@ -1,0 +1,142 @@
+//! A sequential comparison in the report: for each comparison of the family, the looks taken
+//! (repeats, boundary, difference, repeated confidence interval, decision), the repeats used
+//! against the maximum, and the verdict.
+
+use crate::experiment::Sequential;
+use crate::sequential::{Look, Plan};
+use crate::stats::Decision;
+
+use super::format_p;
+use super::verdict::points;
+use super::{Block, Group};
+
+/// A look's decision in words, with its interval.
+pub fn describe(look: &Look, margin: f64) -> String {
+    let interval = look.interval.map_or_else(
+        || "no interval (no spread)".to_string(),
+        |(lo, hi)| format!("repeated 95% CI {lo:+.2} to {hi:+.2}"),
+    );
+    let decision = match look.decision {
+        Decision::Higher => "different (higher)".to_string(),
+        Decision::Lower => "different (lower)".to_string(),
+        Decision::Equivalent => format!("equivalent within ±{}", points(margin)),
+        Decision::Undecided => "undecided".to_string(),
+    };
+    format!("{:+.2} points, {interval}: {decision}", look.difference)
+}
+
+/// The blocks of a sequential experiment's comparisons, from its configs' records (`groups`,
+/// the first the control): its design, each comparison's looks, and the compute it took.
+pub fn blocks(sequential: &Sequential, plan: &Plan, groups: &[&Group]) -> Vec<Block> {
+    let mut blocks = vec![Block::Text(format!(
+        "Run until decided: looks at {} repeats per config (at most {}), Lan-DeMets \
+         O'Brien-Fleming boundaries at level {} / {} for the family, repeated confidence \
+         intervals of the difference at the {} figure; a comparison is different when its \
+         interval excludes 0, equivalent when it lies within ±{} (docs/sequential.md).",
+        plan.looks
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        sequential.max_repeats,
+        sequential.alpha,
+        groups.len().saturating_sub(1).max(1),
+        sequential.at,
+        points(sequential.margin)
+    ))];
+    let Some((control, variants)) = groups.split_first() else {
+        return blocks;
+    };
+    let figures = |g: &Group| -> Vec<f64> {
+        g.records
+            .iter()
+            .enumerate()
+            .take_while(|(i, r)| r.repeat == *i)
+            .map_while(|(_, r)| r.figure(sequential.at))
+            .collect()
+    };
+    let control_figures = figures(control);
+    // Repeats each config's comparisons needed: the control's, the largest of them.
+    let mut used = vec![0usize; groups.len()];
+    for (i, variant) in variants.iter().enumerate() {
+        let looks = plan.looks(&control_figures, &figures(variant));
+        let rows = looks
+            .iter()
+            .enumerate()
+            .map(|(k, look)| {
+                vec![
+                    (k + 1).to_string(),
+                    look.repeats.to_string(),
+                    format!("{:.3}", look.boundary),
+                    format_p(look.nominal).replace("p = ", ""),
+                    format!("{:+.2}", look.difference),
+                    look.interval
+                        .map_or("-".into(), |(lo, hi)| format!("{lo:+.2} to {hi:+.2}")),
+                    match look.decision {
+                        Decision::Higher => "different (higher)".into(),
+                        Decision::Lower => "different (lower)".into(),
+                        Decision::Equivalent => "equivalent".into(),
+                        Decision::Undecided => "undecided".into(),
+                    },
+                ]
+            })
+            .collect();
+        blocks.push(Block::Subheading(format!(
+            "{} - {}",
+            variant.name, control.name
+        )));
+        blocks.push(Block::Table {
+            header: [
+                "look",
+                "repeats each",
+                "boundary z",
+                "nominal level",
+                "difference",
+                "repeated 95% CI",
+                "decision",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows,
+        });
+        let verdict = match looks.last() {
+            None => "no look yet (fewer than 3 repeats each)".to_string(),
+            Some(last) if last.decision != Decision::Undecided => format!(
+                "decided at look {} with {} of at most {} repeats each: {}",
+                looks.len(),
+                last.repeats,
+                sequential.max_repeats,
+                describe(last, sequential.margin)
+            ),
+            Some(last) if last.repeats == sequential.max_repeats => format!(
+                "undecided after all {} repeats: cannot tell ({})",
+                last.repeats,
+                describe(last, sequential.margin)
+            ),
+            Some(last) => format!(
+                "undecided so far, after {} repeats each: the next look needs {}",
+                last.repeats,
+                plan.next_repeats(&looks).unwrap_or(last.repeats)
+            ),
+        };
+        blocks.push(Block::Text(verdict));
+        let repeats = looks.last().map_or(0, |l| l.repeats);
+        used[0] = used[0].max(repeats);
+        used[i + 1] = repeats;
+    }
+    let total: usize = used.iter().sum();
+    let fixed = sequential.max_repeats * groups.len();
+    blocks.push(Block::Text(format!(
+        "Compute: {total} repeats in all ({}), against {fixed} for a fixed design of {} \
+         repeats each ({:.0}%).",
+        groups
+            .iter()
+            .zip(&used)
+            .map(|(g, n)| format!("{} {n}", g.name))
+            .collect::<Vec<_>>()
+            .join(", "),
+        sequential.max_repeats,
+        100.0 * total as f64 / fixed as f64
+    )));
+    blocks
+}

@@ -1,0 +1,162 @@
+//! `attnx compare --until-decided`: looks taken from the records, decided at the first look
+//! whose repeated confidence interval says so, and the same verdict when run again.
+
+mod common;
+use common::{attnx, records, write};
+
+/// Small E1 models: the baseline echoes a few sequences in a hundred, attention most.
+const BASE: &str = r#"{"name": "NAME", "task": {"kind": "echo", "train_steps": 3000, "eval_samples": 50},
+  "model": {"kind": "KIND", "hidden": 64}, "repeats": 10, "seed": 3}"#;
+
+#[test]
+fn a_large_difference_is_decided_early_and_stays_decided() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "a.json",
+        &BASE.replace("NAME", "sa").replace("KIND", "baseline"),
+    );
+    write(
+        dir.path(),
+        "b.json",
+        &BASE.replace("NAME", "sb").replace("KIND", "attention"),
+    );
+    let run = || {
+        let out = attnx(dir.path())
+            .args([
+                "compare",
+                "a.json",
+                "b.json",
+                "--until-decided",
+                "--max-repeats",
+                "8",
+                "--out",
+                "res",
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(out.status.success(), "{stderr}");
+        (String::from_utf8(out.stdout).unwrap(), stderr)
+    };
+    let (first, log) = run();
+    // Decided at an early look (with 3 repeats each Student's t has about 2 degrees of freedom,
+    // and O'Brien-Fleming's first boundary is strict: look 2 decides such a difference), and
+    // only that look's repeats were trained.
+    let decided = first
+        .lines()
+        .find_map(|l| l.strip_prefix("decided at look "))
+        .unwrap_or_else(|| panic!("{first}"));
+    let repeats: usize = decided
+        .split(" with ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(
+        decided.contains(" of at most 8 repeats each: "),
+        "{decided}"
+    );
+    assert!(repeats == 3 || repeats == 5, "{decided}");
+    assert!(first.contains("different (higher)"), "{first}");
+    assert!(log.contains("sb - sa: look 1 (3 repeats each)"), "{log}");
+    assert_eq!(records(&dir.path().join("res")).len(), 2 * repeats);
+    assert!(
+        first.contains(&format!(
+            "Compute: {} repeats in all (sa {repeats}, sb {repeats}), against 16",
+            2 * repeats
+        )),
+        "{first}"
+    );
+
+    // Again: nothing trained, the same looks and verdict from the records.
+    let (second, _) = run();
+    assert_eq!(records(&dir.path().join("res")).len(), 2 * repeats);
+    assert_eq!(first, second);
+}
+
+#[test]
+fn bad_designs_are_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "a.json",
+        &BASE.replace("NAME", "sa").replace("KIND", "baseline"),
+    );
+    write(
+        dir.path(),
+        "b.json",
+        &BASE.replace("NAME", "sb").replace("KIND", "attention"),
+    );
+    for (args, expected) in [
+        (
+            vec!["--until-decided", "--max-repeats", "2"],
+            "--until-decided: max_repeats must be at least 3",
+        ),
+        (
+            vec!["--until-decided", "--margin", "0"],
+            "--until-decided: margin must be a positive number of points",
+        ),
+        (
+            vec!["--until-decided", "--repeats", "5"],
+            "--until-decided chooses the repeats itself",
+        ),
+        (
+            vec!["--until-decided", "--at", "best"],
+            "repeat 0 has no best epoch figure to compare",
+        ),
+    ] {
+        let out = attnx(dir.path())
+            .args(["compare", "a.json", "b.json", "--out", "res", "-q"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+/// A Slurm job until decided: its tasks run the same design (and wait for each other's
+/// repeats of a look), sized by the first look's missing repeats.
+#[test]
+fn a_slurm_job_until_decided_runs_the_design_in_every_task() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "a.json",
+        &BASE.replace("NAME", "sa").replace("KIND", "baseline"),
+    );
+    write(
+        dir.path(),
+        "b.json",
+        &BASE.replace("NAME", "sb").replace("KIND", "attention"),
+    );
+    let out = attnx(dir.path())
+        .args([
+            "slurm",
+            "a.json",
+            "b.json",
+            "--until-decided",
+            "--max-repeats",
+            "8",
+        ])
+        .args(["--at", "final", "--out", "res", "--dry-run"])
+        .output()
+        .unwrap();
+    let (script, stderr) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    );
+    assert!(out.status.success(), "{stderr}");
+    let command = script.lines().last().unwrap();
+    assert!(command.contains(" compare "), "{command}");
+    assert!(
+        command.ends_with("--until-decided --max-repeats 8 --margin 1 --alpha 0.05 --at final"),
+        "{command}"
+    );
+    assert!(!command.contains("--no-wait"), "{command}");
+    assert!(script.contains("#SBATCH --array=0-5"), "{script}");
+    assert!(stderr.contains("6 repeat(s) missing"), "{stderr}");
+}
