@@ -5,6 +5,7 @@
 pub mod attention_decoder;
 pub mod classifier;
 pub mod echo;
+pub mod flops;
 pub mod footprint;
 pub mod init;
 pub mod layers;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use super::{BenchArgs, Results};
+use super::{BenchArgs, Peak, Results, peak};
 use crate::backend;
 use crate::config::OptimizerConfig;
 use crate::error::InputError;
@@ -45,7 +45,7 @@ fn time_training(study: &EchoStudy, stack: usize, device: &burn::tensor::Device)
     })
 }
 
-pub fn run(args: &BenchArgs) -> Result<()> {
+pub fn run(args: &BenchArgs, peak: &Peak) -> Result<()> {
     let mut results = Results::new(&[
         "model",
         "backend",
@@ -54,6 +54,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "repeat-steps/s",
         "vs first",
         "s/E1 repeat",
+        "GFLOP/s",
+        "of 1-core peak",
+        "cores",
     ]);
     let mut reference: Option<f64> = None;
     eprintln!(
@@ -65,8 +68,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             let device = backend::device(backend_choice, None)?;
             for &stack in &args.stacks {
                 time_training(&echo_study(model, 10)?, stack, &device);
-                let seconds = time_training(&echo_study(model, args.steps)?, stack, &device);
+                let study = echo_study(model, args.steps)?;
+                let cpu_before = peak::cpu_seconds();
+                let seconds = time_training(&study, stack, &device);
+                let cpu = cpu_before.and_then(|b| Some(peak::cpu_seconds()? - b));
                 let repeat_steps_per_s = (stack * args.steps) as f64 / seconds;
+                let gflops = crate::models::flops::echo_step(&study.task, &study.model)
+                    * repeat_steps_per_s
+                    / 1e9;
                 let reference = *reference.get_or_insert(repeat_steps_per_s);
                 let row = vec![
                     model.clone(),
@@ -76,6 +85,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     format!("{repeat_steps_per_s:.0}"),
                     format!("{:.2}x", repeat_steps_per_s / reference),
                     format!("{:.0}", 5000.0 / repeat_steps_per_s),
+                    format!("{gflops:.2}"),
+                    format!("{:.1}%", 100.0 * gflops / peak.one_core),
+                    cpu.map_or("-".into(), |c| format!("{:.2}", c / seconds)),
                 ];
                 results.push(row);
             }
@@ -83,7 +95,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     results.print(
         "repeat-steps/s: training steps per second summed over the stacked repeats; \
-         s/E1 repeat: seconds of one core per 5000-step repeat.",
+         s/E1 repeat: seconds of one core per 5000-step repeat; GFLOP/s: the matrix products a \
+         step needs, forward and backward (models::flops), per second of training; of 1-core \
+         peak: against a large product's GFLOP/s on one core (each case runs on one); cores: \
+         CPU time over wall time.",
     );
     Ok(())
 }

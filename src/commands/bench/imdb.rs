@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use super::{BenchArgs, Results};
+use super::{BenchArgs, Peak, Results, peak};
 use crate::backend;
 use crate::config::{ExperimentConfig, ImdbTask, Study, resolve_config_path};
 use crate::data::prepare::{self, ImdbData};
@@ -21,13 +21,15 @@ const DEFAULT_CONFIGS: [&str; 4] = ["imdb", "imdb_pe", "imdb_single", "imdb_lstm
 /// Reviews per split of the full data set, for the extrapolated epoch.
 const FULL_SPLIT: usize = 25_000;
 
-/// One timed case: seconds of training `steps` batches and of evaluating `test_reviews`.
+/// One timed case: seconds of training `steps` batches and of evaluating `test_reviews`, and
+/// the CPU time the whole case used.
 struct Timing {
     train_seconds: f64,
     eval_seconds: f64,
+    cpu_seconds: Option<f64>,
 }
 
-pub fn run(args: &BenchArgs, names: &[String]) -> Result<()> {
+pub fn run(args: &BenchArgs, names: &[String], peak: &Peak) -> Result<()> {
     let names: Vec<String> = if names.is_empty() {
         DEFAULT_CONFIGS.iter().map(|s| s.to_string()).collect()
     } else {
@@ -59,6 +61,10 @@ pub fn run(args: &BenchArgs, names: &[String]) -> Result<()> {
         "s/test pass",
         "s/epoch",
         "speed vs first",
+        "train GFLOP/s",
+        "epoch GFLOP/s",
+        "of peak",
+        "cores",
     ]);
     let mut reference: Option<f64> = None;
     for (config, task) in &configs {
@@ -93,6 +99,14 @@ pub fn run(args: &BenchArgs, names: &[String]) -> Result<()> {
             let test_pass = t.eval_seconds * FULL_SPLIT as f64 / args.test_reviews as f64;
             let epoch = train_epoch + test_pass;
             let reference = *reference.get_or_insert(epoch);
+            let step_flops = crate::models::flops::imdb_step(task, &model);
+            let train_gflops = step_flops / (ms_per_step / 1e3) / 1e9;
+            let epoch_flops = step_flops * timed.batches(FULL_SPLIT) as f64
+                + crate::models::flops::imdb_evaluation(task, &model, FULL_SPLIT);
+            let epoch_gflops = epoch_flops / epoch / 1e9;
+            let cores = t
+                .cpu_seconds
+                .map(|c| c / (t.train_seconds + t.eval_seconds));
             let row = vec![
                 config.name().to_string(),
                 backend_choice.to_string(),
@@ -101,13 +115,20 @@ pub fn run(args: &BenchArgs, names: &[String]) -> Result<()> {
                 format!("{test_pass:.1}"),
                 format!("{epoch:.1}"),
                 format!("{:.2}x", reference / epoch),
+                format!("{train_gflops:.1}"),
+                format!("{epoch_gflops:.1}"),
+                format!("{:.1}%", 100.0 * epoch_gflops / peak.all_cores),
+                cores.map_or("-".into(), |c| format!("{c:.2}")),
             ];
             results.push(row);
         }
     }
     results.print(&format!(
         "s/train epoch: ms/step x the batches of {FULL_SPLIT} reviews; s/test pass: the {} test \
-         reviews' time scaled to {FULL_SPLIT}; s/epoch: both, one repeat's epoch in `attnx run`.",
+         reviews' time scaled to {FULL_SPLIT}; s/epoch: both, one repeat's epoch in `attnx run`; \
+         GFLOP/s: the matrix products of a step (forward and backward) or of an epoch and its \
+         test pass (models::flops) per second; of peak: the epoch's against a large product's \
+         GFLOP/s on all cores; cores: CPU time over the wall time of training and testing.",
         args.test_reviews
     ));
     Ok(())
@@ -123,6 +144,7 @@ fn time(
     let scratch = tempfile::tempdir()?;
     let checkpoints = imdb::RepeatCheckpoints::new(scratch.path().join("checkpoints"));
     let progress = Progress::new(Mode::Quiet, 1, 0);
+    let cpu_before = peak::cpu_seconds();
     let outcome = imdb::train_imdb(
         study,
         &config.optimizer,
@@ -135,5 +157,6 @@ fn time(
     Ok(Timing {
         train_seconds: outcome.state.train_seconds,
         eval_seconds: outcome.state.eval_seconds,
+        cpu_seconds: cpu_before.and_then(|b| Some(peak::cpu_seconds()? - b)),
     })
 }

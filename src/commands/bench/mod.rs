@@ -3,6 +3,7 @@
 
 mod echo;
 mod imdb;
+pub mod peak;
 
 use std::path::PathBuf;
 
@@ -65,9 +66,33 @@ impl Results {
     }
 }
 
+/// The machine's peak, measured once per run: GFLOP/s of a large matrix product on one core
+/// and on all of them.
+pub struct Peak {
+    pub one_core: f64,
+    pub all_cores: f64,
+    pub cores: usize,
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
+    let cores = super::default_jobs();
+    eprintln!(
+        "measuring the peak: a {0}x{0} f32 matrix product through gemm",
+        768
+    );
+    let (one_core, all_cores) = peak::measure(cores);
+    let peak = Peak {
+        one_core,
+        all_cores,
+        cores,
+    };
+    println!(
+        "peak (large f32 matrix products, gemm): {one_core:.1} GFLOP/s on one core, \
+         {all_cores:.1} GFLOP/s on {cores} cores; SIMD level {}",
+        crate::machine::simd_level()
+    );
     match &args.imdb {
-        Some(configs) => imdb::run(args, configs),
-        None => echo::run(args),
+        Some(configs) => imdb::run(args, configs, &peak),
+        None => echo::run(args, &peak),
     }
 }

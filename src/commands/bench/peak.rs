@@ -1,0 +1,85 @@
+//! The machine's own limit: how fast a large f32 matrix product runs here, on one core and on
+//! all of them, through the same gemm that burn-flex's matmul and attnx's kernels call; and the
+//! process's CPU time, to tell how many cores a case kept busy.
+
+use std::time::Instant;
+
+use crate::kernels::matmul::{Operand, matmul};
+
+/// Side of the square product timed: large enough for gemm's best blocking, small enough to
+/// take a fraction of a second.
+const SIDE: usize = 768;
+
+/// GFLOP/s of one core's `SIDE`-sided products, the best of a few rounds of at least 0.3 s.
+fn one_core() -> f64 {
+    let a: Vec<f32> = (0..SIDE * SIDE).map(|i| (i % 17) as f32 * 0.01).collect();
+    let b: Vec<f32> = (0..SIDE * SIDE).map(|i| (i % 13) as f32 * 0.01).collect();
+    let mut c = vec![0.0f32; SIDE * SIDE];
+    let flops = 2.0 * (SIDE * SIDE * SIDE) as f64;
+    let mut product = || {
+        matmul(
+            (&mut c, SIDE),
+            (SIDE, SIDE, SIDE),
+            Operand::rows(&a, SIDE),
+            Operand::rows(&b, SIDE),
+            1.0,
+            false,
+        )
+    };
+    product(); // warm-up: pages, caches, gemm's dispatch
+    let mut best = 0.0f64;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let mut rounds = 0;
+        while started.elapsed().as_secs_f64() < 0.3 {
+            product();
+            rounds += 1;
+        }
+        best = best.max(flops * rounds as f64 / started.elapsed().as_secs_f64() / 1e9);
+    }
+    best
+}
+
+/// The peak: GFLOP/s on one core, and on `cores` cores each running its own products at once
+/// (how attnx uses cores: a repeat, or half a batch, each).
+pub fn measure(cores: usize) -> (f64, f64) {
+    let single = one_core();
+    let all: f64 = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..cores).map(|_| scope.spawn(one_core)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a peak thread"))
+            .sum()
+    });
+    (single, all)
+}
+
+/// Seconds of CPU time this process has used (user and system, all threads), from
+/// `/proc/self/stat`; `None` where there is no such file.
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses: utime and stime
+    // are the 12th and 13th, in clock ticks (USER_HZ, 100 on Linux).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_grows_with_work() {
+        let before = cpu_seconds().unwrap();
+        let started = Instant::now();
+        let mut x = 0u64;
+        while started.elapsed().as_secs_f64() < 0.2 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        }
+        assert!(x != 7);
+        let used = cpu_seconds().unwrap() - before;
+        assert!(used > 0.1 && used < 1.0, "{used}");
+    }
+}
