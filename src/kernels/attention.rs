@@ -100,6 +100,8 @@ pub fn composed_attention(
 }
 
 impl CpuOp<1> for AttentionHeads {
+    type Saved = ();
+
     fn output_shape(&self, [qkv]: &[Shape; 1]) -> Shape {
         let g = self.checked(qkv);
         Shape::new([g.batch * g.time, g.width()])
@@ -113,6 +115,7 @@ impl CpuOp<1> for AttentionHeads {
         &self,
         [qkv]: [&[f32]; 1],
         [shape]: &[Shape; 1],
+        _: &(),
         grad: &[f32],
         [dqkv]: [&mut [f32]; 1],
     ) {

@@ -47,6 +47,8 @@ pub fn cross_entropy_reference(logits: Tensor<3>, targets: Tensor<3>) -> Tensor<
 }
 
 impl CpuOp<2> for CrossEntropy {
+    type Saved = ();
+
     fn output_shape(&self, [x, t]: &[Shape; 2]) -> Shape {
         Shape::new([Sizes::of(x, t).repeats])
     }
@@ -59,6 +61,7 @@ impl CpuOp<2> for CrossEntropy {
         &self,
         [x, t]: [&[f32]; 2],
         [x_shape, t_shape]: &[Shape; 2],
+        _: &(),
         grad: &[f32],
         [dx, _targets_are_data]: [&mut [f32]; 2],
     ) {

@@ -59,6 +59,8 @@ pub fn lstm_cell_reference(z: Tensor<2>, c: Tensor<2>, hard: bool) -> Tensor<2> 
 }
 
 impl CpuOp<2> for LstmCell {
+    type Saved = ();
+
     fn output_shape(&self, [z, c]: &[Shape; 2]) -> Shape {
         let (rows, hidden) = sizes(z, c);
         Shape::new([rows, 2 * hidden])
@@ -73,6 +75,7 @@ impl CpuOp<2> for LstmCell {
         &self,
         [z, c]: [&[f32]; 2],
         [z_shape, c_shape]: &[Shape; 2],
+        _: &(),
         grad: &[f32],
         [dz, dc]: [&mut [f32]; 2],
     ) {

@@ -76,27 +76,33 @@ pub fn lstm_sequence_reference(
 }
 
 impl CpuOp<2> for LstmSequence {
+    /// Each repeat's trace: the backward pass reads it instead of running the recurrence again.
+    type Saved = Vec<Trace>;
+
     fn output_shape(&self, [p, w]: &[Shape; 2]) -> Shape {
         let s = Sizes::of(p, w, self.hard);
         Shape::new([s.repeats, s.batch, s.time, s.hidden])
     }
 
-    fn forward(&self, [p, w]: [&[f32]; 2], [p_shape, w_shape]: &[Shape; 2], out: &mut [f32]) {
-        forward(p, w, Sizes::of(p_shape, w_shape, self.hard), out);
+    fn forward(
+        &self,
+        [p, w]: [&[f32]; 2],
+        [p_shape, w_shape]: &[Shape; 2],
+        out: &mut [f32],
+    ) -> Vec<Trace> {
+        forward(p, w, Sizes::of(p_shape, w_shape, self.hard), out)
     }
 
     fn backward(
         &self,
         [p, w]: [&[f32]; 2],
         [p_shape, w_shape]: &[Shape; 2],
+        traces: &Vec<Trace>,
         grad: &[f32],
         [dp, dw]: [&mut [f32]; 2],
     ) {
-        backward(
-            (p, w, grad),
-            Sizes::of(p_shape, w_shape, self.hard),
-            (dp, dw),
-        );
+        let sizes = Sizes::of(p_shape, w_shape, self.hard);
+        backward((p, w, grad), sizes, Some(traces), (dp, dw));
     }
 }
 
@@ -142,7 +148,7 @@ impl Sizes {
 
 /// One repeat's recurrence, step by step: the gates `z_t` `[T, B, 4H]`, the cells `c_{t-1}`
 /// and hidden states `h_{t-1}` `[T, B, H]` each step started from (zeros for the first).
-struct Trace {
+pub struct Trace {
     gates: Vec<f32>,
     cells: Vec<f32>,
     hidden: Vec<f32>,
@@ -191,8 +197,8 @@ fn recur(p: &[f32], w: &[f32], s: Sizes, mut store: impl FnMut(usize, usize, &[f
 }
 
 /// The forward pass on slices: `states` `[R, B, T, H]` from `p` `[R, B, T, 4H]` and `w`
-/// `[R, H, 4H]`.
-pub fn forward(p: &[f32], w: &[f32], s: Sizes, states: &mut [f32]) {
+/// `[R, H, 4H]`; returns each repeat's trace.
+pub fn forward(p: &[f32], w: &[f32], s: Sizes, states: &mut [f32]) -> Vec<Trace> {
     let (b, t, h) = (s.batch, s.time, s.hidden);
     let per_repeat = (b * t * 4 * h, h * 4 * h, b * t * h);
     assert_eq!(p.len(), s.repeats * per_repeat.0);
@@ -202,18 +208,22 @@ pub fn forward(p: &[f32], w: &[f32], s: Sizes, states: &mut [f32]) {
         .chunks_exact(per_repeat.0)
         .zip(w.chunks_exact(per_repeat.1))
         .zip(states.chunks_exact_mut(per_repeat.2));
-    for ((p, w), states) in repeats {
-        recur(p, w, s, |step, row, state| {
-            states[(row * t + step) * h..][..h].copy_from_slice(state);
-        });
-    }
+    repeats
+        .map(|((p, w), states)| {
+            recur(p, w, s, |step, row, state| {
+                states[(row * t + step) * h..][..h].copy_from_slice(state);
+            })
+        })
+        .collect()
 }
 
 /// The backward pass on slices: from `p`, `w` and the states' gradient `grad` `[R, B, T, H]`,
-/// the gradients `dp` `[R, B, T, 4H]` and `dw` `[R, H, 4H]`.
+/// the gradients `dp` `[R, B, T, 4H]` and `dw` `[R, H, 4H]`; from each repeat's forward trace
+/// where the forward pass kept them (`traces`), else running the recurrence again.
 pub fn backward(
     (p, w, grad): (&[f32], &[f32], &[f32]),
     s: Sizes,
+    traces: Option<&[Trace]>,
     (dp, dw): (&mut [f32], &mut [f32]),
 ) {
     let (b, t, h) = (s.batch, s.time, s.hidden);
@@ -229,8 +239,15 @@ pub fn backward(
     let outputs = dp
         .chunks_exact_mut(per_repeat.0)
         .zip(dw.chunks_exact_mut(per_repeat.1));
-    for (((p, w), grad), (dp, dw)) in inputs.zip(outputs) {
-        let trace = recur(p, w, s, |_, _, _| {});
+    for (r, (((p, w), grad), (dp, dw))) in inputs.zip(outputs).enumerate() {
+        let recomputed;
+        let trace = match traces {
+            Some(traces) => &traces[r],
+            None => {
+                recomputed = recur(p, w, s, |_, _, _| {});
+                &recomputed
+            }
+        };
         // Per step, in the trace's layout: the gates' gradients [T, B, 4H].
         let mut dz = vec![0.0f32; t * b * g];
         let mut dh_next = vec![0.0f32; b * h]; // reaches h_t from step t + 1
@@ -317,9 +334,13 @@ mod tests {
         let grad = spread(3 * 2 * 4 * 6, 31, 0.02);
         let run = |s: Sizes, p: &[f32], w: &[f32], grad: &[f32]| {
             let mut states = vec![0.0; s.states()];
-            forward(p, w, s, &mut states);
+            let traces = forward(p, w, s, &mut states);
             let (mut dp, mut dw) = (vec![0.0; p.len()], vec![0.0; w.len()]);
-            backward((p, w, grad), s, (&mut dp, &mut dw));
+            backward((p, w, grad), s, Some(&traces), (&mut dp, &mut dw));
+            // Running the recurrence again gives the kept trace's gradients.
+            let (mut dp2, mut dw2) = (vec![0.0; p.len()], vec![0.0; w.len()]);
+            backward((p, w, grad), s, None, (&mut dp2, &mut dw2));
+            assert_eq!((&dp, &dw), (&dp2, &dw2));
             (states, dp, dw)
         };
         let (states, dp, dw) = run(s, &p, &w, &grad);

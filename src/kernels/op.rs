@@ -7,8 +7,9 @@
 //! same pattern (`prepare`, `compute_bound`, `stateful`, checkpoint, `finish`), written out once
 //! per op; here it is written once.
 
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
@@ -23,19 +24,24 @@ use super::buffers::Floats;
 
 /// A CPU operation of `N` float tensors with its own backward pass.
 pub trait CpuOp<const N: usize>: Copy + Send + Sync + Debug + 'static {
+    /// What the forward pass keeps for the backward one (a recurrence's trace); `()` where the
+    /// backward pass recomputes what it needs.
+    type Saved: Send + Sync + 'static;
+
     /// The output's shape for inputs of these shapes; panics with a sentence when they do not
     /// fit the op (a caller's mistake would otherwise read past a slice).
     fn output_shape(&self, inputs: &[Shape; N]) -> Shape;
 
     /// Writes the output into `out` (zeroed, of [`output_shape`](Self::output_shape)'s size).
-    fn forward(&self, inputs: [&[f32]; N], shapes: &[Shape; N], out: &mut [f32]);
+    fn forward(&self, inputs: [&[f32]; N], shapes: &[Shape; N], out: &mut [f32]) -> Self::Saved;
 
     /// Writes each input's gradient into `grads` (zeroed, each its input's size), given the
-    /// output's gradient `grad`.
+    /// output's gradient `grad` and what the forward pass kept.
     fn backward(
         &self,
         inputs: [&[f32]; N],
         shapes: &[Shape; N],
+        saved: &Self::Saved,
         grad: &[f32],
         grads: [&mut [f32]; N],
     );
@@ -46,6 +52,14 @@ pub fn forward_on<B: Backend, K: CpuOp<N>, const N: usize>(
     op: K,
     inputs: [FloatTensor<B>; N],
 ) -> FloatTensor<B> {
+    forward_kept::<B, K, N>(op, inputs).0
+}
+
+/// [`forward_on`], with what the forward pass keeps for the backward one.
+fn forward_kept<B: Backend, K: CpuOp<N>, const N: usize>(
+    op: K,
+    inputs: [FloatTensor<B>; N],
+) -> (FloatTensor<B>, K::Saved) {
     let shapes = inputs.each_ref().map(|t| t.shape());
     let shape = op.output_shape(&shapes);
     let device = inputs[0].device();
@@ -53,12 +67,32 @@ pub fn forward_on<B: Backend, K: CpuOp<N>, const N: usize>(
     // A zeroed `Vec` comes from the allocator's zeroed pages (`TensorData::zeros` pushed its
     // zeros one at a time: 3% of an E2 step in perf).
     let mut out = vec![0.0f32; shape.num_elements()];
-    op.forward(floats.each_ref().map(Floats::as_slice), &shapes, &mut out);
-    B::float_from_data(TensorData::new(out, shape), &device)
+    let saved = op.forward(floats.each_ref().map(Floats::as_slice), &shapes, &mut out);
+    (
+        B::float_from_data(TensorData::new(out, shape), &device),
+        saved,
+    )
 }
 
-/// Runs `op` on autodiff tensors: `inner` is the inner backend's call (`B::method(..)`), and
-/// the backward pass is the op's own.
+/// What a forward pass kept, shared with its backward node (`Backward` states are cloned and
+/// printed; the trace itself is neither).
+pub struct Kept<S>(Arc<S>);
+
+impl<S> Clone for Kept<S> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<S> Debug for Kept<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Kept(..)")
+    }
+}
+
+/// Runs `op` on autodiff tensors: `inner` is the inner backend's call (`B::method(..)`) where
+/// nothing is tracked; tracked, the forward pass runs here, so that what it keeps reaches the
+/// op's own backward pass.
 pub fn autodiff<B: Backend, C: CheckpointStrategy, K: CpuOp<N>, const N: usize>(
     op: K,
     inputs: [FloatTensor<Autodiff<B, C>>; N],
@@ -72,8 +106,8 @@ pub fn autodiff<B: Backend, C: CheckpointStrategy, K: CpuOp<N>, const N: usize>(
     {
         OpsKind::Tracked(mut prep) => {
             let ids = inputs.each_ref().map(|t| prep.checkpoint(t));
-            let output = inner(inputs.map(|t| t.into_primitive()));
-            prep.finish((ids, op), output)
+            let (output, saved) = forward_kept::<B, K, N>(op, inputs.map(|t| t.into_primitive()));
+            prep.finish((ids, op, Kept(Arc::new(saved))), output)
         }
         OpsKind::UnTracked(prep) => prep.finish(inner(inputs.map(|t| t.into_primitive()))),
     }
@@ -85,7 +119,7 @@ pub fn autodiff<B: Backend, C: CheckpointStrategy, K: CpuOp<N>, const N: usize>(
 struct Step<K, const N: usize>(PhantomData<K>);
 
 impl<B: Backend, K: CpuOp<N>, const N: usize> Backward<B, N> for Step<K, N> {
-    type State = ([NodeId; N], K);
+    type State = ([NodeId; N], K, Kept<K::Saved>);
 
     fn backward(
         self,
@@ -94,7 +128,7 @@ impl<B: Backend, K: CpuOp<N>, const N: usize> Backward<B, N> for Step<K, N> {
         checkpointer: &mut Checkpointer,
     ) {
         let grad = Floats::<B>::new(grads.consume::<B>(&ops.node));
-        let (ids, op) = ops.state;
+        let (ids, op, saved) = ops.state;
         let inputs: [FloatTensor<B>; N] = ids.map(|id| checkpointer.retrieve_node_output(id));
         let shapes = inputs.each_ref().map(|t| t.shape());
         let device = inputs[0].device();
@@ -103,6 +137,7 @@ impl<B: Backend, K: CpuOp<N>, const N: usize> Backward<B, N> for Step<K, N> {
         op.backward(
             floats.each_ref().map(Floats::as_slice),
             &shapes,
+            &saved.0,
             grad.as_slice(),
             gradients.each_mut().map(Vec::as_mut_slice),
         );

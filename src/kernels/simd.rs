@@ -19,9 +19,9 @@ pub const LANES: usize = 16;
 /// (through [`run`]). `$portable` should be `#[inline(always)]`, so that it is compiled into
 /// each level's function and vectorised there.
 macro_rules! simd_fn {
-    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) = $portable:ident;) => {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $portable:ident;) => {
         $(#[$doc])*
-        $vis fn $name($($arg: $ty),*) {
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             $crate::kernels::simd::run(
                 #[inline(always)]
                 move || $portable($($arg),*),

@@ -3,15 +3,17 @@
 
 use super::super::matmul::{Operand, small_matmul};
 use super::super::simd::{dot, simd_fn};
-use super::{Repeat, Sizes, decode};
+use super::{Repeat, Sizes, Trace, decode};
 
 simd_fn! {
     /// The backward pass on slices: from the eight inputs and the output's gradient `grad`
-    /// `[R, B, T, V + T]`, each input's gradient (zeroed by the caller).
+    /// `[R, B, T, V + T]`, each input's gradient (zeroed by the caller); from each repeat's
+    /// forward trace where the forward pass kept them (`traces`), else decoding again.
     pub fn backward(
         inputs: &[&[f32]; 8],
         grad: &[f32],
         s: Sizes,
+        traces: Option<&[Trace]>,
         gradients: &mut [&mut [f32]; 8],
     ) = backward_portable;
 }
@@ -21,6 +23,7 @@ pub(super) fn backward_portable(
     inputs: &[&[f32]; 8],
     grad: &[f32],
     s: Sizes,
+    traces: Option<&[Trace]>,
     gradients: &mut [&mut [f32]; 8],
 ) {
     assert_eq!(grad.len(), s.outputs());
@@ -29,7 +32,14 @@ pub(super) fn backward_portable(
     let out_width = v + t;
     for r in 0..s.repeats {
         let x = Repeat::of(inputs, s, r);
-        let trace = decode(&x, s, |_, _, _, _| {});
+        let recomputed;
+        let trace = match traces {
+            Some(traces) => &traces[r],
+            None => {
+                recomputed = decode(&x, s, |_, _, _, _| {});
+                &recomputed
+            }
+        };
         let grad = &grad[r * b * t * out_width..(r + 1) * b * t * out_width];
         let [
             d_states,

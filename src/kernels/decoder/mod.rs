@@ -82,23 +82,27 @@ pub fn attention_decoding(inputs: DecoderInputs) -> Tensor<4> {
 }
 
 impl CpuOp<8> for Decoding {
+    /// Each repeat's trace: the backward pass reads it instead of decoding again.
+    type Saved = Vec<Trace>;
+
     fn output_shape(&self, shapes: &[Shape; 8]) -> Shape {
         let s = Sizes::of(shapes);
         Shape::new([s.repeats, s.batch, s.time, s.outputs + s.time])
     }
 
-    fn forward(&self, inputs: [&[f32]; 8], shapes: &[Shape; 8], out: &mut [f32]) {
-        forward(&inputs, Sizes::of(shapes), out);
+    fn forward(&self, inputs: [&[f32]; 8], shapes: &[Shape; 8], out: &mut [f32]) -> Vec<Trace> {
+        forward(&inputs, Sizes::of(shapes), out)
     }
 
     fn backward(
         &self,
         inputs: [&[f32]; 8],
         shapes: &[Shape; 8],
+        traces: &Vec<Trace>,
         grad: &[f32],
         mut grads: [&mut [f32]; 8],
     ) {
-        backward::backward(&inputs, grad, Sizes::of(shapes), &mut grads);
+        backward::backward(&inputs, grad, Sizes::of(shapes), Some(traces), &mut grads);
     }
 }
 
@@ -211,7 +215,7 @@ impl<'a> Repeat<'a> {
 }
 
 /// One repeat's decoding, step by step (each field holds `T` steps of `B` rows).
-pub(super) struct Trace {
+pub struct Trace {
     /// `s_{t-1}`, `[B, U]` per step.
     pub(super) state: Vec<f32>,
     /// `s_{t-1} [U_r | U_z | W_a | U_o]`, `[B, 3U + V]`.
@@ -373,25 +377,30 @@ pub(super) fn decode(
 }
 
 simd_fn! {
-    /// The forward pass on slices: `out` `[R, B, T, V + T]` from the eight inputs.
-    pub fn forward(inputs: &[&[f32]; 8], s: Sizes, out: &mut [f32]) = forward_portable;
+    /// The forward pass on slices: `out` `[R, B, T, V + T]` from the eight inputs; returns each
+    /// repeat's trace.
+    pub fn forward(inputs: &[&[f32]; 8], s: Sizes, out: &mut [f32]) -> Vec<Trace> =
+        forward_portable;
 }
 
 #[inline(always)]
-fn forward_portable(inputs: &[&[f32]; 8], s: Sizes, out: &mut [f32]) {
+fn forward_portable(inputs: &[&[f32]; 8], s: Sizes, out: &mut [f32]) -> Vec<Trace> {
     assert_eq!(out.len(), s.outputs());
     let (t, width) = (s.time, s.outputs + s.time);
-    for (r, out) in out.chunks_exact_mut(s.batch * t * width).enumerate() {
-        decode(
-            &Repeat::of(inputs, s, r),
-            s,
-            |step, row, logits, weights| {
-                let out = &mut out[(row * t + step) * width..][..width];
-                out[..s.outputs].copy_from_slice(logits);
-                out[s.outputs..].copy_from_slice(weights);
-            },
-        );
-    }
+    out.chunks_exact_mut(s.batch * t * width)
+        .enumerate()
+        .map(|(r, out)| {
+            decode(
+                &Repeat::of(inputs, s, r),
+                s,
+                |step, row, logits, weights| {
+                    let out = &mut out[(row * t + step) * width..][..width];
+                    out[..s.outputs].copy_from_slice(logits);
+                    out[s.outputs..].copy_from_slice(weights);
+                },
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -425,13 +434,20 @@ mod tests {
     fn run(inputs: &[Vec<f32>; 8], level: SimdLevel) -> (Vec<f32>, Vec<Vec<f32>>) {
         let slices: [&[f32]; 8] = std::array::from_fn(|i| inputs[i].as_slice());
         let mut out = vec![0.0; SIZES.outputs()];
-        run_at(level, || forward_portable(&slices, SIZES, &mut out));
+        let traces = run_at(level, || forward_portable(&slices, SIZES, &mut out));
         let grad = spread(out.len(), 7, 0.03);
         let mut grads: [Vec<f32>; 8] = std::array::from_fn(|i| vec![0.0; inputs[i].len()]);
         let mut slices_mut: [&mut [f32]; 8] = grads.each_mut().map(Vec::as_mut_slice);
         run_at(level, || {
-            backward::backward_portable(&slices, &grad, SIZES, &mut slices_mut)
+            backward::backward_portable(&slices, &grad, SIZES, Some(&traces), &mut slices_mut)
         });
+        // Decoding again gives the kept traces' gradients.
+        let mut again: [Vec<f32>; 8] = std::array::from_fn(|i| vec![0.0; inputs[i].len()]);
+        let mut again_mut: [&mut [f32]; 8] = again.each_mut().map(Vec::as_mut_slice);
+        run_at(level, || {
+            backward::backward_portable(&slices, &grad, SIZES, None, &mut again_mut)
+        });
+        assert_eq!(grads, again);
         (out, grads.to_vec())
     }
 
