@@ -1,46 +1,25 @@
-//! The element-wise half of an LSTM step: from the gate pre-activations
+//! The element-wise half of an LSTM step, on slices, for [`lstm_sequence`](super::lstm_sequence)
+//! (the IMDB LSTMs and E1's): from the gate pre-activations
 //! `z = [z_i | z_f | z_g | z_o]` and the previous cell `c`, the new hidden state and cell
 //! `[h | c']` with `c' = σ(z_f) c + σ(z_i) tanh(z_g)` and `h = σ(z_o) tanh(c')` (Keras' gate
 //! order; `σ` the sigmoid, or with `hard` Keras 2's hard sigmoid `clip(0.2 x + 0.5, 0, 1)`).
 //!
 //! Composed from burn's ops ([`lstm_cell_reference`], the GPU's path) this was a dozen tracked
 //! ops per step (a sigmoid over the gates, four slices, two tanh, products and a sum), each a
-//! pass into a new buffer, with one libm call per element for every sigmoid and tanh: a quarter
-//! of an IMDB LSTM step in perf. Here it is one pass forward and one backward (which recomputes
-//! the activations), with the activations from [`math`](super::math).
+//! pass into a new buffer, with one libm call per element for every sigmoid and tanh. Here it
+//! is one pass forward and one backward (which recomputes the activations), with the
+//! activations from [`math`](super::math).
 
-use burn::backend::Dispatch;
 use burn::prelude::*;
-use burn::tensor::Shape;
 use burn::tensor::activation::{hard_sigmoid as burn_hard_sigmoid, sigmoid as burn_sigmoid};
 
 use super::math::{hard_sigmoid, sigmoid, tanh};
-use super::op::CpuOp;
 use super::simd::simd_fn;
-use super::{CpuOps, on_cpu};
 
-/// The op: an LSTM step's element-wise half, with hard-sigmoid gates when `hard`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LstmCell {
-    pub hard: bool,
-}
-
-/// `[h | c']` `[N, 2H]` from gate pre-activations `z` `[N, 4H]` and cell `c` `[N, H]`, with
-/// hard-sigmoid gates when `hard`. On the CPU backends the op with its own backward pass;
-/// elsewhere [`lstm_cell_reference`].
-pub fn lstm_cell(z: Tensor<2>, c: Tensor<2>, hard: bool) -> Tensor<2> {
-    if !on_cpu(&z.device()) {
-        return lstm_cell_reference(z, c, hard);
-    }
-    Tensor::from_dispatch(<Dispatch as CpuOps>::lstm_cell(
-        z.into_dispatch(),
-        c.into_dispatch(),
-        LstmCell { hard },
-    ))
-}
-
-/// [`lstm_cell`] composed from burn's ops: the reference the tests compare with, and the GPU's
-/// path.
+/// The cell composed from burn's ops, `[h | c']` `[N, 2H]` from gate pre-activations `z`
+/// `[N, 4H]` and cell `c` `[N, H]`: the reference the tests compare [`forward`] and
+/// [`backward`] with, and the GPU's path (through
+/// [`lstm_sequence_reference`](super::lstm_sequence::lstm_sequence_reference)).
 pub fn lstm_cell_reference(z: Tensor<2>, c: Tensor<2>, hard: bool) -> Tensor<2> {
     let hidden = c.dims()[1];
     // One activation over all four gates (the cell candidate's quarter goes unused) costs
@@ -56,41 +35,6 @@ pub fn lstm_cell_reference(z: Tensor<2>, c: Tensor<2>, hard: bool) -> Tensor<2> 
     let g = z.slice_dim(1, 2 * hidden..3 * hidden).tanh();
     let c = f * c + i * g;
     Tensor::cat(vec![o * c.clone().tanh(), c], 1)
-}
-
-impl CpuOp<2> for LstmCell {
-    type Saved = ();
-
-    fn output_shape(&self, [z, c]: &[Shape; 2]) -> Shape {
-        let (rows, hidden) = sizes(z, c);
-        Shape::new([rows, 2 * hidden])
-    }
-
-    fn forward(&self, [z, c]: [&[f32]; 2], [z_shape, c_shape]: &[Shape; 2], out: &mut [f32]) {
-        let (_, hidden) = sizes(z_shape, c_shape);
-        forward(z, c, hidden, self.hard, out);
-    }
-
-    fn backward(
-        &self,
-        [z, c]: [&[f32]; 2],
-        [z_shape, c_shape]: &[Shape; 2],
-        _: &(),
-        grad: &[f32],
-        [dz, dc]: [&mut [f32]; 2],
-    ) {
-        let (_, hidden) = sizes(z_shape, c_shape);
-        backward((z, c, grad), hidden, self.hard, (dz, dc));
-    }
-}
-
-/// Rows and hidden width of gates `[N, 4H]` and cell `[N, H]` (checked).
-fn sizes(z: &Shape, c: &Shape) -> (usize, usize) {
-    assert!(
-        z.num_dims() == 2 && c.num_dims() == 2 && z[1] == 4 * c[1] && z[0] == c[0],
-        "an LSTM cell takes gates [N, 4H] and a cell [N, H], not {z:?} and {c:?}"
-    );
-    (c[0], c[1])
 }
 
 simd_fn! {
@@ -226,36 +170,42 @@ mod tests {
     use super::*;
     use crate::kernels::simd::run_at;
     use crate::kernels::testing::{
-        assert_same_bits, check_against_reference, spread, spread_tensor,
+        assert_close, assert_same_bits, autodiff_devices, spread, values,
     };
     use crate::machine::SimdLevel;
 
-    /// The cell and both inputs' gradients equal the reference's (flex, ndarray, checkpointed;
-    /// all or some inputs tracked), with either gate activation; with hard gates some gates sit
-    /// on the clip and pass no gradient.
+    /// The cell and both inputs' gradients equal the reference's (its values, and autodiff's
+    /// gradients of `sum(out * grad)`), with either gate activation; with hard gates some gates
+    /// sit on the clip and pass no gradient.
     #[test]
     fn the_cell_equals_its_reference() {
         let (rows, hidden) = (5, 19);
-        for hard in [false, true] {
-            check_against_reference(
-                &format!("lstm_cell (hard: {hard})"),
-                |device| {
-                    [
-                        spread_tensor([rows, 4 * hidden], 7919, 0.08, device),
-                        spread_tensor([rows, hidden], 104_729, 0.08, device),
-                    ]
-                },
-                |[z, c]| lstm_cell(z, c, hard),
-                |[z, c]| lstm_cell_reference(z, c, hard),
-                1e-6,
-            );
-        }
         let z = spread(rows * 4 * hidden, 7919, 0.08);
         let c = spread(rows * hidden, 104_729, 0.08);
         let grad = spread(rows * 2 * hidden, 31, 0.05);
-        let (mut dz, mut dc) = (vec![0.0; z.len()], vec![0.0; c.len()]);
-        backward((&z, &c, &grad), hidden, true, (&mut dz, &mut dc));
-        assert!(dz.iter().filter(|g| **g == 0.0).count() > rows, "{dz:?}");
+        for device in autodiff_devices() {
+            for hard in [false, true] {
+                let tensor = |v: &[f32], cols: usize| {
+                    Tensor::<2>::from_data(TensorData::new(v.to_vec(), [rows, cols]), &device)
+                        .require_grad()
+                };
+                let (zt, ct) = (tensor(&z, 4 * hidden), tensor(&c, hidden));
+                let out = lstm_cell_reference(zt.clone(), ct.clone(), hard);
+                let weights =
+                    Tensor::from_data(TensorData::new(grad.clone(), [rows, 2 * hidden]), &device);
+                let grads = (out.clone() * weights).sum().backward();
+                let mut got = vec![0.0; rows * 2 * hidden];
+                forward(&z, &c, hidden, hard, &mut got);
+                assert_close(&got, &values(out), 1e-6, "output");
+                let (mut dz, mut dc) = (vec![0.0; z.len()], vec![0.0; c.len()]);
+                backward((&z, &c, &grad), hidden, hard, (&mut dz, &mut dc));
+                assert_close(&dz, &values(zt.grad(&grads).unwrap()), 1e-6, "dz");
+                assert_close(&dc, &values(ct.grad(&grads).unwrap()), 1e-6, "dc");
+                if hard {
+                    assert!(dz.iter().filter(|g| **g == 0.0).count() > rows, "{dz:?}");
+                }
+            }
+        }
     }
 
     /// Every SIMD level this CPU runs gives the portable build's bits.

@@ -40,7 +40,6 @@ use burn::prelude::*;
 use attention::AttentionHeads;
 use cross_entropy::CrossEntropy;
 use decoder::Decoding;
-use lstm_cell::LstmCell;
 use lstm_sequence::LstmSequence;
 use op::{autodiff, forward_on};
 
@@ -60,10 +59,6 @@ pub fn on_cpu(device: &Device) -> bool {
 pub trait CpuOps: Backend {
     fn attention_heads(qkv: FloatTensor<Self>, op: AttentionHeads) -> FloatTensor<Self> {
         forward_on::<Self, _, 1>(op, [qkv])
-    }
-
-    fn lstm_cell(z: FloatTensor<Self>, c: FloatTensor<Self>, op: LstmCell) -> FloatTensor<Self> {
-        forward_on::<Self, _, 2>(op, [z, c])
     }
 
     fn lstm_sequence(
@@ -107,10 +102,6 @@ impl CpuOps for Flex {}
 impl<B: CpuOps, C: CheckpointStrategy> CpuOps for Autodiff<B, C> {
     fn attention_heads(qkv: FloatTensor<Self>, op: AttentionHeads) -> FloatTensor<Self> {
         autodiff::<B, C, _, 1>(op, [qkv], |[qkv]| B::attention_heads(qkv, op))
-    }
-
-    fn lstm_cell(z: FloatTensor<Self>, c: FloatTensor<Self>, op: LstmCell) -> FloatTensor<Self> {
-        autodiff::<B, C, _, 2>(op, [z, c], |[z, c]| B::lstm_cell(z, c, op))
     }
 
     fn lstm_sequence(

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 
 pub use super::attention_decoder::{AttentionDecoder, DecoderVariant};
-use super::stacked::{CpuKernel, StackedLinear, StackedLstm};
+use super::stacked::{StackedLinear, StackedLstm};
 use crate::config::GateActivation;
 
 /// Baseline: LSTM encoder -> its last hidden state repeated `T` times -> LSTM decoder returning
@@ -28,9 +28,7 @@ impl BaselineEncoderDecoder {
         gates: GateActivation,
         device: &Device,
     ) -> Self {
-        let lstm = |rngs: &mut [StdRng], d_in| {
-            StackedLstm::new(rngs, d_in, hidden, CpuKernel::Sequence, gates, device)
-        };
+        let lstm = |rngs: &mut [StdRng], d_in| StackedLstm::new(rngs, d_in, hidden, gates, device);
         Self {
             encoder: lstm(rngs, features),
             decoder: lstm(rngs, hidden),
@@ -67,7 +65,7 @@ impl AttentionModel {
         device: &Device,
     ) -> Self {
         Self {
-            encoder: StackedLstm::new(rngs, features, hidden, CpuKernel::Sequence, gates, device),
+            encoder: StackedLstm::new(rngs, features, hidden, gates, device),
             decoder: AttentionDecoder::new(rngs, hidden, hidden, features, variant, device),
         }
     }

@@ -18,7 +18,7 @@ use burn::tensor::activation::{softmax, tanh};
 use rand::rngs::StdRng;
 
 use super::layers::{keras_embedding, output_head, output_layer};
-use super::stacked::{CpuKernel, StackedLstm};
+use super::stacked::StackedLstm;
 use crate::config::{GateActivation, LstmModel, Pooling};
 use crate::models::init::glorot_uniform;
 
@@ -86,7 +86,6 @@ impl RecurrentClassifier {
             std::slice::from_mut(rng),
             embed,
             hidden,
-            CpuKernel::Cell,
             GateActivation::Sigmoid,
             device,
         );

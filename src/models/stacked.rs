@@ -13,7 +13,6 @@ use burn::prelude::*;
 use rand::rngs::StdRng;
 
 use crate::config::GateActivation;
-use crate::kernels::lstm_cell::lstm_cell;
 use crate::kernels::lstm_sequence::lstm_sequence;
 
 /// Keeps one repeat of a stacked model: every parameter's slice `repeat` of its leading
@@ -97,17 +96,6 @@ impl StackedLinear {
     }
 }
 
-/// Which kernel an LSTM runs on the CPU backends (on a GPU both are burn's ops, step by step).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CpuKernel {
-    /// Each step's element-wise half as one fused op ([`lstm_cell`](crate::kernels::lstm_cell)),
-    /// its products burn's: for the IMDB classifiers' batches.
-    Cell,
-    /// The whole recurrence as one fused op ([`lstm_sequence`](crate::kernels::lstm_sequence)): for
-    /// E1's one short sequence per step.
-    Sequence,
-}
-
 /// `R` Keras-style LSTM layers (gate order i, f, c, o; sigmoid or hard-sigmoid gates; tanh
 /// cell), with zero initial state.
 #[derive(Module, Debug)]
@@ -118,8 +106,6 @@ pub struct StackedLstm {
     pub recurrent: Param<Tensor<3>>,
     /// `[R, 1, 4H]`: zeros, with the forget gate's quarter at 1 (Keras `unit_forget_bias`).
     pub bias: Param<Tensor<3>>,
-    #[module(skip)]
-    cpu_kernel: CpuKernel,
     /// Keras 2's hard-sigmoid gates (`recurrent_activation: "hard_sigmoid"`) instead of sigmoid.
     #[module(skip)]
     hard: bool,
@@ -130,7 +116,6 @@ impl StackedLstm {
         rngs: &mut [StdRng],
         d_in: usize,
         hidden: usize,
-        cpu_kernel: CpuKernel,
         activation: GateActivation,
         device: &Device,
     ) -> Self {
@@ -148,7 +133,6 @@ impl StackedLstm {
             kernel,
             recurrent,
             bias,
-            cpu_kernel,
             hard: activation == GateActivation::HardSigmoid,
         }
     }
@@ -171,44 +155,9 @@ impl StackedLstm {
     }
 
     /// Runs the recurrence over projected inputs `[R, B, T, 4H]` (see
-    /// [`project_inputs`](Self::project_inputs)); returns every hidden state `[R, B, T, H]`.
-    /// On a GPU both kernels fall back to burn's ops, step by step.
+    /// [`project_inputs`](Self::project_inputs)); returns every hidden state `[R, B, T, H]`:
+    /// on the CPU backends one op ([`lstm_sequence`]), on a GPU burn's ops step by step.
     pub fn run(&self, projected: Tensor<4>) -> Tensor<4> {
-        let (recurrent, hard) = (self.recurrent.val(), self.hard);
-        match self.cpu_kernel {
-            CpuKernel::Sequence => lstm_sequence(projected, recurrent, hard),
-            CpuKernel::Cell => Tensor::stack(recur(projected, &recurrent, hard), 2),
-        }
+        lstm_sequence(projected, self.recurrent.val(), self.hard)
     }
-}
-
-/// An LSTM over projected inputs `[R, B, T, 4H]` with recurrent kernel `[R, H, 4H]` (Keras gate
-/// order i, f, c, o; zero initial state), each step's products burn's and its element-wise half
-/// one op ([`lstm_cell`]); returns the hidden states `h_1 .. h_T`, `[R, B, H]`.
-fn recur(projected: Tensor<4>, recurrent: &Tensor<3>, hard: bool) -> Vec<Tensor<3>> {
-    let [r, b, t, _] = projected.dims();
-    let hidden = recurrent.dims()[1];
-    let zeros = Tensor::<3>::zeros([r, b, hidden], &projected.device());
-    let (mut h, mut c) = (zeros.clone(), zeros);
-    let mut states = Vec::with_capacity(t);
-    for step in 0..t {
-        let p = projected
-            .clone()
-            .slice_dim(2, step..step + 1)
-            .squeeze_dim::<3>(2);
-        let z = p + h.matmul(recurrent.clone());
-        let hc = lstm_cell(
-            z.reshape([r * b, 4 * hidden]),
-            c.reshape([r * b, hidden]),
-            hard,
-        );
-        let half = |k: usize| {
-            hc.clone()
-                .slice_dim(1, k * hidden..(k + 1) * hidden)
-                .reshape([r, b, hidden])
-        };
-        (h, c) = (half(0), half(1));
-        states.push(h.clone());
-    }
-    states
 }
