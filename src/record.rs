@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Backend, ExperimentConfig, Study, TextModel};
+use crate::config::{Attending, Backend, EchoModel, ExperimentConfig, Score, Study, TextModel};
 use crate::machine::SimdLevel;
 
 /// Everything known about one finished repeat.
@@ -330,15 +330,24 @@ const NUMERICS_CHANGES: &[(&str, Touches)] = &[
         matches!(c.study, Study::Echo { .. }) && c.backend.is_cpu()
     }),
     // The IMDB LSTMs' whole recurrence as one fused CPU op (was: a fused cell per step, burn's
-    // products): another summation order for the recurrent products and their gradient.
+    // products): another summation order for the recurrent products and their gradient. And
+    // E4's echo decoders (dot, general, cosine, hard) through E1's fused decoder op.
     ("0.9.0", |c| {
-        matches!(
+        let e4_decoder = match &c.study {
+            Study::Echo {
+                model: EchoModel::Attention(m),
+                ..
+            } => m.score != Score::Additive || m.attention == Attending::Hard,
+            _ => false,
+        };
+        let imdb_lstm = matches!(
             c.study,
             Study::Imdb {
                 model: TextModel::Lstm(_),
                 ..
             }
-        ) && c.backend.is_cpu()
+        );
+        (e4_decoder || imdb_lstm) && c.backend.is_cpu()
     }),
 ];
 
@@ -384,8 +393,14 @@ mod tests {
         for file in ["baseline", "imdb_pe", "imdb_lstm_last", "imdb_pe_masked"] {
             assert!(numerics_current(current, &config(file)), "{file}");
         }
-        // Echo changed last in 0.8.0 (on the CPU), the LSTM classifiers in 0.9.0.
+        // E1 changed last in 0.8.0 (on the CPU), E4's echo decoders and the LSTM classifiers
+        // in 0.9.0.
         assert!(numerics_current("0.8.0", &config("baseline")));
+        assert!(numerics_current("0.8.0", &config("attention")));
+        for variant in ["attention_dot", "attention_hard", "attention_cosine"] {
+            assert!(!numerics_current("0.8.0", &config(variant)), "{variant}");
+            assert!(numerics_current("0.9.0", &config(variant)), "{variant}");
+        }
         assert!(!numerics_current("0.7.0", &config("attention")));
         assert!(numerics_current("0.7.0", &config("imdb_pe")));
         let mut echo_on_gpu = config("attention");

@@ -77,7 +77,7 @@ pub trait CpuOps: Backend {
         forward_on::<Self, _, 2>(op, [logits, targets])
     }
 
-    #[allow(clippy::too_many_arguments)] // the decoder's eight input tensors, named
+    #[allow(clippy::too_many_arguments)] // the decoder's nine input tensors, named
     fn attention_decoding(
         states: FloatTensor<Self>,
         keys: FloatTensor<Self>,
@@ -87,12 +87,13 @@ pub trait CpuOps: Backend {
         from_input: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         proposal: FloatTensor<Self>,
+        noise: FloatTensor<Self>,
         op: Decoding,
     ) -> FloatTensor<Self> {
         let inputs = [
-            states, keys, first, score, from_state, from_input, bias, proposal,
+            states, keys, first, score, from_state, from_input, bias, proposal, noise,
         ];
-        forward_on::<Self, _, 8>(op, inputs)
+        forward_on::<Self, _, 9>(op, inputs)
     }
 }
 
@@ -131,13 +132,14 @@ impl<B: CpuOps, C: CheckpointStrategy> CpuOps for Autodiff<B, C> {
         from_input: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         proposal: FloatTensor<Self>,
+        noise: FloatTensor<Self>,
         op: Decoding,
     ) -> FloatTensor<Self> {
         let inputs = [
-            states, keys, first, score, from_state, from_input, bias, proposal,
+            states, keys, first, score, from_state, from_input, bias, proposal, noise,
         ];
-        autodiff::<B, C, _, 8>(op, inputs, |[s, k, f, v, ws, wi, b, up]| {
-            B::attention_decoding(s, k, f, v, ws, wi, b, up, op)
+        autodiff::<B, C, _, 9>(op, inputs, |[s, k, f, v, ws, wi, b, up, g]| {
+            B::attention_decoding(s, k, f, v, ws, wi, b, up, g, op)
         })
     }
 }

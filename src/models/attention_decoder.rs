@@ -7,7 +7,6 @@ use burn::tensor::activation::{sigmoid, tanh};
 use rand::rngs::StdRng;
 
 use super::stacked::{concat_columns, stacked_const, stacked_param};
-use super::step_weight::{StepWeight, defers_on, needs_gradient, stack_inputs};
 use crate::config::{DecoderInit, Score};
 use crate::kernels::decoder::{DecoderInputs, attention_decoding};
 use crate::kernels::softmax::softmax_fused;
@@ -21,14 +20,6 @@ pub struct DecoderVariant {
     /// `Some(temperature)` for hard attention.
     pub hard: Option<f64>,
     pub init: DecoderInit,
-}
-
-impl DecoderVariant {
-    /// E1's decoding (additive score, soft attention), whatever the initialisation: what the
-    /// fused CPU op computes.
-    fn is_e1(&self) -> bool {
-        self.score == Score::Additive && self.hard.is_none()
-    }
 }
 
 impl Default for DecoderVariant {
@@ -183,45 +174,46 @@ impl AttentionDecoder {
     /// the one-hot argmax of `(e + g) / temperature`; backward: the gradient of its softmax);
     /// without it, the one-hot argmax of `e`. Soft attention ignores `gumbel`.
     ///
-    /// On the CPU backends E1's decoder (additive, soft) runs as one fused op
-    /// ([`attention_decoding`]); the E4 variants and the GPU run burn's ops step by step.
+    /// On the CPU backends the whole decoding is one fused op ([`attention_decoding`]); the
+    /// GPU runs burn's ops step by step ([`Decoding::run`], the op's reference).
     pub fn forward(&self, states: Tensor<4>, gumbel: Option<Tensor<4>>) -> (Tensor<4>, Tensor<4>) {
-        if self.variant.is_e1() && crate::kernels::on_cpu(&states.device()) {
-            return self.forward_fused(states);
+        if crate::kernels::on_cpu(&states.device()) {
+            return self.forward_fused(states, gumbel);
         }
-        let mut decoding = self.decoding(states, gumbel);
-        let weights = [&self.from_state, &self.from_input, &self.proposal].map(|w| w.val());
-        if weights.iter().any(needs_gradient) && defers_on(&decoding.states.device()) {
-            // Training: the untracked pass gives the inputs of every step's products, so that
-            // each kernel's gradient is one matmul (see `step_weight`).
-            let [s, yc, rs] = decoding.untracked().run().inputs.map(stack_inputs);
-            let [from_state, from_input, proposal] = weights;
-            decoding.from_state = StepWeight::deferred(from_state, s);
-            decoding.from_input = StepWeight::deferred(from_input, yc);
-            decoding.proposal = StepWeight::deferred(proposal, rs);
-        }
-        let decoded = decoding.run();
+        let decoded = self.decoding(states, gumbel).run();
         (
             Tensor::stack(decoded.logits, 2),
             Tensor::stack(decoded.weights, 2),
         )
     }
 
-    /// [`forward`](Self::forward) as one op (additive soft attention, CPU backends).
-    fn forward_fused(&self, states: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    /// [`forward`](Self::forward) as one op (CPU backends).
+    fn forward_fused(
+        &self,
+        states: Tensor<4>,
+        gumbel: Option<Tensor<4>>,
+    ) -> (Tensor<4>, Tensor<4>) {
         let t = states.dims()[2];
-        let decoding = self.decoding(states, None);
+        let DecoderVariant { score, hard, .. } = self.variant;
+        let decoding = self.decoding(states, gumbel);
         let v = decoding.widths[2];
-        let out = attention_decoding(DecoderInputs {
-            states: decoding.states,
-            keys: decoding.keys,
-            first: decoding.first,
-            score: decoding.score.expect("the additive score has v_a"),
-            from_state: self.from_state.val(),
-            from_input: self.from_input.val(),
-            bias: self.bias.val(),
-            proposal: self.proposal.val(),
-        });
+        let out = attention_decoding(
+            DecoderInputs {
+                keys: (score == Score::Additive).then_some(decoding.keys),
+                first: decoding.first,
+                score: decoding.score.or(decoding.scale),
+                from_state: decoding.from_state,
+                from_input: decoding.from_input,
+                bias: decoding.bias,
+                proposal: decoding.proposal,
+                noise: hard.and(decoding.gumbel),
+                states: decoding.states,
+            },
+            crate::kernels::decoder::Decoding {
+                score,
+                hard: hard.map(|t| t as f32),
+            },
+        );
         (out.clone().slice_dim(3, 0..v), out.slice_dim(3, v..v + t))
     }
 
@@ -255,9 +247,9 @@ impl AttentionDecoder {
             scale: self.cosine_scale.as_ref().map(|p| p.val()),
             bias: self.bias.val(),
             gumbel,
-            from_state: StepWeight::plain(self.from_state.val()),
-            from_input: StepWeight::plain(self.from_input.val()),
-            proposal: StepWeight::plain(self.proposal.val()),
+            from_state: self.from_state.val(),
+            from_input: self.from_input.val(),
+            proposal: self.proposal.val(),
             variant: self.variant,
             widths: [u, q, v],
         }
@@ -265,7 +257,7 @@ impl AttentionDecoder {
 }
 
 /// What the decoder's loop reads: the encoder's states and keys, the first state, the
-/// weights, and the noise.
+/// weights, and the noise (the fused op's inputs too).
 struct Decoding {
     states: Tensor<4>,
     keys: Tensor<4>,
@@ -276,44 +268,23 @@ struct Decoding {
     bias: Tensor<3>,
     gumbel: Option<Tensor<4>>,
     /// Multiplies `s_{t-1}`.
-    from_state: StepWeight,
+    from_state: Tensor<3>,
     /// Multiplies `[y_{t-1}; c_t]`.
-    from_input: StepWeight,
+    from_input: Tensor<3>,
     /// Multiplies `r_t * s_{t-1}`.
-    proposal: StepWeight,
+    proposal: Tensor<3>,
     variant: DecoderVariant,
     /// `U`, `Q`, `V`.
     widths: [usize; 3],
 }
 
-/// The decoder's outputs per step, and the inputs its three kernels multiplied.
+/// The decoder's outputs per step.
 struct Decoded {
     logits: Vec<Tensor<3>>,
     weights: Vec<Tensor<3>>,
-    /// `s_{t-1}`, `[y_{t-1}; c_t]` and `r_t * s_{t-1}` of every step.
-    inputs: [Vec<Tensor<3>>; 3],
 }
 
 impl Decoding {
-    /// The same decoding without autodiff.
-    fn untracked(&self) -> Self {
-        let inner = |x: &Tensor<3>| x.clone().inner();
-        Self {
-            states: self.states.clone().inner(),
-            keys: self.keys.clone().inner(),
-            first: inner(&self.first),
-            score: self.score.as_ref().map(inner),
-            scale: self.scale.as_ref().map(inner),
-            bias: inner(&self.bias),
-            gumbel: self.gumbel.clone().map(Tensor::inner),
-            from_state: self.from_state.untracked(),
-            from_input: self.from_input.untracked(),
-            proposal: self.proposal.untracked(),
-            variant: self.variant,
-            widths: self.widths,
-        }
-    }
-
     /// The decoder's loop (kept in one piece: it is the article's decoder step, equation by
     /// equation, and reads best next to them).
     fn run(&self) -> Decoded {
@@ -324,11 +295,9 @@ impl Decoding {
         let mut decoded = Decoded {
             logits: Vec::with_capacity(t),
             weights: Vec::with_capacity(t),
-            inputs: Default::default(),
         };
         for step in 0..t {
-            decoded.inputs[0].push(s.clone());
-            let from_s = self.from_state.apply(s.clone(), step); // [R, B, 2U + Q + V]
+            let from_s = s.clone().matmul(self.from_state.clone()); // [R, B, 2U + Q + V]
             let block = |x: &Tensor<3>, k: usize| x.clone().slice_dim(2, k * u..(k + 1) * u);
 
             // Attention over the encoder positions.
@@ -360,16 +329,14 @@ impl Decoding {
 
             // Gates, candidate state and output.
             let yc = Tensor::cat(vec![y, context], 2);
-            decoded.inputs[1].push(yc.clone());
-            let from_yc = self.from_input.apply(yc, step) + self.bias.clone(); // [R, B, 3U + V]
+            let from_yc = yc.matmul(self.from_input.clone()) + self.bias.clone(); // [R, B, 3U + V]
             let rz = sigmoid(
                 from_yc.clone().slice_dim(2, 0..2 * u) + from_s.clone().slice_dim(2, 0..2 * u),
             );
             let reset = rz.clone().slice_dim(2, 0..u);
             let update = rz.slice_dim(2, u..2 * u);
             let reset_state = reset * s.clone();
-            decoded.inputs[2].push(reset_state.clone());
-            let proposal = tanh(block(&from_yc, 2) + self.proposal.apply(reset_state, step));
+            let proposal = tanh(block(&from_yc, 2) + reset_state.matmul(self.proposal.clone()));
             let out = from_yc.slice_dim(2, 3 * u..3 * u + v)
                 + from_s.slice_dim(2, 2 * u + q..2 * u + q + v);
 
@@ -448,9 +415,7 @@ mod tests {
     use crate::kernels::testing::assert_close;
     use crate::kernels::testing::values;
     use crate::models::echo::AttentionModel;
-    use crate::models::testing::{
-        assert_deferral_changes_nothing, assert_gradients_close, gradients_of,
-    };
+    use crate::models::testing::{assert_gradients_close, gradients_of};
     use crate::rng::{Stream, rng};
 
     fn rngs(n: usize) -> Vec<StdRng> {
@@ -506,94 +471,72 @@ mod tests {
         kernels
     }
 
-    /// Deferring the decoder's kernel gradients to one matmul over all steps changes no forward
-    /// value, and gives the gradients of step-by-step differentiation (the same sums, in
-    /// another order).
+    /// Every decoder variant as one fused op gives burn's composed ops' logits, attention
+    /// weights and gradients (of every kernel and of the encoder states), on both CPU backends,
+    /// for one sequence per repeat (training, with Gumbel noise for hard attention) and several
+    /// (evaluation).
     #[test]
-    fn deferred_kernel_gradients_equal_per_step_ones() {
-        let device = Device::flex().autodiff();
-        // (E1's additive soft decoder runs fused on the CPU: see the next test.)
+    #[allow(deprecated)] // burn-ndarray, deprecated upstream
+    fn fused_decoder_equals_burns_composed_ops() {
         let variants = [
+            (Score::Additive, None),
             (Score::Dot, None),
             (Score::General, None),
             (Score::Cosine, None),
             (Score::Additive, Some(0.5)),
+            (Score::General, Some(2.0)),
         ];
-        for (score, hard) in variants {
-            let variant = DecoderVariant {
-                score,
-                hard,
-                init: DecoderInit::Attnx,
-            };
-            let decoder = AttentionModel::new(
-                &mut rngs(2),
-                7,
-                8,
-                variant,
-                GateActivation::Sigmoid,
-                &device,
-            )
-            .decoder;
-            let states = input(2, 1, 5, 8, &device).require_grad();
-            let gumbel = hard.map(|_| input(2, 1, 5, 5, &device) * 2.0 - 1.0);
-            let loss_weights = input(2, 1, 5, 7, &device) - 0.4;
-            let run = |deferred: bool| {
-                let logits = if deferred {
-                    decoder.forward(states.clone(), gumbel.clone()).0
-                } else {
-                    let decoded = decoder.decoding(states.clone(), gumbel.clone()).run();
-                    Tensor::stack(decoded.logits, 2)
-                };
-                let grads = (logits.clone() * loss_weights.clone()).sum().backward();
-                let kernels = kernels(&decoder);
-                (values(logits), gradients_of(&kernels, &states, &grads))
-            };
-            assert_deferral_changes_nothing(&format!("{variant:?}"), run);
-        }
-    }
-
-    /// E1's decoder as one fused op gives burn's composed ops' logits, attention weights and
-    /// gradients (of every kernel and of the encoder states), on both CPU backends, for one
-    /// sequence per repeat (training) and several (evaluation).
-    #[test]
-    #[allow(deprecated)] // burn-ndarray, deprecated upstream
-    fn fused_decoder_equals_burns_composed_ops() {
         for device in [Device::flex().autodiff(), Device::ndarray().autodiff()] {
-            for (r, b) in [(2, 1), (1, 3)] {
-                let model = AttentionModel::new(
-                    &mut rngs(r),
-                    7,
-                    8,
-                    DecoderVariant::default(),
-                    GateActivation::Sigmoid,
-                    &device,
-                );
-                let decoder = model.decoder;
-                let states = (input(r, b, 5, 8, &device) - 0.5).require_grad();
-                let on_logits = input(r, b, 5, 7, &device) - 0.4;
-                let on_weights = input(r, b, 5, 5, &device) * 3.0;
-                let run = |fused: bool| {
-                    let (logits, weights) = if fused {
-                        decoder.forward(states.clone(), None)
-                    } else {
-                        let decoded = decoder.decoding(states.clone(), None).run();
-                        (
-                            Tensor::stack(decoded.logits, 2),
-                            Tensor::stack(decoded.weights, 2),
-                        )
+            for (score, hard) in variants {
+                for (r, b) in [(2, 1), (1, 3)] {
+                    let variant = DecoderVariant {
+                        score,
+                        hard,
+                        init: DecoderInit::Attnx,
                     };
-                    let loss = (logits.clone() * on_logits.clone()).sum()
-                        + (weights.clone() * on_weights.clone()).sum();
-                    let grads = loss.backward();
-                    let kernels = kernels(&decoder);
-                    let mut outputs = values(logits);
-                    outputs.extend(values(weights));
-                    (outputs, gradients_of(&kernels, &states, &grads))
-                };
-                let (outputs, gradients) = run(true);
-                let (outputs_ref, gradients_ref) = run(false);
-                assert_close(&outputs, &outputs_ref, 2e-6, "fused decoder's outputs");
-                assert_gradients_close("fused decoder", &gradients, &gradients_ref);
+                    let what = format!("fused {variant:?} on {r}x{b}");
+                    let model = AttentionModel::new(
+                        &mut rngs(r),
+                        7,
+                        8,
+                        variant,
+                        GateActivation::Sigmoid,
+                        &device,
+                    );
+                    let decoder = model.decoder;
+                    let states = (input(r, b, 5, 8, &device) - 0.5).require_grad();
+                    // Training draws noise for one sequence per repeat; evaluation none.
+                    let gumbel =
+                        (hard.is_some() && b == 1).then(|| input(r, b, 5, 5, &device) * 4.0 - 2.0);
+                    let on_logits = input(r, b, 5, 7, &device) - 0.4;
+                    let on_weights = input(r, b, 5, 5, &device) * 3.0;
+                    let run = |fused: bool| {
+                        let (logits, weights) = if fused {
+                            decoder.forward(states.clone(), gumbel.clone())
+                        } else {
+                            let decoded = decoder.decoding(states.clone(), gumbel.clone()).run();
+                            (
+                                Tensor::stack(decoded.logits, 2),
+                                Tensor::stack(decoded.weights, 2),
+                            )
+                        };
+                        let loss = (logits.clone() * on_logits.clone()).sum()
+                            + (weights.clone() * on_weights.clone()).sum();
+                        let grads = loss.backward();
+                        let mut kernels = kernels(&decoder);
+                        if hard.is_some() && gumbel.is_none() {
+                            // The argmax passes no gradient to the score's own parameters.
+                            kernels.truncate(5);
+                        }
+                        let mut outputs = values(logits);
+                        outputs.extend(values(weights));
+                        (outputs, gradients_of(&kernels, &states, &grads))
+                    };
+                    let (outputs, gradients) = run(true);
+                    let (outputs_ref, gradients_ref) = run(false);
+                    assert_close(&outputs, &outputs_ref, 2e-6, &format!("{what}: outputs"));
+                    assert_gradients_close(&what, &gradients, &gradients_ref);
+                }
             }
         }
     }

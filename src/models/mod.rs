@@ -12,7 +12,6 @@ pub mod layers;
 pub mod recurrent;
 pub mod self_attention;
 pub mod stacked;
-pub mod step_weight;
 #[cfg(test)]
 pub mod testing;
 

@@ -4,18 +4,6 @@ use burn::prelude::*;
 
 use crate::kernels::testing::{assert_close, values};
 
-/// Runs a model both ways (`run(deferred)` gives its outputs and gradients) and checks the
-/// same forward values to the bit, and gradients equal up to summation order.
-pub fn assert_deferral_changes_nothing(
-    what: &str,
-    run: impl Fn(bool) -> (Vec<f32>, Vec<Vec<f32>>),
-) {
-    let (values, gradients) = run(true);
-    let (values_ref, gradients_ref) = run(false);
-    assert_eq!(values, values_ref, "{what}: forward values differ");
-    assert_gradients_close(what, &gradients, &gradients_ref);
-}
-
 /// Each gradient equals its reference within 1e-5 ([`assert_close`]'s rule: relative to the
 /// reference's largest entry, which must say something).
 pub fn assert_gradients_close(what: &str, gradients: &[Vec<f32>], references: &[Vec<f32>]) {
@@ -33,7 +21,11 @@ pub fn gradients_of(
 ) -> Vec<Vec<f32>> {
     let mut out: Vec<Vec<f32>> = params
         .iter()
-        .map(|p| values(p.val().grad(grads).unwrap()))
+        .enumerate()
+        .map(|(i, p)| {
+            let grad = p.val().grad(grads);
+            values(grad.unwrap_or_else(|| panic!("parameter {i} has no gradient")))
+        })
         .collect();
     out.push(values(input.grad(grads).unwrap()));
     out

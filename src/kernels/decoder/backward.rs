@@ -3,31 +3,34 @@
 
 use super::super::matmul::{Operand, small_matmul};
 use super::super::simd::{dot, simd_fn};
-use super::{Repeat, Sizes, Trace, decode};
+use super::{COSINE_FLOOR, INPUTS, Repeat, Sizes, Trace, decode};
+use crate::config::Score;
 
 simd_fn! {
-    /// The backward pass on slices: from the eight inputs and the output's gradient `grad`
+    /// The backward pass on slices: from the inputs and the output's gradient `grad`
     /// `[R, B, T, V + T]`, each input's gradient (zeroed by the caller); from each repeat's
     /// forward trace where the forward pass kept them (`traces`), else decoding again.
     pub fn backward(
-        inputs: &[&[f32]; 8],
+        inputs: &[&[f32]; INPUTS],
         grad: &[f32],
         s: Sizes,
         traces: Option<&[Trace]>,
-        gradients: &mut [&mut [f32]; 8],
+        gradients: &mut [&mut [f32]; INPUTS],
     ) = backward_portable;
 }
 
 #[inline(always)]
 pub(super) fn backward_portable(
-    inputs: &[&[f32]; 8],
+    inputs: &[&[f32]; INPUTS],
     grad: &[f32],
     s: Sizes,
     traces: Option<&[Trace]>,
-    gradients: &mut [&mut [f32]; 8],
+    gradients: &mut [&mut [f32]; INPUTS],
 ) {
     assert_eq!(grad.len(), s.outputs());
     let (b, t, h, u, v, w) = (s.batch, s.time, s.encoded, s.units, s.outputs, s.width());
+    // from_state's columns, and where its query and output blocks start.
+    let (sw, q, so) = (s.state_width(), s.query, 2 * u + s.query);
     let per = s.per_repeat();
     let out_width = v + t;
     for r in 0..s.repeats {
@@ -50,16 +53,17 @@ pub(super) fn backward_portable(
             d_from_input,
             d_bias,
             d_proposal,
-        ]: [&mut [f32]; 8] = gradients
+            _d_noise, // the noise is drawn, not learned
+        ]: [&mut [f32]; INPUTS] = gradients
             .iter_mut()
             .zip(per)
             .map(|(g, n)| &mut g[r * n..(r + 1) * n])
             .collect::<Vec<_>>()
             .try_into()
-            .expect("eight inputs");
+            .expect("the inputs");
         // Per step, in the trace's layout: the gradients at the two wide products' outputs and
         // at the proposal's argument.
-        let mut d_fs = vec![0.0f32; t * b * w];
+        let mut d_fs = vec![0.0f32; t * b * sw];
         let mut d_fi = vec![0.0f32; t * b * w];
         let mut d_pp = vec![0.0f32; t * b * u];
         let mut d_state = vec![0.0f32; b * u]; // reaches s_t from step t + 1
@@ -69,7 +73,7 @@ pub(super) fn backward_portable(
         let mut d_input = vec![0.0f32; b * (v + h)];
         for step in (0..t).rev() {
             let range = |n: usize| step * b * n..(step + 1) * b * n;
-            let (d_fs_t, d_fi_t) = (&mut d_fs[range(w)], &mut d_fi[range(w)]);
+            let (d_fs_t, d_fi_t) = (&mut d_fs[range(sw)], &mut d_fi[range(w)]);
             let d_pp_t = &mut d_pp[range(u)];
             for row in 0..b {
                 let g = &grad[(row * t + step) * out_width..][..out_width];
@@ -80,7 +84,7 @@ pub(super) fn backward_portable(
                 for k in 0..v {
                     let d_out = y[k].mul_add(dy[k] - mean, g[k]);
                     d_fi_t[row * w + 3 * u + k] = d_out;
-                    d_fs_t[row * w + 3 * u + k] = d_out;
+                    d_fs_t[row * sw + so + k] = d_out;
                 }
                 // s_t = s + z (p - s), p = tanh(pp).
                 let gates = &trace.gates[range(2 * u)][row * 2 * u..(row + 1) * 2 * u];
@@ -95,7 +99,7 @@ pub(super) fn backward_portable(
                     d_fi_t[row * w + 2 * u + k] = pp;
                     let dz = d_update * z * (1.0 - z);
                     d_fi_t[row * w + u + k] = dz;
-                    d_fs_t[row * w + u + k] = dz;
+                    d_fs_t[row * sw + u + k] = dz;
                 }
             }
             // pp = fi_p + (r s) U_p
@@ -114,7 +118,7 @@ pub(super) fn backward_portable(
                     d_prev[row * u + k] = drs.mul_add(reset, d_prev[row * u + k]);
                     let dr = drs * prev[k] * reset * (1.0 - reset);
                     d_fi_t[row * w + k] = dr;
-                    d_fs_t[row * w + k] = dr;
+                    d_fs_t[row * sw + k] = dr;
                 }
             }
             // fi = [y; c] [W; C] + b
@@ -141,32 +145,112 @@ pub(super) fn backward_portable(
                         *ds = a.mul_add(*dc, *ds);
                     }
                 }
-                // a = softmax(e)
-                let mean = dot(&d_weights, weights);
-                for (d, a) in d_weights.iter_mut().zip(weights) {
-                    *d = a * (*d - mean);
+                // a = softmax(e), or one-hot with the gradient of the noisy scores' softmax
+                // (straight-through), or one-hot without a gradient (hard, evaluating).
+                let through = match (s.hard, s.noise) {
+                    (None, _) => Some((weights, 1.0)),
+                    (Some(temperature), true) => {
+                        Some((&trace.soft[range(t)][row * t..(row + 1) * t], temperature))
+                    }
+                    (Some(_), false) => None,
+                };
+                match through {
+                    Some((soft, temperature)) => {
+                        let mean = dot(&d_weights, soft);
+                        for (d, a) in d_weights.iter_mut().zip(soft) {
+                            *d = a * (*d - mean) / temperature;
+                        }
+                    }
+                    None => d_weights.fill(0.0),
                 }
-                // e_j = v . tanh(q + k_j)
-                let activations = &trace.activations[range(t * u)][row * t * u..(row + 1) * t * u];
-                let d_query = &mut d_fs_t[row * w + 2 * u..row * w + 3 * u];
-                d_query.fill(0.0);
-                for (j, de) in d_weights.iter().enumerate() {
-                    let act = &activations[j * u..(j + 1) * u];
-                    let d_key = &mut d_keys[(row * t + j) * u..][..u];
-                    for k in 0..u {
-                        d_score[k] = de.mul_add(act[k], d_score[k]);
-                        let d_pre = de * x.score[k] * (1.0 - act[k] * act[k]);
-                        d_key[k] += d_pre;
-                        d_query[k] += d_pre;
+                let d_fs_row = &mut d_fs_t[row * sw..(row + 1) * sw];
+                let state = &trace.state[range(u)][row * u..(row + 1) * u];
+                let state_of = |j: usize| &x.states[(row * t + j) * h..][..h];
+                match s.score {
+                    // e_j = v . tanh(q + k_j)
+                    Score::Additive => {
+                        let activations =
+                            &trace.activations[range(t * u)][row * t * u..(row + 1) * t * u];
+                        let d_query = &mut d_fs_row[2 * u..2 * u + q];
+                        d_query.fill(0.0);
+                        for (j, de) in d_weights.iter().enumerate() {
+                            let act = &activations[j * u..(j + 1) * u];
+                            let d_key = &mut d_keys[(row * t + j) * u..][..u];
+                            for k in 0..u {
+                                d_score[k] = de.mul_add(act[k], d_score[k]);
+                                let d_pre = de * x.score[k] * (1.0 - act[k] * act[k]);
+                                d_key[k] += d_pre;
+                                d_query[k] += d_pre;
+                            }
+                        }
+                    }
+                    // e_j = q . h_j: q's gradient reaches s (dot) or the query block (general).
+                    Score::Dot | Score::General => {
+                        let query = if q > 0 {
+                            &trace.from_state[range(sw)][row * sw + 2 * u..row * sw + 2 * u + q]
+                        } else {
+                            state
+                        };
+                        let d_query = if q > 0 {
+                            &mut d_fs_row[2 * u..2 * u + q]
+                        } else {
+                            &mut d_prev[row * u..(row + 1) * u]
+                        };
+                        if q > 0 {
+                            d_query.fill(0.0);
+                        }
+                        for (j, de) in d_weights.iter().enumerate() {
+                            let ds = &mut d_states[(row * t + j) * h..][..h];
+                            for ((dq, dh), (qk, hk)) in d_query
+                                .iter_mut()
+                                .zip(ds)
+                                .zip(query.iter().zip(state_of(j)))
+                            {
+                                *dq = de.mul_add(*hk, *dq);
+                                *dh = de.mul_add(*qk, *dh);
+                            }
+                        }
+                    }
+                    // e_j = g c_j, c_j = (q . h_j) / max(|q| |h_j|, floor), q = s.
+                    Score::Cosine => {
+                        let cosines = &trace.cosines[range(t)][row * t..(row + 1) * t];
+                        let norms = &trace.norms[range(1 + t)][row * (1 + t)..(row + 1) * (1 + t)];
+                        let d_query = &mut d_prev[row * u..(row + 1) * u];
+                        for (j, de) in d_weights.iter().enumerate() {
+                            d_score[0] = de.mul_add(cosines[j], d_score[0]);
+                            let dc = de * x.score[0];
+                            let denominator = norms[0] * norms[1 + j];
+                            let ds = &mut d_states[(row * t + j) * h..][..h];
+                            let h_j = state_of(j);
+                            if denominator > COSINE_FLOOR {
+                                // dc/dq = h_j / D - c q / |q|^2, dc/dh_j = q / D - c h_j / |h_j|^2
+                                let scale = dc / denominator;
+                                let (cq, ch) = (
+                                    dc * cosines[j] / (norms[0] * norms[0]),
+                                    dc * cosines[j] / (norms[1 + j] * norms[1 + j]),
+                                );
+                                for k in 0..u {
+                                    d_query[k] += scale * h_j[k] - cq * state[k];
+                                    ds[k] += scale * state[k] - ch * h_j[k];
+                                }
+                            } else {
+                                // The held denominator is a constant.
+                                let scale = dc / COSINE_FLOOR;
+                                for k in 0..u {
+                                    d_query[k] += scale * h_j[k];
+                                    ds[k] += scale * state[k];
+                                }
+                            }
+                        }
                     }
                 }
             }
             // fs = s [U_r | U_z | W_a | U_o]
             small_matmul(
                 (&mut d_prev, u),
-                (b, u, w),
-                Operand::rows(d_fs_t, w),
-                Operand::transposed(x.from_state, w),
+                (b, u, sw),
+                Operand::rows(d_fs_t, sw),
+                Operand::transposed(x.from_state, sw),
                 true,
             );
             std::mem::swap(&mut d_state, &mut d_prev);
@@ -175,10 +259,10 @@ pub(super) fn backward_portable(
         // Each kernel's gradient: one product over every step and row.
         let rows = t * b;
         small_matmul(
-            (d_from_state, w),
-            (u, w, rows),
+            (d_from_state, sw),
+            (u, sw, rows),
             Operand::transposed(&trace.state, u),
-            Operand::rows(&d_fs, w),
+            Operand::rows(&d_fs, sw),
             false,
         );
         small_matmul(

@@ -1,17 +1,17 @@
-//! E1's attention decoder (additive score, soft attention) with its own backward pass
-//! (backpropagation through time). The equations are the model's
-//! ([`AttentionDecoder`](crate::models::echo::AttentionDecoder)); this computes them step by
-//! step in plain loops and small matrix products ([`small_matmul`]), the backward pass in
-//! `backward`.
+//! The echo task's attention decoder, every score function (additive, dot, general, cosine) and
+//! soft or hard attention, with its own backward pass (backpropagation through time). The
+//! equations are the model's ([`AttentionDecoder`](crate::models::echo::AttentionDecoder)); this
+//! computes them step by step in plain loops and small matrix products ([`small_matmul`]), the
+//! backward pass in `backward`.
 //!
 //! Composed from burn's ops, a decoder step is some forty tracked ops on vectors of a few
 //! hundred floats, and training E1 cost their bookkeeping (autodiff nodes, fresh buffers, a
 //! libm call per activation), not their arithmetic. Here the whole decoding is one op; the
 //! backward pass recomputes the forward one and takes each kernel's gradient in one product
 //! over all steps. Each repeat is computed alone in the same order, so a repeat gets the same
-//! bits whatever stack it trains in. The other score functions and hard attention (E4), and
-//! the GPU, keep burn's ops: the model's general decoding is this op's reference (a test in
-//! `models::echo` compares the two).
+//! bits whatever stack it trains in. The GPU keeps burn's ops: the model's step-by-step
+//! decoding is this op's reference (a test in `models::attention_decoder` compares the two for
+//! every variant).
 
 mod backward;
 
@@ -24,19 +24,23 @@ use super::matmul::{Operand, small_matmul};
 use super::op::CpuOp;
 use super::simd::{dot, simd_fn};
 use super::{CpuOps, on_cpu};
+use crate::config::Score;
 
 /// The decoder's tensors, in the order the op takes them (see
 /// [`AttentionDecoder`](crate::models::echo::AttentionDecoder) for the symbols).
 pub struct DecoderInputs {
     /// The encoder states `h_j`, `[R, B, T, H]`.
     pub states: Tensor<4>,
-    /// `h_j U_a + b_a`, `[R, B, T, U]`.
-    pub keys: Tensor<4>,
+    /// The additive score's keys `h_j U_a + b_a`, `[R, B, T, U]`; `None` for the others (their
+    /// keys are the states).
+    pub keys: Option<Tensor<4>>,
     /// `s_0`, `[R, B, U]`.
     pub first: Tensor<3>,
-    /// `v_a`, `[R, U, 1]`.
-    pub score: Tensor<3>,
-    /// `[U_r | U_z | W_a | U_o]`, `[R, U, 3U + V]`.
+    /// The additive score's `v_a` `[R, U, 1]`, or the cosine score's scale `g` `[R, 1, 1]`;
+    /// `None` for dot and general.
+    pub score: Option<Tensor<3>>,
+    /// `[U_r | U_z | W_a | U_o]`, `[R, U, 2U + Q + V]` (`Q`: the query projection's width,
+    /// `U` additive, `H` general, none for dot and cosine).
     pub from_state: Tensor<3>,
     /// `[W_r | W_z | W_p | W_o]` over `[C_r | C_z | C_p | C_o]`, `[R, V + H, 3U + V]`.
     pub from_input: Tensor<3>,
@@ -44,16 +48,26 @@ pub struct DecoderInputs {
     pub bias: Tensor<3>,
     /// `U_p`, `[R, U, U]`.
     pub proposal: Tensor<3>,
+    /// Hard attention's Gumbel noise in training, `[R, B, T, T]` (step x position).
+    pub noise: Option<Tensor<4>>,
 }
 
-/// The op: E1's decoding of every step.
+/// The op: how the decoder scores and attends.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Decoding;
+pub struct Decoding {
+    pub score: Score,
+    /// Hard attention's temperature (one encoder state per step: the straight-through
+    /// Gumbel-softmax sample in training, the argmax at evaluation); `None` for soft attention.
+    pub hard: Option<f32>,
+}
+
+/// Inputs the op takes, counting the placeholders of the absent ones.
+const INPUTS: usize = 9;
 
 /// The logits `[R, B, T, V]` and attention weights `[R, B, T, T]` of the decoding, side by side
 /// in one tensor `[R, B, T, V + T]`, with its own backward pass. CPU backends only: elsewhere
 /// the model decodes step by step with burn's ops.
-pub fn attention_decoding(inputs: DecoderInputs) -> Tensor<4> {
+pub fn attention_decoding(inputs: DecoderInputs, op: Decoding) -> Tensor<4> {
     let DecoderInputs {
         states,
         keys,
@@ -63,11 +77,18 @@ pub fn attention_decoding(inputs: DecoderInputs) -> Tensor<4> {
         from_input,
         bias,
         proposal,
+        noise,
     } = inputs;
+    let device = states.device();
     assert!(
-        on_cpu(&states.device()),
+        on_cpu(&device),
         "the fused decoder runs on the CPU backends only"
     );
+    // Absent inputs are single zeros, one per repeat: no gradient reaches them.
+    let r = states.dims()[0];
+    let keys = keys.unwrap_or_else(|| Tensor::zeros([r, 1, 1, 1], &device));
+    let score = score.unwrap_or_else(|| Tensor::zeros([r, 1, 1], &device));
+    let noise = noise.unwrap_or_else(|| Tensor::zeros([r, 1, 1, 1], &device));
     Tensor::from_dispatch(<Dispatch as CpuOps>::attention_decoding(
         states.into_dispatch(),
         keys.into_dispatch(),
@@ -77,37 +98,44 @@ pub fn attention_decoding(inputs: DecoderInputs) -> Tensor<4> {
         from_input.into_dispatch(),
         bias.into_dispatch(),
         proposal.into_dispatch(),
-        Decoding,
+        noise.into_dispatch(),
+        op,
     ))
 }
 
-impl CpuOp<8> for Decoding {
+impl CpuOp<INPUTS> for Decoding {
     /// Each repeat's trace: the backward pass reads it instead of decoding again.
     type Saved = Vec<Trace>;
 
-    fn output_shape(&self, shapes: &[Shape; 8]) -> Shape {
-        let s = Sizes::of(shapes);
+    fn output_shape(&self, shapes: &[Shape; INPUTS]) -> Shape {
+        let s = Sizes::of(shapes, self);
         Shape::new([s.repeats, s.batch, s.time, s.outputs + s.time])
     }
 
-    fn forward(&self, inputs: [&[f32]; 8], shapes: &[Shape; 8], out: &mut [f32]) -> Vec<Trace> {
-        forward(&inputs, Sizes::of(shapes), out)
+    fn forward(
+        &self,
+        inputs: [&[f32]; INPUTS],
+        shapes: &[Shape; INPUTS],
+        out: &mut [f32],
+    ) -> Vec<Trace> {
+        forward(&inputs, Sizes::of(shapes, self), out)
     }
 
     fn backward(
         &self,
-        inputs: [&[f32]; 8],
-        shapes: &[Shape; 8],
+        inputs: [&[f32]; INPUTS],
+        shapes: &[Shape; INPUTS],
         traces: &Vec<Trace>,
         grad: &[f32],
-        mut grads: [&mut [f32]; 8],
+        mut grads: [&mut [f32]; INPUTS],
     ) {
-        backward::backward(&inputs, grad, Sizes::of(shapes), Some(traces), &mut grads);
+        let sizes = Sizes::of(shapes, self);
+        backward::backward(&inputs, grad, sizes, Some(traces), &mut grads);
     }
 }
 
 /// The sizes of one call: `repeats` decoders of `units` units over `batch` sequences of `time`
-/// encoder states of width `encoded`, with `outputs` output classes.
+/// encoder states of width `encoded`, with `outputs` output classes; and the variant.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sizes {
     pub repeats: usize,
@@ -116,11 +144,17 @@ pub struct Sizes {
     pub encoded: usize,
     pub units: usize,
     pub outputs: usize,
+    /// Width of the query projection in `from_state`: `U` additive, `H` general, else 0.
+    pub query: usize,
+    pub score: Score,
+    pub hard: Option<f32>,
+    /// Whether Gumbel noise is given (hard attention in training).
+    pub noise: bool,
 }
 
 impl Sizes {
-    /// The sizes of the eight inputs' shapes (checked).
-    fn of(shapes: &[Shape; 8]) -> Self {
+    /// The sizes of the inputs' shapes for `op` (checked).
+    fn of(shapes: &[Shape; INPUTS], op: &Decoding) -> Self {
         let dims = |i: usize| shapes[i].to_vec();
         let (states, proposal, from_state) = (dims(0), dims(7), dims(4));
         assert!(
@@ -129,40 +163,79 @@ impl Sizes {
         );
         let [r, b, t, h] = [states[0], states[1], states[2], states[3]];
         let u = proposal[1];
-        let width = from_state[2];
-        assert!(width > 3 * u, "the decoder has outputs: {shapes:?}");
+        let query = match op.score {
+            Score::Additive => u,
+            Score::General => h,
+            Score::Dot | Score::Cosine => {
+                assert_eq!(
+                    u, h,
+                    "the {:?} score compares states of one width",
+                    op.score
+                );
+                0
+            }
+        };
+        assert!(
+            from_state[2] > 2 * u + query,
+            "the decoder has outputs: {shapes:?}"
+        );
+        let noise = op.hard.is_some() && dims(8) != [r, 1, 1, 1];
         let sizes = Self {
             repeats: r,
             batch: b,
             time: t,
             encoded: h,
             units: u,
-            outputs: width - 3 * u,
+            outputs: from_state[2] - 2 * u - query,
+            query,
+            score: op.score,
+            hard: op.hard,
+            noise,
         };
-        let v = sizes.outputs;
-        let want: [&[usize]; 8] = [
-            &[r, b, t, h],
-            &[r, b, t, u],
-            &[r, b, u],
-            &[r, u, 1],
-            &[r, u, width],
-            &[r, v + h, width],
-            &[r, 1, width],
-            &[r, u, u],
+        let (v, w, sw) = (sizes.outputs, sizes.width(), sizes.state_width());
+        let keys = if op.score == Score::Additive {
+            vec![r, b, t, u]
+        } else {
+            vec![r, 1, 1, 1]
+        };
+        let score = match op.score {
+            Score::Additive => vec![r, u, 1],
+            _ => vec![r, 1, 1],
+        };
+        let noise = if sizes.noise {
+            vec![r, b, t, t]
+        } else {
+            vec![r, 1, 1, 1]
+        };
+        let want: [Vec<usize>; INPUTS] = [
+            vec![r, b, t, h],
+            keys,
+            vec![r, b, u],
+            score,
+            vec![r, u, sw],
+            vec![r, v + h, w],
+            vec![r, 1, w],
+            vec![r, u, u],
+            noise,
         ];
         for (i, want) in want.iter().enumerate() {
             assert_eq!(
-                dims(i),
-                *want,
+                &dims(i),
+                want,
                 "the decoder's input {i} has the wrong shape"
             );
         }
         sizes
     }
 
-    /// `3U + V`: the columns of every kernel but `U_p`.
+    /// `3U + V`: the columns of the input kernels.
     pub(super) fn width(&self) -> usize {
         3 * self.units + self.outputs
+    }
+
+    /// `2U + Q + V`: the columns of `from_state`.
+    pub(super) fn state_width(&self) -> usize {
+        2 * self.units + self.query + self.outputs
     }
 
     /// Floats of the output `[R, B, T, V + T]`.
@@ -171,7 +244,7 @@ impl Sizes {
     }
 
     /// Floats per repeat of each input, in the op's order.
-    pub(super) fn per_repeat(&self) -> [usize; 8] {
+    pub(super) fn per_repeat(&self) -> [usize; INPUTS] {
         let (b, t, h, u, v, w) = (
             self.batch,
             self.time,
@@ -180,7 +253,18 @@ impl Sizes {
             self.outputs,
             self.width(),
         );
-        [b * t * h, b * t * u, b * u, u, u * w, (v + h) * w, w, u * u]
+        let additive = self.score == Score::Additive;
+        [
+            b * t * h,
+            if additive { b * t * u } else { 1 },
+            b * u,
+            if additive { u } else { 1 },
+            u * self.state_width(),
+            (v + h) * w,
+            w,
+            u * u,
+            if self.noise { b * t * t } else { 1 },
+        ]
     }
 }
 
@@ -194,11 +278,12 @@ pub(super) struct Repeat<'a> {
     pub(super) from_input: &'a [f32],
     pub(super) bias: &'a [f32],
     pub(super) proposal: &'a [f32],
+    pub(super) noise: &'a [f32],
 }
 
 impl<'a> Repeat<'a> {
-    /// Repeat `r`'s slices of the eight inputs.
-    pub(super) fn of(inputs: &[&'a [f32]; 8], sizes: Sizes, r: usize) -> Self {
+    /// Repeat `r`'s slices of the inputs.
+    pub(super) fn of(inputs: &[&'a [f32]; INPUTS], sizes: Sizes, r: usize) -> Self {
         let per = sizes.per_repeat();
         let slice = |i: usize| &inputs[i][r * per[i]..(r + 1) * per[i]];
         Self {
@@ -210,6 +295,7 @@ impl<'a> Repeat<'a> {
             from_input: slice(5),
             bias: slice(6),
             proposal: slice(7),
+            noise: slice(8),
         }
     }
 }
@@ -218,10 +304,16 @@ impl<'a> Repeat<'a> {
 pub struct Trace {
     /// `s_{t-1}`, `[B, U]` per step.
     pub(super) state: Vec<f32>,
-    /// `s_{t-1} [U_r | U_z | W_a | U_o]`, `[B, 3U + V]`.
+    /// `s_{t-1} [U_r | U_z | W_a | U_o]`, `[B, 2U + Q + V]`.
     pub(super) from_state: Vec<f32>,
-    /// `tanh(q_t + k_j)`, `[B, T, U]`.
+    /// Additive: `tanh(q_t + k_j)`, `[B, T, U]`.
     pub(super) activations: Vec<f32>,
+    /// Cosine: the cosines `[B, T]`, and the norms `[B, 1 + T]` (the query's, then each
+    /// state's).
+    pub(super) cosines: Vec<f32>,
+    pub(super) norms: Vec<f32>,
+    /// Hard attention in training: the softmax the gradient flows through, `[B, T]`.
+    pub(super) soft: Vec<f32>,
     /// `a_t`, `[B, T]`.
     pub(super) weights: Vec<f32>,
     /// `[y_{t-1}; c_t]`, `[B, V + H]`.
@@ -252,6 +344,21 @@ fn softmax(x: &mut [f32]) {
     }
 }
 
+/// The position of the first largest value.
+#[inline(always)]
+fn argmax(x: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in x.iter().enumerate() {
+        if *v > x[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Below this product of norms a cosine's denominator is held (as burn's `clamp_min`).
+pub(super) const COSINE_FLOOR: f32 = 1e-12;
+
 /// Runs one repeat's decoding, writing each step's logits and weights through
 /// `store(t, b, logits, weights)`; returns the trace.
 #[inline(always)]
@@ -261,11 +368,16 @@ pub(super) fn decode(
     mut store: impl FnMut(usize, usize, &[f32], &[f32]),
 ) -> Trace {
     let (b, t, h, u, v, w) = (s.batch, s.time, s.encoded, s.units, s.outputs, s.width());
+    let (sw, q, so) = (s.state_width(), s.query, 2 * u + s.query);
     let steps = |n: usize| vec![0.0f32; t * b * n];
+    let (additive, cosine) = (s.score == Score::Additive, s.score == Score::Cosine);
     let mut trace = Trace {
         state: steps(u),
-        from_state: steps(w),
-        activations: steps(t * u),
+        from_state: steps(sw),
+        activations: if additive { steps(t * u) } else { Vec::new() },
+        cosines: if cosine { steps(t) } else { Vec::new() },
+        norms: if cosine { steps(1 + t) } else { Vec::new() },
+        soft: if s.noise { steps(t) } else { Vec::new() },
         weights: steps(t),
         input: steps(v + h),
         from_input: steps(w),
@@ -279,29 +391,77 @@ pub(super) fn decode(
     for step in 0..t {
         let range = |n: usize| step * b * n..(step + 1) * b * n;
         trace.state[range(u)].copy_from_slice(&state);
-        let fs = &mut trace.from_state[range(w)];
+        let fs = &mut trace.from_state[range(sw)];
         small_matmul(
-            (fs, w),
-            (b, w, u),
+            (fs, sw),
+            (b, sw, u),
             Operand::rows(&state, u),
-            Operand::rows(x.from_state, w),
+            Operand::rows(x.from_state, sw),
             false,
         );
-        let fs = &trace.from_state[range(w)];
+        let fs = &trace.from_state[range(sw)];
         for row in 0..b {
-            // Attention: e_j = v . tanh(q + k_j), a = softmax(e), c = sum_j a_j h_j.
-            let query = &fs[row * w + 2 * u..row * w + 3 * u];
-            let activations = &mut trace.activations[range(t * u)][row * t * u..(row + 1) * t * u];
+            // The scores e_j of the step's query against every encoder state.
+            let query = if q > 0 {
+                &fs[row * sw + 2 * u..row * sw + 2 * u + q]
+            } else {
+                &state[row * u..(row + 1) * u]
+            };
             let weights = &mut trace.weights[range(t)][row * t..(row + 1) * t];
-            for j in 0..t {
-                let key = &x.keys[(row * t + j) * u..][..u];
-                let act = &mut activations[j * u..(j + 1) * u];
-                for ((a, q), k) in act.iter_mut().zip(query).zip(key) {
-                    *a = tanh(q + k);
+            let state_of = |j: usize| &x.states[(row * t + j) * h..][..h];
+            match s.score {
+                // e_j = v . tanh(q + k_j)
+                Score::Additive => {
+                    let activations =
+                        &mut trace.activations[range(t * u)][row * t * u..(row + 1) * t * u];
+                    for j in 0..t {
+                        let key = &x.keys[(row * t + j) * u..][..u];
+                        let act = &mut activations[j * u..(j + 1) * u];
+                        for ((a, q), k) in act.iter_mut().zip(query).zip(key) {
+                            *a = tanh(q + k);
+                        }
+                        weights[j] = dot(act, x.score);
+                    }
                 }
-                weights[j] = dot(act, x.score);
+                // e_j = q . h_j (q = s, or s W)
+                Score::Dot | Score::General => {
+                    for (j, e) in weights.iter_mut().enumerate() {
+                        *e = dot(query, state_of(j));
+                    }
+                }
+                // e_j = g (q . h_j) / (|q| |h_j|)
+                Score::Cosine => {
+                    let norms = &mut trace.norms[range(1 + t)][row * (1 + t)..(row + 1) * (1 + t)];
+                    let cosines = &mut trace.cosines[range(t)][row * t..(row + 1) * t];
+                    norms[0] = dot(query, query).sqrt();
+                    for j in 0..t {
+                        let h_j = state_of(j);
+                        norms[1 + j] = dot(h_j, h_j).sqrt();
+                        cosines[j] = dot(query, h_j) / (norms[0] * norms[1 + j]).max(COSINE_FLOOR);
+                        weights[j] = x.score[0] * cosines[j];
+                    }
+                }
             }
-            softmax(weights);
+            // The weights a_t: the softmax of the scores, or one state.
+            match s.hard {
+                None => softmax(weights),
+                Some(temperature) => {
+                    let picked = if s.noise {
+                        let soft = &mut trace.soft[range(t)][row * t..(row + 1) * t];
+                        let noise = &x.noise[(row * t + step) * t..][..t];
+                        for ((p, e), g) in soft.iter_mut().zip(weights.iter()).zip(noise) {
+                            *p = (e + g) / temperature;
+                        }
+                        softmax(soft);
+                        argmax(soft)
+                    } else {
+                        argmax(weights)
+                    };
+                    weights.fill(0.0);
+                    weights[picked] = 1.0;
+                }
+            }
+            // c = sum_j a_j h_j
             let input = &mut trace.input[range(v + h)][row * (v + h)..(row + 1) * (v + h)];
             if step > 0 {
                 let previous = &trace.output[(step - 1) * b * v..step * b * v];
@@ -310,8 +470,7 @@ pub(super) fn decode(
             let context = &mut input[v..];
             context.fill(0.0);
             for (j, a) in weights.iter().enumerate() {
-                let state_j = &x.states[(row * t + j) * h..][..h];
-                for (c, s) in context.iter_mut().zip(state_j) {
+                for (c, s) in context.iter_mut().zip(state_of(j)) {
                     *c = a.mul_add(*s, *c);
                 }
             }
@@ -332,7 +491,7 @@ pub(super) fn decode(
         // r, z = sigmoid(...); the proposal's argument starts as its input part.
         let mut proposal = vec![0.0f32; b * u];
         for row in 0..b {
-            let (fs, fi) = (&fs[row * w..(row + 1) * w], &fi[row * w..(row + 1) * w]);
+            let (fs, fi) = (&fs[row * sw..(row + 1) * sw], &fi[row * w..(row + 1) * w]);
             let gates = &mut trace.gates[range(2 * u)][row * 2 * u..(row + 1) * 2 * u];
             for k in 0..2 * u {
                 gates[k] = sigmoid(fi[k] + fs[k]);
@@ -351,7 +510,7 @@ pub(super) fn decode(
             true,
         );
         for row in 0..b {
-            let (fs, fi) = (&fs[row * w..(row + 1) * w], &fi[row * w..(row + 1) * w]);
+            let (fs, fi) = (&fs[row * sw..(row + 1) * sw], &fi[row * w..(row + 1) * w]);
             let gates = &trace.gates[range(2 * u)][row * 2 * u..(row + 1) * 2 * u];
             let p = &mut trace.proposal[range(u)][row * u..(row + 1) * u];
             for k in 0..u {
@@ -360,7 +519,7 @@ pub(super) fn decode(
                 *s += gates[u + k] * (p[k] - *s);
             }
             for k in 0..v {
-                logits[k] = fi[3 * u + k] + fs[3 * u + k];
+                logits[k] = fi[3 * u + k] + fs[so + k];
             }
             let y = &mut trace.output[range(v)][row * v..(row + 1) * v];
             y.copy_from_slice(&logits);
@@ -377,14 +536,14 @@ pub(super) fn decode(
 }
 
 simd_fn! {
-    /// The forward pass on slices: `out` `[R, B, T, V + T]` from the eight inputs; returns each
+    /// The forward pass on slices: `out` `[R, B, T, V + T]` from the inputs; returns each
     /// repeat's trace.
-    pub fn forward(inputs: &[&[f32]; 8], s: Sizes, out: &mut [f32]) -> Vec<Trace> =
+    pub fn forward(inputs: &[&[f32]; INPUTS], s: Sizes, out: &mut [f32]) -> Vec<Trace> =
         forward_portable;
 }
 
 #[inline(always)]
-fn forward_portable(inputs: &[&[f32]; 8], s: Sizes, out: &mut [f32]) -> Vec<Trace> {
+fn forward_portable(inputs: &[&[f32]; INPUTS], s: Sizes, out: &mut [f32]) -> Vec<Trace> {
     assert_eq!(out.len(), s.outputs());
     let (t, width) = (s.time, s.outputs + s.time);
     out.chunks_exact_mut(s.batch * t * width)
@@ -410,94 +569,161 @@ mod tests {
     use crate::kernels::testing::{assert_close, assert_same_bits, spread};
     use crate::machine::SimdLevel;
 
-    const SIZES: Sizes = Sizes {
-        repeats: 2,
-        batch: 2,
-        time: 4,
-        encoded: 5,
-        units: 6,
-        outputs: 7,
-    };
+    /// Two repeats of two sequences of four steps, for every score and attention (hard
+    /// attention with and without noise); dot and cosine compare states of one width.
+    fn variants() -> Vec<Sizes> {
+        let base = |score, hard, noise| {
+            let encoded = if matches!(score, Score::Dot | Score::Cosine) {
+                6
+            } else {
+                5
+            };
+            let query = match score {
+                Score::Additive => 6,
+                Score::General => encoded,
+                Score::Dot | Score::Cosine => 0,
+            };
+            Sizes {
+                repeats: 2,
+                batch: 2,
+                time: 4,
+                encoded,
+                units: 6,
+                outputs: 7,
+                query,
+                score,
+                hard,
+                noise,
+            }
+        };
+        let mut all: Vec<Sizes> = [Score::Additive, Score::Dot, Score::General, Score::Cosine]
+            .into_iter()
+            .map(|score| base(score, None, false))
+            .collect();
+        all.push(base(Score::Additive, Some(0.5), true));
+        all.push(base(Score::Cosine, Some(1.0), true));
+        all.push(base(Score::Dot, Some(1.0), false));
+        all
+    }
 
-    /// Inputs of [`SIZES`], spread enough for peaked softmaxes.
-    fn inputs() -> [Vec<f32>; 8] {
-        let per = SIZES.per_repeat();
+    /// Inputs of `sizes`, spread enough for peaked softmaxes.
+    fn inputs(sizes: Sizes) -> [Vec<f32>; INPUTS] {
+        let per = sizes.per_repeat();
         std::array::from_fn(|i| {
             spread(
-                SIZES.repeats * per[i],
-                [7919, 104_729, 31, 13, 61, 17, 89, 41][i],
-                0.02,
+                sizes.repeats * per[i],
+                [7919, 104_729, 31, 13, 61, 17, 89, 41, 53][i],
+                if i == 8 { 0.05 } else { 0.02 },
             )
         })
     }
 
-    fn run(inputs: &[Vec<f32>; 8], level: SimdLevel) -> (Vec<f32>, Vec<Vec<f32>>) {
-        let slices: [&[f32]; 8] = std::array::from_fn(|i| inputs[i].as_slice());
-        let mut out = vec![0.0; SIZES.outputs()];
-        let traces = run_at(level, || forward_portable(&slices, SIZES, &mut out));
+    fn run(inputs: &[Vec<f32>; INPUTS], s: Sizes, level: SimdLevel) -> (Vec<f32>, Vec<Vec<f32>>) {
+        let slices: [&[f32]; INPUTS] = std::array::from_fn(|i| inputs[i].as_slice());
+        let mut out = vec![0.0; s.outputs()];
+        let traces = run_at(level, || forward_portable(&slices, s, &mut out));
         let grad = spread(out.len(), 7, 0.03);
-        let mut grads: [Vec<f32>; 8] = std::array::from_fn(|i| vec![0.0; inputs[i].len()]);
-        let mut slices_mut: [&mut [f32]; 8] = grads.each_mut().map(Vec::as_mut_slice);
+        let zeros =
+            || -> [Vec<f32>; INPUTS] { std::array::from_fn(|i| vec![0.0; inputs[i].len()]) };
+        let mut grads = zeros();
+        let mut slices_mut: [&mut [f32]; INPUTS] = grads.each_mut().map(Vec::as_mut_slice);
         run_at(level, || {
-            backward::backward_portable(&slices, &grad, SIZES, Some(&traces), &mut slices_mut)
+            backward::backward_portable(&slices, &grad, s, Some(&traces), &mut slices_mut)
         });
         // Decoding again gives the kept traces' gradients.
-        let mut again: [Vec<f32>; 8] = std::array::from_fn(|i| vec![0.0; inputs[i].len()]);
-        let mut again_mut: [&mut [f32]; 8] = again.each_mut().map(Vec::as_mut_slice);
+        let mut again = zeros();
+        let mut again_mut: [&mut [f32]; INPUTS] = again.each_mut().map(Vec::as_mut_slice);
         run_at(level, || {
-            backward::backward_portable(&slices, &grad, SIZES, None, &mut again_mut)
+            backward::backward_portable(&slices, &grad, s, None, &mut again_mut)
         });
         assert_eq!(grads, again);
         (out, grads.to_vec())
     }
 
-    /// Every SIMD level this CPU runs gives the portable build's bits, forward and backward.
+    /// Every SIMD level this CPU runs gives the portable build's bits, forward and backward,
+    /// for every variant.
     #[test]
     fn every_simd_level_gives_the_same_bits() {
-        let inputs = inputs();
-        let (out, grads) = run(&inputs, SimdLevel::Portable);
-        for level in SimdLevel::supported() {
-            let (level_out, level_grads) = run(&inputs, level);
-            assert_same_bits(&level_out, &out, &format!("{level} output"));
-            for (i, (g, p)) in level_grads.iter().zip(&grads).enumerate() {
-                assert_same_bits(g, p, &format!("{level} input {i}'s gradient"));
+        for s in variants() {
+            let inputs = inputs(s);
+            let (out, grads) = run(&inputs, s, SimdLevel::Portable);
+            for level in SimdLevel::supported() {
+                let (level_out, level_grads) = run(&inputs, s, level);
+                let what = format!("{:?} {:?} at {level}", s.score, s.hard);
+                assert_same_bits(&level_out, &out, &format!("{what}: output"));
+                for (i, (g, p)) in level_grads.iter().zip(&grads).enumerate() {
+                    assert_same_bits(g, p, &format!("{what}: input {i}'s gradient"));
+                }
+            }
+        }
+    }
+
+    /// Hard attention's weights are one-hot: at the noisy scores' maximum in training, at the
+    /// scores' maximum at evaluation.
+    #[test]
+    fn hard_attention_picks_one_state_per_step() {
+        for s in variants().into_iter().filter(|s| s.hard.is_some()) {
+            let inputs = inputs(s);
+            let (out, _) = run(&inputs, s, SimdLevel::Portable);
+            let width = s.outputs + s.time;
+            for row in out.chunks_exact(width) {
+                let weights = &row[s.outputs..];
+                assert_eq!(
+                    weights.iter().filter(|w| **w == 1.0).count(),
+                    1,
+                    "{weights:?}"
+                );
+                assert_eq!(weights.iter().filter(|w| **w == 0.0).count(), s.time - 1);
             }
         }
     }
 
     /// Every input's gradient against central finite differences of the loss
     /// `sum(out * grad)`, in f64 around the f32 computation: a wrong term in the handwritten
-    /// backward pass shows as a gradient off by far more than the differences' error.
+    /// backward pass shows as a gradient off by far more than the differences' error. (Soft
+    /// attention only: hard attention's forward pass is piecewise constant in the scores, and
+    /// its straight-through gradient is not its derivative; the model's tests compare it with
+    /// burn's autodiff.)
     #[test]
     fn gradients_match_finite_differences() {
-        let inputs = inputs();
-        let (_, grads) = run(&inputs, SimdLevel::Portable);
-        let grad_out = spread(SIZES.outputs(), 7, 0.03);
-        let loss = |inputs: &[Vec<f32>; 8]| -> f64 {
-            let slices: [&[f32]; 8] = std::array::from_fn(|i| inputs[i].as_slice());
-            let mut out = vec![0.0; SIZES.outputs()];
-            forward_portable(&slices, SIZES, &mut out);
-            out.iter()
-                .zip(&grad_out)
-                .map(|(o, g)| f64::from(*o) * f64::from(*g))
-                .sum()
-        };
-        let h = 1e-2f32;
-        for (i, input) in inputs.iter().enumerate() {
-            // A few entries of each input, spread over it.
-            let picks: Vec<usize> = (0..5).map(|k| (k * 7919 + i) % input.len()).collect();
-            let (mut numeric, mut analytic) = (Vec::new(), Vec::new());
-            for &j in &picks {
-                let (mut up, mut down) = (inputs.clone(), inputs.clone());
-                up[i][j] += h;
-                down[i][j] -= h;
-                numeric.push(((loss(&up) - loss(&down)) / (2.0 * f64::from(h))) as f32);
-                analytic.push(grads[i][j]);
+        for s in variants().into_iter().filter(|s| s.hard.is_none()) {
+            let inputs = inputs(s);
+            let (_, grads) = run(&inputs, s, SimdLevel::Portable);
+            let grad_out = spread(s.outputs(), 7, 0.03);
+            let loss = |inputs: &[Vec<f32>; INPUTS]| -> f64 {
+                let slices: [&[f32]; INPUTS] = std::array::from_fn(|i| inputs[i].as_slice());
+                let mut out = vec![0.0; s.outputs()];
+                forward_portable(&slices, s, &mut out);
+                out.iter()
+                    .zip(&grad_out)
+                    .map(|(o, g)| f64::from(*o) * f64::from(*g))
+                    .sum()
+            };
+            let h = 1e-2f32;
+            for (i, input) in inputs.iter().enumerate() {
+                // A few entries of each input, spread over it.
+                let picks: Vec<usize> = (0..5).map(|k| (k * 7919 + i) % input.len()).collect();
+                let (mut numeric, mut analytic) = (Vec::new(), Vec::new());
+                for &j in &picks {
+                    let (mut up, mut down) = (inputs.clone(), inputs.clone());
+                    up[i][j] += h;
+                    down[i][j] -= h;
+                    numeric.push(((loss(&up) - loss(&down)) / (2.0 * f64::from(h))) as f32);
+                    analytic.push(grads[i][j]);
+                }
+                if numeric.iter().all(|v| v.abs() < 1e-4) {
+                    // An input whose picked entries do not matter (zero rows, placeholders):
+                    // then the backward pass must not invent a gradient either.
+                    assert!(
+                        analytic.iter().all(|v| v.abs() < 1e-4),
+                        "{:?} input {i}",
+                        s.score
+                    );
+                    continue;
+                }
+                let what = format!("{:?}: input {i}'s gradient", s.score);
+                assert_close(&analytic, &numeric, 2e-2, &what);
             }
-            if numeric.iter().all(|v| v.abs() < 1e-4) {
-                continue; // an input whose picked entries do not matter (zero rows)
-            }
-            assert_close(&analytic, &numeric, 2e-2, &format!("input {i}'s gradient"));
         }
     }
 }
