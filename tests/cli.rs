@@ -425,3 +425,42 @@ fn a_cpu_only_build_refuses_wgpu_and_says_how_to_get_it() {
             "wgpu     not in this build (rebuild with `cargo build --release --features wgpu`)",
         ));
 }
+
+/// `attnx bench` times any echo config (E4's decoders too) and reports each case's share of the
+/// measured peak; an IMDB config given as an echo model is a one-line error.
+#[test]
+fn bench_times_echo_configs_against_the_peak() {
+    let dir = tempfile::tempdir().unwrap();
+    let dot = tiny_config("dot", "attention")
+        .replace(r#""hidden": 32"#, r#""hidden": 32, "score": "dot""#);
+    write(dir.path(), "dot.json", &dot);
+    let out = attnx(dir.path())
+        .args([
+            "bench", "--models", "dot.json", "--steps", "5", "--stacks", "1",
+        ])
+        .args(["--backends", "flex"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let row = out
+        .lines()
+        .find(|l| l.contains("dot") && l.contains("flex"))
+        .unwrap_or_else(|| panic!("no row for the config:\n{out}"));
+    assert!(row.contains('%'), "no share of the peak: {row}");
+
+    write(
+        dir.path(),
+        "text.json",
+        r#"{"task": {"kind": "imdb"}, "model": {"kind": "self_attention"}}"#,
+    );
+    attnx(dir.path())
+        .args(["bench", "--models", "text.json", "--steps", "5"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--models: text.json is not an echo config",
+        ));
+}

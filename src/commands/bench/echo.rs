@@ -8,22 +8,23 @@ use anyhow::Result;
 
 use super::{BenchArgs, Peak, Results, peak};
 use crate::backend;
-use crate::config::OptimizerConfig;
+use crate::config::{ExperimentConfig, OptimizerConfig, Study, resolve_config_path};
 use crate::error::InputError;
 use crate::train::{self, EchoStudy};
 
-/// E1's study for `model` with `steps` training steps: the article's defaults come from the
-/// config schema itself, as for a config file.
-fn echo_study(model: &str, steps: usize) -> Result<EchoStudy> {
-    let task = serde_json::json!({"train_steps": steps, "eval_samples": 1});
-    Ok(EchoStudy {
-        task: serde_json::from_value(task)?,
-        model: serde_json::from_value(serde_json::json!({ "kind": model })).map_err(|_| {
-            InputError(format!(
-                "--models: unknown model {model:?}, expected baseline or attention"
-            ))
-        })?,
-    })
+/// The echo study of `name` (a config in `configs/`, or a path: `baseline`, `attention`, E4's
+/// `attention_dot`, ...) with `steps` training steps.
+fn echo_study(name: &str, steps: usize) -> Result<EchoStudy> {
+    let config = ExperimentConfig::load(&resolve_config_path(name)?)?;
+    let Study::Echo { mut task, model } = config.study else {
+        return Err(InputError(format!(
+            "--models: {name} is not an echo config (IMDB configs go to --imdb)"
+        ))
+        .into());
+    };
+    task.train_steps = steps;
+    task.eval_samples = 1;
+    Ok(EchoStudy { task, model })
 }
 
 /// Seconds to train `stack` repeats of `study`, on one thread: the burn ops and the fused
@@ -60,7 +61,7 @@ pub fn run(args: &BenchArgs, peak: &Peak) -> Result<()> {
     ]);
     let mut reference: Option<f64> = None;
     eprintln!(
-        "timing {} steps per case at batch size 1 (one thread; E1 models, hidden 150)",
+        "timing {} steps per case at batch size 1 (one thread; each config's own sizes)",
         args.steps
     );
     for model in &args.models {

@@ -20,7 +20,8 @@ pub struct BenchArgs {
     /// Backends to measure.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Backend::Ndarray, Backend::Flex])]
     pub backends: Vec<Backend>,
-    /// Echo models to measure.
+    /// Echo configs to measure (names in configs/ or paths: E1's `baseline` and `attention`,
+    /// E4's `attention_dot`, `attention_general`, `attention_cosine`, `attention_hard`, ...).
     #[arg(long, value_delimiter = ',', default_values_t = ["baseline".to_string(), "attention".to_string()])]
     pub models: Vec<String>,
     /// Stack sizes (echo): how many repeats train together as one stacked model.
