@@ -2,12 +2,14 @@
 //!
 //! The binary (`src/main.rs`) is a thin shell over [`commands`] (one file per subcommand).
 //! Dependencies point one way: commands -> [`runner`] (plan: what is missing; execute:
-//! workers) -> [`train`] -> [`models`] -> [`data`] -> [`config`] (the JSON schema) and
+//! workers) -> [`train`] -> [`models`] -> [`kernels`] (the CPU ops with their own backward
+//! passes) -> [`data`] -> [`config`] (the JSON schema) and
 //! [`record`] (the on-disk schema). [`store`] reads and writes records and knows nothing of
 //! training; [`report`] turns records into tables and plots with [`stats`]. Shared plumbing:
 //! [`fsutil`] (atomic writes, sha256), [`rng`] (per-repeat generators), [`error`] (bad input,
 //! exit 2), [`backend`] (config backend -> burn `Device`), [`experiment`]
-//! (experiments/*.json), [`progress`] (indicatif bars).
+//! (experiments/*.json), [`sequential`] (the design of `--until-decided`), [`machine`] (the CPU
+//! and SIMD level records name), [`progress`] (indicatif bars).
 
 // `unsafe` only where it must be (the kernels' gemm call and SIMD dispatch allow it for their
 // modules), each block with the invariant it relies on.

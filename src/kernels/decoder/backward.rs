@@ -71,6 +71,7 @@ pub(super) fn backward_portable(
         let mut d_prev = vec![0.0f32; b * u];
         let mut d_reset_state = vec![0.0f32; b * u];
         let mut d_input = vec![0.0f32; b * (v + h)];
+        let mut d_weights = vec![0.0f32; t];
         for step in (0..t).rev() {
             let range = |n: usize| step * b * n..(step + 1) * b * n;
             let (d_fs_t, d_fi_t) = (&mut d_fs[range(sw)], &mut d_fi[range(w)]);
@@ -136,9 +137,9 @@ pub(super) fn backward_portable(
                 let d_context = &d_in[v..];
                 // c = sum_j a_j h_j
                 let weights = &trace.weights[range(t)][row * t..(row + 1) * t];
-                let mut d_weights: Vec<f32> = (0..t)
-                    .map(|j| dot(d_context, &x.states[(row * t + j) * h..][..h]) + g[v + j])
-                    .collect();
+                for (j, d) in d_weights.iter_mut().enumerate() {
+                    *d = dot(d_context, &x.states[(row * t + j) * h..][..h]) + g[v + j];
+                }
                 for (j, a) in weights.iter().enumerate() {
                     let ds = &mut d_states[(row * t + j) * h..][..h];
                     for (ds, dc) in ds.iter_mut().zip(d_context) {

@@ -546,20 +546,19 @@ simd_fn! {
 fn forward_portable(inputs: &[&[f32]; INPUTS], s: Sizes, out: &mut [f32]) -> Vec<Trace> {
     assert_eq!(out.len(), s.outputs());
     let (t, width) = (s.time, s.outputs + s.time);
-    out.chunks_exact_mut(s.batch * t * width)
-        .enumerate()
-        .map(|(r, out)| {
-            decode(
-                &Repeat::of(inputs, s, r),
-                s,
-                |step, row, logits, weights| {
-                    let out = &mut out[(row * t + step) * width..][..width];
-                    out[..s.outputs].copy_from_slice(logits);
-                    out[s.outputs..].copy_from_slice(weights);
-                },
-            )
-        })
-        .collect()
+    // A plain loop, not an iterator's `map`: a closure handed to `Iterator::fold` is compiled
+    // outside this `#[target_feature]` function when LLVM declines to inline the fold, and the
+    // decoding then ran without the CPU's vectors, each `mul_add` a call to libm's `fmaf`.
+    let mut traces = Vec::with_capacity(s.repeats);
+    for (r, out) in out.chunks_exact_mut(s.batch * t * width).enumerate() {
+        let x = Repeat::of(inputs, s, r);
+        traces.push(decode(&x, s, |step, row, logits, weights| {
+            let out = &mut out[(row * t + step) * width..][..width];
+            out[..s.outputs].copy_from_slice(logits);
+            out[s.outputs..].copy_from_slice(weights);
+        }));
+    }
+    traces
 }
 
 #[cfg(test)]
