@@ -13,7 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc purges freed pages a while after they empty; an IMDB step frees and re-allocates the
 /// same multi-megabyte tensors every few milliseconds, so each came back as fresh pages the
 /// kernel had to zero (perf: 5% in `clear_page_erms`, more in page faults). Never purging made
-/// an `imdb_pe` epoch 1.3x faster (`attnx bench --imdb`, README "Speed"); the process keeps
+/// an `imdb_pe` epoch 1.3x faster (`attnx bench --imdb`, docs/performance.md); the process keeps
 /// its peak footprint until it exits. A `MIMALLOC_PURGE_DELAY` the user set is left alone.
 fn keep_freed_memory() {
     unsafe extern "C" {

@@ -22,8 +22,8 @@ pub mod sweep;
 
 /// Re-run and compare the attention models of four Keras articles, on burn.
 ///
-/// Configs are JSON files (see configs/ and the README); results are recorded per repeat under
-/// results/<experiment>/<config-hash>/, and repeats already recorded are never run twice.
+/// Configs are JSON files (see configs/ and docs/configs.md); results are recorded per repeat
+/// under results/<config>/<config-hash>/, and repeats already recorded are never run twice.
 #[derive(Debug, Parser)]
 #[command(name = "attnx", version, about, long_about)]
 pub struct Cli {
