@@ -18,7 +18,7 @@ pub enum ModelConfig {
     /// dropout -> dense output (E2, E3).
     SelfAttention(SelfAttentionModel),
     /// Embedding -> LSTM keeping every state -> pooling of the states -> dropout -> dense
-    /// output: the recurrent classifiers of E4 (seed 002).
+    /// output: the recurrent classifiers of E4.
     Lstm(LstmModel),
 }
 
@@ -249,7 +249,7 @@ mod imdb {
 }
 
 /// Embedding -> LSTM keeping every state -> pooling of the states -> dropout -> dense
-/// output: the recurrent classifiers of E4 (seed 002).
+/// output: the recurrent classifiers of E4.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LstmModel {

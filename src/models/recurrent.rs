@@ -1,4 +1,4 @@
-//! E4's recurrent classifiers (seed 002): an LSTM over the review, its states pooled into one
+//! E4's recurrent classifiers: an LSTM over the review, its states pooled into one
 //! vector by the last state, their mean, or the article's many-to-one attention.
 //!
 //! ```text
