@@ -8,19 +8,24 @@ use common::{attnx, records, write};
 const BASE: &str = r#"{"name": "NAME", "task": {"kind": "echo", "train_steps": 3000, "eval_samples": 50},
   "model": {"kind": "KIND", "hidden": 64}, "repeats": 10, "seed": 3}"#;
 
-#[test]
-fn a_large_difference_is_decided_early_and_stays_decided() {
-    let dir = tempfile::tempdir().unwrap();
+/// `a.json` (the baseline) and `b.json` (attention) in `dir`.
+fn write_configs(dir: &std::path::Path) {
     write(
-        dir.path(),
+        dir,
         "a.json",
         &BASE.replace("NAME", "sa").replace("KIND", "baseline"),
     );
     write(
-        dir.path(),
+        dir,
         "b.json",
         &BASE.replace("NAME", "sb").replace("KIND", "attention"),
     );
+}
+
+#[test]
+fn a_large_difference_is_decided_early_and_stays_decided() {
+    let dir = tempfile::tempdir().unwrap();
+    write_configs(dir.path());
     let run = || {
         let out = attnx(dir.path())
             .args([
@@ -78,16 +83,7 @@ fn a_large_difference_is_decided_early_and_stays_decided() {
 #[test]
 fn bad_designs_are_refused_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "a.json",
-        &BASE.replace("NAME", "sa").replace("KIND", "baseline"),
-    );
-    write(
-        dir.path(),
-        "b.json",
-        &BASE.replace("NAME", "sb").replace("KIND", "attention"),
-    );
+    write_configs(dir.path());
     for (args, expected) in [
         (
             vec!["--until-decided", "--max-repeats", "2"],
@@ -123,16 +119,7 @@ fn bad_designs_are_refused_in_one_line() {
 #[test]
 fn a_slurm_job_until_decided_runs_the_design_in_every_task() {
     let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "a.json",
-        &BASE.replace("NAME", "sa").replace("KIND", "baseline"),
-    );
-    write(
-        dir.path(),
-        "b.json",
-        &BASE.replace("NAME", "sb").replace("KIND", "attention"),
-    );
+    write_configs(dir.path());
     let out = attnx(dir.path())
         .args([
             "slurm",

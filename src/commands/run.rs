@@ -243,6 +243,17 @@ fn until_decided(
         }
     };
     let standing = runner::sequential::until_decided(&store, configs, spec, &options, &say)?;
+    print_standing(spec, &standing);
+    print!("{}", report::accuracy_report(&standing.results));
+    Ok(())
+}
+
+/// Prints a sequential comparison's looks, boundaries and decisions (also `attnx slurm
+/// --until-decided --wait`'s).
+pub(crate) fn print_standing(
+    spec: &crate::experiment::Sequential,
+    standing: &runner::sequential::Standing,
+) {
     let groups: Vec<report::Group> = standing
         .results
         .iter()
@@ -254,8 +265,6 @@ fn until_decided(
         ..report::Report::default()
     };
     print!("{}", document.text());
-    print!("{}", report::accuracy_report(&standing.results));
-    Ok(())
 }
 
 fn run_and_report(names: &[String], args: &RunArgs) -> Result<()> {

@@ -179,17 +179,7 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
     }
     if let Some(spec) = &sequential {
         let standing = runner::sequential::standing(&store, &configs, spec)?;
-        let groups: Vec<report::Group> = standing
-            .results
-            .iter()
-            .map(report::Group::current)
-            .collect();
-        let groups: Vec<&report::Group> = groups.iter().collect();
-        let document = report::Report {
-            blocks: report::sequential::blocks(spec, &standing.plan, &groups),
-            ..report::Report::default()
-        };
-        print!("{}", document.text());
+        super::run::print_standing(spec, &standing);
     }
     print_table(&store, configs)
 }

@@ -415,19 +415,7 @@ mod tests {
     use crate::kernels::testing::assert_close;
     use crate::kernels::testing::values;
     use crate::models::echo::AttentionModel;
-    use crate::models::testing::{assert_gradients_close, gradients_of};
-    use crate::rng::{Stream, rng};
-
-    fn rngs(n: usize) -> Vec<StdRng> {
-        (0..n).map(|i| rng(i as u64, Stream::Init)).collect()
-    }
-
-    fn input(r: usize, b: usize, t: usize, v: usize, device: &Device) -> Tensor<4> {
-        let data: Vec<f32> = (0..r * b * t * v)
-            .map(|i| ((i * 7919) % 13) as f32 / 13.0)
-            .collect();
-        Tensor::from_data(TensorData::new(data, [r, b, t, v]), device)
-    }
+    use crate::models::testing::{assert_gradients_close, gradients_of, input, rngs};
 
     /// A hand-computed case: with all-zero weights every score is equal, so attention is
     /// uniform, and the first output is the softmax of a zero vector.

@@ -128,18 +128,8 @@ impl EchoModel {
 mod tests {
     use super::*;
     use crate::config::{DecoderInit, Score};
+    use crate::models::testing::{input, rngs};
     use crate::rng::{Stream, rng};
-
-    fn rngs(n: usize) -> Vec<StdRng> {
-        (0..n).map(|i| rng(i as u64, Stream::Init)).collect()
-    }
-
-    fn input(r: usize, b: usize, t: usize, v: usize, device: &Device) -> Tensor<4> {
-        let data: Vec<f32> = (0..r * b * t * v)
-            .map(|i| ((i * 7919) % 13) as f32 / 13.0)
-            .collect();
-        Tensor::from_data(TensorData::new(data, [r, b, t, v]), device)
-    }
 
     #[test]
     fn attention_weights_are_distributions_over_encoder_positions() {

@@ -1,8 +1,23 @@
 //! What the models' tests share, on top of the kernels' ([`crate::kernels::testing`]).
 
 use burn::prelude::*;
+use rand::rngs::StdRng;
 
 use crate::kernels::testing::{assert_close, values};
+use crate::rng::{Stream, rng};
+
+/// One weight-initialisation generator per repeat, as training draws them.
+pub fn rngs(n: usize) -> Vec<StdRng> {
+    (0..n).map(|i| rng(i as u64, Stream::Init)).collect()
+}
+
+/// A fixed echo input `[repeats, batch, time, values]` in [0, 1).
+pub fn input(r: usize, b: usize, t: usize, v: usize, device: &Device) -> Tensor<4> {
+    let data: Vec<f32> = (0..r * b * t * v)
+        .map(|i| ((i * 7919) % 13) as f32 / 13.0)
+        .collect();
+    Tensor::from_data(TensorData::new(data, [r, b, t, v]), device)
+}
 
 /// Each gradient equals its reference within 1e-5 ([`assert_close`]'s rule: relative to the
 /// reference's largest entry, which must say something).
