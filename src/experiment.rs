@@ -61,6 +61,19 @@ fn default_alpha() -> f64 {
     0.05
 }
 
+/// The command line's design when it names no experiment: at most 20 repeats, a margin of one
+/// point, alpha 0.05, the final accuracy.
+impl Default for Sequential {
+    fn default() -> Self {
+        Self {
+            max_repeats: 20,
+            margin: default_margin(),
+            alpha: default_alpha(),
+            at: At::default(),
+        }
+    }
+}
+
 impl Sequential {
     /// Checks the design's numbers; `what` names them in the error.
     pub fn validate(&self, what: &str) -> Result<(), InputError> {

@@ -147,3 +147,53 @@ fn a_slurm_job_until_decided_runs_the_design_in_every_task() {
     assert!(script.contains("#SBATCH --array=0-5"), "{script}");
     assert!(stderr.contains("6 repeat(s) missing"), "{stderr}");
 }
+
+/// `--until-decided` on an experiment runs the experiment's own design; options given on the
+/// command line change only their own fields (it once took every field's default instead, and
+/// ran E2's best-epoch question at the final epoch).
+#[test]
+fn an_experiments_design_is_kept_and_options_override_only_their_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    write_configs(dir.path());
+    write(
+        dir.path(),
+        "e.json",
+        r#"{"name": "e", "title": "t", "metric": "m", "configs": ["a.json", "b.json"],
+            "sequential": {"max_repeats": 5, "margin": 30.0}}"#,
+    );
+    let header = |extra: &[&str]| {
+        let out = attnx(dir.path())
+            .args([
+                "compare",
+                "--experiment",
+                "e.json",
+                "--until-decided",
+                "--out",
+                "res",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        stdout
+            .lines()
+            .find(|l| l.starts_with("Run until decided"))
+            .unwrap_or_else(|| panic!("{stdout}"))
+            .to_string()
+    };
+    let own = header(&[]);
+    assert!(
+        own.contains("(at most 5)") && own.contains("±30 point"),
+        "{own}"
+    );
+    let changed = header(&["--max-repeats", "3"]);
+    assert!(
+        changed.contains("(at most 3)") && changed.contains("±30 point"),
+        "{changed}"
+    );
+}

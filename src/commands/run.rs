@@ -42,54 +42,42 @@ pub struct CompareCommand {
 pub struct SequentialArgs {
     /// Run repeats in looks (3, 5, 8, 13, ... per config) until every config's comparison with
     /// the first is decided: different, or equivalent within --margin (a group-sequential
-    /// design whose error rates hold under this stopping; docs/sequential.md).
+    /// design whose error rates hold under this stopping; docs/sequential.md). An experiment
+    /// with a `sequential` block runs so without it, by its own design.
     #[arg(long)]
     pub until_decided: bool,
-    /// The most repeats per config.
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 20,
-        requires = "until_decided"
-    )]
-    pub max_repeats: usize,
-    /// Two means within this many points are equivalent.
-    #[arg(
-        long,
-        value_name = "POINTS",
-        default_value_t = 1.0,
-        requires = "until_decided"
-    )]
-    pub margin: f64,
-    /// The family's error rate.
-    #[arg(
-        long,
-        value_name = "A",
-        default_value_t = 0.05,
-        requires = "until_decided"
-    )]
-    pub alpha: f64,
-    /// The figure compared: final, best (each repeat's best epoch), or epoch:N.
-    #[arg(
-        long,
-        value_name = "AT",
-        default_value = "final",
-        requires = "until_decided"
-    )]
-    pub at: crate::record::At,
+    /// The most repeats per config [default: 20, or the experiment's].
+    #[arg(long, value_name = "N", requires = "until_decided")]
+    pub max_repeats: Option<usize>,
+    /// Two means within this many points are equivalent [default: 1, or the experiment's].
+    #[arg(long, value_name = "POINTS", requires = "until_decided")]
+    pub margin: Option<f64>,
+    /// The family's error rate [default: 0.05, or the experiment's].
+    #[arg(long, value_name = "A", requires = "until_decided")]
+    pub alpha: Option<f64>,
+    /// The figure compared: final, best (each repeat's best epoch), or epoch:N [default: final,
+    /// or the experiment's].
+    #[arg(long, value_name = "AT", requires = "until_decided")]
+    pub at: Option<crate::record::At>,
 }
 
 impl SequentialArgs {
-    /// The design the command line asks for, if it asks for one.
-    pub fn spec(&self) -> Result<Option<crate::experiment::Sequential>, InputError> {
+    /// The design to run: an experiment's own (`experiment`), with the options given on the
+    /// command line over its fields; without one, the command line's with its defaults; none
+    /// when neither asks for one.
+    pub fn spec(
+        &self,
+        experiment: Option<crate::experiment::Sequential>,
+    ) -> Result<Option<crate::experiment::Sequential>, InputError> {
         if !self.until_decided {
-            return Ok(None);
+            return Ok(experiment);
         }
+        let base = experiment.unwrap_or_default();
         let spec = crate::experiment::Sequential {
-            max_repeats: self.max_repeats,
-            margin: self.margin,
-            alpha: self.alpha,
-            at: self.at,
+            max_repeats: self.max_repeats.unwrap_or(base.max_repeats),
+            margin: self.margin.unwrap_or(base.margin),
+            alpha: self.alpha.unwrap_or(base.alpha),
+            at: self.at.unwrap_or(base.at),
         };
         spec.validate("--until-decided")?;
         Ok(Some(spec))
@@ -196,12 +184,11 @@ pub fn run(command: &RunCommand) -> Result<()> {
 
 /// `attnx compare`.
 pub fn compare(command: &CompareCommand) -> Result<()> {
-    let spec = command.sequential.spec()?;
     match &command.experiment {
         Some(name) => {
             let path = crate::experiment::resolve(name)?;
             let experiment = crate::experiment::Experiment::load(&path)?;
-            match spec.or(experiment.sequential) {
+            match command.sequential.spec(experiment.sequential)? {
                 Some(spec) => {
                     eprintln!("{}", experiment.title);
                     until_decided(&experiment.configs, &spec, &command.options)
@@ -209,7 +196,7 @@ pub fn compare(command: &CompareCommand) -> Result<()> {
                 None => run_experiment(&path, &command.options),
             }
         }
-        None => match spec {
+        None => match command.sequential.spec(None)? {
             Some(spec) => until_decided(&command.configs, &spec, &command.options),
             None => run_and_report(&command.configs, &command.options),
         },

@@ -112,7 +112,7 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
         .into());
     }
     let store = ResultStore::new(&args.out);
-    let sequential = args.sequential.spec()?.or(job.sequential());
+    let sequential = args.sequential.spec(job.sequential())?;
     let todo = match &sequential {
         // The next look's missing repeats: the tasks go on to later looks by themselves.
         Some(spec) => {
