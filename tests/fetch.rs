@@ -95,18 +95,21 @@ fn fetch_keeps_only_complete_verified_downloads() {
     assert!(cache_files(&cache).is_empty(), "{:?}", cache_files(&cache));
 
     // A good download lands under its final name, byte for byte.
-    attnx(dir.path())
-        .args([
-            "data",
-            "fetch",
-            "imdb",
-            "--url",
-            &format!("{server}/good"),
-            "--sha256",
-            &sha,
-        ])
-        .assert()
-        .success();
+    let fetch_good = || {
+        attnx(dir.path())
+            .args([
+                "data",
+                "fetch",
+                "imdb",
+                "--url",
+                &format!("{server}/good"),
+                "--sha256",
+                &sha,
+            ])
+            .assert()
+            .success()
+    };
+    fetch_good();
     assert_eq!(cache_files(&cache), ["aclImdb_v1.tar.gz"]);
     assert_eq!(
         std::fs::read(cache.join("attnx/aclImdb_v1.tar.gz")).unwrap(),
@@ -116,19 +119,7 @@ fn fetch_keeps_only_complete_verified_downloads() {
     assert_eq!(requests.load(Ordering::SeqCst), 3);
 
     // Already there: nothing to do, and the server is not asked again.
-    attnx(dir.path())
-        .args([
-            "data",
-            "fetch",
-            "imdb",
-            "--url",
-            &format!("{server}/good"),
-            "--sha256",
-            &sha,
-        ])
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("already there"));
+    fetch_good().stderr(predicate::str::contains("already there"));
     assert_eq!(
         requests.load(Ordering::SeqCst),
         3,
