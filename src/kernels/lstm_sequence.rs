@@ -6,8 +6,8 @@
 //! floats, so composed from burn's ops ([`lstm_sequence_reference`], the GPU's path) a step
 //! costs the ops' bookkeeping (autodiff nodes, fresh buffers, a libm call per activation), not
 //! their arithmetic. Here the recurrence is a loop of small matrix products ([`small_matmul`])
-//! and the cell's kernels ([`lstm_cell::forward`], [`lstm_cell::backward`]); the backward pass
-//! recomputes the forward one (cheaper than keeping its steps as tensors) and takes the
+//! and the cell's kernels ([`lstm_cell::forward`], [`lstm_cell::backward`]); the forward pass
+//! keeps its trace (gates, cells, states of every step) for the backward one, which takes the
 //! recurrent kernel's gradient in one product over all steps. Each repeat is computed alone in
 //! the same order, so a repeat gets the same bits whatever stack it trains in.
 
@@ -95,14 +95,14 @@ impl CpuOp<2> for LstmSequence {
 
     fn backward(
         &self,
-        [p, w]: [&[f32]; 2],
+        [_, w]: [&[f32]; 2],
         [p_shape, w_shape]: &[Shape; 2],
         traces: &Vec<Trace>,
         grad: &[f32],
         [dp, dw]: [&mut [f32]; 2],
     ) {
         let sizes = Sizes::of(p_shape, w_shape, self.hard);
-        backward((p, w, grad), sizes, Some(traces), (dp, dw));
+        backward((w, grad), sizes, traces, (dp, dw));
     }
 }
 
@@ -217,37 +217,29 @@ pub fn forward(p: &[f32], w: &[f32], s: Sizes, states: &mut [f32]) -> Vec<Trace>
         .collect()
 }
 
-/// The backward pass on slices: from `p`, `w` and the states' gradient `grad` `[R, B, T, H]`,
-/// the gradients `dp` `[R, B, T, 4H]` and `dw` `[R, H, 4H]`; from each repeat's forward trace
-/// where the forward pass kept them (`traces`), else running the recurrence again.
+/// The backward pass on slices: from `w` and the states' gradient `grad` `[R, B, T, H]`, the
+/// gradients `dp` `[R, B, T, 4H]` and `dw` `[R, H, 4H]`, from each repeat's forward trace
+/// (`traces`, as [`forward`] returned them: the projected inputs live on in its gates).
 pub fn backward(
-    (p, w, grad): (&[f32], &[f32], &[f32]),
+    (w, grad): (&[f32], &[f32]),
     s: Sizes,
-    traces: Option<&[Trace]>,
+    traces: &[Trace],
     (dp, dw): (&mut [f32], &mut [f32]),
 ) {
     let (b, t, h) = (s.batch, s.time, s.hidden);
     let g = 4 * h;
     let per_repeat = (b * t * g, h * g, b * t * h);
     assert_eq!(grad.len(), s.repeats * per_repeat.2);
-    assert_eq!(dp.len(), p.len());
+    assert_eq!(dp.len(), s.repeats * per_repeat.0);
     assert_eq!(dw.len(), w.len());
-    let inputs = p
-        .chunks_exact(per_repeat.0)
-        .zip(w.chunks_exact(per_repeat.1))
+    assert_eq!(traces.len(), s.repeats);
+    let inputs = w
+        .chunks_exact(per_repeat.1)
         .zip(grad.chunks_exact(per_repeat.2));
     let outputs = dp
         .chunks_exact_mut(per_repeat.0)
         .zip(dw.chunks_exact_mut(per_repeat.1));
-    for (r, (((p, w), grad), (dp, dw))) in inputs.zip(outputs).enumerate() {
-        let recomputed;
-        let trace = match traces {
-            Some(traces) => &traces[r],
-            None => {
-                recomputed = recur(p, w, s, |_, _, _| {});
-                &recomputed
-            }
-        };
+    for (((w, grad), (dp, dw)), trace) in inputs.zip(outputs).zip(traces) {
         // Per step, in the trace's layout: the gates' gradients [T, B, 4H].
         let mut dz = vec![0.0f32; t * b * g];
         let mut dh_next = vec![0.0f32; b * h]; // reaches h_t from step t + 1
@@ -336,10 +328,11 @@ mod tests {
             let mut states = vec![0.0; s.states()];
             let traces = forward(p, w, s, &mut states);
             let (mut dp, mut dw) = (vec![0.0; p.len()], vec![0.0; w.len()]);
-            backward((p, w, grad), s, Some(&traces), (&mut dp, &mut dw));
+            backward((w, grad), s, &traces, (&mut dp, &mut dw));
             // Running the recurrence again gives the kept trace's gradients.
+            let again = forward(p, w, s, &mut vec![0.0; s.states()]);
             let (mut dp2, mut dw2) = (vec![0.0; p.len()], vec![0.0; w.len()]);
-            backward((p, w, grad), s, None, (&mut dp2, &mut dw2));
+            backward((w, grad), s, &again, (&mut dp2, &mut dw2));
             assert_eq!((&dp, &dw), (&dp2, &dw2));
             (states, dp, dw)
         };

@@ -1,20 +1,20 @@
-//! The decoder's backward pass: backpropagation through every step, from the recomputed
-//! forward pass ([`decode`]'s trace), each kernel's gradient in one product over all steps.
+//! The decoder's backward pass: backpropagation through every step, from the forward pass's
+//! trace ([`decode`]'s), each kernel's gradient in one product over all steps.
 
 use super::super::matmul::{Operand, small_matmul};
 use super::super::simd::{dot, simd_fn};
-use super::{COSINE_FLOOR, INPUTS, Repeat, Sizes, Trace, decode};
+use super::{COSINE_FLOOR, INPUTS, Repeat, Sizes, Trace};
 use crate::config::Score;
 
 simd_fn! {
     /// The backward pass on slices: from the inputs and the output's gradient `grad`
-    /// `[R, B, T, V + T]`, each input's gradient (zeroed by the caller); from each repeat's
-    /// forward trace where the forward pass kept them (`traces`), else decoding again.
+    /// `[R, B, T, V + T]`, each input's gradient (zeroed by the caller), from each repeat's
+    /// forward trace (`traces`).
     pub fn backward(
         inputs: &[&[f32]; INPUTS],
         grad: &[f32],
         s: Sizes,
-        traces: Option<&[Trace]>,
+        traces: &[Trace],
         gradients: &mut [&mut [f32]; INPUTS],
     ) = backward_portable;
 }
@@ -24,7 +24,7 @@ pub(super) fn backward_portable(
     inputs: &[&[f32]; INPUTS],
     grad: &[f32],
     s: Sizes,
-    traces: Option<&[Trace]>,
+    traces: &[Trace],
     gradients: &mut [&mut [f32]; INPUTS],
 ) {
     assert_eq!(grad.len(), s.outputs());
@@ -33,16 +33,9 @@ pub(super) fn backward_portable(
     let (sw, q, so) = (s.state_width(), s.query, 2 * u + s.query);
     let per = s.per_repeat();
     let out_width = v + t;
-    for r in 0..s.repeats {
+    assert_eq!(traces.len(), s.repeats);
+    for (r, trace) in traces.iter().enumerate() {
         let x = Repeat::of(inputs, s, r);
-        let recomputed;
-        let trace = match traces {
-            Some(traces) => &traces[r],
-            None => {
-                recomputed = decode(&x, s, |_, _, _, _| {});
-                &recomputed
-            }
-        };
         let grad = &grad[r * b * t * out_width..(r + 1) * b * t * out_width];
         let [
             d_states,

@@ -7,8 +7,8 @@
 //! Composed from burn's ops, a decoder step is some forty tracked ops on vectors of a few
 //! hundred floats, and training E1 cost their bookkeeping (autodiff nodes, fresh buffers, a
 //! libm call per activation), not their arithmetic. Here the whole decoding is one op; the
-//! backward pass recomputes the forward one and takes each kernel's gradient in one product
-//! over all steps. Each repeat is computed alone in the same order, so a repeat gets the same
+//! forward pass keeps its trace for the backward one, which takes each kernel's gradient in one
+//! product over all steps. Each repeat is computed alone in the same order, so a repeat gets the same
 //! bits whatever stack it trains in. The GPU keeps burn's ops: the model's step-by-step
 //! decoding is this op's reference (a test in `models::attention_decoder` compares the two for
 //! every variant).
@@ -130,7 +130,7 @@ impl CpuOp<INPUTS> for Decoding {
         mut grads: [&mut [f32]; INPUTS],
     ) {
         let sizes = Sizes::of(shapes, self);
-        backward::backward(&inputs, grad, sizes, Some(traces), &mut grads);
+        backward::backward(&inputs, grad, sizes, traces, &mut grads);
     }
 }
 
@@ -627,13 +627,14 @@ mod tests {
         let mut grads = zeros();
         let mut slices_mut: [&mut [f32]; INPUTS] = grads.each_mut().map(Vec::as_mut_slice);
         run_at(level, || {
-            backward::backward_portable(&slices, &grad, s, Some(&traces), &mut slices_mut)
+            backward::backward_portable(&slices, &grad, s, &traces, &mut slices_mut)
         });
         // Decoding again gives the kept traces' gradients.
+        let traces_again = run_at(level, || forward_portable(&slices, s, &mut out.clone()));
         let mut again = zeros();
         let mut again_mut: [&mut [f32]; INPUTS] = again.each_mut().map(Vec::as_mut_slice);
         run_at(level, || {
-            backward::backward_portable(&slices, &grad, s, None, &mut again_mut)
+            backward::backward_portable(&slices, &grad, s, &traces_again, &mut again_mut)
         });
         assert_eq!(grads, again);
         (out, grads.to_vec())
