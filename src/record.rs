@@ -279,6 +279,18 @@ impl RepeatRecord {
     }
 }
 
+/// The figures at `at` of repeats 0, 1, ... (records sorted by repeat), up to the first repeat
+/// not recorded or without that figure: what a sequential design's looks are taken from, so
+/// that every process and the report count the same repeats.
+pub fn leading_figures(records: &[RepeatRecord], at: At) -> Vec<f64> {
+    records
+        .iter()
+        .enumerate()
+        .take_while(|(i, r)| r.repeat == *i)
+        .map_while(|(_, r)| r.figure(at))
+        .collect()
+}
+
 /// Which configs a change of numerics touched.
 type Touches = fn(&ExperimentConfig) -> bool;
 

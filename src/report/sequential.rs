@@ -3,6 +3,7 @@
 //! against the maximum, and the verdict.
 
 use crate::experiment::Sequential;
+use crate::record::leading_figures;
 use crate::sequential::{Look, Plan};
 use crate::stats::Decision;
 
@@ -47,14 +48,7 @@ pub fn blocks(sequential: &Sequential, plan: &Plan, groups: &[&Group]) -> Vec<Bl
     let Some((control, variants)) = groups.split_first() else {
         return blocks;
     };
-    let figures = |g: &Group| -> Vec<f64> {
-        g.records
-            .iter()
-            .enumerate()
-            .take_while(|(i, r)| r.repeat == *i)
-            .map_while(|(_, r)| r.figure(sequential.at))
-            .collect()
-    };
+    let figures = |g: &Group| leading_figures(&g.records, sequential.at);
     let control_figures = figures(control);
     // Repeats each config's comparisons needed: the control's, the largest of them.
     let mut used = vec![0usize; groups.len()];

@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 
 use crate::config::ExperimentConfig;
 use crate::experiment::Sequential;
-use crate::record::{At, ConfigRecords};
+use crate::record::{At, ConfigRecords, leading_figures};
 use crate::sequential::{Look, Plan};
 use crate::store::ResultStore;
 
@@ -58,21 +58,18 @@ impl Standing {
     }
 }
 
-/// Each config's figures at `at`, repeat 0, 1, ... up to the first repeat not recorded.
+/// Each config's figures at `at` ([`leading_figures`]); a recorded repeat in that run without
+/// the figure is an error (the design cannot go past it).
 fn figures(results: &ConfigRecords, at: At) -> Result<Vec<f64>> {
-    let mut figures = Vec::new();
-    for (i, record) in results.records.iter().enumerate() {
-        if record.repeat != i {
-            break;
-        }
-        let Some(figure) = record.figure(at) else {
-            bail!(
-                "{}: repeat {} has no {at} figure to compare (echo records have no epochs; a validation split tests once)",
-                results.config.name(),
-                record.repeat
-            );
-        };
-        figures.push(figure);
+    let figures = leading_figures(&results.records, at);
+    if let Some(record) = results.records.get(figures.len())
+        && record.repeat == figures.len()
+    {
+        bail!(
+            "{}: repeat {} has no {at} figure to compare (echo records have no epochs; a validation split tests once)",
+            results.config.name(),
+            record.repeat
+        );
     }
     Ok(figures)
 }
