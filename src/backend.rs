@@ -130,8 +130,3 @@ pub fn report() -> Vec<(Backend, String)> {
     }
     out
 }
-
-/// Whether `device` (with or without autodiff) computes on the CPU: flex or ndarray.
-pub fn is_cpu(device: &Device) -> bool {
-    crate::kernels::on_cpu(device)
-}

@@ -55,7 +55,7 @@ impl TrainStep for TextClassifier {
     fn step(&self, batch: ImdbBatch) -> TrainOutput<ClassificationOutput> {
         let rows = batch.labels.len();
         let device = batch.ids.device();
-        if rows < 2 || !crate::backend::is_cpu(&device) {
+        if rows < 2 || !crate::kernels::on_cpu(&device) {
             let logits = self.forward(batch.ids, batch.keep_mask);
             let (loss, classes) = scored(logits, &batch.labels);
             let grads = loss.clone().mean().backward();
