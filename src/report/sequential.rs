@@ -17,11 +17,10 @@ pub fn describe(look: &Look, margin: f64) -> String {
         || "no interval (no spread)".to_string(),
         |(lo, hi)| format!("repeated 95% CI {lo:+.2} to {hi:+.2}"),
     );
+    // Mid-design, no decision yet is "undecided" (the fixed-n report's "cannot tell").
     let decision = match look.decision {
-        Decision::Higher => "different (higher)".to_string(),
-        Decision::Lower => "different (lower)".to_string(),
-        Decision::Equivalent => format!("equivalent within ±{}", points(margin)),
         Decision::Undecided => "undecided".to_string(),
+        decided => decided.describe(margin),
     };
     format!("{:+.2} points, {interval}: {decision}", look.difference)
 }
@@ -66,11 +65,11 @@ pub fn blocks(sequential: &Sequential, plan: &Plan, groups: &[&Group]) -> Vec<Bl
                     format!("{:+.2}", look.difference),
                     look.interval
                         .map_or("-".into(), |(lo, hi)| format!("{lo:+.2} to {hi:+.2}")),
+                    // The table's column: the margin stands in the design line above.
                     match look.decision {
-                        Decision::Higher => "different (higher)".into(),
-                        Decision::Lower => "different (lower)".into(),
                         Decision::Equivalent => "equivalent".into(),
                         Decision::Undecided => "undecided".into(),
+                        different => different.describe(sequential.margin),
                     },
                 ]
             })
