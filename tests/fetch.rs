@@ -68,26 +68,25 @@ fn fetch_keeps_only_complete_verified_downloads() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
 
+    // `attnx data fetch imdb` from the server's `path`, checked against this body's sha256 or
+    // (without it) the official archive's.
+    let fetch = |path: &str, own_sha: bool| {
+        let url = format!("{server}/{path}");
+        let mut args = vec!["data", "fetch", "imdb", "--url", &url];
+        if own_sha {
+            args.extend(["--sha256", &sha]);
+        }
+        attnx(dir.path()).args(&args).assert()
+    };
+
     // Cut half-way: an error, and nothing left behind.
-    attnx(dir.path())
-        .args([
-            "data",
-            "fetch",
-            "imdb",
-            "--url",
-            &format!("{server}/cut"),
-            "--sha256",
-            &sha,
-        ])
-        .assert()
+    fetch("cut", true)
         .code(1)
         .stderr(predicate::str::contains("broke off"));
     assert!(cache_files(&cache).is_empty(), "{:?}", cache_files(&cache));
 
     // The official checksum does not match this body: refused, nothing saved.
-    attnx(dir.path())
-        .args(["data", "fetch", "imdb", "--url", &format!("{server}/good")])
-        .assert()
+    fetch("good", false)
         .code(1)
         .stderr(predicate::str::contains(
             "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
@@ -95,20 +94,7 @@ fn fetch_keeps_only_complete_verified_downloads() {
     assert!(cache_files(&cache).is_empty(), "{:?}", cache_files(&cache));
 
     // A good download lands under its final name, byte for byte.
-    let fetch_good = || {
-        attnx(dir.path())
-            .args([
-                "data",
-                "fetch",
-                "imdb",
-                "--url",
-                &format!("{server}/good"),
-                "--sha256",
-                &sha,
-            ])
-            .assert()
-            .success()
-    };
+    let fetch_good = || fetch("good", true).success();
     fetch_good();
     assert_eq!(cache_files(&cache), ["aclImdb_v1.tar.gz"]);
     assert_eq!(
