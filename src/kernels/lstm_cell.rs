@@ -14,7 +14,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{hard_sigmoid as burn_hard_sigmoid, sigmoid as burn_sigmoid};
 
 use super::math::{hard_sigmoid, sigmoid, tanh};
-use super::simd::simd_fn;
+use super::simd::{LANES, simd_fn};
 
 /// The cell composed from burn's ops, `[h | c']` `[N, 2H]` from gate pre-activations `z`
 /// `[N, 4H]` and cell `c` `[N, H]`: the reference the tests compare [`forward`] and
@@ -72,13 +72,13 @@ fn gate_slope<const HARD: bool>(y: f32) -> f32 {
     }
 }
 
-/// One row's gates `[z_i | z_f | z_g | z_o]`, split.
+/// One row's gates `[z_i | z_f | z_g | z_o]`, split, each `hidden` long.
 #[inline(always)]
 fn gates(z: &[f32], hidden: usize) -> (&[f32], &[f32], &[f32], &[f32]) {
     let (i, rest) = z.split_at(hidden);
     let (f, rest) = rest.split_at(hidden);
     let (g, o) = rest.split_at(hidden);
-    (i, f, g, o)
+    (i, f, g, &o[..hidden])
 }
 
 #[inline(always)]
@@ -97,17 +97,20 @@ fn forward_rows<const HARD: bool>(z: &[f32], c: &[f32], hidden: usize, out: &mut
     for ((z, c), out) in rows.zip(out.chunks_exact_mut(2 * hidden)) {
         let (zi, zf, zg, zo) = gates(z, hidden);
         let (h_out, c_out) = out.split_at_mut(hidden);
-        let units = zi.iter().zip(zf).zip(zg).zip(zo).zip(c);
-        for (((((zi, zf), zg), zo), c), (h_out, c_out)) in units.zip(h_out.iter_mut().zip(c_out)) {
+        // Every slice cut to `hidden` where the loop can see it: with their lengths known the
+        // loop has no bounds checks and vectorises. (A zip of the seven slices did not: 35 ns
+        // per unit, scalar, against 2 ns.)
+        let (c, h_out, c_out) = (&c[..hidden], &mut h_out[..hidden], &mut c_out[..hidden]);
+        for j in 0..hidden {
             let (i, f, g, o) = (
-                gate::<HARD>(*zi),
-                gate::<HARD>(*zf),
-                tanh(*zg),
-                gate::<HARD>(*zo),
+                gate::<HARD>(zi[j]),
+                gate::<HARD>(zf[j]),
+                tanh(zg[j]),
+                gate::<HARD>(zo[j]),
             );
-            let c_new = f.mul_add(*c, i * g);
-            *c_out = c_new;
-            *h_out = o * tanh(c_new);
+            let c_new = f.mul_add(c[j], i * g);
+            c_out[j] = c_new;
+            h_out[j] = o * tanh(c_new);
         }
     }
 }
@@ -126,6 +129,29 @@ fn backward_portable(
     }
 }
 
+/// One unit's backward pass: from its gates' pre-activations `[z_i, z_f, z_g, z_o]`, cell `c`
+/// and the gradients reaching `h` and `c'`, the gradients `[dz_i, dz_f, dz_g, dz_o]` and `dc`.
+#[inline(always)]
+fn unit_backward<const HARD: bool>(z: [f32; 4], c: f32, dh: f32, dc_next: f32) -> [f32; 5] {
+    let (i, f, g, o) = (
+        gate::<HARD>(z[0]),
+        gate::<HARD>(z[1]),
+        tanh(z[2]),
+        gate::<HARD>(z[3]),
+    );
+    let c_new = f.mul_add(c, i * g);
+    let t = tanh(c_new);
+    // The cell's gradient: from the next step, and through h = o tanh(c').
+    let dct = (dh * o).mul_add(1.0 - t * t, dc_next);
+    [
+        dct * g * gate_slope::<HARD>(i),
+        dct * c * gate_slope::<HARD>(f),
+        dct * i * (1.0 - g * g),
+        dh * t * gate_slope::<HARD>(o),
+        dct * f,
+    ]
+}
+
 #[inline(always)]
 fn backward_rows<const HARD: bool>(
     (z, c, grad): (&[f32], &[f32], &[f32]),
@@ -140,28 +166,53 @@ fn backward_rows<const HARD: bool>(
         .chunks_exact_mut(4 * hidden)
         .zip(dc.chunks_exact_mut(hidden));
     for (((z, c), grad), (dz, dc)) in inputs.zip(outputs) {
-        let (zi, zf, zg, zo) = gates(z, hidden);
         let (dh, dc_next) = grad.split_at(hidden);
         let (dzi, rest) = dz.split_at_mut(hidden);
         let (dzf, rest) = rest.split_at_mut(hidden);
         let (dzg, dzo) = rest.split_at_mut(hidden);
-        for j in 0..hidden {
-            let (i, f, g, o) = (
-                gate::<HARD>(zi[j]),
-                gate::<HARD>(zf[j]),
-                tanh(zg[j]),
-                gate::<HARD>(zo[j]),
-            );
-            let c_new = f.mul_add(c[j], i * g);
-            let t = tanh(c_new);
-            // The cell's gradient: from the next step, and through h = o tanh(c').
-            let dct = (dh[j] * o).mul_add(1.0 - t * t, dc_next[j]);
-            dzo[j] = dh[j] * t * gate_slope::<HARD>(o);
-            dzi[j] = dct * g * gate_slope::<HARD>(i);
-            dzf[j] = dct * c[j] * gate_slope::<HARD>(f);
-            dzg[j] = dct * i * (1.0 - g * g);
-            dc[j] = dct * f;
+        row_backward::<HARD>(gates(z, hidden), (c, dh, dc_next), [dzi, dzf, dzg, dzo], dc);
+    }
+}
+
+/// One row of [`backward_rows`], [`LANES`] units at a time: each block's inputs read into
+/// arrays and its five outputs computed into arrays, then stored. (Written straight into the
+/// five output slices, the loop stayed scalar, 40 ns per unit against 3 vectorised: the
+/// compiler would not vectorise it with that many slices it could not prove apart.)
+#[inline(always)]
+fn row_backward<const HARD: bool>(
+    (zi, zf, zg, zo): (&[f32], &[f32], &[f32], &[f32]),
+    (c, dh, dc_next): (&[f32], &[f32], &[f32]),
+    [dzi, dzf, dzg, dzo]: [&mut [f32]; 4],
+    dc: &mut [f32],
+) {
+    let n = dc.len();
+    let block = |x: &[f32], j: usize| -> [f32; LANES] { x[j..j + LANES].try_into().unwrap() };
+    let full = n - n % LANES;
+    for j in (0..full).step_by(LANES) {
+        let (bi, bf, bg, bo) = (block(zi, j), block(zf, j), block(zg, j), block(zo, j));
+        let (bc, bh, bn) = (block(c, j), block(dh, j), block(dc_next, j));
+        let mut out = [[0.0f32; LANES]; 5];
+        for l in 0..LANES {
+            let d = unit_backward::<HARD>([bi[l], bf[l], bg[l], bo[l]], bc[l], bh[l], bn[l]);
+            out[0][l] = d[0];
+            out[1][l] = d[1];
+            out[2][l] = d[2];
+            out[3][l] = d[3];
+            out[4][l] = d[4];
         }
+        dzi[j..j + LANES].copy_from_slice(&out[0]);
+        dzf[j..j + LANES].copy_from_slice(&out[1]);
+        dzg[j..j + LANES].copy_from_slice(&out[2]);
+        dzo[j..j + LANES].copy_from_slice(&out[3]);
+        dc[j..j + LANES].copy_from_slice(&out[4]);
+    }
+    for j in full..n {
+        let d = unit_backward::<HARD>([zi[j], zf[j], zg[j], zo[j]], c[j], dh[j], dc_next[j]);
+        dzi[j] = d[0];
+        dzf[j] = d[1];
+        dzg[j] = d[2];
+        dzo[j] = d[3];
+        dc[j] = d[4];
     }
 }
 
