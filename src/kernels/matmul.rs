@@ -6,7 +6,7 @@
 //! Both read their operands through [`Operand`]s, whose strides are checked against the slices
 //! before any element is read: gemm takes raw pointers, and its call is the one `unsafe` here.
 
-use super::simd::{dot, simd_fn};
+use super::simd::{dot, dots, simd_fn};
 
 /// One operand: a slice and the strides of the matrix's rows and columns in it.
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +33,12 @@ impl<'a> Operand<'a> {
             row: 1,
             col: stride,
         }
+    }
+
+    /// The element at row `i`, column `j`.
+    #[inline(always)]
+    fn at(&self, i: usize, j: usize) -> f32 {
+        self.data[i * self.row + j * self.col]
     }
 
     /// Panics unless every element of a `rows x cols` matrix lies inside the slice. The index
@@ -141,6 +147,12 @@ simd_fn! {
     ) = small_matmul_portable;
 }
 
+/// Rows of the left operand worked together: each read of the right operand serves them all.
+const ROWS: usize = 4;
+/// Columns of one register block of [`ROWS`] rows: one AVX-512 register or two AVX2 ones per
+/// row.
+const COLUMNS: usize = 16;
+
 #[inline(always)]
 fn small_matmul_portable(
     (dst, dst_stride): (&mut [f32], usize),
@@ -157,18 +169,30 @@ fn small_matmul_portable(
         rows_of_rhs || (rhs.row == 1 && lhs.col == 1),
         "small_matmul: unsupported layout"
     );
-    let a = |i: usize, kk: usize| lhs.data[i * lhs.row + kk * lhs.col];
-    for i in 0..m {
-        let out = &mut dst[i * dst_stride..][..n];
-        if !accumulate {
-            out.fill(0.0);
+    if !accumulate {
+        for i in 0..m {
+            dst[i * dst_stride..][..n].fill(0.0);
         }
+    }
+    // Every output gets the same operations in the same order whichever loop computes it (a
+    // chain of multiply-adds in k's order from its value before, or a `dot`), so the blocks of
+    // several rows give the bits of one row at a time.
+    let blocked = m - m % ROWS;
+    for i in (0..blocked).step_by(ROWS) {
+        if rows_of_rhs {
+            rows_block((dst, dst_stride), i, (n, k), lhs, rhs);
+        } else {
+            dots_block((dst, dst_stride), i, (n, k), lhs, rhs);
+        }
+    }
+    for i in blocked..m {
+        let out = &mut dst[i * dst_stride..][..n];
         if rows_of_rhs {
             // out += sum_k a_ik rhs_k, row by row of rhs: streams rhs in order, `out` stays in
-            // the L1 cache. (Blocks of `out` held in registers over all k, reading rhs down its
-            // columns, measured 1.1-1.4x slower.)
+            // the L1 cache. (Blocks of one row held in registers over all k, reading rhs down
+            // its columns, measured 1.1-1.4x slower.)
             for kk in 0..k {
-                let (a, row) = (a(i, kk), &rhs.data[kk * rhs.row..][..n]);
+                let (a, row) = (lhs.at(i, kk), &rhs.data[kk * rhs.row..][..n]);
                 for (o, r) in out.iter_mut().zip(row) {
                     *o = a.mul_add(*r, *o);
                 }
@@ -183,6 +207,76 @@ fn small_matmul_portable(
     }
 }
 
+/// Rows `i..i + ROWS` of a product whose right operand is row-major: [`COLUMNS`] outputs of
+/// each row held in registers over every k, each read of rhs serving the four rows.
+#[inline(always)]
+fn rows_block(
+    (dst, stride): (&mut [f32], usize),
+    i: usize,
+    (n, k): (usize, usize),
+    lhs: Operand,
+    rhs: Operand,
+) {
+    let blocked = n - n % COLUMNS;
+    for j in (0..blocked).step_by(COLUMNS) {
+        let load = |row: usize| -> [f32; COLUMNS] {
+            dst[(i + row) * stride + j..][..COLUMNS].try_into().unwrap()
+        };
+        let (mut o0, mut o1, mut o2, mut o3) = (load(0), load(1), load(2), load(3));
+        for kk in 0..k {
+            let r: &[f32; COLUMNS] = rhs.data[kk * rhs.row + j..][..COLUMNS].try_into().unwrap();
+            let (a0, a1, a2, a3) = (
+                lhs.at(i, kk),
+                lhs.at(i + 1, kk),
+                lhs.at(i + 2, kk),
+                lhs.at(i + 3, kk),
+            );
+            for c in 0..COLUMNS {
+                o0[c] = a0.mul_add(r[c], o0[c]);
+                o1[c] = a1.mul_add(r[c], o1[c]);
+                o2[c] = a2.mul_add(r[c], o2[c]);
+                o3[c] = a3.mul_add(r[c], o3[c]);
+            }
+        }
+        for (row, o) in [o0, o1, o2, o3].iter().enumerate() {
+            dst[(i + row) * stride + j..][..COLUMNS].copy_from_slice(o);
+        }
+    }
+    // The columns left over, one row at a time.
+    for row in i..i + ROWS {
+        let out = &mut dst[row * stride + blocked..][..n - blocked];
+        for kk in 0..k {
+            let (a, r) = (
+                lhs.at(row, kk),
+                &rhs.data[kk * rhs.row + blocked..][..n - blocked],
+            );
+            for (o, r) in out.iter_mut().zip(r) {
+                *o = a.mul_add(*r, *o);
+            }
+        }
+    }
+}
+
+/// Rows `i..i + ROWS` of a product whose right operand is a transpose: each column's read
+/// serving the four rows' dot products ([`dots`]).
+#[inline(always)]
+fn dots_block(
+    (dst, stride): (&mut [f32], usize),
+    i: usize,
+    (n, k): (usize, usize),
+    lhs: Operand,
+    rhs: Operand,
+) {
+    let row = |r: usize| &lhs.data[(i + r) * lhs.row..][..k];
+    let rows = [row(0), row(1), row(2), row(3)];
+    for j in 0..n {
+        let d = dots(rows, &rhs.data[j * rhs.col..][..k]);
+        for (r, d) in d.into_iter().enumerate() {
+            dst[(i + r) * stride + j] += d;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,13 +284,39 @@ mod tests {
     use crate::kernels::testing::{assert_close, assert_same_bits, spread};
     use crate::machine::SimdLevel;
 
+    /// Each output as one chain of multiply-adds in k's order (rows of rhs), or one `dot` (rhs
+    /// transposed), one at a time: what `small_matmul` computes, blocks of rows or not. The
+    /// blocks must keep these bits (records are reproduced bit for bit across versions).
+    fn one_output_at_a_time(
+        dst: &mut [f32],
+        (m, n, k): (usize, usize, usize),
+        lhs: Operand,
+        rhs: Operand,
+        accumulate: bool,
+    ) {
+        for i in 0..m {
+            for j in 0..n {
+                let o = &mut dst[i * n + j];
+                let start = if accumulate { *o } else { 0.0 };
+                *o = if rhs.col == 1 {
+                    (0..k).fold(start, |acc, kk| lhs.at(i, kk).mul_add(rhs.at(kk, j), acc))
+                } else {
+                    start + dot(&lhs.data[i * lhs.row..][..k], &rhs.data[j * rhs.col..][..k])
+                };
+            }
+        }
+    }
+
     /// The plain loops compute gemm's products (both layouts of the right operand, with and
-    /// without accumulation, rows of one and several), and every SIMD level this CPU runs gives
-    /// the portable build's bits.
+    /// without accumulation, rows of one and several, with and without whole blocks of rows
+    /// and columns), give the bits of one output at a time, and every SIMD level this CPU runs
+    /// gives the portable build's bits.
     #[test]
     fn small_matmul_equals_gemm_and_keeps_its_bits() {
-        let (k, n) = (37, 45);
-        for m in [1, 3] {
+        for ((k, n), m) in [(37, 45), (5, 2 * COLUMNS + 3)]
+            .into_iter()
+            .flat_map(|sizes| [1, 3, ROWS, 2 * ROWS + 1].map(|m| (sizes, m)))
+        {
             let lhs = spread(m * k, 7919, 0.03);
             let rows = spread(k * n, 104_729, 0.03); // [k, n]
             let columns = spread(n * k, 31, 0.03); // [n, k]: its transpose is the operand
@@ -213,6 +333,12 @@ mod tests {
                         });
                         assert_same_bits(&out, &portable, &format!("{level}"));
                     }
+                    let mut one_at_a_time = start.clone();
+                    run_at(crate::machine::simd_level(), || {
+                        one_output_at_a_time(&mut one_at_a_time, (m, n, k), lhs, rhs, accumulate)
+                    });
+                    let sizes = format!("{m} x {n} x {k}");
+                    assert_same_bits(&portable, &one_at_a_time, &sizes);
                     let mut reference = start.clone();
                     matmul((&mut reference, n), (m, n, k), lhs, rhs, 1.0, accumulate);
                     assert_close(&portable, &reference, 1e-6, "small_matmul against gemm");

@@ -124,6 +124,44 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
+/// The dot products of four rows `a` with one `b`, each computed exactly as [`dot`] computes
+/// it (the same operations in the same order, so the same bits), sharing each read of `b`.
+/// (Four named accumulators: an array of them indexed in a loop was kept in memory.)
+#[inline(always)]
+pub fn dots([a0, a1, a2, a3]: [&[f32]; 4], b: &[f32]) -> [f32; 4] {
+    let len = b.len();
+    assert!(
+        [a0, a1, a2, a3].iter().all(|a| a.len() == len),
+        "dots: operands of different lengths"
+    );
+    let mut lanes = ([0.0f32; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES]);
+    let chunks = b
+        .chunks_exact(LANES)
+        .zip(a0.chunks_exact(LANES))
+        .zip(a1.chunks_exact(LANES))
+        .zip(a2.chunks_exact(LANES))
+        .zip(a3.chunks_exact(LANES));
+    for ((((y, x0), x1), x2), x3) in chunks {
+        for l in 0..LANES {
+            lanes.0[l] = x0[l].mul_add(y[l], lanes.0[l]);
+            lanes.1[l] = x1[l].mul_add(y[l], lanes.1[l]);
+            lanes.2[l] = x2[l].mul_add(y[l], lanes.2[l]);
+            lanes.3[l] = x3[l].mul_add(y[l], lanes.3[l]);
+        }
+    }
+    let full = len - len % LANES;
+    let finish = |lanes: [f32; LANES], a: &[f32]| {
+        let tail: f32 = a[full..].iter().zip(&b[full..]).map(|(x, y)| x * y).sum();
+        lanes.iter().sum::<f32>() + tail
+    };
+    [
+        finish(lanes.0, a0),
+        finish(lanes.1, a1),
+        finish(lanes.2, a2),
+        finish(lanes.3, a3),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +190,27 @@ mod tests {
         lanes[3] = 1.5;
         lanes[15] = 2.0;
         assert_eq!(tree_sum(lanes), 3.5);
+    }
+
+    /// Four rows' dot products with one vector give each [`dot`]'s bits, whatever the length's
+    /// remainder, at every SIMD level this CPU runs.
+    #[test]
+    fn four_dots_keep_each_dots_bits() {
+        let spread = |n: usize, seed: u32| -> Vec<f32> {
+            (0..n as u32)
+                .map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
+                .collect()
+        };
+        for len in [0, 5, 16, 37, 150, 500] {
+            let b = spread(len, 1);
+            let a: Vec<Vec<f32>> = (0..4).map(|k| spread(len, 7 + k)).collect();
+            for level in crate::machine::SimdLevel::supported() {
+                let four = run_at(level, || dots([&a[0], &a[1], &a[2], &a[3]], &b));
+                for (k, d) in four.iter().enumerate() {
+                    let one = run_at(level, || dot(&a[k], &b));
+                    assert_eq!(d.to_bits(), one.to_bits(), "length {len}, {level}, row {k}");
+                }
+            }
+        }
     }
 }
