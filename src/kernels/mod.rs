@@ -38,6 +38,7 @@ use burn::backend::{Autodiff, Backend, Flex, NdArray, backend_extension};
 use burn::prelude::*;
 
 use attention::AttentionHeads;
+pub use buffers::Floats;
 use cross_entropy::CrossEntropy;
 use decoder::Decoding;
 use lstm_sequence::LstmSequence;

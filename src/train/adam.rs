@@ -5,24 +5,28 @@
 //! 12% of an IMDB training step (2.56M parameters, most in the embedding) and 15% of an E1
 //! step in perf. On flex this optimizer moves the gradient's and the moments' buffers out of
 //! their tensors (no copy: it owns them alone), updates the moments in one loop that turns the
-//! gradient into the step to subtract (split over the cores for large parameters), and moves
-//! them back; flex subtracts the step from the parameter in the step's buffer. The parameter
-//! itself is never moved out: burn-train's `Learner` keeps a clone of the model while the
-//! optimizer runs, so moving it out would copy every parameter, twice (10% of an E1 step).
+//! gradient into the updated parameter (split over the cores for large parameters), and moves
+//! them back. The parameter is read in place, never moved out: burn-train's `Learner` keeps a
+//! clone of the model while the optimizer runs, so moving it out would copy every parameter,
+//! twice (10% of an E1 step). (Leaving the subtraction to flex cost one more pass over every
+//! parameter, on one core: for the IMDB embedding's 2.56 million, a millisecond per step.)
 //!
 //! The loop performs burn's f32 operations in burn's order and rounding, element by element,
 //! so the trained models are bit for bit the ones burn's Adam gives (tested): records need no
 //! new attnx version. The state is burn's `AdamState`, so checkpoints of either load in the
 //! other. On ndarray and wgpu, and for anything but plain f32 Adam, burn's own Adam runs.
 
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
 use burn::optim::{
     Adam, AdamConfig, AdamState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer,
 };
 use burn::prelude::*;
 use burn::tensor::DType;
-use burn_dispatch::DispatchDevice;
+use burn_dispatch::{BackendTensor, DispatchDevice, DispatchTensorKind};
 use rayon::prelude::*;
 
+use crate::kernels::Floats;
 use crate::kernels::simd::simd_fn;
 
 /// Parameters at least this large are updated on all cores; smaller ones (all of E1's) in the
@@ -70,6 +74,14 @@ fn fusable<const D: usize>(tensor: &Tensor<D>) -> bool {
     tensor.dtype() == DType::F32 && matches!(tensor.device().as_dispatch(), DispatchDevice::Flex(_))
 }
 
+/// The flex tensor inside a float tensor on flex (which [`fusable`] checked).
+fn flex_float<const D: usize>(tensor: Tensor<D>) -> FlexTensor {
+    match tensor.into_dispatch().kind {
+        DispatchTensorKind::Flex(BackendTensor::Float(tensor)) => tensor,
+        _ => unreachable!("fusable() admits only float tensors on flex"),
+    }
+}
+
 /// A buffer moved out of its tensor by `into_data` (flex copies it only when another tensor
 /// shares it), as f32s to update in place; `from_data` moves it back. Converting it to a
 /// `Vec<f32>` and back would copy it twice more (burn keeps buffers aligned for u128, a `Vec`
@@ -96,15 +108,17 @@ struct Coefficients {
 }
 
 simd_fn! {
-    /// One chunk: `m` and `v` updated in place from the gradient `g`, which becomes the amount
-    /// to subtract from the parameter. Each float operation is IEEE-rounded whatever the vector
+    /// One chunk: `m` and `v` updated in place from the gradient `g`, which becomes the updated
+    /// parameter `p - step * lr`. Each float operation is IEEE-rounded whatever the vector
     /// width (Rust does not fuse a multiply and an add), so every width gives the same bits.
-    fn update(k: &Coefficients, g: &mut [f32], m: &mut [f32], v: &mut [f32]) = update_portable;
+    fn update(k: &Coefficients, p: &[f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]) =
+        update_portable;
 }
 
 #[inline(always)]
-fn update_portable(k: &Coefficients, g: &mut [f32], m: &mut [f32], v: &mut [f32]) {
-    for ((g, m), v) in g.iter_mut().zip(m).zip(v) {
+fn update_portable(k: &Coefficients, p: &[f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]) {
+    assert_eq!(p.len(), g.len());
+    for (((g, m), v), p) in g.iter_mut().zip(m).zip(v).zip(p) {
         // burn: moment_1.mul_scalar(b1).add(grad.mul_scalar(1 - b1)), and so on.
         let m1 = if k.first {
             *g * k.rest_1
@@ -117,7 +131,8 @@ fn update_portable(k: &Coefficients, g: &mut [f32], m: &mut [f32], v: &mut [f32]
             *v * k.beta_2 + (*g * *g) * k.rest_2
         };
         let step = (m1 * k.combined) / (v1.sqrt() + k.epsilon);
-        *g = step * k.lr;
+        // burn: tensor.sub(step.mul_scalar(lr)).
+        *g = *p - step * k.lr;
         *m = m1;
         *v = v1;
     }
@@ -171,19 +186,24 @@ impl Optimizer for FusedAdam {
             lr: lr as f32,
             first: time == 1,
         };
+        // The parameter, read in place (burn-train's learner holds it too, so moving it out
+        // would copy it).
+        let param = Floats::<Flex>::new(flex_float(tensor));
+        let ps = param.as_slice();
         let (gs, ms, vs) = (floats(&mut g), floats(&mut m), floats(&mut v));
         if gs.len() >= PARALLEL_ELEMENTS {
             gs.par_chunks_mut(CHUNK)
                 .zip(ms.par_chunks_mut(CHUNK))
                 .zip(vs.par_chunks_mut(CHUNK))
-                .for_each(|((g, m), v)| update(&k, g, m, v));
+                .zip(ps.par_chunks(CHUNK))
+                .for_each(|(((g, m), v), p)| update(&k, p, g, m, v));
         } else {
-            update(&k, gs, ms, vs);
+            update(&k, ps, gs, ms, vs);
         }
         let tensor_of = |data: TensorData| Tensor::<D>::from_data(data, &device);
         let momentum = AdaptiveMomentumState::new(time, tensor_of(m), tensor_of(v));
-        // burn's `tensor - step * lr`, by flex in whichever buffer is not shared.
-        (tensor - tensor_of(g), Some(AdamState::new(momentum)))
+        // The gradient's buffer now holds the updated parameter.
+        (tensor_of(g), Some(AdamState::new(momentum)))
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
