@@ -4,11 +4,19 @@
 
 use std::time::Instant;
 
+use super::Peak;
 use crate::kernels::matmul::{Operand, matmul};
 
 /// Side of the square product timed: large enough for gemm's best blocking, small enough to
 /// take a fraction of a second.
-const SIDE: usize = 768;
+pub const SIDE: usize = 768;
+
+/// How far the peak may move between the measurements before and after the cases (run to run
+/// on an idle machine it moves by a few percent).
+const STEADY: f64 = 0.10;
+/// The least share of `cores` times the one-core peak that all cores together reach on an
+/// idle machine (each runs its own product; an idle 2-core machine measured 1.96-1.99x).
+const SCALING: f64 = 0.8;
 
 /// GFLOP/s of one core's `SIDE`-sided products, the best of a few rounds of at least 0.3 s.
 fn one_core() -> f64 {
@@ -54,6 +62,38 @@ pub fn measure(cores: usize) -> (f64, f64) {
     (single, all)
 }
 
+/// A sentence when the machine was not the same for the whole run: the peak moved by more than
+/// [`STEADY`] between `before` and `after`, or all cores together reached less than [`SCALING`]
+/// of their number times one core's (another process held a core). Times and shares of peak
+/// from such a run are not to be compared with another run's.
+pub fn busy_host(before: &Peak, after: &Peak) -> Option<String> {
+    let moved = |a: f64, b: f64| (a - b).abs() > STEADY * a.max(b);
+    let mut found = Vec::new();
+    if moved(before.one_core, after.one_core) || moved(before.all_cores, after.all_cores) {
+        found.push(format!(
+            "the peak moved during the run ({:.1} -> {:.1} GFLOP/s on one core, {:.1} -> {:.1} \
+             on {})",
+            before.one_core, after.one_core, before.all_cores, after.all_cores, before.cores
+        ));
+    }
+    for (when, peak) in [("before", before), ("after", after)] {
+        if peak.cores > 1 && peak.all_cores < SCALING * peak.cores as f64 * peak.one_core {
+            found.push(format!(
+                "{} cores reached {:.2}x one core's peak {when} the cases",
+                peak.cores,
+                peak.all_cores / peak.one_core
+            ));
+        }
+    }
+    (!found.is_empty()).then(|| {
+        format!(
+            "{}: the host was busy, so this run's times are not comparable with another run's \
+             (rerun on an idle machine)",
+            found.join("; ")
+        )
+    })
+}
+
 /// Seconds of CPU time this process has used (user and system, all threads), from
 /// `/proc/self/stat`; `None` where there is no such file.
 pub fn cpu_seconds() -> Option<f64> {
@@ -69,6 +109,32 @@ pub fn cpu_seconds() -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn peak(one_core: f64, all_cores: f64) -> Peak {
+        Peak {
+            one_core,
+            all_cores,
+            cores: 2,
+        }
+    }
+
+    /// A steady, idle machine passes; a peak that moved or cores that did not scale are named.
+    #[test]
+    fn a_busy_host_is_named() {
+        // The figures of runs on one 2-core machine: idle, then with the host busy.
+        assert_eq!(busy_host(&peak(108.6, 213.2), &peak(107.9, 214.6)), None);
+        let moved = busy_host(&peak(108.6, 213.2), &peak(76.7, 160.9)).unwrap();
+        assert!(moved.contains("108.6 -> 76.7"), "{moved}");
+        let held = busy_host(&peak(108.2, 110.4), &peak(108.0, 112.0)).unwrap();
+        assert!(held.contains("1.02x one core's peak before"), "{held}");
+        assert!(held.contains("after"), "{held}");
+        assert!(!held.contains("moved"), "{held}");
+        let one_core = Peak {
+            cores: 1,
+            ..peak(100.0, 100.0)
+        };
+        assert_eq!(busy_host(&one_core, &one_core), None);
+    }
 
     #[test]
     fn cpu_time_grows_with_work() {
