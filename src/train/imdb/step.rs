@@ -87,7 +87,7 @@ impl TrainStep for TextClassifier {
             Tensor::cat(vec![a.tokens, b.tokens], 0).reshape([rows * ids.dims()[1], width]);
         let flat_ids = ids.inner().reshape([-1]);
         let zeros = Tensor::<2>::from_data(
-            TensorData::new(vec![0.0f32; words * width], [words, width]),
+            TensorData::new(zeroed(words * width), [words, width]),
             &token_grads.device(),
         );
         let table_grad = zeros.select_assign(0, flat_ids, token_grads, IndexingUpdateOp::Add);
@@ -104,6 +104,15 @@ impl TrainStep for TextClassifier {
         );
         TrainOutput { grads, item }
     }
+}
+
+/// `len` zeros, written by every core: the embedding table's gradient is a fresh 10 MB buffer
+/// each step (`imdb_pe`), which one core cleared while the other waited for the next batch.
+fn zeroed(len: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    let mut zeros = Vec::with_capacity(len);
+    zeros.par_extend(rayon::iter::repeat_n(0.0f32, len));
+    zeros
 }
 
 /// What one half of a training batch gives.
