@@ -69,22 +69,10 @@ impl Results {
 
 /// The machine's peak: GFLOP/s of a large matrix product on one core and on all of them,
 /// measured before the cases (what the shares of peak are against) and again after them.
-#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Peak {
     pub one_core: f64,
     pub all_cores: f64,
     pub cores: usize,
-}
-
-impl Peak {
-    fn measure(cores: usize) -> Self {
-        let (one_core, all_cores) = peak::measure(cores);
-        Self {
-            one_core,
-            all_cores,
-            cores,
-        }
-    }
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -93,7 +81,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "measuring the peak: a {0}x{0} f32 matrix product through gemm",
         peak::SIDE
     );
-    let before = Peak::measure(cores);
+    let before = peak::measure(cores);
     println!(
         "peak (large f32 matrix products, gemm): {:.1} GFLOP/s on one core, {:.1} GFLOP/s on \
          {cores} cores; SIMD level {}",
@@ -108,7 +96,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     // A host shared with other work runs everything slower while it is busy, the peak too:
     // measured again, it tells whether the cases ran on the machine the first one measured.
     eprintln!("measuring the peak again");
-    let after = Peak::measure(cores);
+    let after = peak::measure(cores);
     println!(
         "peak after the cases: {:.1} GFLOP/s on one core, {:.1} GFLOP/s on {cores} cores",
         after.one_core, after.all_cores

@@ -50,16 +50,20 @@ fn one_core() -> f64 {
 
 /// The peak: GFLOP/s on one core, and on `cores` cores each running its own products at once
 /// (how attnx uses cores: a repeat, or half a batch, each).
-pub fn measure(cores: usize) -> (f64, f64) {
+pub fn measure(cores: usize) -> Peak {
     let single = one_core();
-    let all: f64 = std::thread::scope(|scope| {
+    let all = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..cores).map(|_| scope.spawn(one_core)).collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("a peak thread"))
             .sum()
     });
-    (single, all)
+    Peak {
+        one_core: single,
+        all_cores: all,
+        cores,
+    }
 }
 
 /// A sentence when the machine was not the same for the whole run: the peak moved by more than
