@@ -218,7 +218,8 @@ pub fn forward(p: &[f32], w: &[f32], s: Sizes, states: &mut [f32]) -> Vec<Trace>
 }
 
 /// The backward pass on slices: from `w` and the states' gradient `grad` `[R, B, T, H]`, the
-/// gradients `dp` `[R, B, T, 4H]` and `dw` `[R, H, 4H]`, from each repeat's forward trace
+/// gradients `dp` `[R, B, T, 4H]` and `dw` `[R, H, 4H]` (zeroed by the caller, as
+/// [`CpuOp::backward`](super::op::CpuOp::backward) gives them), from each repeat's forward trace
 /// (`traces`, as [`forward`] returned them: the projected inputs live on in its gates).
 pub fn backward(
     (w, grad): (&[f32], &[f32]),
@@ -275,13 +276,14 @@ pub fn backward(
                 dp[(row * t + step) * g..][..g].copy_from_slice(dz);
             }
         }
-        // dW = sum_t h_{t-1}^T dz_t: one product over every step and row.
+        // dW = sum_t h_{t-1}^T dz_t: one product over every step and row, added to the
+        // zeroed `dw` the caller gave.
         small_matmul(
             (dw, g),
             (h, g, t * b),
             Operand::transposed(&trace.hidden, h),
             Operand::rows(&dz, g),
-            false,
+            true,
         );
     }
 }
