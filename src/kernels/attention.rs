@@ -117,9 +117,10 @@ impl CpuOp<1> for AttentionHeads {
         [shape]: &[Shape; 1],
         _: &(),
         grad: &[f32],
-        [dqkv]: [&mut [f32]; 1],
-    ) {
-        backward(qkv, grad, self.checked(shape), dqkv);
+    ) -> [Vec<f32>; 1] {
+        let mut dqkv = vec![0.0f32; shape.num_elements()];
+        backward(qkv, grad, self.checked(shape), &mut dqkv);
+        [dqkv]
     }
 }
 

@@ -16,7 +16,7 @@ use burn::tensor::Shape;
 use burn::tensor::activation::log_softmax;
 
 use super::math::{exp, ln};
-use super::op::CpuOp;
+use super::op::{CpuOp, zeroed};
 use super::simd::{LANES, lanes_reduce, simd_fn, tree_sum};
 use super::{CpuOps, on_cpu};
 
@@ -63,9 +63,11 @@ impl CpuOp<2> for CrossEntropy {
         [x_shape, t_shape]: &[Shape; 2],
         _: &(),
         grad: &[f32],
-        [dx, _targets_are_data]: [&mut [f32]; 2],
-    ) {
-        backward((x, t, grad), Sizes::of(x_shape, t_shape), dx);
+    ) -> [Vec<f32>; 2] {
+        // The targets' gradient stays zero: they are data.
+        let [mut dx, targets] = zeroed(&[x_shape.clone(), t_shape.clone()]);
+        backward((x, t, grad), Sizes::of(x_shape, t_shape), &mut dx);
+        [dx, targets]
     }
 }
 

@@ -99,10 +99,10 @@ impl CpuOp<2> for LstmSequence {
         [p_shape, w_shape]: &[Shape; 2],
         traces: &Vec<Trace>,
         grad: &[f32],
-        [dp, dw]: [&mut [f32]; 2],
-    ) {
+    ) -> [Vec<f32>; 2] {
         let sizes = Sizes::of(p_shape, w_shape, self.hard);
-        backward((w, grad), sizes, traces, (dp, dw));
+        let (dp, dw) = backward((w, grad), sizes, traces);
+        [dp, dw]
     }
 }
 
@@ -218,29 +218,26 @@ pub fn forward(p: &[f32], w: &[f32], s: Sizes, states: &mut [f32]) -> Vec<Trace>
 }
 
 /// The backward pass on slices: from `w` and the states' gradient `grad` `[R, B, T, H]`, the
-/// gradients `dp` `[R, B, T, 4H]` and `dw` `[R, H, 4H]` (zeroed by the caller, as
-/// [`CpuOp::backward`](super::op::CpuOp::backward) gives them), from each repeat's forward trace
+/// gradients `dp` `[R, B, T, 4H]` and `dw` `[R, H, 4H]`, from each repeat's forward trace
 /// (`traces`, as [`forward`] returned them: the projected inputs live on in its gates).
-pub fn backward(
-    (w, grad): (&[f32], &[f32]),
-    s: Sizes,
-    traces: &[Trace],
-    (dp, dw): (&mut [f32], &mut [f32]),
-) {
+pub fn backward((w, grad): (&[f32], &[f32]), s: Sizes, traces: &[Trace]) -> (Vec<f32>, Vec<f32>) {
     let (b, t, h) = (s.batch, s.time, s.hidden);
     let g = 4 * h;
     let per_repeat = (b * t * g, h * g, b * t * h);
     assert_eq!(grad.len(), s.repeats * per_repeat.2);
-    assert_eq!(dp.len(), s.repeats * per_repeat.0);
-    assert_eq!(dw.len(), w.len());
+    assert_eq!(w.len(), s.repeats * per_repeat.1);
     assert_eq!(traces.len(), s.repeats);
+    let mut dp = vec![0.0f32; s.repeats * per_repeat.0];
+    // The kernel's gradient is zeroed only when its product is due (see `CpuOp::backward`).
+    let mut dw = Vec::new();
     let inputs = w
         .chunks_exact(per_repeat.1)
         .zip(grad.chunks_exact(per_repeat.2));
-    let outputs = dp
-        .chunks_exact_mut(per_repeat.0)
-        .zip(dw.chunks_exact_mut(per_repeat.1));
-    for (((w, grad), (dp, dw)), trace) in inputs.zip(outputs).zip(traces) {
+    for (r, (((w, grad), dp), trace)) in inputs
+        .zip(dp.chunks_exact_mut(per_repeat.0))
+        .zip(traces)
+        .enumerate()
+    {
         // Per step, in the trace's layout: the gates' gradients [T, B, 4H].
         let mut dz = vec![0.0f32; t * b * g];
         let mut dh_next = vec![0.0f32; b * h]; // reaches h_t from step t + 1
@@ -276,16 +273,20 @@ pub fn backward(
                 dp[(row * t + step) * g..][..g].copy_from_slice(dz);
             }
         }
-        // dW = sum_t h_{t-1}^T dz_t: one product over every step and row, added to the
-        // zeroed `dw` the caller gave.
+        // dW = sum_t h_{t-1}^T dz_t: one product over every step and row, added to the zeroed
+        // `dw`.
+        if dw.is_empty() {
+            dw = vec![0.0f32; s.repeats * per_repeat.1];
+        }
         small_matmul(
-            (dw, g),
+            (&mut dw[r * per_repeat.1..][..per_repeat.1], g),
             (h, g, t * b),
             Operand::transposed(&trace.hidden, h),
             Operand::rows(&dz, g),
             true,
         );
     }
+    (dp, dw)
 }
 
 #[cfg(test)]
@@ -329,12 +330,10 @@ mod tests {
         let run = |s: Sizes, p: &[f32], w: &[f32], grad: &[f32]| {
             let mut states = vec![0.0; s.states()];
             let traces = forward(p, w, s, &mut states);
-            let (mut dp, mut dw) = (vec![0.0; p.len()], vec![0.0; w.len()]);
-            backward((w, grad), s, &traces, (&mut dp, &mut dw));
+            let (dp, dw) = backward((w, grad), s, &traces);
             // Running the recurrence again gives the kept trace's gradients.
             let again = forward(p, w, s, &mut vec![0.0; s.states()]);
-            let (mut dp2, mut dw2) = (vec![0.0; p.len()], vec![0.0; w.len()]);
-            backward((w, grad), s, &again, (&mut dp2, &mut dw2));
+            let (dp2, dw2) = backward((w, grad), s, &again);
             assert_eq!((&dp, &dw), (&dp2, &dw2));
             (states, dp, dw)
         };

@@ -35,16 +35,23 @@ pub trait CpuOp<const N: usize>: Copy + Send + Sync + Debug + 'static {
     /// Writes the output into `out` (zeroed, of [`output_shape`](Self::output_shape)'s size).
     fn forward(&self, inputs: [&[f32]; N], shapes: &[Shape; N], out: &mut [f32]) -> Self::Saved;
 
-    /// Writes each input's gradient into `grads` (zeroed, each its input's size), given the
-    /// output's gradient `grad` and what the forward pass kept.
+    /// Each input's gradient (its input's size), given the output's gradient `grad` and what
+    /// the forward pass kept. The op allocates them itself (see [`zeroed`]), so that it can
+    /// zero a large one just before it writes it, not before a pass that reads other data:
+    /// zeroed early, an E1 decoder's kernel gradients evicted its kernels from the cache that
+    /// its backward steps read.
     fn backward(
         &self,
         inputs: [&[f32]; N],
         shapes: &[Shape; N],
         saved: &Self::Saved,
         grad: &[f32],
-        grads: [&mut [f32]; N],
-    );
+    ) -> [Vec<f32>; N];
+}
+
+/// One zeroed buffer per shape: the gradients of an op that writes them all as it goes.
+pub fn zeroed<const N: usize>(shapes: &[Shape; N]) -> [Vec<f32>; N] {
+    shapes.each_ref().map(|s| vec![0.0f32; s.num_elements()])
 }
 
 /// Runs `op` on a CPU backend's tensors.
@@ -133,15 +140,18 @@ impl<B: Backend, K: CpuOp<N>, const N: usize> Backward<B, N> for Step<K, N> {
         let shapes = inputs.each_ref().map(|t| t.shape());
         let device = inputs[0].device();
         let floats = inputs.map(Floats::<B>::new);
-        let mut gradients = shapes.each_ref().map(|s| vec![0.0f32; s.num_elements()]);
-        op.backward(
+        let gradients = op.backward(
             floats.each_ref().map(Floats::as_slice),
             &shapes,
             &saved.0,
             grad.as_slice(),
-            gradients.each_mut().map(Vec::as_mut_slice),
         );
         for ((parent, gradient), shape) in ops.parents.into_iter().zip(gradients).zip(shapes) {
+            assert_eq!(
+                gradient.len(),
+                shape.num_elements(),
+                "{op:?}: a gradient of the wrong size"
+            );
             if let Some(node) = parent {
                 let gradient = B::float_from_data(TensorData::new(gradient, shape), &device);
                 grads.register::<B>(node.id, gradient);

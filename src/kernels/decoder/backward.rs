@@ -8,15 +8,21 @@ use crate::config::Score;
 
 simd_fn! {
     /// The backward pass on slices: from the inputs and the output's gradient `grad`
-    /// `[R, B, T, V + T]`, each input's gradient (zeroed by the caller), from each repeat's
-    /// forward trace (`traces`).
+    /// `[R, B, T, V + T]`, each input's gradient, from each repeat's forward trace (`traces`).
     pub fn backward(
         inputs: &[&[f32]; INPUTS],
         grad: &[f32],
         s: Sizes,
         traces: &[Trace],
-        gradients: &mut [&mut [f32]; INPUTS],
-    ) = backward_portable;
+    ) -> [Vec<f32>; INPUTS] = backward_portable;
+}
+
+/// Repeat `r`'s part of a gradient of `repeats` parts of `n`, zeroed when first asked for.
+fn part(gradient: &mut Vec<f32>, r: usize, n: usize, repeats: usize) -> &mut [f32] {
+    if gradient.is_empty() {
+        *gradient = vec![0.0f32; repeats * n];
+    }
+    &mut gradient[r * n..(r + 1) * n]
 }
 
 #[inline(always)]
@@ -25,8 +31,7 @@ pub(super) fn backward_portable(
     grad: &[f32],
     s: Sizes,
     traces: &[Trace],
-    gradients: &mut [&mut [f32]; INPUTS],
-) {
+) -> [Vec<f32>; INPUTS] {
     assert_eq!(grad.len(), s.outputs());
     let (b, t, h, u, v, w) = (s.batch, s.time, s.encoded, s.units, s.outputs, s.width());
     // from_state's columns, and where its query and output blocks start.
@@ -34,26 +39,28 @@ pub(super) fn backward_portable(
     let per = s.per_repeat();
     let out_width = v + t;
     assert_eq!(traces.len(), s.repeats);
+    let mut gradients: [Vec<f32>; INPUTS] = Default::default();
+    let [
+        g_states,
+        g_keys,
+        g_first,
+        g_score,
+        g_from_state,
+        g_from_input,
+        g_bias,
+        g_proposal,
+        g_noise,
+    ] = &mut gradients;
+    // The noise is drawn, not learned: its gradient is zero.
+    part(g_noise, 0, per[8], s.repeats);
     for (r, trace) in traces.iter().enumerate() {
         let x = Repeat::of(inputs, s, r);
         let grad = &grad[r * b * t * out_width..(r + 1) * b * t * out_width];
-        let [
-            d_states,
-            d_keys,
-            d_first,
-            d_score,
-            d_from_state,
-            d_from_input,
-            d_bias,
-            d_proposal,
-            _d_noise, // the noise is drawn, not learned
-        ]: [&mut [f32]; INPUTS] = gradients
-            .iter_mut()
-            .zip(per)
-            .map(|(g, n)| &mut g[r * n..(r + 1) * n])
-            .collect::<Vec<_>>()
-            .try_into()
-            .expect("the inputs");
+        let d_states = part(g_states, r, per[0], s.repeats);
+        let d_keys = part(g_keys, r, per[1], s.repeats);
+        let d_first = part(g_first, r, per[2], s.repeats);
+        let d_score = part(g_score, r, per[3], s.repeats);
+        let d_bias = part(g_bias, r, per[6], s.repeats);
         // Per step, in the trace's layout: the gradients at the two wide products' outputs and
         // at the proposal's argument.
         let mut d_fs = vec![0.0f32; t * b * sw];
@@ -250,25 +257,25 @@ pub(super) fn backward_portable(
             std::mem::swap(&mut d_state, &mut d_prev);
         }
         d_first.copy_from_slice(&d_state);
-        // Each kernel's gradient: one product over every step and row, added to the zeroed
-        // gradient the caller gave (not zeroed a second time).
+        // Each kernel's gradient: one product over every step and row, added to its zeroed
+        // buffer. They are zeroed only now (see `CpuOp::backward`).
         let rows = t * b;
         small_matmul(
-            (d_from_state, sw),
+            (part(g_from_state, r, per[4], s.repeats), sw),
             (u, sw, rows),
             Operand::transposed(&trace.state, u),
             Operand::rows(&d_fs, sw),
             true,
         );
         small_matmul(
-            (d_from_input, w),
+            (part(g_from_input, r, per[5], s.repeats), w),
             (v + h, w, rows),
             Operand::transposed(&trace.input, v + h),
             Operand::rows(&d_fi, w),
             true,
         );
         small_matmul(
-            (d_proposal, u),
+            (part(g_proposal, r, per[7], s.repeats), u),
             (u, u, rows),
             Operand::transposed(&trace.reset_state, u),
             Operand::rows(&d_pp, u),
@@ -280,4 +287,5 @@ pub(super) fn backward_portable(
             }
         }
     }
+    gradients
 }

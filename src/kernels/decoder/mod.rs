@@ -127,10 +127,8 @@ impl CpuOp<INPUTS> for Decoding {
         shapes: &[Shape; INPUTS],
         traces: &Vec<Trace>,
         grad: &[f32],
-        mut grads: [&mut [f32]; INPUTS],
-    ) {
-        let sizes = Sizes::of(shapes, self);
-        backward::backward(&inputs, grad, sizes, traces, &mut grads);
+    ) -> [Vec<f32>; INPUTS] {
+        backward::backward(&inputs, grad, Sizes::of(shapes, self), traces)
     }
 }
 
@@ -622,19 +620,20 @@ mod tests {
         let mut out = vec![0.0; s.outputs()];
         let traces = run_at(level, || forward_portable(&slices, s, &mut out));
         let grad = spread(out.len(), 7, 0.03);
-        let zeros =
-            || -> [Vec<f32>; INPUTS] { std::array::from_fn(|i| vec![0.0; inputs[i].len()]) };
-        let mut grads = zeros();
-        let mut slices_mut: [&mut [f32]; INPUTS] = grads.each_mut().map(Vec::as_mut_slice);
-        run_at(level, || {
-            backward::backward_portable(&slices, &grad, s, &traces, &mut slices_mut)
+        let grads = run_at(level, || {
+            backward::backward_portable(&slices, &grad, s, &traces)
         });
+        for (i, (g, x)) in grads.iter().zip(inputs).enumerate() {
+            assert_eq!(
+                g.len(),
+                x.len(),
+                "input {i}'s gradient has its input's size"
+            );
+        }
         // Decoding again gives the kept traces' gradients.
         let traces_again = run_at(level, || forward_portable(&slices, s, &mut out.clone()));
-        let mut again = zeros();
-        let mut again_mut: [&mut [f32]; INPUTS] = again.each_mut().map(Vec::as_mut_slice);
-        run_at(level, || {
-            backward::backward_portable(&slices, &grad, s, &traces_again, &mut again_mut)
+        let again = run_at(level, || {
+            backward::backward_portable(&slices, &grad, s, &traces_again)
         });
         assert_eq!(grads, again);
         (out, grads.to_vec())
