@@ -11,7 +11,7 @@ use burn::data::dataset::InMemDataset;
 use burn::lr_scheduler::constant::ConstantLr;
 use burn::prelude::*;
 use burn::train::metric::LossMetric;
-use burn::train::{Learner, SupervisedTraining};
+use burn::train::{Learner, SupervisedTraining, TrainingStrategy};
 use rand::RngExt;
 use rand::rngs::StdRng;
 
@@ -192,8 +192,10 @@ pub fn train_echo_stack(
     let result = SupervisedTraining::new(scratch.path(), steps, none)
         .num_epochs(1)
         .metric_train_numeric(LossMetric::new())
-        .metric_train(learner::RepeatLosses)
-        .with_metric_logger(learner::CurveLogger::new(windows.clone()))
+        .with_training_strategy(TrainingStrategy::Custom(Arc::new(learner::EchoStrategy {
+            device: device.clone().autodiff(),
+            windows: windows.clone(),
+        })))
         .renderer(Box::new(learner::StepRenderer::new(on_step)))
         .with_application_logger(None)
         .launch(Learner::new(
