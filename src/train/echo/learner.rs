@@ -243,3 +243,72 @@ impl MetricsRenderer for StepRenderer {
         self.names.register(definition);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{build_model, evaluate, train_echo_stack};
+    use super::*;
+    use crate::config::{self, BaselineModel, OptimizerConfig};
+    use crate::rng::{self, Stream};
+    use crate::train::{EchoStudy, keras_adam};
+
+    /// burn-train with [`EchoStrategy`] trains a stack as a plain loop over the model's
+    /// `TrainStep` and the optimizer does, step for step (the same loss at every step, the same
+    /// final model), and its loss curves keep every step, the last window's 50 included.
+    #[test]
+    fn the_strategy_trains_as_a_plain_loop_and_keeps_every_steps_loss() {
+        let device = Device::flex();
+        let task = EchoTask {
+            n_in: 5,
+            n_out: 2,
+            cardinality: 50,
+            train_steps: 250,
+            eval_samples: 200,
+        };
+        let model = config::EchoModel::Baseline(BaselineModel {
+            hidden: 8,
+            recurrent_activation: Default::default(),
+        });
+        let study = EchoStudy { task, model };
+        let (seeds, optimizer) = ([3, 4], OptimizerConfig::default());
+        let outcomes = train_echo_stack(
+            &study,
+            &optimizer,
+            &[0, 1],
+            &seeds,
+            &device,
+            Arc::new(|_, _| {}),
+        )
+        .expect("trains");
+
+        let autodiff = device.clone().autodiff();
+        let mut model = build_model(&task, &model, &seeds, &autodiff);
+        let batcher = EchoBatcher {
+            task,
+            data: Mutex::new(
+                seeds
+                    .iter()
+                    .map(|&s| rng::rng(s, Stream::TrainData))
+                    .collect(),
+            ),
+            noise: None,
+        };
+        let mut adam = keras_adam();
+        let mut windows = LossWindows::new(seeds.len());
+        for step in 0..task.train_steps {
+            let output = TrainStep::step(&model, batcher.batch(vec![step], &autodiff));
+            let losses = output.item.losses.clone().into_data().try_into_vec::<f32>();
+            windows.push(&losses.expect("f32 losses"));
+            model = adam.step(optimizer.lr(), model, output.grads);
+        }
+        let curves = windows.finish();
+        let correct = evaluate(&model, &task, &seeds, task.eval_samples, &device);
+
+        for (r, outcome) in outcomes.iter().enumerate() {
+            assert_eq!(outcome.loss_curve.len(), 3, "250 steps in windows of 100");
+            assert_eq!(outcome.loss_curve, curves[r], "repeat {r}'s loss curve");
+            assert_eq!(outcome.correct, correct[r], "repeat {r}'s trained model");
+        }
+        assert_ne!(curves[0], curves[1], "the repeats train on their own data");
+    }
+}
