@@ -193,8 +193,24 @@ fn small_matmul_portable(
             // stays in the L1 cache. (Blocks of one row held in registers over all k, reading
             // rhs down its columns, measured 1.1-1.4x slower.)
             let row = |kk: usize| &rhs.data[kk * rhs.row..][..n];
+            let eights = k - k % 8;
+            for kk in (0..eights).step_by(8) {
+                let a: [f32; 8] = std::array::from_fn(|d| lhs.at(i, kk + d));
+                let (r0, r1, r2, r3) = (row(kk), row(kk + 1), row(kk + 2), row(kk + 3));
+                let (r4, r5, r6, r7) = (row(kk + 4), row(kk + 5), row(kk + 6), row(kk + 7));
+                for j in 0..n {
+                    let o = a[0].mul_add(r0[j], out[j]);
+                    let o = a[1].mul_add(r1[j], o);
+                    let o = a[2].mul_add(r2[j], o);
+                    let o = a[3].mul_add(r3[j], o);
+                    let o = a[4].mul_add(r4[j], o);
+                    let o = a[5].mul_add(r5[j], o);
+                    let o = a[6].mul_add(r6[j], o);
+                    out[j] = a[7].mul_add(r7[j], o);
+                }
+            }
             let quads = k - k % 4;
-            for kk in (0..quads).step_by(4) {
+            for kk in (eights..quads).step_by(4) {
                 let (a0, a1, a2, a3) = (
                     lhs.at(i, kk),
                     lhs.at(i, kk + 1),
@@ -216,10 +232,20 @@ fn small_matmul_portable(
                 }
             }
         } else {
-            // out_j += a_i . rhs column j (a row of the matrix rhs transposes).
+            // out_j += a_i . rhs column j (a row of the matrix rhs transposes), four columns at
+            // a time: `dot` is symmetric to the bit (each product and sum is), so `dots` of
+            // the four columns against the row gives each column's `dot`.
             let a = &lhs.data[i * lhs.row..][..k];
-            for (j, o) in out.iter_mut().enumerate() {
-                *o += dot(a, &rhs.data[j * rhs.col..][..k]);
+            let column = |j: usize| &rhs.data[j * rhs.col..][..k];
+            let fours = n - n % 4;
+            for j in (0..fours).step_by(4) {
+                let d = dots([column(j), column(j + 1), column(j + 2), column(j + 3)], a);
+                for (o, d) in out[j..j + 4].iter_mut().zip(d) {
+                    *o += d;
+                }
+            }
+            for (j, o) in out.iter_mut().enumerate().skip(fours) {
+                *o += dot(a, column(j));
             }
         }
     }
