@@ -17,7 +17,7 @@ use burn::tensor::Shape;
 
 use super::lstm_cell::{self, lstm_cell_reference};
 use super::matmul::{Operand, small_matmul};
-use super::op::CpuOp;
+use super::op::{CpuOp, zeroed_part};
 use super::{CpuOps, on_cpu};
 
 /// The op: LSTMs over whole sequences, with hard-sigmoid gates when `hard`.
@@ -275,11 +275,8 @@ pub fn backward((w, grad): (&[f32], &[f32]), s: Sizes, traces: &[Trace]) -> (Vec
         }
         // dW = sum_t h_{t-1}^T dz_t: one product over every step and row, added to the zeroed
         // `dw`.
-        if dw.is_empty() {
-            dw = vec![0.0f32; s.repeats * per_repeat.1];
-        }
         small_matmul(
-            (&mut dw[r * per_repeat.1..][..per_repeat.1], g),
+            (zeroed_part(&mut dw, r, per_repeat.1, s.repeats), g),
             (h, g, t * b),
             Operand::transposed(&trace.hidden, h),
             Operand::rows(&dz, g),

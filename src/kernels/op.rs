@@ -54,6 +54,16 @@ pub fn zeroed<const N: usize>(shapes: &[Shape; N]) -> [Vec<f32>; N] {
     shapes.each_ref().map(|s| vec![0.0f32; s.num_elements()])
 }
 
+/// Repeat `r`'s part of a gradient of `repeats` parts of `n` floats, the whole gradient zeroed
+/// when a part is first asked for (`gradient` starts empty): how an op zeroes a large gradient
+/// only when it is about to write it.
+pub fn zeroed_part(gradient: &mut Vec<f32>, r: usize, n: usize, repeats: usize) -> &mut [f32] {
+    if gradient.is_empty() {
+        *gradient = vec![0.0f32; repeats * n];
+    }
+    &mut gradient[r * n..(r + 1) * n]
+}
+
 /// Runs `op` on a CPU backend's tensors.
 pub fn forward_on<B: Backend, K: CpuOp<N>, const N: usize>(
     op: K,

@@ -2,6 +2,7 @@
 //! trace ([`decode`]'s), each kernel's gradient in one product over all steps.
 
 use super::super::matmul::{Operand, small_matmul};
+use super::super::op::zeroed_part;
 use super::super::simd::{dot, simd_fn};
 use super::{COSINE_FLOOR, INPUTS, Repeat, Sizes, Trace};
 use crate::config::Score;
@@ -15,14 +16,6 @@ simd_fn! {
         s: Sizes,
         traces: &[Trace],
     ) -> [Vec<f32>; INPUTS] = backward_portable;
-}
-
-/// Repeat `r`'s part of a gradient of `repeats` parts of `n`, zeroed when first asked for.
-fn part(gradient: &mut Vec<f32>, r: usize, n: usize, repeats: usize) -> &mut [f32] {
-    if gradient.is_empty() {
-        *gradient = vec![0.0f32; repeats * n];
-    }
-    &mut gradient[r * n..(r + 1) * n]
 }
 
 #[inline(always)]
@@ -52,15 +45,15 @@ pub(super) fn backward_portable(
         g_noise,
     ] = &mut gradients;
     // The noise is drawn, not learned: its gradient is zero.
-    part(g_noise, 0, per[8], s.repeats);
+    zeroed_part(g_noise, 0, per[8], s.repeats);
     for (r, trace) in traces.iter().enumerate() {
         let x = Repeat::of(inputs, s, r);
         let grad = &grad[r * b * t * out_width..(r + 1) * b * t * out_width];
-        let d_states = part(g_states, r, per[0], s.repeats);
-        let d_keys = part(g_keys, r, per[1], s.repeats);
-        let d_first = part(g_first, r, per[2], s.repeats);
-        let d_score = part(g_score, r, per[3], s.repeats);
-        let d_bias = part(g_bias, r, per[6], s.repeats);
+        let d_states = zeroed_part(g_states, r, per[0], s.repeats);
+        let d_keys = zeroed_part(g_keys, r, per[1], s.repeats);
+        let d_first = zeroed_part(g_first, r, per[2], s.repeats);
+        let d_score = zeroed_part(g_score, r, per[3], s.repeats);
+        let d_bias = zeroed_part(g_bias, r, per[6], s.repeats);
         // Per step, in the trace's layout: the gradients at the two wide products' outputs and
         // at the proposal's argument.
         let mut d_fs = vec![0.0f32; t * b * sw];
@@ -261,21 +254,21 @@ pub(super) fn backward_portable(
         // buffer. They are zeroed only now (see `CpuOp::backward`).
         let rows = t * b;
         small_matmul(
-            (part(g_from_state, r, per[4], s.repeats), sw),
+            (zeroed_part(g_from_state, r, per[4], s.repeats), sw),
             (u, sw, rows),
             Operand::transposed(&trace.state, u),
             Operand::rows(&d_fs, sw),
             true,
         );
         small_matmul(
-            (part(g_from_input, r, per[5], s.repeats), w),
+            (zeroed_part(g_from_input, r, per[5], s.repeats), w),
             (v + h, w, rows),
             Operand::transposed(&trace.input, v + h),
             Operand::rows(&d_fi, w),
             true,
         );
         small_matmul(
-            (part(g_proposal, r, per[7], s.repeats), u),
+            (zeroed_part(g_proposal, r, per[7], s.repeats), u),
             (u, u, rows),
             Operand::transposed(&trace.reset_state, u),
             Operand::rows(&d_pp, u),
