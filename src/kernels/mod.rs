@@ -26,6 +26,8 @@ pub mod math;
 #[allow(unsafe_code)] // gemm's raw-pointer call, behind checked bounds
 pub mod matmul;
 pub mod op;
+#[allow(unsafe_code)] // gemm's raw-pointer call, behind checked bounds
+pub mod product;
 #[allow(unsafe_code)] // calls into #[target_feature] functions, behind the CPU's detection
 pub mod simd;
 pub mod softmax;
@@ -58,6 +60,12 @@ pub fn on_cpu(device: &Device) -> bool {
 /// pass ([`autodiff`]).
 #[backend_extension(Flex, NdArray, Autodiff)]
 pub trait CpuOps: Backend {
+    /// `lhs.matmul(rhs)` with burn's bits: burn's own, but on flex without burn-flex's copy of
+    /// the output ([`product`]).
+    fn matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_matmul(lhs, rhs)
+    }
+
     fn attention_heads(qkv: FloatTensor<Self>, op: AttentionHeads) -> FloatTensor<Self> {
         forward_on::<Self, _, 1>(op, [qkv])
     }
@@ -99,9 +107,17 @@ pub trait CpuOps: Backend {
 }
 
 impl CpuOps for NdArray {}
-impl CpuOps for Flex {}
+impl CpuOps for Flex {
+    fn matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        product::flex_matmul(lhs, rhs)
+    }
+}
 
 impl<B: CpuOps, C: CheckpointStrategy> CpuOps for Autodiff<B, C> {
+    fn matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        product::autodiff_matmul::<B, C>(lhs, rhs)
+    }
+
     fn attention_heads(qkv: FloatTensor<Self>, op: AttentionHeads) -> FloatTensor<Self> {
         autodiff::<B, C, _, 1>(op, [qkv], |[qkv]| B::attention_heads(qkv, op))
     }

@@ -9,6 +9,7 @@ use rand::rngs::StdRng;
 use super::stacked::{concat_columns, stacked_const, stacked_param};
 use crate::config::{DecoderInit, Score};
 use crate::kernels::decoder::{DecoderInputs, attention_decoding};
+use crate::kernels::product::matmul;
 use crate::kernels::softmax::softmax_fused;
 use crate::models::init::{glorot_uniform, orthogonal};
 
@@ -226,11 +227,11 @@ impl AttentionDecoder {
 
         // h_j U_a (+ b_a) for every position, and h_1 W_s, from one matmul.
         let width = self.from_encoder.dims()[2];
-        let projected = states
-            .clone()
-            .reshape([r, b * t, h])
-            .matmul(self.from_encoder.val())
-            .reshape([r, b, t, width]);
+        let projected = matmul(
+            states.clone().reshape([r, b * t, h]),
+            self.from_encoder.val(),
+        )
+        .reshape([r, b, t, width]);
         let keys = match &self.key_bias {
             Some(bias) => projected.clone().slice_dim(3, 0..u) + bias.val().unsqueeze_dim::<4>(1),
             None => states.clone(),

@@ -19,6 +19,7 @@ use rand::rngs::StdRng;
 use crate::config::{KernelInit, Position, SelfAttentionModel};
 use crate::data::imdb::PAD;
 use crate::kernels::attention::{Geometry, attention_heads, composed_attention};
+use crate::kernels::product::matmul;
 use crate::models::init::{glorot_uniform, uniform};
 use crate::models::layers::{keras_embedding, output_head, output_layer};
 
@@ -228,7 +229,7 @@ impl SelfAttentionClassifier {
     ) -> (Tensor<3>, Option<Tensor<4>>) {
         let [b, t, d] = x.dims();
         let (h, dh) = (self.heads, self.head_dim);
-        let qkv = x.reshape([b * t, d]).matmul(kernel); // [B*T, 3*H*dh]
+        let qkv = matmul(x.reshape([b * t, d]), kernel); // [B*T, 3*H*dh]
         let geometry = Geometry {
             batch: b,
             time: t,

@@ -14,6 +14,7 @@ use rand::rngs::StdRng;
 
 use crate::config::GateActivation;
 use crate::kernels::lstm_sequence::lstm_sequence;
+use crate::kernels::product::matmul;
 
 /// Keeps one repeat of a stacked model: every parameter's slice `repeat` of its leading
 /// dimension, so that each repeat can be saved (and loaded) as a model of its own.
@@ -92,7 +93,7 @@ impl StackedLinear {
 
     /// `[R, N, in] -> [R, N, out]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        x.matmul(self.weight.val()) + self.bias.val()
+        matmul(x, self.weight.val()) + self.bias.val()
     }
 }
 
@@ -145,7 +146,7 @@ impl StackedLstm {
     /// -> [R, B, T, 4H]`. Done once for the whole sequence, outside the recurrence.
     pub fn project_inputs(&self, x: Tensor<4>) -> Tensor<4> {
         let [r, b, t, d] = x.dims();
-        let projected = x.reshape([r, b * t, d]).matmul(self.kernel.val()) + self.bias.val();
+        let projected = matmul(x.reshape([r, b * t, d]), self.kernel.val()) + self.bias.val();
         projected.reshape([r, b, t, 4 * self.hidden()])
     }
 
