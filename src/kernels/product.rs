@@ -331,7 +331,7 @@ mod tests {
     use super::*;
     use crate::kernels::testing::{assert_same_bits, autodiff_devices, spread_tensor, values};
 
-    type Inputs = fn(&Device) -> [Tensor<3>; 2];
+    type Inputs = Box<dyn Fn(&Device) -> [Tensor<3>; 2]>;
 
     /// The product and both gradients of `sum(product * w)` have burn's matmul's bits, on every
     /// autodiff device, with both operands tracked and with each alone: for E1's projections
@@ -339,61 +339,41 @@ mod tests {
     /// sliced operands, a broadcast batch, and sizes that take gemm's threads and the batch's.
     #[test]
     fn the_product_and_its_gradients_have_burns_bits() {
-        let cases: [(&str, Inputs); 9] = [
-            ("E1's encoder projection", |d| {
-                [
-                    spread_tensor([1, 5, 50], 7, 0.02, d),
-                    spread_tensor([1, 50, 600], 11, 0.01, d),
-                ]
-            }),
-            ("one row by a shared matrix", |d| {
-                [
-                    spread_tensor([3, 1, 150], 7, 0.02, d),
-                    spread_tensor([1, 150, 600], 11, 0.01, d),
-                ]
-            }),
-            ("one row each, stacked", |d| {
-                [
-                    spread_tensor([2, 1, 150], 7, 0.02, d),
-                    spread_tensor([2, 150, 600], 11, 0.01, d),
-                ]
-            }),
-            ("a transposed operand", |d| {
-                [
-                    spread_tensor([2, 9, 7], 13, 0.02, d).swap_dims(1, 2),
-                    spread_tensor([2, 11, 9], 17, 0.02, d).swap_dims(1, 2),
-                ]
-            }),
-            ("a sliced operand", |d| {
-                [
-                    spread_tensor([2, 6, 20], 19, 0.02, d).slice_dim(2, 5..12),
-                    spread_tensor([2, 7, 30], 23, 0.02, d).slice_dim(1, 0..7),
-                ]
-            }),
-            ("a broadcast batch", |d| {
-                [
-                    spread_tensor([4, 3, 5], 29, 0.02, d),
-                    spread_tensor([1, 5, 6], 31, 0.02, d),
-                ]
-            }),
-            ("two small matrices (E1's output layer)", |d| {
-                [
-                    spread_tensor([1, 2, 150], 37, 0.02, d),
-                    spread_tensor([1, 150, 50], 41, 0.01, d),
-                ]
-            }),
-            ("one product on gemm's threads", |d| {
-                [
-                    spread_tensor([1, 200, 190], 43, 0.01, d),
-                    spread_tensor([1, 190, 200], 47, 0.01, d),
-                ]
-            }),
-            ("a batch over the cores", |d| {
-                [
-                    spread_tensor([4, 64, 128], 53, 0.01, d),
-                    spread_tensor([4, 128, 64], 59, 0.01, d),
-                ]
-            }),
+        let plain = |name, l: [usize; 3], r: [usize; 3]| -> (&str, Inputs) {
+            let inputs =
+                move |d: &Device| [spread_tensor(l, 7, 0.02, d), spread_tensor(r, 11, 0.01, d)];
+            (name, Box::new(inputs))
+        };
+        let cases = [
+            plain("E1's encoder projection", [1, 5, 50], [1, 50, 600]),
+            plain("one row by a shared matrix", [3, 1, 150], [1, 150, 600]),
+            plain("one row each, stacked", [2, 1, 150], [2, 150, 600]),
+            plain("a broadcast batch", [4, 3, 5], [1, 5, 6]),
+            plain("E1's output layer", [1, 2, 150], [1, 150, 50]),
+            plain(
+                "one product on gemm's threads",
+                [1, 200, 190],
+                [1, 190, 200],
+            ),
+            plain("a batch over the cores", [4, 64, 128], [4, 128, 64]),
+            (
+                "a transposed operand",
+                Box::new(|d: &Device| {
+                    [
+                        spread_tensor([2, 9, 7], 13, 0.02, d).swap_dims(1, 2),
+                        spread_tensor([2, 11, 9], 17, 0.02, d).swap_dims(1, 2),
+                    ]
+                }),
+            ),
+            (
+                "a sliced operand",
+                Box::new(|d: &Device| {
+                    [
+                        spread_tensor([2, 6, 20], 19, 0.02, d).slice_dim(2, 5..12),
+                        spread_tensor([2, 7, 30], 23, 0.02, d).slice_dim(1, 0..7),
+                    ]
+                }),
+            ),
         ];
         for (name, inputs) in cases {
             for device in autodiff_devices() {
