@@ -26,6 +26,11 @@ impl<'a> Operand<'a> {
         }
     }
 
+    /// A matrix whose rows start `row` apart and whose columns `col` apart.
+    pub fn strided(data: &'a [f32], row: usize, col: usize) -> Self {
+        Self { data, row, col }
+    }
+
     /// The transpose of a row-major matrix whose rows start `stride` apart.
     pub fn transposed(data: &'a [f32], stride: usize) -> Self {
         Self {
@@ -95,12 +100,32 @@ fn fits(
 /// destination whose rows start `dst_stride` apart, inner size `k`. One thread (gemm's own
 /// kernels, as burn-flex's matmul uses them): the callers parallelise over larger pieces.
 pub fn matmul(
-    (dst, dst_stride): (&mut [f32], usize),
-    (m, n, k): (usize, usize, usize),
+    dst: (&mut [f32], usize),
+    sizes: (usize, usize, usize),
     lhs: Operand,
     rhs: Operand,
     scale: f32,
     accumulate: bool,
+) {
+    matmul_on(
+        dst,
+        sizes,
+        lhs,
+        rhs,
+        (scale, accumulate),
+        gemm::Parallelism::None,
+    );
+}
+
+/// [`matmul`] on as many of gemm's threads as `parallelism` says: gemm's call as burn-flex
+/// makes it, for [`product`](super::product), whose large products burn-flex threads.
+pub fn matmul_on(
+    (dst, dst_stride): (&mut [f32], usize),
+    (m, n, k): (usize, usize, usize),
+    lhs: Operand,
+    rhs: Operand,
+    (scale, accumulate): (f32, bool),
+    parallelism: gemm::Parallelism,
 ) {
     if !fits(dst.len(), dst_stride, (m, n, k), &lhs, &rhs) {
         return;
@@ -128,7 +153,7 @@ pub fn matmul(
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         );
     }
 }

@@ -26,7 +26,6 @@ pub mod math;
 #[allow(unsafe_code)] // gemm's raw-pointer call, behind checked bounds
 pub mod matmul;
 pub mod op;
-#[allow(unsafe_code)] // gemm's raw-pointer call, behind checked bounds
 pub mod product;
 #[allow(unsafe_code)] // calls into #[target_feature] functions, behind the CPU's detection
 pub mod simd;

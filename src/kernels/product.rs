@@ -13,7 +13,8 @@
 //! On autodiff the backward pass is burn-autodiff's matmul's (each operand's gradient the
 //! product of the output's gradient with the other operand transposed, summed over broadcast
 //! batch dimensions), with its products through this one. On ndarray the op is burn's own
-//! matmul, and elsewhere [`matmul`] calls burn's directly.
+//! matmul, and on the GPU [`matmul`] calls burn's directly. gemm's call itself, with its
+//! bounds checked, is [`matmul_on`]'s.
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
@@ -26,16 +27,13 @@ use burn::prelude::*;
 use burn::tensor::{DType, Shape};
 use rayon::prelude::*;
 
-use super::CpuOps;
+use super::matmul::{Operand, matmul_on};
+use super::{CpuOps, on_cpu};
 
-/// `lhs.matmul(rhs)`, the same bits as burn's: on flex through [`flex_matmul`], elsewhere
-/// burn's own.
+/// `lhs.matmul(rhs)`, the same bits as burn's: on flex through [`flex_matmul`], on ndarray and
+/// the GPU burn's own.
 pub fn matmul<const D: usize>(lhs: Tensor<D>, rhs: Tensor<D>) -> Tensor<D> {
-    let on_flex = matches!(
-        lhs.device().without_autodiff().as_dispatch(),
-        burn_dispatch::DispatchDevice::Flex(_)
-    );
-    if !on_flex {
+    if !on_cpu(&lhs.device()) {
         return lhs.matmul(rhs);
     }
     let (l, r) = (lhs.dims(), rhs.dims());
@@ -64,7 +62,7 @@ fn product<const D: usize>(lhs: Tensor<D>, rhs: Tensor<D>) -> Tensor<D> {
 /// burn-flex.
 pub fn flex_matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
     if lhs.dtype() != DType::F32 || rhs.dtype() != DType::F32 {
-        return <Flex as burn::backend::ops::FloatTensorOps<Flex>>::float_matmul(lhs, rhs);
+        return burn_flex_matmul(lhs, rhs);
     }
     let (ls, rs) = (lhs.layout().shape().clone(), rhs.layout().shape().clone());
     let (lr, rr) = (ls.num_dims(), rs.num_dims());
@@ -75,19 +73,24 @@ pub fn flex_matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
     let (m, k, n) = (ls[lr - 2], ls[lr - 1], rs[rr - 1]);
     let (lhs_batch, rhs_batch) = (&ls[..lr - 2], &rs[..rr - 2]);
     let batch_shape = broadcast_batch(lhs_batch, rhs_batch);
+    let offsets =
+        |dims, tensor: &FlexTensor| batch_offsets(&batch_shape, dims, tensor.layout().strides());
+    let (Some(lhs_offsets), Some(rhs_offsets)) =
+        (offsets(lhs_batch, &lhs), offsets(rhs_batch, &rhs))
+    else {
+        return burn_flex_matmul(lhs, rhs);
+    };
+    let (Some((l, l_row, l_col)), Some((r, r_row, r_col))) = (matrices(&lhs), matrices(&rhs))
+    else {
+        return burn_flex_matmul(lhs, rhs);
+    };
     let batch: usize = batch_shape.iter().product();
-    let lhs_offsets = batch_offsets(&batch_shape, lhs_batch, lhs.layout().strides());
-    let rhs_offsets = batch_offsets(&batch_shape, rhs_batch, rhs.layout().strides());
-    let (lhs, rhs) = (Matrices::of(&lhs, m, k), Matrices::of(&rhs, k, n));
     let mut out = vec![0.0f32; batch * m * n];
+    // `matmul_on` checks each matrix against its slice before gemm reads it.
     let one = |out: &mut [f32], b: usize, parallelism| {
-        gemm_one(
-            out,
-            (m, n, k),
-            lhs.at(lhs_offsets[b]),
-            rhs.at(rhs_offsets[b]),
-            parallelism,
-        )
+        let lhs = Operand::strided(l.get(lhs_offsets[b]..).unwrap_or_default(), l_row, l_col);
+        let rhs = Operand::strided(r.get(rhs_offsets[b]..).unwrap_or_default(), r_row, r_col);
+        matmul_on((out, n), (m, n, k), lhs, rhs, (1.0, false), parallelism)
     };
     let ops = m.saturating_mul(n).saturating_mul(k);
     if lr == 2 && rr == 2 {
@@ -149,121 +152,42 @@ fn broadcast_batch(lhs: &[usize], rhs: &[usize]) -> Vec<usize> {
 }
 
 /// The element offset of each batch entry's matrix in an operand with batch dimensions `dims`
-/// and these layout strides (a broadcast dimension of size 1 stays at offset 0).
-fn batch_offsets(batch_shape: &[usize], dims: &[usize], strides: &[isize]) -> Vec<isize> {
+/// and these layout strides (a broadcast dimension of size 1 stays at offset 0); `None` where
+/// a stride is negative.
+fn batch_offsets(batch_shape: &[usize], dims: &[usize], strides: &[isize]) -> Option<Vec<usize>> {
     let skip = batch_shape.len() - dims.len();
-    let mut offsets = vec![0isize];
+    let mut offsets = vec![0usize];
     for (i, &size) in batch_shape.iter().enumerate() {
-        let stride = i
-            .checked_sub(skip)
-            .filter(|&d| dims[d] > 1)
-            .map_or(0, |d| strides[d]);
+        let stride = match i.checked_sub(skip).filter(|&d| dims[d] > 1) {
+            Some(d) => usize::try_from(strides[d]).ok()?,
+            None => 0,
+        };
         offsets = offsets
             .iter()
-            .flat_map(|&o| (0..size).map(move |j| o + j as isize * stride))
+            .flat_map(|&o| (0..size).map(move |j| o + j * stride))
             .collect();
     }
-    offsets
+    Some(offsets)
 }
 
-/// An operand's storage and the strides of its matrices' rows and columns.
-struct Matrices<'a> {
-    data: &'a [f32],
-    start: isize,
-    rows: isize,
-    cols: isize,
-    /// The lowest and highest element offset any matrix reads, from `start` (checked against
-    /// `data` for every matrix before gemm reads it); `None` for empty matrices.
-    span: Option<(isize, isize)>,
+/// burn-flex's own matmul: for other float types and flipped (negative-stride) views, which
+/// the models never multiply.
+fn burn_flex_matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
+    <Flex as burn::backend::ops::FloatTensorOps<Flex>>::float_matmul(lhs, rhs)
 }
 
-impl<'a> Matrices<'a> {
-    fn of(tensor: &'a FlexTensor, rows: usize, cols: usize) -> Self {
-        let layout = tensor.layout();
-        let strides = layout.strides();
-        let [rs, cs] = [strides[strides.len() - 2], strides[strides.len() - 1]];
-        let reach = |size: usize, stride: isize| {
-            let far = (size.saturating_sub(1) as isize)
-                .checked_mul(stride)
-                .expect("a layout's extent fits an isize");
-            (far.min(0), far.max(0))
-        };
-        let (r, c) = (reach(rows, rs), reach(cols, cs));
-        Self {
-            data: tensor.storage::<f32>(),
-            start: layout.start_offset() as isize,
-            rows: rs,
-            cols: cs,
-            span: (rows > 0 && cols > 0).then_some((r.0 + c.0, r.1 + c.1)),
-        }
-    }
-
-    /// The matrix at this batch offset, checked to lie inside the storage.
-    fn at(&self, offset: isize) -> Operand<'a> {
-        let first = self.start + offset;
-        if let Some((low, high)) = self.span {
-            assert!(
-                first + low >= 0 && first + high < self.data.len() as isize,
-                "a matrix of the product lies outside its tensor's storage"
-            );
-        }
-        Operand {
-            data: self.data,
-            first,
-            rows: self.rows,
-            cols: self.cols,
-        }
-    }
-}
-
-/// One checked matrix: every element `first + i * rows + j * cols` lies in `data`.
-#[derive(Clone, Copy)]
-struct Operand<'a> {
-    data: &'a [f32],
-    first: isize,
-    rows: isize,
-    cols: isize,
-}
-
-/// One product into `out` (`m x n`, row-major), as burn-flex's `gemm_call` makes it.
-fn gemm_one(
-    out: &mut [f32],
-    (m, n, k): (usize, usize, usize),
-    lhs: Operand,
-    rhs: Operand,
-    parallelism: gemm::Parallelism,
-) {
-    assert_eq!(out.len(), m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    // SAFETY: `Matrices::at` checked that every element of both operands (their sizes, strides
-    // and offsets) lies inside its storage; `out` holds exactly the `m x n` row-major output
-    // and is borrowed mutably, so it aliases neither operand (tensors' storage is immutable
-    // here). gemm with `read_dst` false writes every output without reading it.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            lhs.data.as_ptr().offset(lhs.first),
-            lhs.cols,
-            lhs.rows,
-            rhs.data.as_ptr().offset(rhs.first),
-            rhs.cols,
-            rhs.rows,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
+/// The matrices of an operand: its storage from the layout's offset, with the strides of their
+/// rows and columns; `None` where a stride is negative (a flipped view).
+fn matrices(tensor: &FlexTensor) -> Option<(&[f32], usize, usize)> {
+    let layout = tensor.layout();
+    let strides = layout.strides();
+    let [rows, cols] = [strides[strides.len() - 2], strides[strides.len() - 1]];
+    let data = &tensor.storage::<f32>()[layout.start_offset()..];
+    Some((
+        data,
+        usize::try_from(rows).ok()?,
+        usize::try_from(cols).ok()?,
+    ))
 }
 
 /// The autodiff op: burn-autodiff's matmul, its products through `B::matmul`.
