@@ -130,9 +130,14 @@ pub fn matmul_on(
     if !fits(dst.len(), dst_stride, (m, n, k), &lhs, &rhs) {
         return;
     }
+    // gemm takes signed strides. `fits` skips a size-1 dimension's stride and both operands
+    // when k = 0, so a stride past `isize::MAX` can reach this point: refuse it here rather
+    // than hand gemm a negative one.
+    let [dst_row, lhs_col, lhs_row, rhs_col, rhs_row] =
+        [dst_stride, lhs.col, lhs.row, rhs.col, rhs.row].map(signed_stride);
     // SAFETY: `fits` checked that every element the sizes and strides address lies inside its
     // slice (without overflow), that the destination's rows do not overlap, and `dst` is
-    // borrowed mutably, so it aliases no operand.
+    // borrowed mutably, so it aliases no operand; every stride converted to `isize` unchanged.
     unsafe {
         gemm::gemm(
             m,
@@ -140,14 +145,14 @@ pub fn matmul_on(
             k,
             dst.as_mut_ptr(),
             1,
-            dst_stride as isize,
+            dst_row,
             accumulate,
             lhs.data.as_ptr(),
-            lhs.col as isize,
-            lhs.row as isize,
+            lhs_col,
+            lhs_row,
             rhs.data.as_ptr(),
-            rhs.col as isize,
-            rhs.row as isize,
+            rhs_col,
+            rhs_row,
             if accumulate { 1.0 } else { 0.0 },
             scale,
             false,
@@ -156,6 +161,12 @@ pub fn matmul_on(
             parallelism,
         );
     }
+}
+
+/// A stride as gemm takes it; panics past `isize::MAX`, where `as isize` would wrap.
+fn signed_stride(stride: usize) -> isize {
+    isize::try_from(stride)
+        .unwrap_or_else(|_| panic!("a stride of {stride} elements does not fit gemm's isize"))
 }
 
 simd_fn! {
@@ -448,5 +459,39 @@ mod tests {
             )
         });
         assert!(overlap.is_err(), "overlapping destination rows must panic");
+    }
+
+    /// A stride past `isize::MAX` that `fits` does not look at (a one-row operand's row
+    /// stride, or every operand stride when k = 0) is refused, not wrapped to a negative one.
+    #[test]
+    fn a_stride_past_isize_max_is_refused() {
+        let data = [1.0f32; 8];
+        let huge = isize::MAX as usize + 1;
+        let one_row = std::panic::catch_unwind(|| {
+            let mut dst = [0.0f32; 2];
+            matmul(
+                (&mut dst, 2),
+                (1, 2, 2),
+                Operand::rows(&data, huge),
+                Operand::rows(&data, 2),
+                1.0,
+                false,
+            )
+        });
+        let message = *one_row.unwrap_err().downcast::<String>().unwrap();
+        assert!(message.contains("does not fit gemm's isize"), "{message}");
+        let empty_inner = std::panic::catch_unwind(|| {
+            let mut dst = [0.0f32; 4];
+            matmul(
+                (&mut dst, 2),
+                (2, 2, 0),
+                Operand::rows(&data, 1),
+                Operand::strided(&data, huge, 1),
+                1.0,
+                false,
+            )
+        });
+        assert!(empty_inner.is_err(), "k = 0 with a huge stride must panic");
+        assert_eq!(signed_stride(isize::MAX as usize), isize::MAX);
     }
 }
