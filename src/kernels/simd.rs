@@ -42,11 +42,9 @@ pub fn run<R>(body: impl FnOnce() -> R) -> R {
 /// compare every level the CPU supports with the portable build).
 #[inline(always)]
 pub fn run_at<R>(level: SimdLevel, body: impl FnOnce() -> R) -> R {
-    assert!(
-        level <= simd_level(),
-        "this CPU cannot run {level} code (it has {})",
-        simd_level()
-    );
+    if let Err(refused) = runnable(level, simd_level()) {
+        panic!("{refused}");
+    }
     match level {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU has AVX-512F, AVX2 and FMA: `simd_level` said so, and it is at
@@ -56,6 +54,16 @@ pub fn run_at<R>(level: SimdLevel, body: impl FnOnce() -> R) -> R {
         // SAFETY: the CPU has AVX2 and FMA (as above).
         SimdLevel::Avx2 => unsafe { avx2(body) },
         _ => body(),
+    }
+}
+
+/// Whether a CPU of level `cpu` can run code compiled for `level`: the check that makes
+/// [`run_at`]'s `unsafe` sound, apart from the CPU so that every machine tests all of it.
+fn runnable(level: SimdLevel, cpu: SimdLevel) -> Result<(), String> {
+    if level <= cpu {
+        Ok(())
+    } else {
+        Err(format!("this CPU cannot run {level} code (it has {cpu})"))
     }
 }
 
@@ -166,10 +174,34 @@ pub fn dots([a0, a1, a2, a3]: [&[f32]; 4], b: &[f32]) -> [f32; 4] {
 mod tests {
     use super::*;
 
+    /// Each level runs on a CPU of that level or wider, and no narrower one: all nine pairs,
+    /// on every machine (whatever this CPU's own level).
     #[test]
-    fn every_supported_level_runs_and_an_unsupported_one_is_refused() {
+    fn a_level_runs_only_on_a_cpu_that_has_it() {
+        use SimdLevel::{Avx2, Avx512, Portable};
+        let levels = [Portable, Avx2, Avx512];
+        for (i, level) in levels.into_iter().enumerate() {
+            for (j, cpu) in levels.into_iter().enumerate() {
+                assert_eq!(runnable(level, cpu).is_ok(), i <= j, "{level} on {cpu}");
+            }
+        }
+        assert_eq!(
+            runnable(Avx512, Avx2).unwrap_err(),
+            "this CPU cannot run avx512 code (it has avx2)"
+        );
+    }
+
+    /// Every level this CPU runs computes the body's result, and the fixed-lane sum (the
+    /// body here) gives the portable build's bits at each; a level above the CPU's is refused
+    /// before anything runs.
+    #[test]
+    fn every_supported_level_runs_the_body_with_the_same_bits() {
+        let x: Vec<f32> = (0..1003).map(|i| (i as f32 * 0.37).sin()).collect();
+        let portable = lanes_reduce(&x, 0.0, |a, v| a + v, |a, b| a + b);
+        assert_ne!(portable, 0.0);
         for level in SimdLevel::supported() {
-            assert_eq!(run_at(level, || 2 + 2), 4);
+            let sum = run_at(level, || lanes_reduce(&x, 0.0, |a, v| a + v, |a, b| a + b));
+            assert_eq!(sum.to_bits(), portable.to_bits(), "{level}");
         }
         if simd_level() < SimdLevel::Avx512 {
             let refused = std::panic::catch_unwind(|| run_at(SimdLevel::Avx512, || ()));
