@@ -98,16 +98,28 @@ pub fn busy_host(before: &Peak, after: &Peak) -> Option<String> {
     })
 }
 
-/// Seconds of CPU time this process has used (user and system, all threads), from
-/// `/proc/self/stat`; `None` where there is no such file.
+/// Seconds of CPU time this process has used (user and system, all threads); `None` where
+/// the system cannot say.
 pub fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which may hold spaces) in parentheses: utime and stime
-    // are the 12th and 13th, in clock ticks (USER_HZ, 100 on Linux).
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
+    cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+/// Seconds of CPU time the calling thread has used: unlike [`cpu_seconds`], other threads'
+/// work (a test harness's, say) does not count.
+pub fn thread_cpu_seconds() -> Option<f64> {
+    cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// One of the kernel's CPU-time clocks, in nanoseconds: no clock-tick rate to assume.
+#[allow(unsafe_code)] // a C call: std has no CPU-time clock
+fn cpu_clock(clock: libc::clockid_t) -> Option<f64> {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec for the call's duration.
+    let status = unsafe { libc::clock_gettime(clock, &mut now) };
+    (status == 0).then_some(now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9)
 }
 
 #[cfg(test)]
@@ -140,16 +152,39 @@ mod tests {
         assert_eq!(busy_host(&one_core, &one_core), None);
     }
 
+    /// The thread's clock counts this thread's work and no other's: with a second thread
+    /// spinning beside it (as other tests do, or the harness), it never reads more than the
+    /// wall time that passed, while the process's clock counts both. Fixed work, not a fixed
+    /// time: a busy host slows it but cannot make it cost nothing.
     #[test]
-    fn cpu_time_grows_with_work() {
-        let before = cpu_seconds().unwrap();
-        let started = Instant::now();
+    fn the_threads_cpu_time_counts_its_own_work() {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spinner = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        };
+        let wall = Instant::now();
+        let (process, thread) = (cpu_seconds().unwrap(), thread_cpu_seconds().unwrap());
         let mut x = 0u64;
-        while started.elapsed().as_secs_f64() < 0.2 {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        for _ in 0..100_000_000 {
+            x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
         }
+        let used = thread_cpu_seconds().unwrap() - thread;
+        let process_used = cpu_seconds().unwrap() - process;
+        let elapsed = wall.elapsed().as_secs_f64();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        spinner.join().unwrap();
         assert!(x != 7);
-        let used = cpu_seconds().unwrap() - before;
-        assert!(used > 0.1 && used < 1.0, "{used}");
+        // 10^8 dependent multiply-adds: at least 0.02 s on any CPU this runs on.
+        assert!(
+            used > 0.02,
+            "the loop used {used} s of the thread's CPU time"
+        );
+        assert!(used <= elapsed + 0.005, "{used} s of CPU in {elapsed} s");
+        assert!(process_used >= used - 1e-6, "{process_used} < {used}");
     }
 }
