@@ -105,7 +105,7 @@ fn every_echo_config_runs_end_to_end() {
 }
 
 #[test]
-#[ignore = "needs the IMDB archive at ../shared/data/aclImdb_v1_labeled.tar.gz"]
+#[ignore = "needs the IMDB archive ($ATTNX_DATA or `attnx data fetch imdb`)"]
 fn every_imdb_config_runs_end_to_end() {
     let archive = shared_archive();
     let dir = tempfile::tempdir().unwrap();

@@ -48,7 +48,7 @@ fn missing_data_says_how_to_get_it() {
 }
 
 #[test]
-#[ignore = "needs the IMDB archive at ../shared/data/aclImdb_v1_labeled.tar.gz"]
+#[ignore = "needs the IMDB archive ($ATTNX_DATA or `attnx data fetch imdb`)"]
 fn a_tiny_imdb_run_records_every_epoch() {
     let archive = shared_archive();
     let dir = tempfile::tempdir().unwrap();
@@ -127,7 +127,7 @@ const RESUMABLE: &str = r#"{"name": "imdb_resume",
 /// ends with the record an uninterrupted run writes: every per-epoch figure and the whole loss
 /// curve, to the last digit. Its checkpoints are gone once the record is written.
 #[test]
-#[ignore = "needs the IMDB archive at ../shared/data/aclImdb_v1_labeled.tar.gz"]
+#[ignore = "needs the IMDB archive ($ATTNX_DATA or `attnx data fetch imdb`)"]
 fn a_killed_repeat_resumes_to_the_same_record() {
     killed_after_epoch_resumes_to_the_same_record(RESUMABLE, 1);
 }
@@ -136,7 +136,7 @@ fn a_killed_repeat_resumes_to_the_same_record() {
 /// picks: the resumed run stops one epoch later and tests the model of the checkpoint written
 /// before the kill.
 #[test]
-#[ignore = "needs the IMDB archive at ../shared/data/aclImdb_v1_labeled.tar.gz"]
+#[ignore = "needs the IMDB archive ($ATTNX_DATA or `attnx data fetch imdb`)"]
 fn a_killed_repeat_with_a_validation_split_resumes_to_the_same_record() {
     killed_after_epoch_resumes_to_the_same_record(RESUMABLE_VALIDATED, 2);
 }
@@ -235,7 +235,7 @@ fn killed_after_epoch_resumes_to_the_same_record(config: &str, kill_after: usize
 /// `task.early_stopping` stops a repeat once the test loss has not improved for `patience`
 /// epochs, and the record says after which epoch.
 #[test]
-#[ignore = "needs the IMDB archive at ../shared/data/aclImdb_v1_labeled.tar.gz"]
+#[ignore = "needs the IMDB archive ($ATTNX_DATA or `attnx data fetch imdb`)"]
 fn early_stopping_ends_a_repeat_and_says_when() {
     let archive = shared_archive();
     let dir = tempfile::tempdir().unwrap();
@@ -273,7 +273,7 @@ fn early_stopping_ends_a_repeat_and_says_when() {
 /// epoch ends with that very model, so both records give the same test figures. (The quick
 /// learning rate makes it learn, then overfit, in a few epochs: the models differ.)
 #[test]
-#[ignore = "needs the IMDB archive at ../shared/data/aclImdb_v1_labeled.tar.gz"]
+#[ignore = "needs the IMDB archive ($ATTNX_DATA or `attnx data fetch imdb`)"]
 fn a_validation_split_picks_the_epoch_whose_model_is_tested() {
     let archive = shared_archive();
     let dir = tempfile::tempdir().unwrap();

@@ -438,24 +438,15 @@ mod tests {
     }
 }
 
-/// The real data: the labelled archive that the project's machines carry beside the checkout.
+/// The real data, wherever `archive_for_tests` finds it.
 #[cfg(test)]
 mod shared_archive {
     use super::*;
 
     #[test]
-    fn reads_the_shared_labelled_archive() {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/aclImdb_v1_labeled.tar.gz");
-        if !path.exists() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must have {}",
-                path.display()
-            );
-            eprintln!("skipped: {} not found", path.display());
-            return;
-        }
+    #[ignore = "needs the IMDB archive ($ATTNX_DATA or `attnx data fetch imdb`)"]
+    fn reads_the_real_archive() {
+        let path = crate::data::prepare::archive_for_tests();
         let reviews = ImdbReviews::read(&path).unwrap();
         assert_eq!(reviews.train.len(), 25_000);
         assert_eq!(reviews.test.len(), 25_000);

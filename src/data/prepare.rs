@@ -58,6 +58,24 @@ pub fn locate(
     )))
 }
 
+/// The IMDB archive for tests that need the real data, found as the binary finds it without
+/// `--data` or a config's field (`$ATTNX_DATA`, then `attnx data fetch`'s cache), and then as
+/// the project's own machines carry it, beside the checkout. Panics, naming all three, where
+/// none has it: such tests are `#[ignore = "needs the IMDB archive ..."]`, and CI runs them.
+#[doc(hidden)]
+pub fn archive_for_tests() -> PathBuf {
+    let beside =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/aclImdb_v1_labeled.tar.gz");
+    match locate(None, None) {
+        Ok((path, _)) => path,
+        Err(_) if beside.exists() => beside,
+        Err(not_found) => panic!(
+            "this test needs the IMDB archive, and it is not at {}: {not_found}",
+            beside.display()
+        ),
+    }
+}
+
 /// Reviews as ids (`[START, word ids...]`, unpadded) with their labels and file names.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Encoded {

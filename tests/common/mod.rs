@@ -17,14 +17,11 @@ pub fn attnx(dir: &Path) -> Command {
     cmd
 }
 
-/// The labelled IMDB archive beside the project (`../shared/data`); a test that needs it fails
-/// without it (such tests are `#[ignore = "needs the IMDB archive ..."]`: `cargo test --release
-/// -- --ignored` runs them, as CI does).
+/// The IMDB archive, found as the binary finds it (`$ATTNX_DATA`, the fetch cache) or beside
+/// the checkout; a test that needs it fails without it (such tests are `#[ignore = "needs the
+/// IMDB archive ..."]`: `cargo test --release -- --ignored` runs them, as CI does).
 pub fn shared_archive() -> PathBuf {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/aclImdb_v1_labeled.tar.gz");
-    assert!(path.exists(), "this test needs {}", path.display());
-    path
+    attnx::data::prepare::archive_for_tests()
 }
 
 /// Writes `text` to `dir/name` and returns the path.
