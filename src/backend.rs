@@ -37,7 +37,7 @@ fn wgpu_device(choice: WgpuDevice) -> Result<Device, InputError> {
     // wgpu reports a missing adapter (or a driver that cannot run compute shaders) by
     // panicking on first use; run one small matmul to turn that into an error here.
     let probe = device.clone();
-    let outcome = crate::quietly(move || {
+    let outcome = crate::error::quietly(move || {
         let x = Tensor::<2>::ones([2, 2], &probe);
         x.clone().matmul(x).into_data().try_into_vec::<f32>().ok()
     });

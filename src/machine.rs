@@ -1,5 +1,5 @@
 //! The machine attnx runs on, as far as it decides a result's bits: the CPU, the vector
-//! instructions the kernels use, the threads. Records name it ([`crate::record::Machine`]), and
+//! instructions the kernels use, the threads. Records name it ([`Machine`]), and
 //! attnx's SIMD kernels dispatch on [`simd_level`], so that what a record says is what ran.
 
 use std::fmt;
@@ -82,9 +82,26 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
+/// The machine a repeat ran on, as records name it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Machine {
+    /// The CPU's model name.
+    pub cpu: String,
+    /// The vector instructions attnx's CPU kernels ran with.
+    pub simd: SimdLevel,
+    /// Logical CPUs available to attnx.
+    pub threads: usize,
+}
+
+impl fmt::Display for Machine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.cpu, self.simd)
+    }
+}
+
 /// This machine, as a record names it.
-pub fn this() -> crate::record::Machine {
-    crate::record::Machine {
+pub fn this() -> Machine {
+    Machine {
         cpu: cpu_model(),
         simd: simd_level(),
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -57,7 +57,7 @@ fn main() -> ExitCode {
         unsafe { std::env::set_var("BURN_DEVICE", "flex") };
     }
     keep_freed_memory();
-    attnx::install_panic_hook();
+    attnx::error::install_panic_hook();
     let cli = attnx::commands::Cli::parse();
     match attnx::commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

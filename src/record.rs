@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Attending, Backend, EchoModel, ExperimentConfig, Score, Study, TextModel};
-use crate::machine::SimdLevel;
+pub use crate::machine::Machine;
 
 /// Everything known about one finished repeat.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,23 +58,6 @@ pub struct RepeatRecord {
     /// The saved weights, a burnpack file beside the record, when they were saved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_file: Option<String>,
-}
-
-/// The machine a repeat ran on.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Machine {
-    /// The CPU's model name.
-    pub cpu: String,
-    /// The vector instructions attnx's CPU kernels ran with.
-    pub simd: SimdLevel,
-    /// Logical CPUs available to attnx.
-    pub threads: usize,
-}
-
-impl std::fmt::Display for Machine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.cpu, self.simd)
-    }
 }
 
 /// Mean training loss over consecutive windows of `every` steps.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::{table, table_aligned};
+use super::table::{table, table_aligned};
 
 /// A Markdown table whose first `left` columns are left-aligned, the others right-aligned.
 fn markdown_table(out: &mut String, header: &[String], rows: &[Vec<String>], left: usize) {

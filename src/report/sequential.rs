@@ -4,8 +4,8 @@
 
 use crate::experiment::Sequential;
 use crate::record::leading_figures;
-use crate::sequential::{Look, Plan};
 use crate::stats::Decision;
+use crate::stats::sequential::{Look, Plan};
 
 use super::format_p;
 use super::verdict::points;

@@ -205,7 +205,8 @@ impl Work<'_> {
             label: &label,
             checkpoint_dir: &checkpoint_dir,
         };
-        let outcomes = match crate::quietly(|| train_unit(config, data, &unit.indices, &run)) {
+        let outcomes = match crate::error::quietly(|| train_unit(config, data, &unit.indices, &run))
+        {
             Ok(Ok(outcomes)) => outcomes,
             Ok(Err(reason)) => {
                 return (

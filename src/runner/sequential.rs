@@ -1,4 +1,4 @@
-//! Runs configs until their comparisons are decided ([`crate::sequential`]): each look's
+//! Runs configs until their comparisons are decided ([`crate::stats::sequential`]): each look's
 //! repeats are trained like any run (claimed, recorded, resumable), and every decision is
 //! taken from the records, so a killed run, a second process or a Slurm array task continues
 //! the same design and reaches the same verdict.
@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use crate::config::ExperimentConfig;
 use crate::experiment::Sequential;
 use crate::record::{At, ConfigRecords, leading_figures};
-use crate::sequential::{Look, Plan};
+use crate::stats::sequential::{Look, Plan};
 use crate::store::ResultStore;
 
 use super::RunOptions;

@@ -1,5 +1,6 @@
 //! The decoder's backward pass: backpropagation through every step, from the forward pass's
-//! trace ([`decode`]'s), each kernel's gradient in one product over all steps.
+//! trace ([`decode`](super::forward::decode)'s), each kernel's gradient in one product over
+//! all steps.
 
 use super::super::matmul::{Operand, small_matmul};
 use super::super::op::zeroed_part;
