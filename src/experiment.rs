@@ -40,7 +40,7 @@ pub struct Experiment {
     pub sequential: Option<Sequential>,
 }
 
-/// A group-sequential comparison (see [`crate::sequential`]): repeats in looks of 3, 5, 8, ...
+/// A group-sequential comparison (see [`crate::stats::sequential`]): repeats in looks of 3, 5, 8, ...
 /// per config until every comparison is decided, at most `max_repeats`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,8 +99,8 @@ impl Sequential {
     }
 
     /// The design for a family of `comparisons`.
-    pub fn design(&self, comparisons: usize) -> crate::sequential::Design {
-        crate::sequential::Design {
+    pub fn design(&self, comparisons: usize) -> crate::stats::sequential::Design {
+        crate::stats::sequential::Design {
             max_repeats: self.max_repeats,
             margin: self.margin,
             alpha: self.alpha,
@@ -256,7 +256,7 @@ impl Experiment {
         let text = std::fs::read_to_string(path)
             .map_err(|e| InputError(format!("{}: cannot read experiment: {e}", path.display())))?;
         let de = &mut serde_json::Deserializer::from_str(&text);
-        let experiment: Self = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut experiment: Self = serde_path_to_error::deserialize(de).map_err(|e| {
             InputError(format!(
                 "{}: {}: {}",
                 path.display(),
@@ -273,6 +273,26 @@ impl Experiment {
                     "{}: sweep.axes: name at least one axis",
                     path.display()
                 )));
+            }
+        }
+        // One margin per experiment: the design's and the claims' and tables'. Given in one
+        // place it holds for both; given in both, the two must agree.
+        if let Some(sequential) = &mut experiment.sequential {
+            let raw: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            let top = raw.get("margin").is_some();
+            let inner = raw.pointer("/sequential/margin").is_some();
+            match (top, inner) {
+                (true, true) if sequential.margin != experiment.margin => {
+                    return Err(InputError(format!(
+                        "{}: sequential.margin ({}) differs from margin ({}): give the margin once",
+                        path.display(),
+                        sequential.margin,
+                        experiment.margin
+                    )));
+                }
+                (false, true) => experiment.margin = sequential.margin,
+                (true, false) => sequential.margin = experiment.margin,
+                _ => {}
             }
         }
         if let Some(sequential) = &experiment.sequential {

@@ -197,3 +197,49 @@ fn an_experiments_design_is_kept_and_options_override_only_their_fields() {
         "{changed}"
     );
 }
+
+/// `--margin` is the margin of every line the run prints: the looks and the fixed-n comparison
+/// under them (which once tested equivalence at ±1 point whatever the margin given).
+#[test]
+fn the_margin_given_is_used_by_every_line_of_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    write_configs(dir.path());
+    let out = attnx(dir.path())
+        .args(["compare", "a.json", "b.json", "--until-decided"])
+        .args(["--max-repeats", "3", "--margin", "3", "--out", "res"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("±3 points"), "{stdout}");
+    assert!(stdout.contains("; TOST ±3 points: "), "{stdout}");
+    assert!(
+        !stdout.contains("±1 point") && !stderr.contains("±1 point"),
+        "{stdout}\n{stderr}"
+    );
+}
+
+/// An experiment has one margin: `sequential.margin` alone is the claims' too, and two
+/// different margins are refused.
+#[test]
+fn an_experiment_gives_its_margin_once() {
+    let dir = tempfile::tempdir().unwrap();
+    write_configs(dir.path());
+    write(
+        dir.path(),
+        "two.json",
+        r#"{"name": "two", "title": "t", "metric": "m", "configs": ["a.json", "b.json"],
+            "margin": 2.0, "sequential": {"max_repeats": 5, "margin": 30.0}}"#,
+    );
+    let out = attnx(dir.path())
+        .args(["compare", "--experiment", "two.json", "--out", "res"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr.trim(),
+        "error: two.json: sequential.margin (30) differs from margin (2): give the margin once"
+    );
+}

@@ -178,7 +178,11 @@ pub fn run(command: &RunCommand) -> Result<()> {
     if crate::experiment::is_experiment_file(&path) {
         run_experiment(&path, options)
     } else {
-        run_and_report(std::slice::from_ref(config), options)
+        run_and_report(
+            std::slice::from_ref(config),
+            options,
+            report::DEFAULT_MARGIN,
+        )
     }
 }
 
@@ -191,6 +195,15 @@ pub fn compare(command: &CompareCommand) -> Result<()> {
             match command.sequential.spec(experiment.sequential)? {
                 Some(spec) => {
                     eprintln!("{}", experiment.title);
+                    if spec.margin != experiment.margin {
+                        eprintln!(
+                            "note: this run judges equivalence within ±{} (--margin); `attnx \
+                             report` judges {} within its file's ±{}",
+                            report::verdict::points(spec.margin),
+                            experiment.name,
+                            report::verdict::points(experiment.margin)
+                        );
+                    }
                     until_decided(&experiment.configs, &spec, &command.options)
                 }
                 None => run_experiment(&path, &command.options),
@@ -198,7 +211,7 @@ pub fn compare(command: &CompareCommand) -> Result<()> {
         }
         None => match command.sequential.spec(None)? {
             Some(spec) => until_decided(&command.configs, &spec, &command.options),
-            None => run_and_report(&command.configs, &command.options),
+            None => run_and_report(&command.configs, &command.options, report::DEFAULT_MARGIN),
         },
     }
 }
@@ -231,7 +244,10 @@ fn until_decided(
     };
     let standing = runner::sequential::until_decided(&store, configs, spec, &options, &say)?;
     print_standing(spec, &standing);
-    print!("{}", report::accuracy_report(&standing.results));
+    print!(
+        "{}",
+        report::accuracy_report(&standing.results, spec.margin)
+    );
     Ok(())
 }
 
@@ -254,22 +270,25 @@ pub(crate) fn print_standing(
     print!("{}", document.text());
 }
 
-fn run_and_report(names: &[String], args: &RunArgs) -> Result<()> {
+/// Runs what is missing of the configs named and prints their comparison, equivalence judged
+/// within `margin` points.
+fn run_and_report(names: &[String], args: &RunArgs, margin: f64) -> Result<()> {
     let set = args.overrides()?;
     let configs = runner::load_configs(names, &set)?;
     let labels: Vec<String> = configs
         .iter()
         .map(|c| crate::config::overrides::label(c.name(), &set))
         .collect();
-    run_labelled(configs, &labels, args)
+    run_labelled(configs, &labels, args, margin)
 }
 
 /// Runs what is missing of `configs` (with the command line's options) and prints their
-/// comparison, each config under its label.
+/// comparison, each config under its label, equivalence judged within `margin` points.
 pub fn run_labelled(
     configs: Vec<ExperimentConfig>,
     labels: &[String],
     args: &RunArgs,
+    margin: f64,
 ) -> Result<()> {
     let options = args.options();
     let configs: Vec<ExperimentConfig> = configs
@@ -278,7 +297,10 @@ pub fn run_labelled(
         .collect::<Result<_, _>>()?;
     let store = ResultStore::new(&args.out);
     let results = runner::run(&store, configs, &options)?;
-    print!("{}", report::accuracy_report_labelled(&results, labels));
+    print!(
+        "{}",
+        report::accuracy_report_labelled(&results, labels, margin)
+    );
     Ok(())
 }
 
@@ -290,8 +312,8 @@ fn run_experiment(path: &Path, args: &RunArgs) -> Result<()> {
         Some(points) => {
             let labels: Vec<String> = points.iter().map(|p| p.label.clone()).collect();
             let configs = points.into_iter().map(|p| p.config).collect();
-            run_labelled(configs, &labels, args)
+            run_labelled(configs, &labels, args, experiment.margin)
         }
-        None => run_and_report(&experiment.configs, args),
+        None => run_and_report(&experiment.configs, args, experiment.margin),
     }
 }

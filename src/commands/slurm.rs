@@ -113,6 +113,8 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
     }
     let store = ResultStore::new(&args.out);
     let sequential = args.sequential.spec(job.sequential())?;
+    // The margin the user gave (--margin, or the experiment's) is the one every table uses.
+    let margin = sequential.map_or(job.margin(), |s| s.margin);
     let todo = match &sequential {
         // The next look's missing repeats: the tasks go on to later looks by themselves.
         Some(spec) => {
@@ -129,7 +131,7 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
             "nothing to run: every repeat is recorded in {}",
             args.out.display()
         );
-        return print_table(&store, configs);
+        return print_table(&store, configs, margin);
     }
     let tasks = args.tasks.map_or(todo.min(64), |n| n as usize).min(todo);
     let out = absolute(&args.out)?;
@@ -181,7 +183,7 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
         let standing = runner::sequential::standing(&store, &configs, spec)?;
         super::run::print_standing(spec, &standing);
     }
-    print_table(&store, configs)
+    print_table(&store, configs, margin)
 }
 
 /// What every array task runs.
@@ -192,6 +194,8 @@ enum Job {
         paths: Vec<PathBuf>,
         set: Vec<Override>,
         sequential: Option<crate::experiment::Sequential>,
+        /// The equivalence margin of the experiment named alone (else the default).
+        margin: f64,
     },
     /// A grid of one config: `attnx sweep`.
     Sweep { path: PathBuf, axes: Vec<Axis> },
@@ -206,6 +210,7 @@ impl Job {
         let axes: Vec<Axis> = crate::config::overrides::parse_all(&args.set)?;
         let mut paths = Vec::new();
         let mut sequential = None;
+        let mut margin = crate::report::DEFAULT_MARGIN;
         for name in &args.configs {
             let path = crate::config::resolve_config_path(name)
                 .or_else(|_| crate::experiment::resolve(name))?;
@@ -225,8 +230,9 @@ impl Job {
                     path: absolute(&path)?,
                 });
             }
-            if experiment.sequential.is_some() && args.configs.len() == 1 {
+            if args.configs.len() == 1 {
                 sequential = experiment.sequential;
+                margin = experiment.margin;
             }
             for config in &experiment.configs {
                 paths.push(absolute(&crate::config::resolve_config_path(config)?)?);
@@ -249,7 +255,16 @@ impl Job {
             paths,
             set,
             sequential,
+            margin,
         })
+    }
+
+    /// The equivalence margin of the job's tables: the experiment's, for one named alone.
+    fn margin(&self) -> f64 {
+        match self {
+            Job::Configs { margin, .. } => *margin,
+            _ => crate::report::DEFAULT_MARGIN,
+        }
     }
 
     /// The sequential design an experiment named alone asks for.
@@ -400,7 +415,7 @@ fn shell_word(word: &str) -> String {
 }
 
 /// The comparison table of what is recorded now, and what is still missing.
-fn print_table(store: &ResultStore, configs: Vec<ExperimentConfig>) -> Result<()> {
+fn print_table(store: &ResultStore, configs: Vec<ExperimentConfig>, margin: f64) -> Result<()> {
     let (results, missing) = runner::recorded_and_missing(store, configs)?;
     for (result, missing) in results.iter().zip(&missing) {
         if !missing.is_empty() {
@@ -412,7 +427,7 @@ fn print_table(store: &ResultStore, configs: Vec<ExperimentConfig>) -> Result<()
             );
         }
     }
-    print!("{}", report::accuracy_report(&results));
+    print!("{}", report::accuracy_report(&results, margin));
     Ok(())
 }
 

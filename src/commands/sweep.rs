@@ -41,5 +41,10 @@ pub fn run(command: &SweepCommand) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    run_labelled(configs, &labels, &command.options)
+    run_labelled(
+        configs,
+        &labels,
+        &command.options,
+        crate::report::DEFAULT_MARGIN,
+    )
 }

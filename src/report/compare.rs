@@ -23,15 +23,18 @@ pub struct Comparison {
     /// The Holm-adjusted p-value and the number of comparisons it adjusts for, when several
     /// variants were tested against one control.
     pub holm: Option<(f64, usize)>,
-    /// The equivalence test's p-value within ±[`MARGIN`] (TOST), Holm-adjusted like `holm`.
+    /// The equivalence test's p-value within ±`margin` (TOST), Holm-adjusted like `holm`.
     pub equivalence: Option<f64>,
+    /// The equivalence margin, in points: the experiment's or the command line's.
+    pub margin: f64,
 }
 
-/// The margin of the comparisons' equivalence tests, in points.
-pub const MARGIN: f64 = 1.0;
+/// The equivalence margin, in points, where neither an experiment nor the command line gives
+/// one.
+pub const DEFAULT_MARGIN: f64 = 1.0;
 
 impl Comparison {
-    /// What the tests decide: different, equivalent within [`MARGIN`], or cannot tell.
+    /// What the tests decide: different, equivalent within `margin`, or cannot tell.
     pub fn decision(&self) -> Option<crate::stats::Decision> {
         let w = self.welch.as_ref()?;
         let p = self.holm.map_or(w.p, |(p, _)| p);
@@ -44,7 +47,7 @@ impl Comparison {
 }
 
 impl Comparison {
-    pub fn new(control: &str, a: &[f64], variant: &str, b: &[f64]) -> Self {
+    pub fn new(control: &str, a: &[f64], variant: &str, b: &[f64], margin: f64) -> Self {
         Comparison {
             control: control.to_string(),
             variant: variant.to_string(),
@@ -54,7 +57,8 @@ impl Comparison {
                 .map(|(sb, sa)| sb.mean - sa.mean),
             welch: Welch::test(a, b),
             holm: None,
-            equivalence: Welch::test(a, b).map(|w| w.equivalence_p(MARGIN)),
+            equivalence: Welch::test(a, b).map(|w| w.equivalence_p(margin)),
+            margin,
         }
     }
 }
@@ -89,9 +93,9 @@ impl fmt::Display for Comparison {
             write!(
                 f,
                 "; TOST ±{}: {}) -> {}",
-                verdict::points(MARGIN),
+                verdict::points(self.margin),
                 format_p(p),
-                decision.describe(MARGIN)
+                decision.describe(self.margin)
             )
         } else {
             f.write_str(")")
@@ -102,10 +106,15 @@ impl fmt::Display for Comparison {
 /// Every config in `others` against `control`. With more than one test, each carries its
 /// Holm-adjusted p-value: testing several variants against one control at 5% each would find
 /// a "significant" difference by chance too often.
-pub fn comparisons(control: &str, a: &[f64], others: &[(String, Vec<f64>)]) -> Vec<Comparison> {
+pub fn comparisons(
+    control: &str,
+    a: &[f64],
+    others: &[(String, Vec<f64>)],
+    margin: f64,
+) -> Vec<Comparison> {
     let mut out: Vec<Comparison> = others
         .iter()
-        .map(|(name, b)| Comparison::new(control, a, name, b))
+        .map(|(name, b)| Comparison::new(control, a, name, b, margin))
         .collect();
     let tested: Vec<f64> = out.iter().filter_map(|c| c.welch.map(|w| w.p)).collect();
     if tested.len() > 1 {
@@ -137,6 +146,7 @@ pub fn format_p(p: f64) -> String {
 pub(super) fn comparison_lines(
     groups: &[&Group],
     published: Option<&BTreeMap<String, Published>>,
+    margin: f64,
 ) -> Vec<String> {
     let published_of = |g: &Group| published.and_then(|p| p.get(&g.name));
     let mut lines: Vec<String> = Vec::new();
@@ -151,7 +161,7 @@ pub(super) fn comparison_lines(
             let others: Vec<(String, Vec<f64>)> =
                 rest.iter().map(|g| (g.label(), g.accuracies())).collect();
             lines.extend(
-                comparisons(&first.label(), &first.accuracies(), &others)
+                comparisons(&first.label(), &first.accuracies(), &others, margin)
                     .iter()
                     .map(Comparison::to_string),
             );
@@ -218,7 +228,7 @@ mod tests {
             ("far".to_string(), vec![90.0, 88.0, 93.0, 85.0, 91.0]),
             ("one".to_string(), vec![50.0]),
         ];
-        let lines: Vec<String> = comparisons("control", &control, &others)
+        let lines: Vec<String> = comparisons("control", &control, &others, DEFAULT_MARGIN)
             .iter()
             .map(Comparison::to_string)
             .collect();
@@ -237,7 +247,7 @@ mod tests {
         assert!(lines[0].ends_with("-> cannot tell"), "{}", lines[0]);
         assert!(lines[1].ends_with("-> different (lower)"), "{}", lines[1]);
         assert!(lines[2].contains("n too small"), "{}", lines[2]);
-        let single = comparisons("control", &control, &others[..1]);
+        let single = comparisons("control", &control, &others[..1], DEFAULT_MARGIN);
         assert!(single[0].holm.is_none());
         assert!(!single[0].to_string().contains("Holm"), "{}", single[0]);
     }
