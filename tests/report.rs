@@ -161,6 +161,32 @@ fn report_tables_snapshot() {
     );
 }
 
+/// An experiment's margin is its report's everywhere: the verdict rule, the claims and the
+/// comparison lines (which once tested at ±1 point whatever the experiment said).
+#[test]
+fn an_experiments_margin_is_used_by_every_line_of_its_report() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let ex = dir.path().join("experiments/ex.json");
+    let text = std::fs::read_to_string(&ex).unwrap().replacen(
+        r#""name": "ex","#,
+        r#""name": "ex", "margin": 2.0,"#,
+        1,
+    );
+    std::fs::write(&ex, text).unwrap();
+    let out = report(dir.path())
+        .args(["--format", "terminal"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let ex = &text[..text.find("EY:").unwrap_or(text.len())];
+    assert!(ex.contains("within ±2 points"), "{ex}");
+    assert!(ex.contains("; TOST ±2 points: "), "{ex}");
+    assert!(!ex.contains("±1 point"), "{ex}");
+}
+
 #[test]
 fn report_writes_markdown_csv_json_and_plots_that_parse() {
     let dir = tempfile::tempdir().unwrap();
@@ -250,4 +276,44 @@ fn a_corrupt_record_is_named_and_skipped() {
         .unwrap();
     let cells: Vec<&str> = attn_line.split_whitespace().collect();
     assert_eq!(&cells[..4], ["attn", "flex", "3", "98.00"], "{attn_line}");
+}
+
+/// The committed results/REPORT.md and README.md's results are what the committed records give:
+/// no figure in them is typed by hand, and a change of the report's code or of a record that
+/// is not carried into them fails here.
+#[test]
+fn the_committed_report_and_readme_are_what_the_committed_records_give() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let gathered = attnx::report::gather(
+        &root.join("results"),
+        &root.join("configs"),
+        &root.join("experiments"),
+        None,
+    )
+    .unwrap();
+    let how = "run `cargo run --release -- report results --readme README.md` and commit what it \
+               writes (records written into results/ and not committed count too)";
+    let first_difference = |a: &str, b: &str| {
+        a.lines()
+            .zip(b.lines())
+            .position(|(x, y)| x != y)
+            .map_or(a.lines().count().min(b.lines().count()), |i| i + 1)
+    };
+
+    let report = gathered.build().markdown();
+    let committed = std::fs::read_to_string(root.join("results/REPORT.md")).unwrap();
+    assert!(
+        committed == report,
+        "results/REPORT.md differs from the records from line {}: {how}",
+        first_difference(&committed, &report)
+    );
+
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let generated = attnx::report::readme::markdown(&gathered.scan, &gathered.experiments);
+    let want = attnx::report::readme::splice("README.md", &readme, &generated).unwrap();
+    assert!(
+        readme == want,
+        "README.md's results differ from the records from line {}: {how}",
+        first_difference(&readme, &want)
+    );
 }

@@ -27,6 +27,10 @@ pub struct ReportCommand {
     /// The experiments to report.
     #[arg(long, value_name = "DIR", default_value = crate::experiment::EXPERIMENT_DIR)]
     pub experiments: PathBuf,
+    /// Also write every experiment's claims, decisions or summary into this Markdown file,
+    /// between its two `<!-- attnx report: ... -->` marker lines (the project's README.md).
+    #[arg(long, value_name = "FILE")]
+    pub readme: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -49,8 +53,27 @@ pub fn run(command: &ReportCommand) -> Result<()> {
         out,
         configs,
         experiments,
+        readme,
     } = command;
-    report(results, format, out.as_deref(), configs, experiments)
+    let gathered = report(results, format, out.as_deref(), configs, experiments)?;
+    if let Some(path) = readme {
+        write_readme(&gathered, path)?;
+    }
+    Ok(())
+}
+
+/// Writes the generated results into `path` between its markers (the file is left as it is
+/// when they are already current).
+fn write_readme(gathered: &crate::report::Gathered, path: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError(format!("{}: cannot read: {e}", path.display())))?;
+    let generated = crate::report::readme::markdown(&gathered.scan, &gathered.experiments);
+    let spliced = crate::report::readme::splice(&path.display().to_string(), &text, &generated)?;
+    if spliced != text {
+        crate::fsutil::write_atomic(path, spliced.as_bytes())?;
+    }
+    eprintln!("wrote {}'s results", path.display());
+    Ok(())
 }
 
 fn report(
@@ -59,25 +82,12 @@ fn report(
     out: Option<&Path>,
     configs: &Path,
     experiments: &Path,
-) -> Result<()> {
-    let experiments = crate::experiment::Experiment::load_all(experiments)?;
-    let scan = crate::report::scan(results, configs).map_err(|e| InputError(format!("{e:#}")))?;
-    for warning in &scan.warnings {
+) -> Result<crate::report::Gathered> {
+    let gathered = crate::report::gather(results, configs, experiments, out)?;
+    for warning in &gathered.scan.warnings {
         eprintln!("warning: {warning}");
     }
-    let plots_dir = out.unwrap_or(results).join("plots");
-    // The report links the heatmaps `attnx attention` drew (report::heatmap_file names them).
-    let heatmaps: Vec<String> = crate::fsutil::files_named(&plots_dir, "", ".svg")?
-        .iter()
-        .filter_map(|path| path.file_name()?.to_str().map(str::to_string))
-        .collect();
-    let mut sweeps = std::collections::BTreeMap::new();
-    for experiment in &experiments {
-        if let Some(points) = experiment.points(configs)? {
-            sweeps.insert(experiment.name.clone(), points);
-        }
-    }
-    let report = crate::report::build(&scan, &experiments, &sweeps, &heatmaps);
+    let report = gathered.build();
     if formats.contains(&Format::Terminal) {
         print!("{}", report.text());
     }
@@ -90,5 +100,5 @@ fn report(
     for path in written {
         eprintln!("wrote {}", path.display());
     }
-    Ok(())
+    Ok(gathered)
 }

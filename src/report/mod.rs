@@ -7,22 +7,25 @@ pub mod compare;
 pub mod document;
 pub mod heatmap;
 pub mod plots;
+pub mod readme;
 pub mod scan;
 pub mod sequential;
+mod summary;
 pub mod table;
 pub mod verdict;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-pub use compare::{Comparison, MARGIN, comparisons, format_p};
+pub use compare::{Comparison, DEFAULT_MARGIN, comparisons, format_p};
 pub use document::{Block, Report, Row};
 pub use scan::{Group, Scan, Status, scan};
 pub use table::{fixed, percent, table, table_aligned};
 
 use compare::comparison_lines;
-use table::{epoch_block, row, summary_table};
+use summary::{epoch_block, row, summary_table};
 
+use crate::error::InputError;
 use crate::experiment::{Experiment, Point, Published};
 use crate::record::ConfigRecords;
 
@@ -40,18 +43,23 @@ pub fn is_heatmap_of(file: &str, config: &str) -> bool {
 }
 
 /// What `attnx run` and `attnx compare` print: the section `attnx report` gives an experiment
-/// (without published figures), then every repeat's accuracy.
-pub fn accuracy_report(results: &[ConfigRecords]) -> String {
+/// (without published figures), then every repeat's accuracy; equivalence is judged within
+/// `margin` points.
+pub fn accuracy_report(results: &[ConfigRecords], margin: f64) -> String {
     let labels: Vec<String> = results
         .iter()
         .map(|r| r.config.name().to_string())
         .collect();
-    accuracy_report_labelled(results, &labels)
+    accuracy_report_labelled(results, &labels, margin)
 }
 
 /// [`accuracy_report`] with each config under its label (a sweep's point, the settings
 /// `--set` changed), every other config set against the first.
-pub fn accuracy_report_labelled(results: &[ConfigRecords], labels: &[String]) -> String {
+pub fn accuracy_report_labelled(
+    results: &[ConfigRecords],
+    labels: &[String],
+    margin: f64,
+) -> String {
     let groups: Vec<Group> = results
         .iter()
         .zip(labels)
@@ -69,7 +77,7 @@ pub fn accuracy_report_labelled(results: &[ConfigRecords], labels: &[String]) ->
     report
         .blocks
         .push(Block::Text(format!("Metric: {metric}.")));
-    section(&mut report, &groups, "", None);
+    section(&mut report, &groups, ("", margin), None);
     let width = groups.iter().map(|g| g.name.len()).max().unwrap_or(0);
     let mut lines = String::from("per-repeat accuracy (%)");
     for g in &groups {
@@ -87,7 +95,7 @@ pub fn accuracy_report_labelled(results: &[ConfigRecords], labels: &[String]) ->
 fn section(
     report: &mut Report,
     groups: &[&Group],
-    experiment: &str,
+    (experiment, margin): (&str, f64),
     published: Option<&BTreeMap<String, Published>>,
 ) {
     let published_of = |g: &Group| published.and_then(|p| p.get(&g.name));
@@ -116,7 +124,7 @@ fn section(
         report.blocks.push(Block::Text(note));
     }
 
-    let lines = comparison_lines(groups, published);
+    let lines = comparison_lines(groups, published, margin);
     if !lines.is_empty() {
         report.blocks.push(Block::Text(lines.join("\n")));
     }
@@ -128,6 +136,66 @@ fn section(
         }
     }
     report.rows.extend(rows);
+}
+
+/// What a report is built from: the records, the experiments, each sweep's points, and the
+/// heatmaps `attnx attention` drew into the plots folder.
+pub struct Gathered {
+    pub scan: Scan,
+    pub experiments: Vec<Experiment>,
+    pub sweeps: BTreeMap<String, Vec<Point>>,
+    pub heatmaps: Vec<String>,
+}
+
+/// Reads the records under `results` (compared with the configs in `configs`) and the
+/// experiments in `experiments`; the plots folder is `out`'s (default `results`'s).
+pub fn gather(
+    results: &std::path::Path,
+    configs: &std::path::Path,
+    experiments: &std::path::Path,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<Gathered> {
+    let experiments = Experiment::load_all(experiments)?;
+    let scan = scan(results, configs).map_err(|e| InputError(format!("{e:#}")))?;
+    let plots_dir = out.unwrap_or(results).join("plots");
+    // The report links the heatmaps `attnx attention` drew (heatmap_file names them).
+    let heatmaps: Vec<String> = crate::fsutil::files_named(&plots_dir, "", ".svg")?
+        .iter()
+        .filter_map(|path| path.file_name()?.to_str().map(str::to_string))
+        .collect();
+    let mut sweeps = BTreeMap::new();
+    for experiment in &experiments {
+        if let Some(points) = experiment.points(configs)? {
+            sweeps.insert(experiment.name.clone(), points);
+        }
+    }
+    Ok(Gathered {
+        scan,
+        experiments,
+        sweeps,
+        heatmaps,
+    })
+}
+
+impl Gathered {
+    /// The report of what was gathered.
+    pub fn build(&self) -> Report {
+        build(&self.scan, &self.experiments, &self.sweeps, &self.heatmaps)
+    }
+}
+
+/// An experiment's configs as their files define them now, in the experiment's order: what
+/// its claims are judged on.
+fn declared<'a>(scan: &'a Scan, experiment: &Experiment) -> Vec<&'a Group> {
+    experiment
+        .configs
+        .iter()
+        .filter_map(|name| {
+            scan.groups
+                .iter()
+                .find(|g| &g.name == name && g.status == Status::Current)
+        })
+        .collect()
 }
 
 /// Builds the report of `scan` for `experiments`. `extra_plots` are the files already in the
@@ -163,15 +231,7 @@ pub fn build(
         }
         // The configs as their files define them, then every other record of those configs
         // (`--set`, another backend, an older config or protocol): the variants.
-        let declared: Vec<&Group> = experiment
-            .configs
-            .iter()
-            .filter_map(|name| {
-                scan.groups
-                    .iter()
-                    .find(|g| &g.name == name && g.status == Status::Current)
-            })
-            .collect();
+        let declared = declared(scan, experiment);
         let variants: Vec<&Group> = experiment
             .configs
             .iter()
@@ -213,7 +273,7 @@ pub fn build(
             section(
                 &mut report,
                 &declared,
-                &experiment.name,
+                (&experiment.name, experiment.margin),
                 Some(&experiment.published),
             );
         }
@@ -227,7 +287,12 @@ pub fn build(
                  config or protocol): not the article's setting, so never set against its figures."
                     .into(),
             ));
-            section(&mut report, &variants, &experiment.name, None);
+            section(
+                &mut report,
+                &variants,
+                (&experiment.name, experiment.margin),
+                None,
+            );
         }
         let shown: Vec<&Group> = declared.iter().chain(&variants).copied().collect();
         if let Some(line) = machines_line(&shown) {
@@ -327,7 +392,7 @@ fn sweep_section(
         return Vec::new();
     }
     let groups: Vec<&Group> = found.iter().map(|(_, g)| g).collect();
-    section(report, &groups, &experiment.name, None);
+    section(report, &groups, (&experiment.name, experiment.margin), None);
     let line =
         plots::sweep(experiment, &found).map(|p| (format!("{}_sweep.svg", experiment.name), p));
     for (file, plot) in line
