@@ -100,8 +100,8 @@ const REPORT_EVERY: Duration = Duration::from_millis(50);
 /// one-pair steps, with one change: it records every step's losses itself and hands burn-train's
 /// event processor a step only every [`REPORT_EVERY`] (and the last). The default loop sends
 /// every step to the processor's thread, which wakes it and its metric store's thread: at
-/// E1's 0.7 ms steps, with both cores training, that made E1's comparison 0.98-1.27x slower
-/// (docs/performance.md).
+/// E1's sub-millisecond steps, with both cores training, that made E1's comparison measurably
+/// slower (CHANGELOG.md, 0.9.2, has the rounds).
 pub struct EchoStrategy {
     pub device: Device,
     /// Every step's losses, for the loss curves.
