@@ -3,13 +3,14 @@
 //! The binary (`src/main.rs`) is a thin shell over [`commands`] (one file per subcommand).
 //! Dependencies point one way: commands -> [`runner`] (plan: what is missing; execute:
 //! workers) -> [`train`] -> [`models`] -> [`kernels`] (the CPU ops with their own backward
-//! passes); [`data`] and [`config`] (the JSON schema) sit below them, and [`record`] (the
-//! on-disk schema) below those. [`store`] reads and writes records and knows nothing of
+//! passes); [`data`] and [`config`] (the JSON schema) sit below them, [`record`] (the on-disk
+//! schema, which names a config) above [`config`], and [`machine`] (the CPU and SIMD level
+//! records name) below everything. [`store`] reads and writes records and knows nothing of
 //! training; [`report`] turns records into tables and plots with [`stats`] (summaries, tests,
 //! and `stats::sequential`, the design of `--until-decided`). Shared plumbing: [`fsutil`]
-//! (atomic writes, sha256), [`rng`] (per-repeat generators), [`error`] (bad input, exit 2),
-//! [`backend`] (config backend -> burn `Device`), [`experiment`] (experiments/*.json),
-//! [`machine`] (the CPU and SIMD level records name), [`progress`] (indicatif bars).
+//! (atomic writes, sha256), [`rng`] (per-repeat generators), [`error`] (bad input, exit 2,
+//! one-line panics), [`backend`] (config backend -> burn `Device`), [`experiment`]
+//! (experiments/*.json), [`progress`] (indicatif bars).
 
 // `unsafe` only where it must be (the kernels' gemm call and SIMD dispatch allow it for their
 // modules), each block with the invariant it relies on.

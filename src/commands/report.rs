@@ -69,10 +69,12 @@ fn write_readme(gathered: &crate::report::Gathered, path: &Path) -> Result<()> {
         .map_err(|e| InputError(format!("{}: cannot read: {e}", path.display())))?;
     let generated = crate::report::readme::markdown(&gathered.scan, &gathered.experiments);
     let spliced = crate::report::readme::splice(&path.display().to_string(), &text, &generated)?;
-    if spliced != text {
+    if spliced == text {
+        eprintln!("{}'s results are current", path.display());
+    } else {
         crate::fsutil::write_atomic(path, spliced.as_bytes())?;
+        eprintln!("wrote {}'s results", path.display());
     }
-    eprintln!("wrote {}'s results", path.display());
     Ok(())
 }
 

@@ -199,9 +199,9 @@ pub fn compare(command: &CompareCommand) -> Result<()> {
                         eprintln!(
                             "note: this run judges equivalence within ±{} (--margin); `attnx \
                              report` judges {} within its file's ±{}",
-                            report::verdict::points(spec.margin),
+                            report::points(spec.margin),
                             experiment.name,
-                            report::verdict::points(experiment.margin)
+                            report::points(experiment.margin)
                         );
                     }
                     until_decided(&experiment.configs, &spec, &command.options)

@@ -199,8 +199,8 @@ enum Job {
     },
     /// A grid of one config: `attnx sweep`.
     Sweep { path: PathBuf, axes: Vec<Axis> },
-    /// A sweep experiment: `attnx compare --experiment`.
-    Experiment { path: PathBuf },
+    /// A sweep experiment: `attnx compare --experiment`, and its equivalence margin.
+    Experiment { path: PathBuf, margin: f64 },
 }
 
 impl Job {
@@ -228,6 +228,7 @@ impl Job {
                 }
                 return Ok(Job::Experiment {
                     path: absolute(&path)?,
+                    margin: experiment.margin,
                 });
             }
             if args.configs.len() == 1 {
@@ -262,8 +263,8 @@ impl Job {
     /// The equivalence margin of the job's tables: the experiment's, for one named alone.
     fn margin(&self) -> f64 {
         match self {
-            Job::Configs { margin, .. } => *margin,
-            _ => crate::report::DEFAULT_MARGIN,
+            Job::Configs { margin, .. } | Job::Experiment { margin, .. } => *margin,
+            Job::Sweep { .. } => crate::report::DEFAULT_MARGIN,
         }
     }
 
@@ -287,7 +288,7 @@ impl Job {
                 .map(|(config, _, _)| config)
                 .collect(),
             // As the tasks will read it: the script runs where it was submitted.
-            Job::Experiment { path } => Experiment::load(path)?
+            Job::Experiment { path, .. } => Experiment::load(path)?
                 .points(Path::new(crate::config::CONFIG_DIR))?
                 .unwrap_or_default()
                 .into_iter()
@@ -314,7 +315,9 @@ impl Job {
                 words.extend(axes.iter().map(|a| set(a.label())));
                 words
             }
-            Job::Experiment { path: p } => vec!["compare".into(), "--experiment".into(), path(p)],
+            Job::Experiment { path: p, .. } => {
+                vec!["compare".into(), "--experiment".into(), path(p)]
+            }
         }
     }
 }

@@ -66,9 +66,11 @@ pub fn locate(
 pub fn archive_for_tests() -> PathBuf {
     let beside =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/aclImdb_v1_labeled.tar.gz");
+    let named = std::env::var_os(DATA_ENV).is_some();
     match locate(None, None) {
         Ok((path, _)) => path,
-        Err(_) if beside.exists() => beside,
+        // $ATTNX_DATA naming a missing path is an error, as it is for the binary.
+        Err(_) if !named && beside.exists() => beside,
         Err(not_found) => panic!(
             "this test needs the IMDB archive, and it is not at {}: {not_found}",
             beside.display()

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::scan::Group;
-use super::verdict;
+use super::table::{format_p, points};
 use crate::experiment::Published;
 use crate::stats::{Summary, Welch};
 
@@ -93,7 +93,7 @@ impl fmt::Display for Comparison {
             write!(
                 f,
                 "; TOST ±{}: {}) -> {}",
-                verdict::points(self.margin),
+                points(self.margin),
                 format_p(p),
                 decision.describe(self.margin)
             )
@@ -127,18 +127,6 @@ pub fn comparisons(
         }
     }
     out
-}
-
-/// `p = ...` to 4 decimals, in scientific notation below 0.001, or a bound where double
-/// precision runs out.
-pub fn format_p(p: f64) -> String {
-    if p < 1e-12 {
-        "p < 1e-12".to_string()
-    } else if p < 1e-3 {
-        format!("p = {p:.2e}")
-    } else {
-        format!("p = {p:.4}")
-    }
 }
 
 /// Each config against the first of its variant family, attnx against the article where it

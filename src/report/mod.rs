@@ -17,10 +17,10 @@ pub mod verdict;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-pub use compare::{Comparison, DEFAULT_MARGIN, comparisons, format_p};
+pub use compare::{Comparison, DEFAULT_MARGIN, comparisons};
 pub use document::{Block, Report, Row};
 pub use scan::{Group, Scan, Status, scan};
-pub use table::{fixed, percent, table, table_aligned};
+pub use table::{fixed, format_p, percent, points, table, table_aligned};
 
 use compare::comparison_lines;
 use summary::{epoch_block, row, summary_table};

@@ -7,8 +7,7 @@ use crate::record::leading_figures;
 use crate::stats::Decision;
 use crate::stats::sequential::{Look, Plan};
 
-use super::format_p;
-use super::verdict::points;
+use super::table::{format_p, points};
 use super::{Block, Group};
 
 /// A look's decision in words, with its interval.

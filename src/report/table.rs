@@ -50,6 +50,27 @@ pub fn fixed(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_string(), |x| format!("{x:.2}"))
 }
 
+/// `p = ...` to 4 decimals, in scientific notation below 0.001, or a bound where double
+/// precision runs out.
+pub fn format_p(p: f64) -> String {
+    if p < 1e-12 {
+        "p < 1e-12".to_string()
+    } else if p < 1e-3 {
+        format!("p = {p:.2e}")
+    } else {
+        format!("p = {p:.4}")
+    }
+}
+
+/// `1 point`, `2.5 points`.
+pub fn points(x: f64) -> String {
+    if x == 1.0 {
+        "1 point".into()
+    } else {
+        format!("{x} points")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,8 +12,9 @@ use std::fmt;
 use crate::experiment::{At, Claim, ClaimTest, Direction, Experiment};
 use crate::stats::{Decision, Paired, Summary, Welch, holm};
 
+use super::Block;
 use super::scan::Group;
-use super::{Block, format_p};
+use super::table::{format_p, points};
 
 pub use crate::stats::ALPHA;
 
@@ -267,15 +268,6 @@ fn level(experiment: &Experiment, claim: &Claim, group: Option<&Group>, at: At) 
         } else {
             Outcome::NotReproduced
         },
-    }
-}
-
-/// `1 point`, `2.5 points`.
-pub fn points(x: f64) -> String {
-    if x == 1.0 {
-        "1 point".into()
-    } else {
-        format!("{x} points")
     }
 }
 
