@@ -144,17 +144,22 @@ fn report(root: &Path) -> Command {
     cmd
 }
 
-#[test]
-fn report_tables_snapshot() {
-    let dir = tempfile::tempdir().unwrap();
-    fixture(dir.path());
-    let out = report(dir.path())
+/// What `attnx report results --format terminal` prints in `root`.
+fn terminal_report(root: &Path) -> String {
+    let out = report(root)
         .args(["--format", "terminal"])
         .assert()
         .success()
         .get_output()
         .clone();
-    insta::assert_snapshot!(String::from_utf8(out.stdout).unwrap());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn report_tables_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    insta::assert_snapshot!(terminal_report(dir.path()));
     assert!(
         !dir.path().join("results/REPORT.md").exists(),
         "terminal only"
@@ -174,13 +179,7 @@ fn an_experiments_margin_is_used_by_every_line_of_its_report() {
         1,
     );
     std::fs::write(&ex, text).unwrap();
-    let out = report(dir.path())
-        .args(["--format", "terminal"])
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = terminal_report(dir.path());
     let ex = &text[..text.find("EY:").unwrap_or(text.len())];
     assert!(ex.contains("within ±2 points"), "{ex}");
     assert!(ex.contains("; TOST ±2 points: "), "{ex}");

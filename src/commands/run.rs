@@ -195,15 +195,7 @@ pub fn compare(command: &CompareCommand) -> Result<()> {
             match command.sequential.spec(experiment.sequential)? {
                 Some(spec) => {
                     eprintln!("{}", experiment.title);
-                    if spec.margin != experiment.margin {
-                        eprintln!(
-                            "note: this run judges equivalence within ±{} (--margin); `attnx \
-                             report` judges {} within its file's ±{}",
-                            report::points(spec.margin),
-                            experiment.name,
-                            report::points(experiment.margin)
-                        );
-                    }
+                    note_margin(spec.margin, experiment.margin);
                     until_decided(&experiment.configs, &spec, &command.options)
                 }
                 None => run_experiment(&path, &command.options),
@@ -213,6 +205,19 @@ pub fn compare(command: &CompareCommand) -> Result<()> {
             Some(spec) => until_decided(&command.configs, &spec, &command.options),
             None => run_and_report(&command.configs, &command.options, report::DEFAULT_MARGIN),
         },
+    }
+}
+
+/// Says when `--margin` differs from the experiment file's: the run's output uses the one
+/// given, `attnx report` the file's.
+pub(crate) fn note_margin(given: f64, file: f64) {
+    if given != file {
+        eprintln!(
+            "note: this run judges equivalence within ±{} (--margin); `attnx report` judges the \
+             experiment within its file's ±{}",
+            report::points(given),
+            report::points(file)
+        );
     }
 }
 

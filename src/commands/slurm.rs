@@ -114,7 +114,13 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
     let store = ResultStore::new(&args.out);
     let sequential = args.sequential.spec(job.sequential())?;
     // The margin the user gave (--margin, or the experiment's) is the one every table uses.
-    let margin = sequential.map_or(job.margin(), |s| s.margin);
+    let file_margin = job.experiment_margin();
+    let margin = sequential.map_or(file_margin.unwrap_or(crate::report::DEFAULT_MARGIN), |s| {
+        s.margin
+    });
+    if let Some(file_margin) = file_margin {
+        super::run::note_margin(margin, file_margin);
+    }
     let todo = match &sequential {
         // The next look's missing repeats: the tasks go on to later looks by themselves.
         Some(spec) => {
@@ -194,8 +200,8 @@ enum Job {
         paths: Vec<PathBuf>,
         set: Vec<Override>,
         sequential: Option<crate::experiment::Sequential>,
-        /// The equivalence margin of the experiment named alone (else the default).
-        margin: f64,
+        /// The equivalence margin of the experiment named alone, if one was.
+        margin: Option<f64>,
     },
     /// A grid of one config: `attnx sweep`.
     Sweep { path: PathBuf, axes: Vec<Axis> },
@@ -210,7 +216,7 @@ impl Job {
         let axes: Vec<Axis> = crate::config::overrides::parse_all(&args.set)?;
         let mut paths = Vec::new();
         let mut sequential = None;
-        let mut margin = crate::report::DEFAULT_MARGIN;
+        let mut margin = None;
         for name in &args.configs {
             let path = crate::config::resolve_config_path(name)
                 .or_else(|_| crate::experiment::resolve(name))?;
@@ -233,7 +239,7 @@ impl Job {
             }
             if args.configs.len() == 1 {
                 sequential = experiment.sequential;
-                margin = experiment.margin;
+                margin = Some(experiment.margin);
             }
             for config in &experiment.configs {
                 paths.push(absolute(&crate::config::resolve_config_path(config)?)?);
@@ -260,11 +266,12 @@ impl Job {
         })
     }
 
-    /// The equivalence margin of the job's tables: the experiment's, for one named alone.
-    fn margin(&self) -> f64 {
+    /// The margin of the experiment the job runs, if it runs one.
+    fn experiment_margin(&self) -> Option<f64> {
         match self {
-            Job::Configs { margin, .. } | Job::Experiment { margin, .. } => *margin,
-            Job::Sweep { .. } => crate::report::DEFAULT_MARGIN,
+            Job::Configs { margin, .. } => *margin,
+            Job::Experiment { margin, .. } => Some(*margin),
+            Job::Sweep { .. } => None,
         }
     }
 
