@@ -13,8 +13,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc purges freed pages a while after they empty; an IMDB step frees and re-allocates the
 /// same multi-megabyte tensors every few milliseconds, so each came back as fresh pages the
 /// kernel had to zero (perf: 5% in `clear_page_erms`, more in page faults). Never purging made
-/// an `imdb_pe` epoch 1.3x faster (`attnx bench --imdb`, docs/performance.md); the process keeps
-/// its peak footprint until it exits. A `MIMALLOC_PURGE_DELAY` the user set is left alone.
+/// an `imdb_pe` epoch faster (docs/performance.md gives by how much); the process keeps its
+/// peak footprint until it exits. A `MIMALLOC_PURGE_DELAY` the user set is left alone.
 fn keep_freed_memory() {
     unsafe extern "C" {
         fn mi_option_get(option: std::ffi::c_int) -> std::ffi::c_long;
