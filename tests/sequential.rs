@@ -243,3 +243,28 @@ fn an_experiment_gives_its_margin_once() {
         "error: two.json: sequential.margin (30) differs from margin (2): give the margin once"
     );
 }
+
+/// `--until-decided` on an experiment without a design of its own judges within the file's
+/// margin, and says nothing of `--margin`, which was not given.
+#[test]
+fn an_experiments_own_margin_holds_without_a_design() {
+    let dir = tempfile::tempdir().unwrap();
+    write_configs(dir.path());
+    write(
+        dir.path(),
+        "m.json",
+        r#"{"name": "m", "title": "t", "metric": "m", "configs": ["a.json", "b.json"],
+            "margin": 30.0}"#,
+    );
+    let out = attnx(dir.path())
+        .args(["compare", "--experiment", "m.json", "--until-decided"])
+        .args(["--max-repeats", "3", "--out", "res"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("±30 points"), "{stdout}");
+    assert!(!stdout.contains("±1 point"), "{stdout}");
+    assert!(!stderr.contains("--margin"), "{stderr}");
+}

@@ -5,12 +5,13 @@
 //! compares every hash with `tests/golden/vector_width.txt`, which holds them as AVX-512 and
 //! AVX2 machines compute them (CPUs without AVX2 and FMA compute gemm's products in other
 //! bits: their hashes are `vector_width_portable.txt`'s). A change that moves these bits fails
-//! here, on any machine; if the move is meant, the docs change with it and the goldens are
+//! here, on any x86-64 machine; if the move is meant, the docs change with it and the goldens are
 //! rewritten, natively and under QEMU for the portable file:
 //!
 //! ```sh
-//! ATTNX_BLESS=1 cargo test --release --test vector_width
-//! ATTNX_BLESS=1 qemu-x86_64 -cpu Nehalem $(ls target/release/deps/vector_width-* | grep -v '\.d$')
+//! ATTNX_BLESS=1 cargo test --release --test vector_width   # writes, then fails on purpose
+//! bin=$(ls -t target/release/deps/vector_width-* | grep -v '\.d$' | head -1)
+//! ATTNX_BLESS=1 qemu-x86_64 -cpu Nehalem $bin
 //! ```
 //!
 //! The same test is the diagnostic for another machine or width: `--nocapture` prints every
@@ -18,8 +19,8 @@
 //! no longer runs (so they are printed, not compared). Natively and under QEMU:
 //!
 //! ```sh
-//! bin=$(ls target/release/deps/vector_width-* | grep -v '\.d$')
 //! cargo test --release --test vector_width -- --nocapture > native.txt
+//! bin=$(ls -t target/release/deps/vector_width-* | grep -v '\.d$' | head -1)
 //! qemu-x86_64 -cpu max $bin --nocapture > avx2.txt
 //! diff native.txt avx2.txt
 //! ```

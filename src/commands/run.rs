@@ -63,16 +63,20 @@ pub struct SequentialArgs {
 
 impl SequentialArgs {
     /// The design to run: an experiment's own (`experiment`), with the options given on the
-    /// command line over its fields; without one, the command line's with its defaults; none
-    /// when neither asks for one.
+    /// command line over its fields; without one, the command line's with its defaults and
+    /// `margin` (the experiment file's, or the default); none when neither asks for one.
     pub fn spec(
         &self,
         experiment: Option<crate::experiment::Sequential>,
+        margin: f64,
     ) -> Result<Option<crate::experiment::Sequential>, InputError> {
         if !self.until_decided {
             return Ok(experiment);
         }
-        let base = experiment.unwrap_or_default();
+        let base = experiment.unwrap_or(crate::experiment::Sequential {
+            margin,
+            ..Default::default()
+        });
         let spec = crate::experiment::Sequential {
             max_repeats: self.max_repeats.unwrap_or(base.max_repeats),
             margin: self.margin.unwrap_or(base.margin),
@@ -192,7 +196,10 @@ pub fn compare(command: &CompareCommand) -> Result<()> {
         Some(name) => {
             let path = crate::experiment::resolve(name)?;
             let experiment = crate::experiment::Experiment::load(&path)?;
-            match command.sequential.spec(experiment.sequential)? {
+            match command
+                .sequential
+                .spec(experiment.sequential, experiment.margin)?
+            {
                 Some(spec) => {
                     eprintln!("{}", experiment.title);
                     note_margin(spec.margin, experiment.margin);
@@ -201,7 +208,7 @@ pub fn compare(command: &CompareCommand) -> Result<()> {
                 None => run_experiment(&path, &command.options),
             }
         }
-        None => match command.sequential.spec(None)? {
+        None => match command.sequential.spec(None, report::DEFAULT_MARGIN)? {
             Some(spec) => until_decided(&command.configs, &spec, &command.options),
             None => run_and_report(&command.configs, &command.options, report::DEFAULT_MARGIN),
         },

@@ -112,12 +112,11 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
         .into());
     }
     let store = ResultStore::new(&args.out);
-    let sequential = args.sequential.spec(job.sequential())?;
     // The margin the user gave (--margin, or the experiment's) is the one every table uses.
     let file_margin = job.experiment_margin();
-    let margin = sequential.map_or(file_margin.unwrap_or(crate::report::DEFAULT_MARGIN), |s| {
-        s.margin
-    });
+    let default_margin = file_margin.unwrap_or(crate::report::DEFAULT_MARGIN);
+    let sequential = args.sequential.spec(job.sequential(), default_margin)?;
+    let margin = sequential.map_or(default_margin, |s| s.margin);
     if let Some(file_margin) = file_margin {
         super::run::note_margin(margin, file_margin);
     }
