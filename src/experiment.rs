@@ -98,6 +98,11 @@ impl Sequential {
         Ok(())
     }
 
+    /// The looks of the design for `configs` configs, each compared with the first.
+    pub fn plan(&self, configs: usize) -> crate::stats::sequential::Plan {
+        self.design(configs.saturating_sub(1)).plan()
+    }
+
     /// The design for a family of `comparisons`.
     pub fn design(&self, comparisons: usize) -> crate::stats::sequential::Design {
         crate::stats::sequential::Design {
@@ -109,8 +114,12 @@ impl Sequential {
     }
 }
 
+/// The equivalence margin, in points, where neither an experiment nor the command line gives
+/// one.
+pub const DEFAULT_MARGIN: f64 = 1.0;
+
 fn default_margin() -> f64 {
-    1.0
+    DEFAULT_MARGIN
 }
 
 /// A sentence an article states, and the test that decides it from attnx's records.
@@ -275,6 +284,14 @@ impl Experiment {
                 )));
             }
         }
+        // Checked before it is copied into the design, so that the error names the field given.
+        if !(experiment.margin.is_finite() && experiment.margin > 0.0) {
+            return Err(InputError(format!(
+                "{}: margin: must be a positive number of points, got {}",
+                path.display(),
+                experiment.margin
+            )));
+        }
         // One margin per experiment: the design's and the claims' and tables'. Given in one
         // place it holds for both; given in both, the two must agree.
         if let Some(sequential) = &mut experiment.sequential {
@@ -351,13 +368,6 @@ impl Experiment {
                 }
                 _ => {}
             }
-        }
-        if !(experiment.margin.is_finite() && experiment.margin > 0.0) {
-            return Err(InputError(format!(
-                "{}: margin: must be a positive number of points, got {}",
-                path.display(),
-                experiment.margin
-            )));
         }
         Ok(experiment)
     }

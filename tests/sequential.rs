@@ -198,20 +198,29 @@ fn an_experiments_design_is_kept_and_options_override_only_their_fields() {
     );
 }
 
+/// `attnx ARGS --until-decided --max-repeats 3 --out res` in `dir`, which must succeed: its
+/// standard output and error.
+fn succeeds(dir: &std::path::Path, args: &[&str]) -> (String, String) {
+    let out = attnx(dir)
+        .args(args)
+        .args(["--until-decided", "--max-repeats", "3", "--out", "res"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    (String::from_utf8(out.stdout).unwrap(), stderr)
+}
+
 /// `--margin` is the margin of every line the run prints: the looks and the fixed-n comparison
 /// under them (which once tested equivalence at ±1 point whatever the margin given).
 #[test]
 fn the_margin_given_is_used_by_every_line_of_the_run() {
     let dir = tempfile::tempdir().unwrap();
     write_configs(dir.path());
-    let out = attnx(dir.path())
-        .args(["compare", "a.json", "b.json", "--until-decided"])
-        .args(["--max-repeats", "3", "--margin", "3", "--out", "res"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(out.status.success(), "{stderr}");
+    let (stdout, stderr) = succeeds(
+        dir.path(),
+        &["compare", "a.json", "b.json", "--margin", "3"],
+    );
     assert!(stdout.contains("±3 points"), "{stdout}");
     assert!(stdout.contains("; TOST ±3 points: "), "{stdout}");
     assert!(
@@ -256,14 +265,7 @@ fn an_experiments_own_margin_holds_without_a_design() {
         r#"{"name": "m", "title": "t", "metric": "m", "configs": ["a.json", "b.json"],
             "margin": 30.0}"#,
     );
-    let out = attnx(dir.path())
-        .args(["compare", "--experiment", "m.json", "--until-decided"])
-        .args(["--max-repeats", "3", "--out", "res"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(out.status.success(), "{stderr}");
+    let (stdout, stderr) = succeeds(dir.path(), &["compare", "--experiment", "m.json"]);
     assert!(stdout.contains("±30 points"), "{stdout}");
     assert!(!stdout.contains("±1 point"), "{stdout}");
     assert!(!stderr.contains("--margin"), "{stderr}");

@@ -29,9 +29,7 @@ pub struct Comparison {
     pub margin: f64,
 }
 
-/// The equivalence margin, in points, where neither an experiment nor the command line gives
-/// one.
-pub const DEFAULT_MARGIN: f64 = 1.0;
+pub use crate::experiment::DEFAULT_MARGIN;
 
 impl Comparison {
     /// What the tests decide: different, equivalent within `margin`, or cannot tell.
@@ -48,6 +46,7 @@ impl Comparison {
 
 impl Comparison {
     pub fn new(control: &str, a: &[f64], variant: &str, b: &[f64], margin: f64) -> Self {
+        let welch = Welch::test(a, b);
         Comparison {
             control: control.to_string(),
             variant: variant.to_string(),
@@ -55,9 +54,9 @@ impl Comparison {
             difference: Summary::of(b)
                 .zip(Summary::of(a))
                 .map(|(sb, sa)| sb.mean - sa.mean),
-            welch: Welch::test(a, b),
+            welch,
             holm: None,
-            equivalence: Welch::test(a, b).map(|w| w.equivalence_p(margin)),
+            equivalence: welch.map(|w| w.equivalence_p(margin)),
             margin,
         }
     }

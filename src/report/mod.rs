@@ -77,7 +77,7 @@ pub fn accuracy_report_labelled(
     report
         .blocks
         .push(Block::Text(format!("Metric: {metric}.")));
-    section(&mut report, &groups, ("", margin), None);
+    section(&mut report, &groups, "", margin, None);
     let width = groups.iter().map(|g| g.name.len()).max().unwrap_or(0);
     let mut lines = String::from("per-repeat accuracy (%)");
     for g in &groups {
@@ -95,7 +95,8 @@ pub fn accuracy_report_labelled(
 fn section(
     report: &mut Report,
     groups: &[&Group],
-    (experiment, margin): (&str, f64),
+    experiment: &str,
+    margin: f64,
     published: Option<&BTreeMap<String, Published>>,
 ) {
     let published_of = |g: &Group| published.and_then(|p| p.get(&g.name));
@@ -201,7 +202,7 @@ fn declared<'a>(scan: &'a Scan, experiment: &Experiment) -> Vec<&'a Group> {
 /// Builds the report of `scan` for `experiments`. `extra_plots` are the files already in the
 /// plots folder (attention heatmaps that `attnx attention` drew), linked where they belong.
 /// `sweeps` holds each sweep experiment's points (by experiment name).
-pub fn build(
+fn build(
     scan: &Scan,
     experiments: &[Experiment],
     sweeps: &BTreeMap<String, Vec<Point>>,
@@ -261,7 +262,7 @@ pub fn build(
             ));
         }
         if let Some(spec) = &experiment.sequential {
-            let plan = spec.design(experiment.configs.len() - 1).plan();
+            let plan = spec.plan(experiment.configs.len());
             report
                 .blocks
                 .extend(sequential::blocks(spec, &plan, &declared));
@@ -273,7 +274,8 @@ pub fn build(
             section(
                 &mut report,
                 &declared,
-                (&experiment.name, experiment.margin),
+                &experiment.name,
+                experiment.margin,
                 Some(&experiment.published),
             );
         }
@@ -290,7 +292,8 @@ pub fn build(
             section(
                 &mut report,
                 &variants,
-                (&experiment.name, experiment.margin),
+                &experiment.name,
+                experiment.margin,
                 None,
             );
         }
@@ -392,7 +395,7 @@ fn sweep_section(
         return Vec::new();
     }
     let groups: Vec<&Group> = found.iter().map(|(_, g)| g).collect();
-    section(report, &groups, (&experiment.name, experiment.margin), None);
+    section(report, &groups, &experiment.name, experiment.margin, None);
     let line =
         plots::sweep(experiment, &found).map(|p| (format!("{}_sweep.svg", experiment.name), p));
     for (file, plot) in line

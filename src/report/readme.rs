@@ -35,10 +35,15 @@ pub fn markdown(scan: &Scan, experiments: &[Experiment]) -> String {
             blocks.push(claims_table(experiment, &groups));
         }
         if let Some(spec) = &experiment.sequential {
-            let plan = spec.design(experiment.configs.len() - 1).plan();
-            blocks.push(Block::Text(decisions(sequential::blocks(
-                spec, &plan, &groups,
-            ))));
+            let plan = spec.plan(experiment.configs.len());
+            // The decisions and the compute; the looks' tables stay in REPORT.md.
+            if let Some((compared, compute)) = sequential::outcome(spec, &plan, &groups) {
+                let lines: Vec<String> = compared
+                    .iter()
+                    .map(|c| format!("- {}: {}", c.name, c.verdict))
+                    .collect();
+                blocks.push(Block::Text(format!("{}\n\n{compute}", lines.join("\n"))));
+            }
         }
         if experiment.claims.is_empty() && experiment.sequential.is_none() {
             let rows: Vec<_> = groups
@@ -110,27 +115,6 @@ fn article(experiment: &Experiment, test: &ClaimTest) -> String {
     figure.unwrap_or_else(|| "-".into())
 }
 
-/// The decision lines of a sequential comparison's blocks, each under its comparison's name,
-/// and the compute it took (the looks' tables stay in REPORT.md).
-fn decisions(blocks: Vec<Block>) -> String {
-    let mut lines = Vec::new();
-    let mut comparison = None;
-    for block in blocks {
-        match block {
-            Block::Subheading(name) => comparison = Some(name),
-            Block::Text(text) => match &comparison {
-                Some(name) if !text.starts_with("Compute:") => {
-                    lines.push(format!("- {name}: {text}"))
-                }
-                Some(_) => lines.push(format!("\n{text}")),
-                None => {} // the design, stated in REPORT.md
-            },
-            _ => {}
-        }
-    }
-    lines.join("\n")
-}
-
 /// `text` with the part between [`BEGIN`] and [`END`] replaced by `generated`; `file` names
 /// the README in errors.
 pub fn splice(file: &str, text: &str, generated: &str) -> Result<String, InputError> {
@@ -174,23 +158,5 @@ mod tests {
         let reversed = format!("{END}\n{BEGIN}\n");
         let e = splice("R.md", &reversed, "x").unwrap_err().to_string();
         assert!(e.contains(END), "{e}");
-    }
-
-    #[test]
-    fn a_sequential_comparisons_decisions_are_listed_under_their_names() {
-        let blocks = vec![
-            Block::Text("Run until decided: ...".into()),
-            Block::Subheading("b - a".into()),
-            Block::Table {
-                header: vec![],
-                rows: vec![],
-            },
-            Block::Text("decided at look 2 with 5 of at most 20 repeats each".into()),
-            Block::Text("Compute: 10 repeats in all".into()),
-        ];
-        assert_eq!(
-            decisions(blocks),
-            "- b - a: decided at look 2 with 5 of at most 20 repeats each\n\nCompute: 10 repeats in all"
-        );
     }
 }

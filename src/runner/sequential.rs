@@ -81,7 +81,7 @@ pub fn standing(
     configs: &[ExperimentConfig],
     sequential: &Sequential,
 ) -> Result<Standing> {
-    let plan = sequential.design(configs.len() - 1).plan();
+    let plan = sequential.plan(configs.len());
     let configs: Vec<ExperimentConfig> = configs
         .iter()
         .map(|c| ExperimentConfig {
