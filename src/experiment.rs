@@ -240,6 +240,7 @@ impl Published {
             At::Final => test.last().copied(),
             At::Best => test.iter().copied().reduce(f64::max),
             At::Epoch(e) => test.get(e.checked_sub(1)?).copied(),
+            At::MacroF1 => None,
         }
     }
 

@@ -48,6 +48,13 @@ pub struct RepeatRecord {
     /// sha256 of the data archive the repeat was trained on, when it came from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_sha256: Option<String>,
+    /// A text task's data: its files (sha256, rows) and classes with their counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<TextData>,
+    /// A text task's test predictions: `confusion[true][predicted]`, classes in `data`'s order,
+    /// for the model the record's accuracy is of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confusion: Option<Vec<Vec<usize>>>,
     /// Training time charged to this repeat (its share of its stack's time).
     pub train_seconds: f64,
     pub eval_seconds: f64,
@@ -58,6 +65,56 @@ pub struct RepeatRecord {
     /// The saved weights, a burnpack file beside the record, when they were saved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_file: Option<String>,
+}
+
+/// The labelled texts a text task read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextData {
+    pub files: Vec<DataFile>,
+    /// Every class, in the order of the model's outputs, with its texts in each split.
+    pub classes: Vec<ClassCount>,
+}
+
+/// One file (or folder) of texts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataFile {
+    /// As the config names it.
+    pub path: String,
+    /// sha256 of its bytes (of a folder: its `.txt` files' names and bytes, in name order).
+    pub sha256: String,
+    pub rows: usize,
+}
+
+/// A class and how many texts of it each split has (after `train_limit`/`test_limit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassCount {
+    pub label: String,
+    pub train: usize,
+    pub test: usize,
+}
+
+/// Macro-F1 in percent from a confusion matrix (`[true][predicted]`): the mean over classes of
+/// each class's F1, a class that is never predicted nor present counting 0 (as scikit-learn's
+/// `f1_score(average="macro", zero_division=0)`).
+pub fn macro_f1(confusion: &[Vec<usize>]) -> f64 {
+    let k = confusion.len();
+    if k == 0 {
+        return 0.0;
+    }
+    let total: f64 = (0..k)
+        .map(|c| {
+            let hits = confusion[c][c] as f64;
+            let actual: usize = confusion[c].iter().sum();
+            let predicted: usize = confusion.iter().map(|row| row[c]).sum();
+            let denominator = (actual + predicted) as f64;
+            if denominator == 0.0 {
+                0.0
+            } else {
+                2.0 * hits / denominator
+            }
+        })
+        .sum();
+    100.0 * total / k as f64
 }
 
 /// Mean training loss over consecutive windows of `every` steps.
@@ -173,6 +230,8 @@ impl RepeatRecord {
             stopped_at: None,
             selected_epoch: None,
             data_sha256: None,
+            data: None,
+            confusion: None,
             train_seconds: 0.0,
             eval_seconds: 0.0,
             stack_size: 1,
@@ -200,6 +259,8 @@ pub enum At {
     Best,
     /// The test accuracy after this epoch (1-based).
     Epoch(usize),
+    /// The macro-F1 (%) of the model the record's accuracy is of (text tasks).
+    MacroF1,
 }
 
 impl std::fmt::Display for At {
@@ -208,6 +269,7 @@ impl std::fmt::Display for At {
             At::Final => f.write_str("final"),
             At::Best => f.write_str("best epoch"),
             At::Epoch(e) => write!(f, "epoch {e}"),
+            At::MacroF1 => f.write_str("macro-F1"),
         }
     }
 }
@@ -219,6 +281,7 @@ impl At {
             At::Final => "final".into(),
             At::Best => "best".into(),
             At::Epoch(e) => format!("epoch:{e}"),
+            At::MacroF1 => "macro_f1".into(),
         }
     }
 }
@@ -226,11 +289,12 @@ impl At {
 impl std::str::FromStr for At {
     type Err = String;
 
-    /// `final`, `best`, or an epoch: `epoch:2` or `2`.
+    /// `final`, `best`, `macro_f1`, or an epoch: `epoch:2` or `2`.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text {
             "final" => Ok(At::Final),
             "best" => Ok(At::Best),
+            "macro_f1" => Ok(At::MacroF1),
             other => other
                 .strip_prefix("epoch:")
                 .unwrap_or(other)
@@ -238,7 +302,9 @@ impl std::str::FromStr for At {
                 .ok()
                 .filter(|&e| e >= 1)
                 .map(At::Epoch)
-                .ok_or_else(|| format!("{text:?}: expected final, best or an epoch (epoch:N)")),
+                .ok_or_else(|| {
+                    format!("{text:?}: expected final, best, macro_f1 or an epoch (epoch:N)")
+                }),
         }
     }
 }
@@ -258,6 +324,7 @@ impl RepeatRecord {
                 .into_iter()
                 .reduce(f64::max),
             At::Epoch(e) => self.epochs.get(e.checked_sub(1)?)?.held_out.test_accuracy(),
+            At::MacroF1 => self.confusion.as_deref().map(macro_f1),
         }
     }
 }

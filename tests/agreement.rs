@@ -142,6 +142,7 @@ fn imdb_outputs(model: &str, device: &Device) -> Outputs {
         &text_model(&config),
         300,
         12,
+        2,
         &mut rng(7, Stream::Init),
         &device,
     );

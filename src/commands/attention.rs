@@ -88,7 +88,7 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
     };
     let svg = match &config.study {
         Study::Echo { task, model } => echo(&shown, task, model, args.pairs as usize)?,
-        Study::Imdb { task, model } => imdb(&shown, task, model, args)?,
+        Study::Imdb { task, model, .. } => imdb(&shown, task, model, args)?,
     };
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent)?;
@@ -218,6 +218,7 @@ fn imdb(
         text_model,
         task.num_words,
         task.maxlen,
+        2,
         &mut rng::rng(shown.seed(), Stream::Init),
         device,
     )
@@ -227,7 +228,7 @@ fn imdb(
         crate::data::prepare::locate(args.data.as_deref(), shown.config.data.as_deref())?;
     let (data, encoded) = crate::data::prepare::ImdbData::prepare_encoded(task, &path)?;
     let data = std::sync::Arc::new(data);
-    let (_, hits) = crate::train::imdb::evaluate(&model, &data, device);
+    let hits = crate::train::imdb::evaluate(&model, &data, device).correct;
     shown.check(100.0 * hits as f64 / data.test.len() as f64)?;
 
     let Some(review_ids) = encoded.test.ids.get(args.review) else {

@@ -1,4 +1,5 @@
-//! `attnx data fetch` and `attnx data info`: get the IMDB archive, and see where attnx finds it.
+//! `attnx data fetch`, `attnx data export` and `attnx data info`: get the IMDB archive, write
+//! it as one file of labelled texts, and see what a data set holds.
 
 use std::path::PathBuf;
 
@@ -21,6 +22,18 @@ pub enum DataCommand {
         /// Download again even if the archive is already in the cache.
         #[arg(long)]
         force: bool,
+    },
+    /// Write the IMDB reviews as one CSV, TSV or JSON Lines file (by FILE's extension) with
+    /// columns split, label (neg/pos), rating (1-10 stars), id and text: data for a text task.
+    Export {
+        /// The data set.
+        #[arg(value_enum)]
+        dataset: Dataset,
+        /// The file to write (.csv, .tsv or .jsonl).
+        file: PathBuf,
+        /// An aclImdb archive or folder to read instead of the usual places.
+        #[arg(long, value_name = "PATH")]
+        data: Option<PathBuf>,
     },
     /// Say where the IMDB data is found and what it holds.
     Info {
@@ -63,6 +76,24 @@ pub fn run(command: DataCommand) -> Result<()> {
                 std::io::IsTerminal::is_terminal(&std::io::stderr()),
             )?;
             eprintln!("saved {} (sha256 verified)", dest.display());
+            Ok(())
+        }
+        DataCommand::Export {
+            dataset: Dataset::Imdb,
+            file,
+            data,
+        } => {
+            let (path, origin) = prepare::locate(data.as_deref(), None)?;
+            eprintln!("reading {} (found through {origin})", path.display());
+            let started = std::time::Instant::now();
+            let written = crate::data::export::export_imdb(&path, &file)?;
+            eprintln!(
+                "wrote {}: {} training and {} test reviews in {:.1} s",
+                file.display(),
+                written.train,
+                written.test,
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         DataCommand::Info { data } => {

@@ -24,7 +24,9 @@ pub use model::{
     LstmModel, ModelConfig, Output, Pooling, Position, Score, SelfAttentionModel, TextModel, lstm,
 };
 pub use overrides::{Axis, Override};
-pub use task::{EarlyStopping, EchoTask, ImdbTask, StopMetric, TaskConfig};
+pub use task::{
+    EarlyStopping, EchoTask, ImdbTask, StopMetric, TaskConfig, TestSplit, TextSource, TextTask,
+};
 
 use crate::error::InputError;
 
@@ -124,12 +126,26 @@ pub struct ExperimentConfig {
 }
 
 /// A task with a model that trains on it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Study {
     /// E1 (and E4's echo variants): a sequence-to-sequence model on the echo task.
     Echo { task: EchoTask, model: EchoModel },
-    /// E2, E3 (and E4's IMDB variants): a text classifier on IMDB.
-    Imdb { task: ImdbTask, model: TextModel },
+    /// E2, E3 (and E4's IMDB variants): a text classifier on IMDB or on the user's own texts,
+    /// trained by the same settings (`task`).
+    Imdb {
+        task: ImdbTask,
+        model: TextModel,
+        corpus: Corpus,
+    },
+}
+
+/// The texts a classifier trains on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Corpus {
+    /// The IMDB archive (`"kind": "imdb"`), found by `--data`, the config or `$ATTNX_DATA`.
+    Imdb,
+    /// The user's own labelled texts (`"kind": "text"`).
+    Text(TextSource),
 }
 
 impl Study {
@@ -147,15 +163,33 @@ impl Study {
             (TaskConfig::Imdb(task), ModelConfig::SelfAttention(m)) => Ok(Study::Imdb {
                 task,
                 model: TextModel::SelfAttention(m),
+                corpus: Corpus::Imdb,
             }),
             (TaskConfig::Imdb(task), ModelConfig::Lstm(m)) => Ok(Study::Imdb {
                 task,
                 model: TextModel::Lstm(m),
+                corpus: Corpus::Imdb,
             }),
+            (TaskConfig::Text(text), ModelConfig::SelfAttention(m)) => {
+                let (task, source) = text.split();
+                Ok(Study::Imdb {
+                    task,
+                    model: TextModel::SelfAttention(m),
+                    corpus: Corpus::Text(source),
+                })
+            }
+            (TaskConfig::Text(text), ModelConfig::Lstm(m)) => {
+                let (task, source) = text.split();
+                Ok(Study::Imdb {
+                    task,
+                    model: TextModel::Lstm(m),
+                    corpus: Corpus::Text(source),
+                })
+            }
             (task, model) => {
                 let fits = match task {
                     TaskConfig::Echo(_) => "baseline or attention",
-                    TaskConfig::Imdb(_) => "self_attention or lstm",
+                    TaskConfig::Imdb(_) | TaskConfig::Text(_) => "self_attention or lstm",
                 };
                 Err(FieldError::new(
                     "model.kind",
@@ -178,9 +212,18 @@ impl Study {
     }
 
     pub fn task(&self) -> TaskConfig {
-        match *self {
-            Study::Echo { task, .. } => TaskConfig::Echo(task),
-            Study::Imdb { task, .. } => TaskConfig::Imdb(task),
+        match self {
+            Study::Echo { task, .. } => TaskConfig::Echo(*task),
+            Study::Imdb {
+                task,
+                corpus: Corpus::Imdb,
+                ..
+            } => TaskConfig::Imdb(*task),
+            Study::Imdb {
+                task,
+                corpus: Corpus::Text(source),
+                ..
+            } => TaskConfig::Text(TextTask::join(task, source)),
         }
     }
 
@@ -191,7 +234,7 @@ impl Study {
         }
     }
 
-    /// `"echo"` or `"imdb"`.
+    /// `"echo"`, `"imdb"` or `"text"`.
     pub fn task_kind(&self) -> &'static str {
         self.task().kind()
     }
@@ -199,6 +242,23 @@ impl Study {
     /// `"baseline"`, `"attention"`, `"self_attention"` or `"lstm"`.
     pub fn model_kind(&self) -> &'static str {
         self.model().kind()
+    }
+
+    /// Whether the model's output layer can tell `classes` classes apart: one sigmoid unit
+    /// tells two; softmax has a unit per class.
+    pub fn fits_classes(&self, classes: usize) -> Result<(), FieldError> {
+        match self {
+            Study::Imdb { model, .. } if model.head().0 == Output::Sigmoid && classes != 2 => {
+                Err(FieldError::new(
+                    "model.output",
+                    format!(
+                        "\"sigmoid\" is one unit for two classes, and the data has {classes}; \
+                         set \"output\": \"softmax\" (a unit per class)"
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn is_imdb(&self) -> bool {
@@ -268,6 +328,7 @@ impl TaskConfig {
         match self {
             TaskConfig::Echo(task) => task.validate(),
             TaskConfig::Imdb(task) => task.validate(),
+            TaskConfig::Text(task) => task.validate(),
         }
     }
 }

@@ -1,17 +1,21 @@
 //! The tasks a model is trained and evaluated on, with the articles' defaults.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use super::FieldError;
 
 /// The task of a config file, as written (`"task": {"kind": "echo", ...}`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TaskConfig {
     /// E1's synthetic echo task: output the first `n_out` of `n_in` random values, then zeros.
     Echo(EchoTask),
     /// IMDB sentiment classification (E2, E3): 25,000 training and 25,000 test reviews.
     Imdb(ImdbTask),
+    /// The user's own labelled text, k classes, trained as the IMDB classifiers are.
+    Text(TextTask),
 }
 
 impl TaskConfig {
@@ -19,7 +23,182 @@ impl TaskConfig {
         match self {
             TaskConfig::Echo(_) => "echo",
             TaskConfig::Imdb(_) => "imdb",
+            TaskConfig::Text(_) => "text",
         }
+    }
+}
+
+/// A classification task on the user's own labelled text (`"kind": "text"`): where the texts
+/// are, and the same training settings as the IMDB task, with the same defaults.
+///
+/// The fields are the IMDB task's plus the source's, written out rather than flattened:
+/// serde cannot combine `flatten` with `deny_unknown_fields`, and a misspelt field must fail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextTask {
+    /// The training texts: a CSV, TSV or JSON Lines file, or a folder with a subfolder of
+    /// `.txt` files per class (`train/<label>/*.txt`). Relative to the current folder.
+    pub train: PathBuf,
+    /// The test texts, in the same form; or else `test_fraction` or `split_column`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<PathBuf>,
+    /// Hold out this fraction of the training texts as the test split, stratified by class and
+    /// drawn from the config's seed (the same split for every repeat).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_fraction: Option<f64>,
+    /// A column (key) of the training file saying each row's split: `train` or `test`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_column: Option<String>,
+    /// The column (CSV, TSV) or key (JSON Lines) holding the text.
+    #[serde(default = "text::text_column")]
+    pub text_column: String,
+    /// The column or key holding the label: any string, or a number.
+    #[serde(default = "text::label_column")]
+    pub label_column: String,
+    #[serde(default = "imdb::num_words")]
+    pub num_words: usize,
+    #[serde(default = "imdb::maxlen")]
+    pub maxlen: usize,
+    #[serde(default = "imdb::epochs")]
+    pub epochs: usize,
+    #[serde(default = "imdb::batch_size")]
+    pub batch_size: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_limit: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_split: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStopping>,
+}
+
+/// Where a text task's texts are, and how to read them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TextSource {
+    pub train: PathBuf,
+    pub test: TestSplit,
+    pub text_column: String,
+    pub label_column: String,
+}
+
+/// Where a text task's test texts come from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TestSplit {
+    File(PathBuf),
+    /// A fraction of the training texts, in millionths (so that the source can be a map key).
+    Fraction(u32),
+    Column(String),
+}
+
+mod text {
+    pub fn text_column() -> String {
+        "text".into()
+    }
+    pub fn label_column() -> String {
+        "label".into()
+    }
+}
+
+impl TextTask {
+    /// The training settings (those the IMDB task has) and the source.
+    pub fn split(&self) -> (ImdbTask, TextSource) {
+        let training = ImdbTask {
+            num_words: self.num_words,
+            maxlen: self.maxlen,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            train_limit: self.train_limit,
+            test_limit: self.test_limit,
+            validation_split: self.validation_split,
+            early_stopping: self.early_stopping,
+        };
+        let test = match (&self.test, self.test_fraction, &self.split_column) {
+            (Some(file), _, _) => TestSplit::File(file.clone()),
+            (_, Some(fraction), _) => TestSplit::Fraction((fraction * 1e6).round() as u32),
+            (_, _, Some(column)) => TestSplit::Column(column.clone()),
+            (None, None, None) => unreachable!("validated: one test source"),
+        };
+        let source = TextSource {
+            train: self.train.clone(),
+            test,
+            text_column: self.text_column.clone(),
+            label_column: self.label_column.clone(),
+        };
+        (training, source)
+    }
+
+    /// The task as written, from its two halves.
+    pub fn join(training: &ImdbTask, source: &TextSource) -> Self {
+        let (mut test, mut test_fraction, mut split_column) = (None, None, None);
+        match &source.test {
+            TestSplit::File(file) => test = Some(file.clone()),
+            TestSplit::Fraction(millionths) => test_fraction = Some(f64::from(*millionths) / 1e6),
+            TestSplit::Column(column) => split_column = Some(column.clone()),
+        }
+        TextTask {
+            train: source.train.clone(),
+            test,
+            test_fraction,
+            split_column,
+            text_column: source.text_column.clone(),
+            label_column: source.label_column.clone(),
+            num_words: training.num_words,
+            maxlen: training.maxlen,
+            epochs: training.epochs,
+            batch_size: training.batch_size,
+            train_limit: training.train_limit,
+            test_limit: training.test_limit,
+            validation_split: training.validation_split,
+            early_stopping: training.early_stopping,
+        }
+    }
+
+    pub(super) fn validate(&self) -> Result<(), FieldError> {
+        let given = [
+            self.test.is_some(),
+            self.test_fraction.is_some(),
+            self.split_column.is_some(),
+        ];
+        match given.iter().filter(|&&g| g).count() {
+            0 => {
+                return Err(FieldError::new(
+                    "task",
+                    "a text task needs its test texts: \"test\" (a file or folder), \
+                     \"test_fraction\" (held out of \"train\") or \"split_column\"",
+                ));
+            }
+            1 => {}
+            _ => {
+                return Err(FieldError::new(
+                    "task",
+                    "give one of \"test\", \"test_fraction\" and \"split_column\", not several",
+                ));
+            }
+        }
+        if let Some(fraction) = self.test_fraction
+            && !(fraction > 0.0 && fraction < 1.0)
+        {
+            return Err(FieldError::new(
+                "task.test_fraction",
+                format!("must be a fraction between 0 and 1 (exclusive), got {fraction}"),
+            ));
+        }
+        for (field, value) in [
+            ("task.text_column", &self.text_column),
+            ("task.label_column", &self.label_column),
+        ] {
+            if value.is_empty() {
+                return Err(FieldError::new(field, "must not be empty"));
+            }
+        }
+        if self.text_column == self.label_column {
+            return Err(FieldError::new(
+                "task.label_column",
+                format!("is the text column too ({:?})", self.text_column),
+            ));
+        }
+        self.split().0.validate()
     }
 }
 
@@ -267,7 +446,7 @@ impl ImdbTask {
             if limit.is_some_and(|n| n < 2) {
                 return Err(FieldError::new(
                     field,
-                    "must be at least 2 (one review of each label)",
+                    "must be at least 2 (one text of each label)",
                 ));
             }
         }

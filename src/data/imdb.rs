@@ -221,7 +221,15 @@ impl Vocabulary {
                 *counts.entry(token.as_str()).or_default() += 1;
             }
         }
-        let mut ranked: Vec<(&str, u64)> = counts.into_iter().collect();
+        Self::from_counts(counts, num_words)
+    }
+
+    /// [`build`](Self::build) from each training word's count (words of count 0 are left out).
+    pub fn from_counts<'a>(
+        counts: impl IntoIterator<Item = (&'a str, u64)>,
+        num_words: usize,
+    ) -> Self {
+        let mut ranked: Vec<(&str, u64)> = counts.into_iter().filter(|c| c.1 > 0).collect();
         ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         let keep = num_words.saturating_sub(FIRST_WORD as usize);
         let ids = ranked

@@ -11,6 +11,7 @@ use rand::seq::SliceRandom;
 use super::imdb::{ImdbReviews, Review, Vocabulary, pad_pre, tokenize};
 use crate::config::ImdbTask;
 use crate::error::InputError;
+use crate::record::TextData;
 
 /// The environment variable that may name the data.
 pub const DATA_ENV: &str = "ATTNX_DATA";
@@ -257,6 +258,20 @@ impl Batchable {
         self.labels.is_empty()
     }
 
+    /// [`from_encoded`](Self::from_encoded) keeping a fixed stratified sample of `limit` rows
+    /// (all rows without a limit or when it is no smaller).
+    pub(crate) fn limited(
+        split: &Encoded,
+        maxlen: usize,
+        classes: usize,
+        limit: Option<usize>,
+    ) -> Self {
+        let chosen = limit
+            .filter(|&n| n < split.labels.len())
+            .map(|n| fixed_sample(&split.labels, classes, n));
+        Self::from_encoded(split, maxlen, chosen)
+    }
+
     /// Pads and truncates (Keras `pre`), keeping only the reviews `chosen` (all if `None`).
     fn from_encoded(split: &Encoded, maxlen: usize, chosen: Option<Vec<usize>>) -> Self {
         let chosen = chosen.unwrap_or_else(|| (0..split.labels.len()).collect());
@@ -274,23 +289,46 @@ impl Batchable {
     }
 }
 
-/// A fixed, label-balanced sample of `limit` reviews (the same for every repeat and run).
-fn balanced_sample(labels: &[u8], limit: usize) -> Vec<usize> {
-    balanced_split(labels, limit, &mut StdRng::seed_from_u64(0x1ab_e11ed)).0
+/// A fixed sample of `limit` rows, stratified by class (the same for every repeat and run).
+fn fixed_sample(labels: &[u8], classes: usize, limit: usize) -> Vec<usize> {
+    stratified_split(
+        labels,
+        classes,
+        limit,
+        &mut StdRng::seed_from_u64(0x1ab_e11ed),
+    )
+    .0
 }
 
-/// `count` of the rows of `labels`, half of each label (as near as the labels allow), drawn
-/// with `rng`, and the rows left over; both in order.
-pub fn balanced_split(labels: &[u8], count: usize, rng: &mut StdRng) -> (Vec<usize>, Vec<usize>) {
-    let mut by_label: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
+/// `count` of the rows of `labels` (class ids below `classes`), each class in proportion to its
+/// rows, drawn with `rng`, and the rows left over; both in order.
+///
+/// Each class gets its proportional share rounded down, and the rows still missing go to the
+/// largest remainders, later classes first on ties: two classes of equal size get `count / 2`
+/// and the rest, as IMDB's label-balanced splits always had.
+pub fn stratified_split(
+    labels: &[u8],
+    classes: usize,
+    count: usize,
+    rng: &mut StdRng,
+) -> (Vec<usize>, Vec<usize>) {
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
     for (i, &label) in labels.iter().enumerate() {
-        by_label[usize::from(label != 0)].push(i);
+        by_class[usize::from(label)].push(i);
+    }
+    let rows = labels.len().max(1);
+    let mut want: Vec<usize> = by_class.iter().map(|g| count * g.len() / rows).collect();
+    let mut order: Vec<usize> = (0..classes).collect();
+    // Largest remainder first, later class first on a tie.
+    order.sort_by_key(|&c| std::cmp::Reverse(((count * by_class[c].len()) % rows, c)));
+    let short = count.saturating_sub(want.iter().sum());
+    for &c in order.iter().take(short) {
+        want[c] += 1;
     }
     let mut chosen = Vec::with_capacity(count);
     let mut rest = Vec::with_capacity(labels.len().saturating_sub(count));
-    for (k, group) in by_label.iter_mut().enumerate() {
+    for (group, want) in by_class.iter_mut().zip(want) {
         group.shuffle(rng);
-        let want = if k == 0 { count / 2 } else { count - count / 2 };
         let (taken, left) = group.split_at(want.min(group.len()));
         chosen.extend_from_slice(taken);
         rest.extend_from_slice(left);
@@ -300,13 +338,17 @@ pub fn balanced_split(labels: &[u8], count: usize, rng: &mut StdRng) -> (Vec<usi
     (chosen, rest)
 }
 
-/// The IMDB task's data, ready to batch.
+/// A classifier's data (IMDB's, or a text task's), ready to batch.
 #[derive(Debug, Clone)]
 pub struct ImdbData {
     pub train: Batchable,
     pub test: Batchable,
     /// sha256 of the archive, when the data came from one.
     pub checksum: Option<String>,
+    /// The class labels by id (IMDB: `neg`, `pos`).
+    pub classes: Vec<String>,
+    /// A text task's files and class counts, for its records.
+    pub text: Option<TextData>,
 }
 
 impl ImdbData {
@@ -335,19 +377,13 @@ impl ImdbData {
             None
         };
         let encoded = EncodedImdb::load(path, checksum.as_deref(), num_words)?;
-        let sample = |split: &Encoded, limit: Option<usize>| {
-            limit
-                .filter(|&n| n < split.labels.len())
-                .map(|n| balanced_sample(&split.labels, n))
-        };
+        let classes = vec!["neg".to_string(), "pos".to_string()];
         let data = Self {
-            train: Batchable::from_encoded(
-                &encoded.train,
-                maxlen,
-                sample(&encoded.train, train_limit),
-            ),
-            test: Batchable::from_encoded(&encoded.test, maxlen, sample(&encoded.test, test_limit)),
+            train: Batchable::limited(&encoded.train, maxlen, classes.len(), train_limit),
+            test: Batchable::limited(&encoded.test, maxlen, classes.len(), test_limit),
             checksum,
+            classes,
+            text: None,
         };
         Ok((data, encoded))
     }
@@ -381,20 +417,47 @@ mod tests {
         assert_eq!(EncodedImdb::decode(b"garbage"), None);
     }
 
+    /// Two classes of equal size split as IMDB's label-balanced splits did (the smaller half to
+    /// class 0), so that IMDB records keep their bits; more classes split in proportion.
     #[test]
-    fn samples_are_balanced_and_fixed() {
-        let labels: Vec<u8> = (0..100).map(|i| u8::from(i >= 30)).collect();
-        let a = balanced_sample(&labels, 20);
-        assert_eq!(a.len(), 20);
-        assert_eq!(a.iter().filter(|&&i| labels[i] == 1).count(), 10);
-        assert_eq!(a, balanced_sample(&labels, 20));
+    fn stratified_shares_round_as_the_balanced_split_did() {
+        let count_of = |rows: &[usize], labels: &[u8], class: u8| {
+            rows.iter().filter(|&&i| labels[i] == class).count()
+        };
+        let even: Vec<u8> = (0..40).map(|i| u8::from(i % 2 == 1)).collect();
+        let (held, _) = stratified_split(&even, 2, 7, &mut StdRng::seed_from_u64(1));
+        assert_eq!(
+            (count_of(&held, &even, 0), count_of(&held, &even, 1)),
+            (3, 4)
+        );
+        // 50, 30 and 20 rows; 10% is 5, 3 and 2; 11 rows give the 11th to the largest remainder.
+        let three: Vec<u8> = (0..100)
+            .map(|i| u8::from(i >= 50) + u8::from(i >= 80))
+            .collect();
+        let (held, rest) = stratified_split(&three, 3, 11, &mut StdRng::seed_from_u64(1));
+        let shares: Vec<usize> = (0..3).map(|c| count_of(&held, &three, c)).collect();
+        assert_eq!(shares, [6, 3, 2]);
+        assert_eq!(held.len() + rest.len(), 100);
+    }
 
-        let (held, rest) = balanced_split(&labels, 20, &mut StdRng::seed_from_u64(9));
-        assert_eq!(held.iter().filter(|&&i| labels[i] == 1).count(), 10);
+    #[test]
+    fn samples_are_stratified_and_fixed() {
+        let labels: Vec<u8> = (0..100).map(|i| u8::from(i >= 30)).collect();
+        let a = fixed_sample(&labels, 2, 20);
+        assert_eq!(a.len(), 20);
+        assert_eq!(
+            a.iter().filter(|&&i| labels[i] == 1).count(),
+            14,
+            "70% of 20"
+        );
+        assert_eq!(a, fixed_sample(&labels, 2, 20));
+
+        let (held, rest) = stratified_split(&labels, 2, 20, &mut StdRng::seed_from_u64(9));
+        assert_eq!(held.iter().filter(|&&i| labels[i] == 1).count(), 14);
         let mut all: Vec<usize> = held.iter().chain(&rest).copied().collect();
         all.sort_unstable();
         assert_eq!(all, (0..100).collect::<Vec<_>>(), "a partition of the rows");
-        let (other, _) = balanced_split(&labels, 20, &mut StdRng::seed_from_u64(10));
+        let (other, _) = stratified_split(&labels, 2, 20, &mut StdRng::seed_from_u64(10));
         assert_ne!(held, other, "another generator holds out other rows");
     }
 }

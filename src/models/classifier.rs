@@ -23,21 +23,23 @@ pub enum TextClassifier {
 }
 
 impl TextClassifier {
-    /// The model of `config` for a vocabulary of `num_words` and reviews of `maxlen` tokens.
+    /// The model of `config` for a vocabulary of `num_words`, texts of `maxlen` tokens and
+    /// `classes` classes (IMDB: 2).
     pub fn new(
         config: &TextModel,
         num_words: usize,
         maxlen: usize,
+        classes: usize,
         rng: &mut StdRng,
         device: &Device,
     ) -> Self {
         match config {
             TextModel::SelfAttention(model) => Self::SelfAttention(SelfAttentionClassifier::new(
-                model, num_words, maxlen, rng, device,
+                model, num_words, maxlen, classes, rng, device,
             )),
-            TextModel::Lstm(model) => {
-                Self::Recurrent(RecurrentClassifier::new(model, num_words, rng, device))
-            }
+            TextModel::Lstm(model) => Self::Recurrent(RecurrentClassifier::new(
+                model, num_words, classes, rng, device,
+            )),
         }
     }
 
@@ -185,7 +187,8 @@ mod tests {
         let ids: Vec<i64> = (0..rows * t).map(|i| ((i * 7919) % words) as i64).collect();
         let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [rows, t]), &device);
         for config in [e2, lstm] {
-            let model = TextClassifier::new(&config, words, t, &mut rng(0, Stream::Init), &device);
+            let model =
+                TextClassifier::new(&config, words, t, 2, &mut rng(0, Stream::Init), &device);
             let whole = bits(model.forward(ids.clone(), None));
             let split = bits(model.evaluate(ids.clone()));
             assert_eq!(whole.len(), rows);

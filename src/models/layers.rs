@@ -1,5 +1,5 @@
 //! The layers both IMDB classifiers share: a Keras-initialised embedding, and the output head
-//! (the dropout mask, then a Keras `Dense` to one sigmoid or two softmax units).
+//! (the dropout mask, then a Keras `Dense` to one sigmoid unit or a softmax unit per class).
 
 use burn::module::Param;
 use burn::nn::{Embedding, Linear};
@@ -38,11 +38,18 @@ pub fn dense(rng: &mut StdRng, d_in: usize, d_out: usize, device: &Device) -> Li
     }
 }
 
-/// The output layer for `output` on pooled vectors of `d_in`.
-pub fn output_layer(rng: &mut StdRng, d_in: usize, output: Output, device: &Device) -> Linear {
+/// The output layer for `output` on pooled vectors of `d_in`: one sigmoid unit (two classes),
+/// or a softmax unit per class.
+pub fn output_layer(
+    rng: &mut StdRng,
+    d_in: usize,
+    output: Output,
+    classes: usize,
+    device: &Device,
+) -> Linear {
     let units = match output {
         Output::Sigmoid => 1,
-        Output::Softmax => 2,
+        Output::Softmax => classes,
     };
     dense(rng, d_in, units, device)
 }

@@ -71,7 +71,13 @@ impl AttentionPooling {
 impl RecurrentClassifier {
     /// Builds the model of `config` (an `lstm` model) for a vocabulary of `num_words`, drawing
     /// every weight from `rng`.
-    pub fn new(config: &LstmModel, num_words: usize, rng: &mut StdRng, device: &Device) -> Self {
+    pub fn new(
+        config: &LstmModel,
+        num_words: usize,
+        classes: usize,
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> Self {
         let LstmModel {
             embed,
             hidden,
@@ -102,7 +108,7 @@ impl RecurrentClassifier {
             embedding,
             lstm,
             attention,
-            output: output_layer(rng, pooled, output, device),
+            output: output_layer(rng, pooled, output, classes, device),
             pooling,
         }
     }
@@ -188,8 +194,13 @@ mod tests {
             (Pooling::Mean, 6),
             (Pooling::Attention, crate::config::lstm::UNITS),
         ] {
-            let model =
-                RecurrentClassifier::new(&config(pooling), 20, &mut rng(0, Stream::Init), &device);
+            let model = RecurrentClassifier::new(
+                &config(pooling),
+                20,
+                2,
+                &mut rng(0, Stream::Init),
+                &device,
+            );
             assert_eq!(model.pooled_width(), width);
             assert_eq!(model.forward(ids(&device), None).dims(), [2, 1]);
             assert_eq!(
@@ -206,6 +217,7 @@ mod tests {
         let model = RecurrentClassifier::new(
             &config(Pooling::Attention),
             20,
+            2,
             &mut rng(0, Stream::Init),
             &device,
         );

@@ -62,6 +62,7 @@ impl SelfAttentionClassifier {
         config: &SelfAttentionModel,
         num_words: usize,
         maxlen: usize,
+        classes: usize,
         rng: &mut StdRng,
         device: &Device,
     ) -> Self {
@@ -94,7 +95,7 @@ impl SelfAttentionClassifier {
             Param::from_data(TensorData::new(kernel, [d_in, 3 * width]), device)
         };
         let qkv = qkv_kernel(rng, embed);
-        let output = output_layer(rng, width, output, device);
+        let output = output_layer(rng, width, output, classes, device);
         let deeper = (1..layers).map(|_| qkv_kernel(rng, width)).collect();
         let positions = (position == Position::Learned).then(|| {
             Param::from_data(
@@ -300,10 +301,10 @@ pub(crate) mod tests {
     fn parameter_counts_match_the_articles() {
         let device = Device::flex();
         let model =
-            SelfAttentionClassifier::new(&e3(), 20_000, 80, &mut rng(0, Stream::Init), &device);
+            SelfAttentionClassifier::new(&e3(), 20_000, 80, 2, &mut rng(0, Stream::Init), &device);
         assert_eq!(model.num_params(), 2_609_410, "E3, as the article counts");
         let model =
-            SelfAttentionClassifier::new(&e2(), 20_000, 80, &mut rng(0, Stream::Init), &device);
+            SelfAttentionClassifier::new(&e2(), 20_000, 80, 2, &mut rng(0, Stream::Init), &device);
         // 20,000 x 128 embedding + 3 x 128 x 128 kernels + 128 + 1 output.
         assert_eq!(model.num_params(), 2_609_281);
         assert_eq!(model.scale, 0.25);
@@ -326,7 +327,7 @@ pub(crate) mod tests {
             layers: 1,
         };
         let model =
-            SelfAttentionClassifier::new(&config, 50, 5, &mut rng(1, Stream::Init), &device);
+            SelfAttentionClassifier::new(&config, 50, 5, 2, &mut rng(1, Stream::Init), &device);
         let ids = Tensor::<2, Int>::from_data(
             TensorData::new(vec![0i64, 0, 1, 7, 9, 1, 3, 4, 5, 6], [2, 5]),
             &device,
@@ -394,7 +395,7 @@ pub(crate) mod tests {
             layers: 1,
         };
         let mut model =
-            SelfAttentionClassifier::new(&config, 10, 3, &mut rng(2, Stream::Init), &device);
+            SelfAttentionClassifier::new(&config, 10, 3, 2, &mut rng(2, Stream::Init), &device);
         let mut kernel = model.qkv.val().into_data().try_into_vec::<f32>().unwrap();
         for row in kernel.chunks_mut(12) {
             row[..8].fill(0.0); // Wq and Wk
@@ -454,6 +455,7 @@ pub(crate) mod tests {
                 &switched(mask_padding, window, 2),
                 20,
                 6,
+                2,
                 &mut rng(3, Stream::Init),
                 &device,
             );
@@ -492,7 +494,7 @@ pub(crate) mod tests {
         let device = Device::flex();
         let config = positioned(Position::None, true, None, 2);
         let model =
-            SelfAttentionClassifier::new(&config, 20, 6, &mut rng(4, Stream::Init), &device);
+            SelfAttentionClassifier::new(&config, 20, 6, 2, &mut rng(4, Stream::Init), &device);
         let short = Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 7, 9], [1, 3]), &device);
         let long = Tensor::<2, Int>::from_data(
             TensorData::new(vec![0i64, 0, 0, 1, 7, 9], [1, 6]),
@@ -518,6 +520,7 @@ pub(crate) mod tests {
             &positioned(Position::None, false, None, 1),
             20,
             6,
+            2,
             &mut rng(0, Stream::Init),
             &device,
         );
@@ -525,6 +528,7 @@ pub(crate) mod tests {
             &switched(false, None, 3),
             20,
             6,
+            2,
             &mut rng(0, Stream::Init),
             &device,
         );

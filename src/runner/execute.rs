@@ -311,6 +311,8 @@ fn make_record(
         correct: outcome.correct,
         total: outcome.total,
         data_sha256: data.data_checksum(),
+        data: data.text_data(),
+        confusion: outcome.confusion,
         epochs: outcome.epochs,
         stopped_at: outcome.stopped_at,
         selected_epoch: outcome.selected_epoch,

@@ -2,14 +2,14 @@
 //! and how they are cut into stacks and ordered.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Result;
 
 use super::RunOptions;
 use crate::backend;
-use crate::config::{Backend, EchoModel, ExperimentConfig, Study};
+use crate::config::{Backend, Corpus, EchoModel, ExperimentConfig, Study};
 use crate::data::prepare::{self, ImdbData};
 use crate::error::InputError;
 use crate::models::footprint;
@@ -170,41 +170,65 @@ pub(super) fn prepare_data(
     cli_data: Option<&Path>,
     say: &dyn Fn(&str),
 ) -> Result<Vec<PreparedStudy>> {
-    let mut loaded: HashMap<(PathBuf, String), Arc<ImdbData>> = HashMap::new();
+    let mut loaded: HashMap<String, Arc<ImdbData>> = HashMap::new();
     let mut out = Vec::with_capacity(configs.len());
     for config in configs {
-        out.push(PreparedStudy::new(&config.study, |task| -> Result<_> {
-            let (path, origin) = prepare::locate(cli_data, config.data.as_deref())?;
-            // Everything the prepared data depends on, as the cache key.
-            let key = (path.clone(), serde_json::to_string(task)?);
-            // A validation split too big or too small for the training reviews is a bad
-            // config, said before anything trains.
-            let split_fits = |data: &ImdbData| {
-                task.validation_reviews(data.train.len())
-                    .map_err(|e| InputError(format!("{}: {e}", config.name())))
-            };
-            if let Some(data) = loaded.get(&key) {
-                split_fits(data)?;
-                return Ok(data.clone());
-            }
-            say(&format!(
-                "{}: IMDB data from {} ({origin})",
-                config.name(),
-                path.display()
-            ));
-            let started = std::time::Instant::now();
-            let data = Arc::new(ImdbData::prepare(task, &path)?);
-            say(&format!(
-                "{}: {} training and {} test reviews ready in {:.1} s",
-                config.name(),
-                data.train.len(),
-                data.test.len(),
-                started.elapsed().as_secs_f64()
-            ));
-            split_fits(&data)?;
-            loaded.insert(key, data.clone());
-            Ok(data)
-        })?);
+        out.push(PreparedStudy::new(
+            &config.study,
+            |task, corpus| -> Result<_> {
+                // Where the texts are, and everything the prepared data depends on, as the key.
+                let (place, key) = match corpus {
+                    Corpus::Imdb => {
+                        let (path, origin) = prepare::locate(cli_data, config.data.as_deref())?;
+                        let key =
+                            format!("imdb {} {}", path.display(), serde_json::to_string(task)?);
+                        (format!("IMDB data from {} ({origin})", path.display()), key)
+                    }
+                    Corpus::Text(source) => {
+                        let key = format!(
+                            "text {source:?} {} seed {}",
+                            serde_json::to_string(task)?,
+                            config.seed
+                        );
+                        (format!("texts from {}", source.train.display()), key)
+                    }
+                };
+                // A validation split too big or too small for the training reviews is a bad
+                // config, said before anything trains.
+                let split_fits = |data: &ImdbData| {
+                    task.validation_reviews(data.train.len())
+                        .map_err(|e| InputError(format!("{}: {e}", config.name())))
+                };
+                if let Some(data) = loaded.get(&key) {
+                    split_fits(data)?;
+                    return Ok(data.clone());
+                }
+                say(&format!("{}: {place}", config.name()));
+                let started = std::time::Instant::now();
+                let data = Arc::new(match corpus {
+                    Corpus::Imdb => {
+                        let (path, _) = prepare::locate(cli_data, config.data.as_deref())?;
+                        ImdbData::prepare(task, &path)?
+                    }
+                    Corpus::Text(source) => ImdbData::prepare_text(task, source, config.seed)?,
+                });
+                say(&format!(
+                    "{}: {} training and {} test texts, {} classes, ready in {:.1} s",
+                    config.name(),
+                    data.train.len(),
+                    data.test.len(),
+                    data.classes.len(),
+                    started.elapsed().as_secs_f64()
+                ));
+                split_fits(&data)?;
+                config
+                    .study
+                    .fits_classes(data.classes.len())
+                    .map_err(|e| InputError(format!("{}: {e}", config.name())))?;
+                loaded.insert(key, data.clone());
+                Ok(data)
+            },
+        )?);
     }
     Ok(out)
 }

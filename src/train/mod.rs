@@ -46,7 +46,7 @@ use std::sync::Arc;
 
 use burn::tensor::Device;
 
-use crate::config::{EchoModel, EchoTask, ImdbTask, OptimizerConfig, Study, TextModel};
+use crate::config::{Corpus, EchoModel, EchoTask, ImdbTask, OptimizerConfig, Study, TextModel};
 use crate::data::prepare::ImdbData;
 use crate::progress::Progress;
 
@@ -74,6 +74,8 @@ pub struct RepeatOutcome {
     pub stopped_at: Option<usize>,
     /// The epoch whose model was tested, picked on validation (IMDB with a validation split).
     pub selected_epoch: Option<usize>,
+    /// A text task's confusion matrix on the test set (`[true][predicted]`).
+    pub confusion: Option<Vec<Vec<usize>>>,
     pub train_seconds: f64,
     pub eval_seconds: f64,
     /// The trained model of this repeat alone (without autodiff), to be saved.
@@ -136,18 +138,22 @@ pub enum PreparedStudy {
 }
 
 impl PreparedStudy {
-    /// Pairs an echo study with nothing and an IMDB study with `load()`'s data (called only
-    /// for IMDB).
+    /// Pairs an echo study with nothing and a classifier's study with `load()`'s data (called
+    /// only for classifiers).
     pub fn new<E>(
         study: &Study,
-        load: impl FnOnce(&ImdbTask) -> Result<Arc<ImdbData>, E>,
+        load: impl FnOnce(&ImdbTask, &Corpus) -> Result<Arc<ImdbData>, E>,
     ) -> Result<Self, E> {
-        Ok(match *study {
-            Study::Echo { task, model } => PreparedStudy::Echo(EchoStudy { task, model }),
-            Study::Imdb { task, model } => PreparedStudy::Imdb(ImdbStudy {
+        Ok(match study {
+            &Study::Echo { task, model } => PreparedStudy::Echo(EchoStudy { task, model }),
+            Study::Imdb {
                 task,
                 model,
-                data: load(&task)?,
+                corpus,
+            } => PreparedStudy::Imdb(ImdbStudy {
+                task: *task,
+                model: *model,
+                data: load(task, corpus)?,
             }),
         })
     }
@@ -157,6 +163,14 @@ impl PreparedStudy {
         match self {
             PreparedStudy::Echo(s) => s.task.train_steps,
             PreparedStudy::Imdb(s) => s.task.epochs * s.task.batches(s.training_reviews()),
+        }
+    }
+
+    /// A text task's files and classes.
+    pub fn text_data(&self) -> Option<crate::record::TextData> {
+        match self {
+            PreparedStudy::Echo(_) => None,
+            PreparedStudy::Imdb(s) => s.data.text.clone(),
         }
     }
 
@@ -228,6 +242,7 @@ impl RepeatOutcome {
             model,
             test_reviews,
             tested,
+            confusion,
         } = outcome;
         let (accuracy, correct) = match &tested {
             Some(tested) => (
@@ -251,6 +266,7 @@ impl RepeatOutcome {
             epochs: state.epochs,
             stopped_at,
             selected_epoch: tested.map(|t| t.epoch),
+            confusion,
             train_seconds: state.train_seconds,
             eval_seconds: state.eval_seconds,
             model: TrainedModel::Imdb(model),

@@ -264,6 +264,7 @@ impl Trained<'_> {
                     epochs: Vec::new(),
                     stopped_at: None,
                     selected_epoch: None,
+                    confusion: None,
                     // The stack trains its repeats together; each is charged an equal share.
                     train_seconds: train_seconds / seeds.len() as f64,
                     eval_seconds: eval_seconds / seeds.len() as f64,

@@ -39,7 +39,7 @@ use self::history::{History, HistoryLogger, OnEpoch, PatienceStopping};
 use self::render::ProgressRenderer;
 use super::ImdbStudy;
 use crate::config::{ImdbTask, OptimizerConfig, Output};
-use crate::data::prepare::{ImdbData, balanced_split};
+use crate::data::prepare::{ImdbData, stratified_split};
 use crate::error::InputError;
 use crate::models::classifier::TextClassifier;
 use crate::progress::Progress;
@@ -65,13 +65,14 @@ pub fn per_review_loss(
             let loss = y.clone() * log_sigmoid(z.clone()) + (y.neg() + 1.0) * log_sigmoid(z.neg());
             loss.neg().reshape([b])
         }
-        // Categorical cross-entropy over the two classes.
+        // Categorical cross-entropy over the classes (a unit each).
         Output::Softmax => {
-            let mut y = vec![0.0f32; 2 * b];
+            let k = logits.dims()[1];
+            let mut y = vec![0.0f32; k * b];
             for (i, &l) in labels.iter().enumerate() {
-                y[2 * i + usize::from(l)] = 1.0;
+                y[k * i + usize::from(l)] = 1.0;
             }
-            let y = Tensor::<2>::from_data(TensorData::new(y, [b, 2]), device);
+            let y = Tensor::<2>::from_data(TensorData::new(y, [b, k]), device);
             (log_softmax(logits, 1) * y).sum_dim(1).neg().reshape([b])
         }
     }
@@ -121,6 +122,7 @@ pub fn train_imdb(
         &study.model,
         num_words,
         maxlen,
+        study.data.classes.len(),
         &mut rng::rng(seed, Stream::Init),
         &device.clone().autodiff(),
     );
@@ -166,8 +168,11 @@ pub fn train_imdb(
         anyhow::bail!("{error}");
     }
     let state = history.lock().expect("history lock").state().clone();
-    let outcome = finished(state, stopping.as_ref(), epochs, result.model, study)?;
+    let mut outcome = finished(state, stopping.as_ref(), epochs, result.model, study)?;
     if rows.validation.is_none() {
+        if study.data.text.is_some() {
+            outcome.confusion = Some(confusion_of_last_epoch(&outcome, study, device)?);
+        }
         return Ok(outcome);
     }
     let outcome = test_selected(outcome, study, checkpoints, device)?;
@@ -183,7 +188,7 @@ pub fn train_imdb(
 }
 
 /// The training reviews a repeat trains on, and those it holds out for validation
-/// (`task.validation_split`: label-balanced, drawn from the repeat's seed).
+/// (`task.validation_split`: stratified by class, drawn from the repeat's seed).
 struct Rows {
     train: Vec<usize>,
     validation: Option<Vec<usize>>,
@@ -203,7 +208,9 @@ impl Rows {
             });
         }
         let mut rng = rng::rng(seed, Stream::Validation);
-        let (validation, train) = balanced_split(&study.data.train.labels, held, &mut rng);
+        let classes = study.data.classes.len();
+        let (validation, train) =
+            stratified_split(&study.data.train.labels, classes, held, &mut rng);
         Ok(Rows {
             train,
             validation: Some(validation),
@@ -265,14 +272,40 @@ fn test_selected(
             .map_err(|e| anyhow::anyhow!("cannot restore the model of epoch {epoch}: {e:?}"))?;
     }
     let started = std::time::Instant::now();
-    let (loss, correct) = evaluate(&outcome.model, &study.data, device);
+    let evaluation = evaluate(&outcome.model, &study.data, device);
     outcome.state.eval_seconds += started.elapsed().as_secs_f64();
     outcome.tested = Some(TestedEpoch {
         epoch,
-        loss,
-        correct,
+        loss: evaluation.loss,
+        correct: evaluation.correct,
     });
+    if study.data.text.is_some() {
+        outcome.confusion = Some(evaluation.confusion);
+    }
     Ok(outcome)
+}
+
+/// A text task's confusion matrix for the model of the last epoch, from one more pass over the
+/// test split; its correct predictions must be those burn-train counted after that epoch.
+fn confusion_of_last_epoch(
+    outcome: &ImdbOutcome,
+    study: &ImdbStudy,
+    device: &Device,
+) -> anyhow::Result<Vec<Vec<usize>>> {
+    let evaluation = evaluate(&outcome.model, &study.data, device);
+    let accuracy = outcome
+        .state
+        .epochs
+        .last()
+        .map_or(0.0, |m| m.held_out.accuracy());
+    let counted = (accuracy * outcome.test_reviews as f64 / 100.0).round() as usize;
+    if evaluation.correct != counted {
+        anyhow::bail!(
+            "the test pass for the confusion matrix found {} correct, burn-train's last epoch {counted}",
+            evaluation.correct
+        );
+    }
+    Ok(evaluation.confusion)
 }
 
 /// The outcome of a repeat whose training ended: every epoch, or up to the one early stopping
@@ -298,6 +331,7 @@ fn finished(
         model,
         test_reviews: study.data.test.len(),
         tested: None,
+        confusion: None,
     })
 }
 
@@ -353,6 +387,8 @@ pub struct ImdbOutcome {
     pub test_reviews: usize,
     /// With a validation split: the epoch whose model was evaluated on the test set, and how.
     pub tested: Option<TestedEpoch>,
+    /// A text task's confusion matrix on the test set, for the model the accuracy is of.
+    pub confusion: Option<Vec<Vec<usize>>>,
 }
 
 /// The one evaluation on the test set of a repeat with a validation split.
@@ -391,22 +427,37 @@ fn epoch_callback(
     })
 }
 
-/// Mean loss and number of correct predictions over the whole test split, without dropout:
-/// the same batches and the same step as burn-train's validation (for `attnx attention`'s
-/// check that a saved model reproduces its record).
-pub fn evaluate(model: &TextClassifier, data: &Arc<ImdbData>, device: &Device) -> (f64, usize) {
+/// A model's figures on the whole test split.
+pub struct Evaluation {
+    pub loss: f64,
+    pub correct: usize,
+    /// `confusion[true][predicted]`, classes by id.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+/// The model on the whole test split, without dropout: the same batches and the same step as
+/// burn-train's validation (for `attnx attention`'s check that a saved model reproduces its
+/// record, and a text task's confusion matrix).
+pub fn evaluate(model: &TextClassifier, data: &Arc<ImdbData>, device: &Device) -> Evaluation {
     let batcher = ImdbBatcher::evaluation(data.clone(), Part::Test);
     let rows: Vec<usize> = (0..data.test.len()).collect();
-    let (mut loss_sum, mut hits) = (0.0f64, 0usize);
+    let k = data.classes.len();
+    let mut confusion = vec![vec![0usize; k]; k];
+    let mut loss_sum = 0.0f64;
     for chunk in rows.chunks(EVAL_BATCH) {
         let out = InferenceStep::step(model, batcher.batch(chunk.to_vec(), device));
         loss_sum += f64::from(out.loss.sum().into_scalar::<f32>());
         let predicted = out.output.argmax(1).reshape([chunk.len()]);
-        hits += predicted
-            .equal(out.targets)
-            .int()
-            .sum()
-            .into_scalar::<i64>() as usize;
+        let predicted = predicted.into_data().convert::<i64>().try_into_vec::<i64>();
+        let predicted = predicted.expect("argmax gives integers");
+        for (&row, class) in chunk.iter().zip(predicted) {
+            confusion[usize::from(data.test.labels[row])][class as usize] += 1;
+        }
     }
-    (loss_sum / rows.len() as f64, hits)
+    let correct = (0..k).map(|c| confusion[c][c]).sum();
+    Evaluation {
+        loss: loss_sum / rows.len() as f64,
+        correct,
+        confusion,
+    }
 }

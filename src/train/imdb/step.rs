@@ -204,7 +204,9 @@ mod tests {
         });
         [e2, lstm]
             .iter()
-            .map(|config| TextClassifier::new(config, words, t, &mut rng(0, Stream::Init), device))
+            .map(|config| {
+                TextClassifier::new(config, words, t, 2, &mut rng(0, Stream::Init), device)
+            })
             .collect()
     }
 

@@ -1,0 +1,422 @@
+//! A text task's data: the user's labelled texts read ([`super::text`]), split into training
+//! and test texts, tokenized and encoded as the IMDB reviews are (the same tokenizer, the same
+//! vocabulary by frequency over the training texts, the same padding), ready to batch.
+//!
+//! Texts are not kept: each is tokenized as it is read and its words interned, so that memory
+//! holds one id per token rather than the text.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::imdb::{START, Vocabulary, tokenize};
+use super::prepare::{Batchable, Encoded, ImdbData, stratified_split};
+use super::text::{Columns, FileRead, Row, read_rows};
+use crate::config::{ImdbTask, TestSplit, TextSource};
+use crate::error::InputError;
+use crate::record::{ClassCount, DataFile, TextData};
+
+/// The most classes a text task may have (labels are bytes).
+pub const MAX_CLASSES: usize = 256;
+
+/// Words interned as they are read: each distinct word once, texts as word numbers.
+#[derive(Debug, Default)]
+struct Words {
+    numbers: HashMap<String, u32>,
+    words: Vec<String>,
+}
+
+impl Words {
+    fn intern(&mut self, text: &str) -> Vec<u32> {
+        tokenize(text)
+            .into_iter()
+            .map(|word| {
+                if let Some(&n) = self.numbers.get(&word) {
+                    return n;
+                }
+                let n = self.words.len() as u32;
+                self.words.push(word.clone());
+                self.numbers.insert(word, n);
+                n
+            })
+            .collect()
+    }
+}
+
+/// One split as read: each text's word numbers, its label's number (in order of first
+/// appearance) and its place.
+#[derive(Debug, Default)]
+struct ReadSplit {
+    texts: Vec<Vec<u32>>,
+    labels: Vec<usize>,
+    places: Vec<String>,
+}
+
+/// Everything read from a source, before the classes are numbered.
+#[derive(Debug, Default)]
+pub struct ReadTexts {
+    words: Words,
+    /// Labels by number of first appearance.
+    labels: Vec<String>,
+    label_numbers: HashMap<String, usize>,
+    train: ReadSplit,
+    test: ReadSplit,
+    files: Vec<(FileRead, String)>,
+    /// Hashes of each text's bytes, for `attnx data info` (train, test).
+    pub text_hashes: (Vec<u64>, Vec<u64>),
+}
+
+/// Which split rows of a file go to.
+#[derive(Clone, Copy, PartialEq)]
+enum Into {
+    Train,
+    Test,
+    /// As the split column says.
+    Column,
+}
+
+impl ReadTexts {
+    /// Reads the source's files: the training file (with its test rows under a split column),
+    /// and the test file if there is one. An empty text fails at its place.
+    pub fn read(source: &TextSource) -> Result<Self, InputError> {
+        let mut read = ReadTexts::default();
+        let split_column = match &source.test {
+            TestSplit::Column(column) => Some(column.as_str()),
+            _ => None,
+        };
+        let columns = Columns {
+            text: &source.text_column,
+            label: &source.label_column,
+            split: split_column,
+        };
+        let into = if split_column.is_some() {
+            Into::Column
+        } else {
+            Into::Train
+        };
+        read.read_file(&source.train, columns, into)?;
+        if let TestSplit::File(test) = &source.test {
+            read.read_file(
+                test,
+                Columns {
+                    split: None,
+                    ..columns
+                },
+                Into::Test,
+            )?;
+        }
+        if split_column.is_some() && read.test.texts.is_empty() {
+            return Err(InputError(format!(
+                "{}: no row has \"test\" in the split column {:?}",
+                source.train.display(),
+                split_column.unwrap_or_default()
+            )));
+        }
+        Ok(read)
+    }
+
+    fn read_file(
+        &mut self,
+        path: &Path,
+        columns: Columns<'_>,
+        into: Into,
+    ) -> Result<(), InputError> {
+        let mut on_row = |row: Row<'_>| -> Result<(), String> {
+            if row.text.trim().is_empty() {
+                return Err("an empty text".into());
+            }
+            let label = row.label.trim();
+            if label.is_empty() {
+                return Err("an empty label".into());
+            }
+            let test = match into {
+                Into::Train => false,
+                Into::Test => true,
+                Into::Column => match row.split.map(str::trim) {
+                    Some("train") => false,
+                    Some("test") => true,
+                    other => {
+                        return Err(format!(
+                            "split {:?} is neither \"train\" nor \"test\"",
+                            other.unwrap_or_default()
+                        ));
+                    }
+                },
+            };
+            let next = self.labels.len();
+            let number = *self.label_numbers.entry(label.to_string()).or_insert(next);
+            if number == next {
+                self.labels.push(label.to_string());
+            }
+            let hash = text_hash(row.text);
+            let (split, hashes) = if test {
+                (&mut self.test, &mut self.text_hashes.1)
+            } else {
+                (&mut self.train, &mut self.text_hashes.0)
+            };
+            split.texts.push(self.words.intern(row.text));
+            split.labels.push(number);
+            split.places.push(row.place.to_string());
+            hashes.push(hash);
+            Ok(())
+        };
+        let read = read_rows(path, columns, &mut on_row)?;
+        self.files.push((read, path.display().to_string()));
+        Ok(())
+    }
+
+    /// Training texts, test texts.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.train.texts.len(), self.test.texts.len())
+    }
+
+    /// The files read, as records name them.
+    pub fn files(&self) -> Vec<DataFile> {
+        self.files
+            .iter()
+            .map(|(read, path)| DataFile {
+                path: path.clone(),
+                sha256: read.sha256.clone(),
+                rows: read.rows,
+            })
+            .collect()
+    }
+
+    /// Bytes read in all.
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|(read, _)| read.bytes).sum()
+    }
+
+    /// Each text's length in tokens (train, test).
+    pub fn lengths(&self) -> (Vec<usize>, Vec<usize>) {
+        let lengths = |s: &ReadSplit| s.texts.iter().map(Vec::len).collect();
+        (lengths(&self.train), lengths(&self.test))
+    }
+
+    /// The share of training tokens (and of test tokens) a vocabulary of `num_words` covers.
+    pub fn coverage(&self, num_words: usize) -> (f64, f64) {
+        let lookup = self.vocabulary(num_words).1;
+        let share = |s: &ReadSplit| {
+            let (mut known, mut all) = (0usize, 0usize);
+            for text in &s.texts {
+                all += text.len();
+                known += text
+                    .iter()
+                    .filter(|&&w| lookup[w as usize] != super::imdb::OOV)
+                    .count();
+            }
+            known as f64 / all.max(1) as f64
+        };
+        (share(&self.train), share(&self.test))
+    }
+
+    /// The vocabulary of the training texts, and each word number's id in it.
+    fn vocabulary(&self, num_words: usize) -> (Vocabulary, Vec<u32>) {
+        let mut counts = vec![0u64; self.words.words.len()];
+        for text in &self.train.texts {
+            for &w in text {
+                counts[w as usize] += 1;
+            }
+        }
+        let vocabulary = Vocabulary::from_counts(
+            self.words.words.iter().map(String::as_str).zip(counts),
+            num_words,
+        );
+        let lookup = self.words.words.iter().map(|w| vocabulary.id(w)).collect();
+        (vocabulary, lookup)
+    }
+
+    /// The classes in order: by value when every label is a number (`1` < `2` < `10`), else
+    /// by text.
+    pub fn classes(&self) -> Vec<String> {
+        let mut classes = self.labels.clone();
+        let numbers: Option<Vec<f64>> = classes.iter().map(|l| l.parse::<f64>().ok()).collect();
+        match numbers {
+            Some(_) => classes.sort_by(|a, b| {
+                let (x, y) = (a.parse::<f64>().unwrap(), b.parse::<f64>().unwrap());
+                x.total_cmp(&y).then_with(|| a.cmp(b))
+            }),
+            None => classes.sort(),
+        }
+        classes
+    }
+
+    /// Class counts per split as read (before limits): label, train, test.
+    pub fn class_counts(&self) -> Vec<(String, usize, usize)> {
+        let classes = self.classes();
+        let id: HashMap<&str, usize> = classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.as_str(), i))
+            .collect();
+        let mut counts = vec![(0usize, 0usize); classes.len()];
+        for &l in &self.train.labels {
+            counts[id[self.labels[l].as_str()]].0 += 1;
+        }
+        for &l in &self.test.labels {
+            counts[id[self.labels[l].as_str()]].1 += 1;
+        }
+        classes
+            .into_iter()
+            .zip(counts)
+            .map(|(c, (train, test))| (c, train, test))
+            .collect()
+    }
+}
+
+/// Seeds the generator that draws a `test_fraction` split from the config's seed.
+const TEST_SPLIT_STREAM: u64 = 0x7e57_5917;
+
+impl ReadSplit {
+    /// The rows `rows` (and their hashes), in that order.
+    fn rows(&self, rows: &[usize], hashes: &[u64]) -> (ReadSplit, Vec<u64>) {
+        let split = ReadSplit {
+            texts: rows.iter().map(|&r| self.texts[r].clone()).collect(),
+            labels: rows.iter().map(|&r| self.labels[r]).collect(),
+            places: rows.iter().map(|&r| self.places[r].clone()).collect(),
+        };
+        (split, rows.iter().map(|&r| hashes[r]).collect())
+    }
+}
+
+/// A 64-bit hash of a text's bytes (FNV-1a: fixed, so that duplicates count the same anywhere).
+fn text_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl ImdbData {
+    /// A text task's data: its files read, the test split taken (from its file, its split
+    /// column, or `test_fraction` of the training texts stratified by class from `seed`), the
+    /// classes numbered, the texts encoded with the training texts' vocabulary, and
+    /// `train_limit`/`test_limit` applied as for IMDB.
+    pub fn prepare_text(
+        task: &ImdbTask,
+        source: &TextSource,
+        seed: u64,
+    ) -> Result<Self, InputError> {
+        let read = ReadTexts::read(source)?;
+        Self::from_read(task, source, seed, read)
+    }
+
+    fn from_read(
+        task: &ImdbTask,
+        source: &TextSource,
+        seed: u64,
+        mut read: ReadTexts,
+    ) -> Result<Self, InputError> {
+        let train_file = source.train.display().to_string();
+        let classes = read.classes();
+        if classes.len() > MAX_CLASSES {
+            return Err(InputError(format!(
+                "{train_file}: {} classes, more than the {MAX_CLASSES} a text task can have (is the label column {:?} right?)",
+                classes.len(),
+                source.label_column
+            )));
+        }
+        let class_of: HashMap<&str, u8> = classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.as_str(), i as u8))
+            .collect();
+        let label_class: Vec<u8> = read.labels.iter().map(|l| class_of[l.as_str()]).collect();
+        if let TestSplit::Fraction(millionths) = source.test {
+            let labels: Vec<u8> = read.train.labels.iter().map(|&l| label_class[l]).collect();
+            let fraction = f64::from(millionths) / 1e6;
+            let held = (fraction * labels.len() as f64).round() as usize;
+            let mut rng = StdRng::seed_from_u64(seed ^ TEST_SPLIT_STREAM);
+            let (test_rows, train_rows) = stratified_split(&labels, classes.len(), held, &mut rng);
+            if test_rows.is_empty() || train_rows.len() < 2 {
+                return Err(InputError(format!(
+                    "{train_file}: task.test_fraction {fraction} of {} texts leaves {} for testing and {} for training",
+                    labels.len(),
+                    test_rows.len(),
+                    train_rows.len()
+                )));
+            }
+            let all = std::mem::take(&mut read.train);
+            let hashes = std::mem::take(&mut read.text_hashes.0);
+            let (train, train_hashes) = all.rows(&train_rows, &hashes);
+            let (test, test_hashes) = all.rows(&test_rows, &hashes);
+            (read.train, read.test) = (train, test);
+            read.text_hashes = (train_hashes, test_hashes);
+        }
+        let mut training_has = vec![false; classes.len()];
+        for &l in &read.train.labels {
+            training_has[usize::from(label_class[l])] = true;
+        }
+        let trained = training_has.iter().filter(|&&h| h).count();
+        if trained < 2 {
+            return Err(InputError(format!(
+                "{train_file}: the training texts have {trained} class{} ({}); a classifier needs at least 2",
+                if trained == 1 { "" } else { "es" },
+                classes
+                    .iter()
+                    .zip(&training_has)
+                    .filter(|(_, h)| **h)
+                    .map(|(c, _)| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if let Some(i) = read
+            .test
+            .labels
+            .iter()
+            .position(|&l| !training_has[usize::from(label_class[l])])
+        {
+            let test_file = match &source.test {
+                TestSplit::File(path) => path.display().to_string(),
+                _ => train_file.clone(),
+            };
+            return Err(InputError(format!(
+                "{test_file}: {}: label {:?} is never seen in training (training has {})",
+                read.test.places[i],
+                read.labels[read.test.labels[i]],
+                classes.join(", ")
+            )));
+        }
+        let lookup = read.vocabulary(task.num_words).1;
+        let encode = |split: &ReadSplit| Encoded {
+            ids: split
+                .texts
+                .iter()
+                .map(|text| {
+                    std::iter::once(START)
+                        .chain(text.iter().map(|&w| lookup[w as usize]))
+                        .collect()
+                })
+                .collect(),
+            labels: split.labels.iter().map(|&l| label_class[l]).collect(),
+            names: split.places.clone(),
+        };
+        let (train, test) = (encode(&read.train), encode(&read.test));
+        let k = classes.len();
+        let train = Batchable::limited(&train, task.maxlen, k, task.train_limit);
+        let test = Batchable::limited(&test, task.maxlen, k, task.test_limit);
+        let count =
+            |b: &Batchable, c: usize| b.labels.iter().filter(|&&l| usize::from(l) == c).count();
+        let text = TextData {
+            files: read.files(),
+            classes: classes
+                .iter()
+                .enumerate()
+                .map(|(c, label)| ClassCount {
+                    label: label.clone(),
+                    train: count(&train, c),
+                    test: count(&test, c),
+                })
+                .collect(),
+        };
+        Ok(ImdbData {
+            train,
+            test,
+            checksum: None,
+            classes,
+            text: Some(text),
+        })
+    }
+}
