@@ -263,7 +263,7 @@ impl Published {
 
 impl Experiment {
     pub fn load(path: &Path) -> Result<Self, InputError> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::builtin::read(path)
             .map_err(|e| InputError(format!("{}: cannot read experiment: {e}", path.display())))?;
         let de = &mut serde_json::Deserializer::from_str(&text);
         let mut experiment: Self = serde_path_to_error::deserialize(de).map_err(|e| {
@@ -384,7 +384,7 @@ impl Experiment {
             .map_err(|e| InputError(format!("experiment {}: sweep.axes: {e}", self.name)))?;
         let mut points = Vec::new();
         for name in &self.configs {
-            let path = configs_dir.join(format!("{name}.json"));
+            let path = crate::config::resolve_named(name, configs_dir, "config", "")?;
             for (mut config, label, values) in crate::config::overrides::grid_configs(&path, &axes)?
             {
                 if let Some(n) = sweep.repeats {
@@ -400,12 +400,12 @@ impl Experiment {
         Ok(Some(points))
     }
 
-    /// Every experiment in `dir`, sorted by file name; unreadable ones are errors.
+    /// Every experiment in `dir` and every built-in one no file there shadows, sorted by
+    /// name; unreadable ones are errors.
     pub fn load_all(dir: &Path) -> Result<Vec<Self>, InputError> {
-        crate::fsutil::files_named(dir, "", ".json")
-            .unwrap_or_default()
+        crate::builtin::merged(dir, EXPERIMENT_DIR)
             .iter()
-            .map(|p| Self::load(p))
+            .map(|(_, p)| Self::load(p))
             .collect()
     }
 }
@@ -417,7 +417,7 @@ pub fn resolve(name: &str) -> Result<PathBuf, InputError> {
 
 /// Whether a JSON file is an experiment (it lists configs) rather than a config.
 pub fn is_experiment_file(path: &Path) -> bool {
-    std::fs::read_to_string(path)
+    crate::builtin::read(path)
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .is_some_and(|v| v.get("configs").is_some_and(serde_json::Value::is_array))

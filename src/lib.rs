@@ -18,6 +18,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod backend;
+pub mod builtin;
 pub mod commands;
 pub mod config;
 pub mod data;

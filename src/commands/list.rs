@@ -1,51 +1,90 @@
-//! `attnx list`: the configs in a folder, one line each.
+//! `attnx list`: the configs and experiments attnx can run here, one line each, with where each
+//! comes from (a file in the folder, or built into attnx).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Result;
 
-use crate::config::ExperimentConfig;
-use crate::error::InputError;
+use crate::builtin;
+use crate::config::{CONFIG_DIR, ExperimentConfig};
+use crate::experiment::{EXPERIMENT_DIR, Experiment};
 use crate::report;
 
-pub fn run(dir: &Path) -> Result<()> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| InputError(format!("{}: cannot list configs: {e}", dir.display())))?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
+/// Where a file listed comes from, in words.
+fn origin(path: &Path) -> String {
+    if builtin::is_builtin(path) {
+        "built in".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+pub fn run(configs_dir: &Path, experiments_dir: &Path) -> Result<()> {
     let mut rows = Vec::new();
-    for path in paths {
-        let stem = path
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
-        match ExperimentConfig::load(&path) {
-            Ok(c) => rows.push(vec![
-                stem,
+    for (name, path) in builtin::merged(configs_dir, CONFIG_DIR) {
+        rows.push(match ExperimentConfig::load(&path) {
+            Ok(c) => vec![
+                name,
+                c.study.task_kind().to_string(),
                 c.study.model_kind().to_string(),
                 c.backend.to_string(),
                 c.repeats().to_string(),
+                origin(&path),
                 c.description.clone().unwrap_or_default(),
-            ]),
-            Err(e) => rows.push(vec![
-                stem,
+            ],
+            Err(e) => vec![
+                name,
                 "-".into(),
                 "-".into(),
                 "-".into(),
+                "-".into(),
+                origin(&path),
                 format!("invalid: {e}"),
-            ]),
-        }
+            ],
+        });
     }
     print!(
         "{}",
         report::table_aligned(
-            &["config", "model", "backend", "repeats", "description"],
+            &[
+                "config",
+                "task",
+                "model",
+                "backend",
+                "repeats",
+                "from",
+                "description"
+            ],
             &rows,
-            &[0, 1, 2, 4]
+            &[0, 1, 2, 3, 5, 6]
+        )
+    );
+    let mut rows = Vec::new();
+    for (name, path) in builtin::merged(experiments_dir, EXPERIMENT_DIR) {
+        rows.push(match Experiment::load(&path) {
+            Ok(e) => vec![
+                name,
+                e.configs.len().to_string(),
+                e.claims.len().to_string(),
+                origin(&path),
+                e.title.clone(),
+            ],
+            Err(e) => vec![
+                name,
+                "-".into(),
+                "-".into(),
+                origin(&path),
+                format!("invalid: {e}"),
+            ],
+        });
+    }
+    println!();
+    print!(
+        "{}",
+        report::table_aligned(
+            &["experiment", "configs", "claims", "from", "title"],
+            &rows,
+            &[0, 3, 4]
         )
     );
     Ok(())

@@ -17,6 +17,7 @@ pub mod info;
 pub mod list;
 pub mod report;
 pub mod run;
+pub mod show;
 pub mod slurm;
 pub mod sweep;
 
@@ -55,12 +56,19 @@ pub enum Command {
     Attention(attention::AttentionArgs),
     /// Show the build (version, commit, backends) and whether each backend can run here.
     Info,
-    /// List the configs in configs/, one line each.
+    /// List the configs and experiments: those in ./configs/ and ./experiments/, and those
+    /// built into attnx that no file there shadows, each with where it comes from.
     List {
-        /// The folder to list.
+        /// The folder of configs to list.
         #[arg(long, default_value = CONFIG_DIR)]
         dir: PathBuf,
+        /// The folder of experiments to list.
+        #[arg(long, value_name = "DIR", default_value = crate::experiment::EXPERIMENT_DIR)]
+        experiments: PathBuf,
     },
+    /// Print a config as attnx resolves it, every default filled in, ready to save, edit and
+    /// run (`attnx show baseline > mine.json`).
+    Show(show::ShowArgs),
     /// Measure training speed (steps per second) of each model on each CPU backend, side by
     /// side in one run.
     Bench(bench::BenchArgs),
@@ -89,7 +97,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(command) => report::run(&command),
         Command::Attention(args) => attention::run(&args),
         Command::Info => info::run(),
-        Command::List { dir } => list::run(&dir),
+        Command::List { dir, experiments } => list::run(&dir, &experiments),
+        Command::Show(args) => show::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Slurm(args) => slurm::run(&args),
         Command::Data(command) => data::run(command),

@@ -329,6 +329,9 @@ impl Job {
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {
+    if crate::builtin::is_builtin(path) {
+        return Ok(path.to_path_buf());
+    }
     std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
 }
 

@@ -19,7 +19,7 @@ impl ExperimentConfig {
     /// the text is parsed: an override is typed and validated like the file, and a failure
     /// names the file and the overrides.
     pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Self, InputError> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::builtin::read(path)
             .map_err(|e| InputError(format!("{}: cannot read config: {e}", path.display())))?;
         let (text, origin) = if overrides.is_empty() {
             (text, path.to_path_buf())
@@ -99,7 +99,8 @@ pub fn resolve_config_path(name: &str) -> Result<PathBuf, InputError> {
     )
 }
 
-/// `name` as a path if it is a file, else `<dir>/<name>.json`; `what` and `hint` word the error.
+/// `name` as a path if it is a file, else `<dir>/<name>.json`, else the built-in file of that
+/// name (`what`s are built into `<what>s/`); `what` and `hint` word the error.
 pub fn resolve_named(
     name: &str,
     dir: &Path,
@@ -107,15 +108,18 @@ pub fn resolve_named(
     hint: &str,
 ) -> Result<PathBuf, InputError> {
     let as_path = PathBuf::from(name);
-    if as_path.is_file() {
+    if as_path.is_file() || crate::builtin::is_builtin(&as_path) {
         return Ok(as_path);
     }
     let in_dir = dir.join(format!("{name}.json"));
     if in_dir.is_file() {
         return Ok(in_dir);
     }
+    if let Some(builtin) = crate::builtin::path(&format!("{what}s"), name) {
+        return Ok(builtin);
+    }
     Err(InputError(format!(
-        "{name}: no such {what} (looked for {} and {}{hint})",
+        "{name}: no such {what} (looked for {}, {} and a built-in {what}{hint})",
         as_path.display(),
         in_dir.display()
     )))

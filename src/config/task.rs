@@ -355,6 +355,11 @@ mod imdb {
 }
 
 impl ImdbTask {
+    /// The default `num_words` and `maxlen` (E2's).
+    pub fn default_sizes() -> (usize, usize) {
+        (imdb::num_words(), imdb::maxlen())
+    }
+
     /// Repeats a config runs when it does not say: the articles ran one.
     pub const DEFAULT_REPEATS: usize = 1;
 

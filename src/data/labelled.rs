@@ -66,6 +66,10 @@ pub struct ReadTexts {
     files: Vec<(FileRead, String)>,
     /// Hashes of each text's bytes, for `attnx data info` (train, test).
     pub text_hashes: (Vec<u64>, Vec<u64>),
+    /// Whether empty texts are counted (`attnx data info`) rather than refused.
+    lenient: bool,
+    /// Empty texts counted (and left out) when lenient.
+    pub empty: usize,
 }
 
 /// Which split rows of a file go to.
@@ -81,10 +85,28 @@ impl ReadTexts {
     /// Reads the source's files: the training file (with its test rows under a split column),
     /// and the test file if there is one. An empty text fails at its place.
     pub fn read(source: &TextSource) -> Result<Self, InputError> {
-        let mut read = ReadTexts::default();
         let split_column = match &source.test {
             TestSplit::Column(column) => Some(column.as_str()),
             _ => None,
+        };
+        let test_file = match &source.test {
+            TestSplit::File(path) => Some(path.as_path()),
+            _ => None,
+        };
+        Self::read_parts(source, test_file, split_column, false)
+    }
+
+    /// Reads `source.train` (its rows split by `split_column` if given) and `test_file`;
+    /// `lenient` counts empty texts instead of failing on the first.
+    pub fn read_parts(
+        source: &TextSource,
+        test_file: Option<&Path>,
+        split_column: Option<&str>,
+        lenient: bool,
+    ) -> Result<Self, InputError> {
+        let mut read = ReadTexts {
+            lenient,
+            ..ReadTexts::default()
         };
         let columns = Columns {
             text: &source.text_column,
@@ -97,7 +119,7 @@ impl ReadTexts {
             Into::Train
         };
         read.read_file(&source.train, columns, into)?;
-        if let TestSplit::File(test) = &source.test {
+        if let Some(test) = test_file {
             read.read_file(
                 test,
                 Columns {
@@ -125,6 +147,10 @@ impl ReadTexts {
     ) -> Result<(), InputError> {
         let mut on_row = |row: Row<'_>| -> Result<(), String> {
             if row.text.trim().is_empty() {
+                if self.lenient {
+                    self.empty += 1;
+                    return Ok(());
+                }
                 return Err("an empty text".into());
             }
             let label = row.label.trim();
@@ -193,6 +219,38 @@ impl ReadTexts {
     pub fn lengths(&self) -> (Vec<usize>, Vec<usize>) {
         let lengths = |s: &ReadSplit| s.texts.iter().map(Vec::len).collect();
         (lengths(&self.train), lengths(&self.test))
+    }
+
+    /// Distinct words in the training texts.
+    pub fn distinct_training_words(&self) -> usize {
+        let mut seen = vec![false; self.words.words.len()];
+        for text in &self.train.texts {
+            for &w in text {
+                seen[w as usize] = true;
+            }
+        }
+        seen.iter().filter(|&&s| s).count()
+    }
+
+    /// Texts that repeat an earlier one of their split (training, test), and test texts that
+    /// are also training texts (compared by a 64-bit hash of their bytes).
+    pub fn duplicates(&self) -> (usize, usize, usize) {
+        let repeats = |hashes: &[u64]| {
+            let mut seen = std::collections::HashSet::new();
+            hashes.iter().filter(|h| !seen.insert(**h)).count()
+        };
+        let training: std::collections::HashSet<u64> = self.text_hashes.0.iter().copied().collect();
+        let shared = self
+            .text_hashes
+            .1
+            .iter()
+            .filter(|h| training.contains(h))
+            .count();
+        (
+            repeats(&self.text_hashes.0),
+            repeats(&self.text_hashes.1),
+            shared,
+        )
     }
 
     /// The share of training tokens (and of test tokens) a vocabulary of `num_words` covers.

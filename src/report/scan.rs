@@ -197,12 +197,11 @@ pub fn scan(results: &Path, configs_dir: &Path) -> Result<Scan> {
     Ok(scan)
 }
 
-/// The configs in `configs/`, by experiment name.
+/// The configs in `configs/` and the built-in ones it does not shadow, by experiment name.
 fn current_configs(dir: &Path) -> BTreeMap<String, ExperimentConfig> {
-    crate::fsutil::files_named(dir, "", ".json")
-        .unwrap_or_default()
+    crate::builtin::merged(dir, crate::config::CONFIG_DIR)
         .iter()
-        .filter_map(|p| ExperimentConfig::load(p).ok())
+        .filter_map(|(_, p)| ExperimentConfig::load(p).ok())
         .map(|c| (c.name().to_string(), c))
         .collect()
 }
