@@ -129,6 +129,14 @@ fn section(
     if !lines.is_empty() {
         report.blocks.push(Block::Text(lines.join("\n")));
     }
+    if let Some(block) = summary::classes_block(groups) {
+        report.blocks.push(block);
+        report.blocks.push(Block::Text(
+            "macro-F1: the mean over classes of each class's F1 on the test texts, for the model \
+             the accuracy is of; a rare class weighs as much as a common one."
+                .into(),
+        ));
+    }
     if imdb {
         for g in groups {
             report
@@ -320,6 +328,9 @@ fn build(
             others.iter().any(|g| g.is_imdb()),
             false,
         ));
+        if let Some(block) = summary::classes_block(&others) {
+            report.blocks.push(block);
+        }
         report.rows.extend(rows);
     }
     if !scan.warnings.is_empty() {

@@ -97,6 +97,14 @@ pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String
     // "e4_imdb" reads as "E4 IMDB" in a title.
     let title = experiment.name.to_uppercase().replace('_', " ");
     let mut plots = Vec::new();
+    for group in groups {
+        if let Some(plot) = confusion_plot(group) {
+            plots.push((
+                format!("{}_{}_confusion.svg", experiment.name, group.name),
+                plot,
+            ));
+        }
+    }
     if !loss.is_empty() {
         plots.push((
             format!("{}_loss.svg", experiment.name),
@@ -118,6 +126,38 @@ pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String
         ));
     }
     plots
+}
+
+/// A text task's confusion matrix over all its repeats, each true class's row in percent of
+/// its texts, for more than two classes.
+fn confusion_plot(group: &Group) -> Option<Plot> {
+    let (labels, sum) = group.summed_confusion()?;
+    if labels.len() <= 2 {
+        return None;
+    }
+    let cells = sum
+        .iter()
+        .map(|row| {
+            let total = row.iter().sum::<usize>().max(1) as f64;
+            row.iter().map(|&n| Some(100.0 * n as f64 / total)).collect()
+        })
+        .collect();
+    Some(Plot::Heatmap {
+        title: format!(
+            "{}: confusion matrix, % of each true class ({} repeats)",
+            group.label(),
+            group.records.len()
+        ),
+        panel: Panel {
+            title: String::new(),
+            columns: labels.clone(),
+            rows: labels,
+            cells,
+            x_desc: "predicted class".into(),
+            y_desc: "true class".into(),
+            decimals: Some(0),
+        },
+    })
 }
 
 /// The echo repeats' training-loss curves as one band (min to max) around their mean.

@@ -93,6 +93,37 @@ impl Group {
         self.records.iter().map(|r| r.accuracy).collect()
     }
 
+    /// Each repeat's macro-F1 (%), for records with a confusion matrix (text tasks).
+    pub fn macro_f1s(&self) -> Vec<f64> {
+        self.records
+            .iter()
+            .filter_map(|r| r.confusion.as_deref().map(crate::record::macro_f1))
+            .collect()
+    }
+
+    /// The class labels and the confusion matrices of all repeats summed, for a text task's
+    /// records (`None` without any, or when the repeats disagree on the classes).
+    pub fn summed_confusion(&self) -> Option<(Vec<String>, Vec<Vec<usize>>)> {
+        let mut labels: Option<Vec<String>> = None;
+        let mut sum: Option<Vec<Vec<usize>>> = None;
+        for record in &self.records {
+            let (Some(data), Some(confusion)) = (&record.data, &record.confusion) else {
+                continue;
+            };
+            let these: Vec<String> = data.classes.iter().map(|c| c.label.clone()).collect();
+            if labels.get_or_insert_with(|| these.clone()) != &these {
+                return None;
+            }
+            let total = sum.get_or_insert_with(|| vec![vec![0; these.len()]; these.len()]);
+            for (row, counts) in total.iter_mut().zip(confusion) {
+                for (cell, n) in row.iter_mut().zip(counts) {
+                    *cell += n;
+                }
+            }
+        }
+        labels.zip(sum)
+    }
+
     pub fn is_imdb(&self) -> bool {
         self.config.study.is_imdb()
     }

@@ -89,6 +89,36 @@ pub(super) fn summary_table(rows: &[Row], imdb: bool, with_published: bool) -> B
     Block::Table { header, rows }
 }
 
+/// Macro-F1 per config, for text tasks of more than two classes (`None` when no group has
+/// any).
+pub(super) fn classes_block(groups: &[&Group]) -> Option<Block> {
+    let rows: Vec<Vec<String>> = groups
+        .iter()
+        .filter_map(|g| {
+            let (labels, _) = g.summed_confusion()?;
+            let f1 = g.macro_f1s();
+            let s = Summary::of(&f1)?;
+            (labels.len() > 2).then(|| {
+                vec![
+                    g.label(),
+                    labels.len().to_string(),
+                    f1.len().to_string(),
+                    fixed(Some(s.mean)),
+                    fixed(s.std),
+                    s.ci95
+                        .map_or("n too small".into(), |(lo, hi)| format!("{lo:.2} to {hi:.2}")),
+                ]
+            })
+        })
+        .collect();
+    (!rows.is_empty()).then(|| Block::Table {
+        header: ["config", "classes", "n", "macro-F1", "std", "95% CI"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+    })
+}
+
 /// Per-epoch means of one IMDB config, beside the published run (`published`: `None` for no
 /// published columns, `Some(None)` for a config the article did not run).
 pub(super) fn epoch_block(group: &Group, published: Option<Option<&Published>>) -> Block {
