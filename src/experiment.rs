@@ -401,11 +401,11 @@ impl Experiment {
     }
 
     /// Every experiment in `dir` and every built-in one no file there shadows, sorted by
-    /// name; unreadable ones are errors.
-    pub fn load_all(dir: &Path) -> Result<Vec<Self>, InputError> {
+    /// name, each saying whether it is built in; unreadable ones are errors.
+    pub fn load_all(dir: &Path) -> Result<Vec<(Self, bool)>, InputError> {
         crate::builtin::merged(dir, EXPERIMENT_DIR)
             .iter()
-            .map(|(_, p)| Self::load(p))
+            .map(|(_, p)| Ok((Self::load(p)?, crate::builtin::is_builtin(p))))
             .collect()
     }
 }
@@ -430,7 +430,18 @@ mod tests {
     #[test]
     fn the_shipped_experiments_load_and_name_existing_configs() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let experiments = Experiment::load_all(&root.join(EXPERIMENT_DIR)).unwrap();
+        let experiments: Vec<Experiment> = Experiment::load_all(&root.join(EXPERIMENT_DIR))
+            .unwrap()
+            .into_iter()
+            .map(|(e, builtin)| {
+                assert!(
+                    !builtin,
+                    "{}: the checkout's file, not the built-in one",
+                    e.name
+                );
+                e
+            })
+            .collect();
         let names: Vec<&str> = experiments.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(
             names,
@@ -445,7 +456,8 @@ mod tests {
                 "e4_imdb",
                 "e4_lstm_sequential",
                 "echo_difficulty",
-                "general_steps"
+                "general_steps",
+                "stars"
             ]
         );
         for experiment in &experiments {

@@ -15,15 +15,11 @@ use common::{attnx, records, shared_archive, write};
 #[test]
 fn the_binary_runs_its_built_in_configs_in_an_empty_folder() {
     let dir = tempfile::tempdir().unwrap();
-    attnx(dir.path())
-        .arg("list")
-        .assert()
-        .success()
-        .stdout(
-            predicate::str::is_match(r"baseline +echo +baseline +flex +10 +built in")
-                .unwrap()
-                .and(predicate::str::is_match(r"\ne1 +2 +3 +built in").unwrap()),
-        );
+    attnx(dir.path()).arg("list").assert().success().stdout(
+        predicate::str::is_match(r"baseline +echo +baseline +flex +10 +built in")
+            .unwrap()
+            .and(predicate::str::is_match(r"\ne1 +2 +3 +built in").unwrap()),
+    );
     let shown = attnx(dir.path())
         .args(["show", "attention", "--set", "task.train_steps=150"])
         .output()
@@ -32,7 +28,10 @@ fn the_binary_runs_its_built_in_configs_in_an_empty_folder() {
     let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert_eq!(shown["task"]["train_steps"], 150);
     assert_eq!(shown["model"]["hidden"], 150, "defaults filled in");
-    assert!(shown.get("name").is_none(), "saved, it runs under its own name");
+    assert!(
+        shown.get("name").is_none(),
+        "saved, it runs under its own name"
+    );
 
     attnx(dir.path())
         .args(["compare", "baseline", "attention"])
@@ -52,11 +51,10 @@ fn the_binary_runs_its_built_in_configs_in_an_empty_folder() {
         "baseline.json",
         r#"{"task": {"kind": "echo", "train_steps": 150}, "model": {"kind": "baseline"}, "repeats": 2}"#,
     );
-    attnx(dir.path())
-        .arg("list")
-        .assert()
-        .success()
-        .stdout(predicate::str::is_match(r"baseline +echo +baseline +flex +2 +configs/baseline.json").unwrap());
+    attnx(dir.path()).arg("list").assert().success().stdout(
+        predicate::str::is_match(r"baseline +echo +baseline +flex +2 +configs/baseline.json")
+            .unwrap(),
+    );
     attnx(dir.path())
         .args(["show", "baseline"])
         .assert()
@@ -162,12 +160,19 @@ fn every_format_of_the_same_texts_trains_to_the_same_record() {
         ("csv", r#""train": "train.csv", "test": "test.csv""#),
         ("tsv", r#""train": "train.tsv", "test": "test.tsv""#),
         ("jsonl", r#""train": "train.jsonl", "test": "test.jsonl""#),
-        ("folders", r#""train": "folders/train", "test": "folders/test""#),
+        (
+            "folders",
+            r#""train": "folders/train", "test": "folders/test""#,
+        ),
         ("column", r#""train": "all.csv", "split_column": "split""#),
     ];
     let mut figures = Vec::new();
     for (name, source) in sources {
-        write(d, &format!("{name}.json"), &text_config(name, source, "softmax"));
+        write(
+            d,
+            &format!("{name}.json"),
+            &text_config(name, source, "softmax"),
+        );
         attnx(d)
             .args(["run", &format!("{name}.json")])
             .assert()
@@ -183,11 +188,18 @@ fn every_format_of_the_same_texts_trains_to_the_same_record() {
             .collect();
         assert_eq!(classes, ["blue", "green", "red"], "{name}: classes by name");
         assert_eq!(record["data"]["classes"][0]["test"], 10, "{name}");
-        assert_eq!(record["data"]["files"][0]["rows"], if name == "column" { 150 } else { 120 });
+        assert_eq!(
+            record["data"]["files"][0]["rows"],
+            if name == "column" { 150 } else { 120 }
+        );
         let confusion: Vec<Vec<u64>> = serde_json::from_value(record["confusion"].clone()).unwrap();
         let total: u64 = confusion.iter().flatten().sum();
         let hits: u64 = (0..3).map(|c| confusion[c][c]).sum();
-        assert_eq!((total, hits), (30, record["correct"].as_u64().unwrap()), "{name}");
+        assert_eq!(
+            (total, hits),
+            (30, record["correct"].as_u64().unwrap()),
+            "{name}"
+        );
         figures.push((name, trained(record)));
     }
     for (name, figure) in &figures[1..] {
@@ -200,7 +212,11 @@ fn every_format_of_the_same_texts_trains_to_the_same_record() {
         .success()
         .stdout(predicate::str::contains("macro-F1"));
 
-    write(d, "sigmoid.json", &text_config("sigmoid", sources[0].1, "sigmoid"));
+    write(
+        d,
+        "sigmoid.json",
+        &text_config("sigmoid", sources[0].1, "sigmoid"),
+    );
     attnx(d)
         .args(["run", "sigmoid.json"])
         .assert()
@@ -258,7 +274,7 @@ fn bad_data_is_refused_in_one_line_and_nothing_is_recorded() {
             "unseen.csv",
             b"text,label\ngood,pos\nbad,neg\nso so,meh\n",
             r#""train": "good.csv""#,
-            "unseen.csv: line 4: label \"meh\" is never seen in training",
+            "unseen.csv:4: label \"meh\" is never seen in training",
         ),
         (
             "latin1.csv",
@@ -286,12 +302,27 @@ fn bad_data_is_refused_in_one_line_and_nothing_is_recorded() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{file}: {stderr}");
         let last = stderr.trim_end().lines().last().unwrap_or_default();
-        assert!(last.contains(expected), "{file}: expected {expected:?}, got {stderr:?}");
+        assert!(
+            last.contains(expected),
+            "{file}: expected {expected:?}, got {stderr:?}"
+        );
         assert!(!stderr.contains("panicked"), "{file}: {stderr}");
     }
     std::fs::create_dir(d.join("no_classes")).unwrap();
-    write(&d.join("no_classes"), "a.txt", "a text outside any class folder");
-    write(d, "bad.json", &text_config("bad", r#""train": "no_classes", "test_fraction": 0.5"#, "softmax"));
+    write(
+        &d.join("no_classes"),
+        "a.txt",
+        "a text outside any class folder",
+    );
+    write(
+        d,
+        "bad.json",
+        &text_config(
+            "bad",
+            r#""train": "no_classes", "test_fraction": 0.5"#,
+            "softmax",
+        ),
+    );
     attnx(d)
         .args(["run", "bad.json"])
         .assert()
@@ -314,7 +345,12 @@ fn data_info_describes_labelled_texts() {
     write(
         d,
         "t.json",
-        &text_config("t", r#""train": "t.csv", "split_column": "split""#, "softmax").replace("\"maxlen\": 12", "\"maxlen\": 3"),
+        &text_config(
+            "t",
+            r#""train": "t.csv", "split_column": "split""#,
+            "softmax",
+        )
+        .replace("\"maxlen\": 12", "\"maxlen\": 3"),
     );
     attnx(d)
         .args(["data", "info", "--config", "t.json"])
@@ -347,7 +383,11 @@ fn a_text_config_on_the_exported_archive_trains_as_the_imdb_config() {
         .success();
     let model = r#""model": {"kind": "self_attention", "position": "sinusoidal"}"#;
     let sizes = r#""epochs": 2, "train_limit": 600, "test_limit": 400"#;
-    write(d, "imdb.json", &format!(r#"{{"task": {{"kind": "imdb", {sizes}}}, {model}}}"#));
+    write(
+        d,
+        "imdb.json",
+        &format!(r#"{{"task": {{"kind": "imdb", {sizes}}}, {model}}}"#),
+    );
     write(
         d,
         "text.json",

@@ -426,12 +426,8 @@ impl ImdbData {
             .iter()
             .position(|&l| !training_has[usize::from(label_class[l])])
         {
-            let test_file = match &source.test {
-                TestSplit::File(path) => path.display().to_string(),
-                _ => train_file.clone(),
-            };
             return Err(InputError(format!(
-                "{test_file}: {}: label {:?} is never seen in training (training has {})",
+                "{}: label {:?} is never seen in training (training has {})",
                 read.test.places[i],
                 read.labels[read.test.labels[i]],
                 classes.join(", ")

@@ -71,7 +71,8 @@ pub struct Row<'a> {
     pub text: &'a str,
     pub label: &'a str,
     pub split: Option<&'a str>,
-    /// Where the row is, for messages: `line 12` (files) or the text's own file name (folders).
+    /// Where the row is, for messages: `reviews.csv:12` (the file and line), or the text's
+    /// own file (folders).
     pub place: &'a str,
 }
 
@@ -224,7 +225,7 @@ fn read_delimited(
         let text = field(text_at, "text")?;
         let label = field(label_at, "label")?;
         let split = split_at.map(|i| field(i, "split")).transpose()?;
-        let place = format!("line {line}");
+        let place = format!("{}:{line}", path.display());
         on_row(Row {
             text,
             label,
@@ -358,7 +359,7 @@ fn read_json_lines(
         let text = key(columns.text, "text")?;
         let label = key(columns.label, "label")?;
         let split = columns.split.map(|c| key(c, "split")).transpose()?;
-        let place = format!("line {line}");
+        let place = format!("{}:{line}", path.display());
         on_row(Row {
             text: &text,
             label: &label,
@@ -457,7 +458,7 @@ fn read_folder(
                 text,
                 label: &label,
                 split: None,
-                place: &relative,
+                place: &file.display().to_string(),
             })
             .map_err(|m| InputError(format!("{}: {m}", file.display())))?;
             rows += 1;

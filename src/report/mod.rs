@@ -157,15 +157,22 @@ pub struct Gathered {
 }
 
 /// Reads the records under `results` (compared with the configs in `configs`) and the
-/// experiments in `experiments`; the plots folder is `out`'s (default `results`'s).
+/// experiments in `experiments` (and the built-in ones with records); the plots folder is
+/// `out`'s (default `results`'s).
 pub fn gather(
     results: &std::path::Path,
     configs: &std::path::Path,
     experiments: &std::path::Path,
     out: Option<&std::path::Path>,
 ) -> anyhow::Result<Gathered> {
-    let experiments = Experiment::load_all(experiments)?;
     let scan = scan(results, configs).map_err(|e| InputError(format!("{e:#}")))?;
+    // The folder's experiments always; a built-in one only once one of its configs has records
+    // (in a folder of the user's own, the articles' experiments would be empty sections).
+    let experiments: Vec<Experiment> = Experiment::load_all(experiments)?
+        .into_iter()
+        .filter(|(e, builtin)| !builtin || scan.groups.iter().any(|g| e.configs.contains(&g.name)))
+        .map(|(e, _)| e)
+        .collect();
     let plots_dir = out.unwrap_or(results).join("plots");
     // The report links the heatmaps `attnx attention` drew (heatmap_file names them).
     let heatmaps: Vec<String> = crate::fsutil::files_named(&plots_dir, "", ".svg")?

@@ -139,7 +139,9 @@ fn confusion_plot(group: &Group) -> Option<Plot> {
         .iter()
         .map(|row| {
             let total = row.iter().sum::<usize>().max(1) as f64;
-            row.iter().map(|&n| Some(100.0 * n as f64 / total)).collect()
+            row.iter()
+                .map(|&n| Some(100.0 * n as f64 / total))
+                .collect()
         })
         .collect();
     Some(Plot::Heatmap {

@@ -105,8 +105,9 @@ pub(super) fn classes_block(groups: &[&Group]) -> Option<Block> {
                     f1.len().to_string(),
                     fixed(Some(s.mean)),
                     fixed(s.std),
-                    s.ci95
-                        .map_or("n too small".into(), |(lo, hi)| format!("{lo:.2} to {hi:.2}")),
+                    s.ci95.map_or("n too small".into(), |(lo, hi)| {
+                        format!("{lo:.2} to {hi:.2}")
+                    }),
                 ]
             })
         })

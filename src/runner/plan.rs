@@ -313,7 +313,9 @@ mod tests {
         };
         let prepared: Vec<PreparedStudy> = configs
             .iter()
-            .map(|c| PreparedStudy::new(&c.study, |_| -> Result<_, ()> { unreachable!() }).unwrap())
+            .map(|c| {
+                PreparedStudy::new(&c.study, |_, _| -> Result<_, ()> { unreachable!() }).unwrap()
+            })
             .collect();
         let units = plan_units(&configs, &missing, &prepared, &options);
         let plan: Vec<(usize, Vec<usize>)> =

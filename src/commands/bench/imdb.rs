@@ -1,6 +1,7 @@
-//! `attnx bench --imdb`: the IMDB classifiers timed through the very loop `attnx run` uses
-//! (burn-train's learner, loaders, metrics and checkpoints): `--steps` training batches and
-//! `--test-reviews` test reviews per case, extrapolated to a full epoch (25,000 reviews each).
+//! `attnx bench --imdb`: the IMDB classifiers (and text configs, on their own texts) timed
+//! through the very loop `attnx run` uses (burn-train's learner, loaders, metrics and
+//! checkpoints): `--steps` training batches and `--test-reviews` test reviews per case,
+//! extrapolated to a full epoch (25,000 reviews each).
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use anyhow::Result;
 
 use super::{BenchArgs, Peak, Results, peak};
 use crate::backend;
-use crate::config::{ExperimentConfig, ImdbTask, Study, resolve_config_path};
+use crate::config::{Corpus, ExperimentConfig, ImdbTask, Study, resolve_config_path};
 use crate::data::prepare::{self, ImdbData};
 use crate::error::InputError;
 use crate::progress::{Mode, Progress};
@@ -44,11 +45,12 @@ pub fn run(args: &BenchArgs, names: &[String], peak: &Peak) -> Result<()> {
             let config = ExperimentConfig::load(&resolve_config_path(name)?)?;
             match config.study {
                 Study::Imdb { task, .. } => Ok((config, task)),
-                _ => Err(InputError(format!("{name}: not an IMDB config"))),
+                _ => Err(InputError(format!(
+                    "{name}: not a classifier (an imdb or text config)"
+                ))),
             }
         })
         .collect::<Result<Vec<_>, InputError>>()?;
-    let (path, _) = prepare::locate(args.data.as_deref(), None)?;
     eprintln!(
         "timing {} training batches and {} test reviews per case, through attnx run's training loop",
         args.steps, args.test_reviews
@@ -68,9 +70,10 @@ pub fn run(args: &BenchArgs, names: &[String], peak: &Peak) -> Result<()> {
     ]);
     let mut reference: Option<f64> = None;
     for (config, task) in &configs {
-        let Study::Imdb { model, .. } = config.study else {
+        let Study::Imdb { model, corpus, .. } = &config.study else {
             unreachable!("checked above")
         };
+        let model = *model;
         let timed = ImdbTask {
             epochs: 1,
             train_limit: Some(args.steps * task.batch_size),
@@ -84,7 +87,13 @@ pub fn run(args: &BenchArgs, names: &[String], peak: &Peak) -> Result<()> {
             test_limit: Some(2),
             ..timed
         };
-        let data = Arc::new(ImdbData::prepare(&timed, &path)?);
+        let data = Arc::new(match corpus {
+            Corpus::Imdb => {
+                let (path, _) = prepare::locate(args.data.as_deref(), None)?;
+                ImdbData::prepare(&timed, &path)?
+            }
+            Corpus::Text(source) => ImdbData::prepare_text(&timed, source, config.seed)?,
+        });
         for &backend_choice in &args.backends {
             let device = backend::device(backend_choice, None)?;
             let study = |task: ImdbTask| ImdbStudy {

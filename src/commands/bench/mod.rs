@@ -3,6 +3,7 @@
 
 mod echo;
 mod imdb;
+mod load;
 pub mod peak;
 
 use std::path::PathBuf;
@@ -35,6 +36,10 @@ pub struct BenchArgs {
     /// Test reviews evaluated per IMDB case (the full pass is extrapolated from them).
     #[arg(long, default_value_t = 5000)]
     pub test_reviews: usize,
+    /// Measure how long these classifier configs' data takes to prepare, and the memory it
+    /// takes, instead of training speed (no peak measured).
+    #[arg(long, value_delimiter = ',', value_name = "CONFIG")]
+    pub load: Option<Vec<String>>,
     /// The IMDB data (an aclImdb archive or folder); else $ATTNX_DATA or the cache.
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -76,6 +81,9 @@ pub struct Peak {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if let Some(configs) = &args.load {
+        return load::run(configs, args.data.as_deref());
+    }
     let cores = super::default_jobs();
     eprintln!(
         "measuring the peak: a {0}x{0} f32 matrix product through gemm",
