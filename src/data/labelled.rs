@@ -434,27 +434,33 @@ impl ImdbData {
             )));
         }
         let lookup = read.vocabulary(task.num_words).1;
-        let encode = |split: &ReadSplit| Encoded {
+        // Each text's ids replace its word numbers as they are made (the word numbers freed
+        // text by text), so that the texts are held about once.
+        let encode = |split: ReadSplit| Encoded {
             ids: split
                 .texts
-                .iter()
+                .into_iter()
                 .map(|text| {
-                    std::iter::once(START)
-                        .chain(text.iter().map(|&w| lookup[w as usize]))
-                        .collect()
+                    let mut ids = Vec::with_capacity(text.len() + 1);
+                    ids.push(START);
+                    ids.extend(text.iter().map(|&w| lookup[w as usize]));
+                    ids
                 })
                 .collect(),
             labels: split.labels.iter().map(|&l| label_class[l]).collect(),
-            names: split.places.clone(),
+            names: split.places,
         };
-        let (train, test) = (encode(&read.train), encode(&read.test));
+        let files = read.files();
+        let train = encode(std::mem::take(&mut read.train));
+        let test = encode(std::mem::take(&mut read.test));
+        drop(read);
         let k = classes.len();
         let train = Batchable::limited(&train, task.maxlen, k, task.train_limit);
         let test = Batchable::limited(&test, task.maxlen, k, task.test_limit);
         let count =
             |b: &Batchable, c: usize| b.labels.iter().filter(|&&l| usize::from(l) == c).count();
         let text = TextData {
-            files: read.files(),
+            files,
             classes: classes
                 .iter()
                 .enumerate()
