@@ -183,7 +183,7 @@ fn text_info(command: DataCommand) -> Result<()> {
                 TestSplit::Fraction(millionths) => Some(f64::from(millionths) / 1e6),
                 _ => None,
             };
-            (source, (task.num_words, task.maxlen), fraction)
+            (*source, (task.num_words, task.maxlen), fraction)
         }
         None => (
             TextSource {

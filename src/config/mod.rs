@@ -144,8 +144,8 @@ pub enum Study {
 pub enum Corpus {
     /// The IMDB archive (`"kind": "imdb"`), found by `--data`, the config or `$ATTNX_DATA`.
     Imdb,
-    /// The user's own labelled texts (`"kind": "text"`).
-    Text(TextSource),
+    /// The user's own labelled texts (`"kind": "text"`; boxed: the IMDB variant is empty).
+    Text(Box<TextSource>),
 }
 
 impl Study {
@@ -175,7 +175,7 @@ impl Study {
                 Ok(Study::Imdb {
                     task,
                     model: TextModel::SelfAttention(m),
-                    corpus: Corpus::Text(source),
+                    corpus: Corpus::Text(Box::new(source)),
                 })
             }
             (TaskConfig::Text(text), ModelConfig::Lstm(m)) => {
@@ -183,7 +183,7 @@ impl Study {
                 Ok(Study::Imdb {
                     task,
                     model: TextModel::Lstm(m),
-                    corpus: Corpus::Text(source),
+                    corpus: Corpus::Text(Box::new(source)),
                 })
             }
             (task, model) => {

@@ -27,7 +27,8 @@ pub struct Footprint {
 pub fn estimate(config: &ExperimentConfig, eval_batch: usize) -> Footprint {
     let eval_batch = eval_batch as f64;
     match &config.study {
-        &Study::Echo { task, model } => {
+        Study::Echo { task, model } => {
+            let (task, model) = (*task, *model);
             let (n_in, n_out) = (task.n_in, task.n_out);
             let v = task.cardinality as f64;
             let steps = (n_in + n_out) as f64;
@@ -44,7 +45,8 @@ pub fn estimate(config: &ExperimentConfig, eval_batch: usize) -> Footprint {
                 bytes: F32 * (COPIES_IN_TRAINING * parameters + 4.0 * activations),
             }
         }
-        &Study::Imdb { task, model, .. } => {
+        Study::Imdb { task, model, .. } => {
+            let (task, model) = (*task, *model);
             let words = task.num_words as f64;
             let len = task.maxlen as f64;
             let batch = task.batch_size as f64;
