@@ -480,3 +480,123 @@ impl ImdbData {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn source(train: PathBuf, test: TestSplit) -> TextSource {
+        TextSource {
+            train,
+            test,
+            text_column: "text".into(),
+            label_column: "label".into(),
+        }
+    }
+
+    fn task() -> ImdbTask {
+        let (num_words, maxlen) = ImdbTask::default_sizes();
+        ImdbTask {
+            num_words,
+            maxlen,
+            epochs: 1,
+            batch_size: 4,
+            train_limit: None,
+            test_limit: None,
+            validation_split: None,
+            early_stopping: None,
+        }
+    }
+
+    fn csv(dir: &Path, name: &str, rows: &[(&str, &str)]) -> PathBuf {
+        let mut text = String::from("text,label\n");
+        for (t, l) in rows {
+            text.push_str(&format!("{t},{l}\n"));
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Numbers order by value (`1 < 2 < 10`), anything else by text; the model's outputs and
+    /// the records follow that order.
+    #[test]
+    fn classes_are_ordered_by_value_when_every_label_is_a_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let numbers = csv(
+            dir.path(),
+            "n.csv",
+            &[("a", "10"), ("b", "2"), ("c", "1"), ("d", "2")],
+        );
+        let read = ReadTexts::read(&source(numbers, TestSplit::Fraction(500_000))).unwrap();
+        assert_eq!(read.classes(), ["1", "2", "10"]);
+        let words = csv(
+            dir.path(),
+            "w.csv",
+            &[("a", "pos"), ("b", "10"), ("c", "neg")],
+        );
+        let read = ReadTexts::read(&source(words, TestSplit::Fraction(500_000))).unwrap();
+        assert_eq!(read.classes(), ["10", "neg", "pos"]);
+    }
+
+    /// `test_fraction` holds out each class in proportion, the same rows for the same seed and
+    /// other rows for another; the vocabulary comes from the training part only.
+    #[test]
+    fn a_test_fraction_is_stratified_and_drawn_from_the_seed() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows: Vec<(String, &str)> = (0..40)
+            .map(|i| (format!("word{i} common"), if i < 30 { "a" } else { "b" }))
+            .collect();
+        let rows: Vec<(&str, &str)> = rows.iter().map(|(t, l)| (t.as_str(), *l)).collect();
+        let path = csv(dir.path(), "t.csv", &rows);
+        let held_out = TestSplit::Fraction(250_000);
+        let data = |seed| {
+            ImdbData::prepare_text(&task(), &source(path.clone(), held_out.clone()), seed).unwrap()
+        };
+        let one = data(1);
+        let counts: Vec<(usize, usize)> = one
+            .text
+            .as_ref()
+            .unwrap()
+            .classes
+            .iter()
+            .map(|c| (c.train, c.test))
+            .collect();
+        // 10 of 40 held out: 7.5 and 2.5 by proportion; the tie goes to the later class.
+        assert_eq!(counts, [(23, 7), (7, 3)]);
+        // Every held-out text encodes alike (its own word is out of vocabulary): the split
+        // shows in the training texts.
+        assert_eq!(
+            data(1).train.ids,
+            one.train.ids,
+            "the same seed, the same split"
+        );
+        assert_ne!(
+            data(2).train.ids,
+            one.train.ids,
+            "another seed, another split"
+        );
+        // Each held-out text's own word is out of vocabulary: it appears in no training text.
+        let t = one.test.maxlen;
+        for row in one.test.ids.chunks(t) {
+            assert_eq!(row[t - 2], crate::data::imdb::OOV, "{row:?}");
+        }
+    }
+
+    #[test]
+    fn more_classes_than_labels_can_hold_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let labels: Vec<String> = (0..=MAX_CLASSES).map(|i| format!("c{i}")).collect();
+        let rows: Vec<(&str, &str)> = labels.iter().map(|l| ("some text", l.as_str())).collect();
+        let path = csv(dir.path(), "many.csv", &rows);
+        let test = csv(dir.path(), "test.csv", &[("x", "c0")]);
+        let error = ImdbData::prepare_text(&task(), &source(path, TestSplit::File(test)), 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("many.csv: 257 classes, more than the 256"),
+            "{error}"
+        );
+    }
+}
