@@ -18,14 +18,12 @@ fn git(args: &[&str]) -> Option<String> {
 /// sorted by name.
 fn embedded(dir: &str) -> String {
     let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it")).join(dir);
+    // A build without them would be an attnx without its configs: fail instead.
     let mut names: Vec<String> = std::fs::read_dir(&root)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
+        .collect();
     names.sort();
     let entries: Vec<String> = names
         .iter()

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Attending, Backend, EchoModel, ExperimentConfig, Score, Study, TextModel};
+pub use crate::data::labelled::{ClassCount, DataFile, TextData};
 pub use crate::machine::Machine;
 
 /// Everything known about one finished repeat.
@@ -67,35 +68,10 @@ pub struct RepeatRecord {
     pub model_file: Option<String>,
 }
 
-/// The labelled texts a text task read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TextData {
-    pub files: Vec<DataFile>,
-    /// Every class, in the order of the model's outputs, with its texts in each split.
-    pub classes: Vec<ClassCount>,
-}
-
-/// One file (or folder) of texts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DataFile {
-    /// As the config names it.
-    pub path: String,
-    /// sha256 of its bytes (of a folder: its `.txt` files' names and bytes, in name order).
-    pub sha256: String,
-    pub rows: usize,
-}
-
-/// A class and how many texts of it each split has (after `train_limit`/`test_limit`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClassCount {
-    pub label: String,
-    pub train: usize,
-    pub test: usize,
-}
-
-/// Macro-F1 in percent from a confusion matrix (`[true][predicted]`): the mean over classes of
-/// each class's F1, a class that is never predicted nor present counting 0 (as scikit-learn's
-/// `f1_score(average="macro", zero_division=0)`).
+/// Macro-F1 in percent from a confusion matrix (`[true][predicted]`): the mean over all the
+/// data's classes of each class's F1, a class with no test text that is never predicted
+/// counting 0 (scikit-learn's `f1_score(average="macro", labels=<every class>,
+/// zero_division=0)`).
 pub fn macro_f1(confusion: &[Vec<usize>]) -> f64 {
     let k = confusion.len();
     if k == 0 {

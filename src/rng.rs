@@ -15,6 +15,8 @@ pub enum Stream {
     EvalData = 3,
     Dropout = 4,
     Validation = 5,
+    /// A text task's `test_fraction` split, from the config's seed (the same for every repeat).
+    TestSplit = 6,
 }
 
 /// SplitMix64 finaliser: a cheap, well-mixed hash of a 64-bit value.

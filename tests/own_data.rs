@@ -212,18 +212,34 @@ fn every_format_of_the_same_texts_trains_to_the_same_record() {
         .success()
         .stdout(predicate::str::contains("macro-F1"));
 
+    // A sigmoid output is refused for three classes, alone or beside a config that loaded the
+    // same data first.
     write(
         d,
         "sigmoid.json",
         &text_config("sigmoid", sources[0].1, "sigmoid"),
     );
+    for run in [
+        &["run", "sigmoid.json"][..],
+        &["compare", "csv.json", "sigmoid.json"],
+    ] {
+        attnx(d).args(run).assert().code(2).stderr(predicate::str::contains(
+            "sigmoid: model.output: \"sigmoid\" is one unit for two classes, and the data has 3",
+        ));
+    }
+
+    // The same path with other bytes is other data: refused before it joins the records.
+    let mut changed = csv_of(&rows, Some("train"), ',');
+    changed.push_str("red,\"one more red text\"\n");
+    write(d, "train.csv", &changed);
     attnx(d)
-        .args(["run", "sigmoid.json"])
+        .args(["run", "csv.json", "--repeats", "2"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "model.output: \"sigmoid\" is one unit for two classes, and the data has 3",
+            "csv: train.csv has changed since repeat 0 was recorded",
         ));
+    assert_eq!(records(&d.join("results/csv")).len(), 1);
 }
 
 /// Each kind of bad data: exit 2, one line naming the file, the line and the problem, and

@@ -45,6 +45,17 @@ pub struct AttentionArgs {
 pub fn run(args: &AttentionArgs) -> Result<()> {
     let path = crate::config::resolve_config_path(&args.config)?;
     let config = ExperimentConfig::load(&path)?;
+    if let crate::config::Study::Imdb {
+        corpus: crate::config::Corpus::Text(_),
+        ..
+    } = &config.study
+    {
+        return Err(InputError(format!(
+            "{}: a text task; attnx attention draws the echo and IMDB models only",
+            path.display()
+        ))
+        .into());
+    }
     let store = ResultStore::new(&args.results);
     let dir = store.config_dir(&config);
     let stored = store.load(&config)?;

@@ -180,7 +180,7 @@ fn text_info(command: DataCommand) -> Result<()> {
                 .into());
             };
             let fraction = match source.test {
-                TestSplit::Fraction(millionths) => Some(f64::from(millionths) / 1e6),
+                TestSplit::Fraction(fraction) => Some(fraction.get()),
                 _ => None,
             };
             (*source, (task.num_words, task.maxlen), fraction)

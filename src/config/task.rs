@@ -86,9 +86,23 @@ pub struct TextSource {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TestSplit {
     File(PathBuf),
-    /// A fraction of the training texts, in millionths (so that the source can be a map key).
-    Fraction(u32),
+    /// A fraction of the training texts.
+    Fraction(Fraction),
     Column(String),
+}
+
+/// A fraction in (0, 1), kept as its bits so that a source can be compared and hashed whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fraction(u64);
+
+impl Fraction {
+    pub fn new(value: f64) -> Self {
+        Self(value.to_bits())
+    }
+
+    pub fn get(self) -> f64 {
+        f64::from_bits(self.0)
+    }
 }
 
 mod text {
@@ -115,7 +129,7 @@ impl TextTask {
         };
         let test = match (&self.test, self.test_fraction, &self.split_column) {
             (Some(file), _, _) => TestSplit::File(file.clone()),
-            (_, Some(fraction), _) => TestSplit::Fraction((fraction * 1e6).round() as u32),
+            (_, Some(fraction), _) => TestSplit::Fraction(Fraction::new(fraction)),
             (_, _, Some(column)) => TestSplit::Column(column.clone()),
             (None, None, None) => unreachable!("validated: one test source"),
         };
@@ -133,7 +147,7 @@ impl TextTask {
         let (mut test, mut test_fraction, mut split_column) = (None, None, None);
         match &source.test {
             TestSplit::File(file) => test = Some(file.clone()),
-            TestSplit::Fraction(millionths) => test_fraction = Some(f64::from(*millionths) / 1e6),
+            TestSplit::Fraction(fraction) => test_fraction = Some(fraction.get()),
             TestSplit::Column(column) => split_column = Some(column.clone()),
         }
         TextTask {

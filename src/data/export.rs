@@ -48,17 +48,12 @@ fn rating(review: &Review) -> Result<u8, InputError> {
 /// them (training reviews, then test reviews; each by label, then name), so that a text task
 /// on the file sees the reviews in the IMDB task's order.
 pub fn export_imdb(archive: &Path, out: &Path) -> Result<ExportSummary> {
-    let format = match out.extension().and_then(|e| e.to_str()) {
-        Some("csv") => Format::Csv,
-        Some("tsv") => Format::Tsv,
-        Some("jsonl") => Format::JsonLines,
-        _ => {
-            return Err(InputError(format!(
-                "{}: name a .csv, .tsv or .jsonl file to export to",
-                out.display()
-            ))
-            .into());
-        }
+    let Some(format) = Format::of_file_name(out) else {
+        return Err(InputError(format!(
+            "{}: name a .csv, .tsv or .jsonl file to export to",
+            out.display()
+        ))
+        .into());
     };
     let reviews = ImdbReviews::read(archive)?;
     crate::fsutil::write_atomic_with(out, "", |tmp| {

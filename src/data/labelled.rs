@@ -8,15 +8,38 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-
 use super::imdb::{START, Vocabulary, tokenize};
 use super::prepare::{Batchable, Encoded, ImdbData, stratified_split};
 use super::text::{Columns, FileRead, Row, read_rows};
 use crate::config::{ImdbTask, TestSplit, TextSource};
 use crate::error::InputError;
-use crate::record::{ClassCount, DataFile, TextData};
+use serde::{Deserialize, Serialize};
+
+/// The labelled texts a text task read, as its records name them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextData {
+    pub files: Vec<DataFile>,
+    /// Every class, in the order of the model's outputs, with its texts in each split.
+    pub classes: Vec<ClassCount>,
+}
+
+/// One file (or folder) of texts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataFile {
+    /// As the config names it.
+    pub path: String,
+    /// sha256 of its bytes (of a folder: its `.txt` files' names and bytes, in name order).
+    pub sha256: String,
+    pub rows: usize,
+}
+
+/// A class and how many texts of it each split has (after `train_limit`/`test_limit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassCount {
+    pub label: String,
+    pub train: usize,
+    pub test: usize,
+}
 
 /// The most classes a text task may have (labels are bytes).
 pub const MAX_CLASSES: usize = 256;
@@ -74,7 +97,7 @@ pub struct ReadTexts {
 
 /// Which split rows of a file go to.
 #[derive(Clone, Copy, PartialEq)]
-enum Into {
+enum Destination {
     Train,
     Test,
     /// As the split column says.
@@ -114,9 +137,9 @@ impl ReadTexts {
             split: split_column,
         };
         let into = if split_column.is_some() {
-            Into::Column
+            Destination::Column
         } else {
-            Into::Train
+            Destination::Train
         };
         read.read_file(&source.train, columns, into)?;
         if let Some(test) = test_file {
@@ -126,7 +149,7 @@ impl ReadTexts {
                     split: None,
                     ..columns
                 },
-                Into::Test,
+                Destination::Test,
             )?;
         }
         if split_column.is_some() && read.test.texts.is_empty() {
@@ -143,7 +166,7 @@ impl ReadTexts {
         &mut self,
         path: &Path,
         columns: Columns<'_>,
-        into: Into,
+        into: Destination,
     ) -> Result<(), InputError> {
         let mut on_row = |row: Row<'_>| -> Result<(), String> {
             if row.text.trim().is_empty() {
@@ -158,9 +181,9 @@ impl ReadTexts {
                 return Err("an empty label".into());
             }
             let test = match into {
-                Into::Train => false,
-                Into::Test => true,
-                Into::Column => match row.split.map(str::trim) {
+                Destination::Train => false,
+                Destination::Test => true,
+                Destination::Column => match row.split.map(str::trim) {
                     Some("train") => false,
                     Some("test") => true,
                     other => {
@@ -324,16 +347,19 @@ impl ReadTexts {
     }
 }
 
-/// Seeds the generator that draws a `test_fraction` split from the config's seed.
-const TEST_SPLIT_STREAM: u64 = 0x7e57_5917;
-
 impl ReadSplit {
-    /// The rows `rows` (and their hashes), in that order.
-    fn rows(&self, rows: &[usize], hashes: &[u64]) -> (ReadSplit, Vec<u64>) {
+    /// Moves the rows `rows` (and their hashes) out, in that order.
+    fn take_rows(&mut self, rows: &[usize], hashes: &[u64]) -> (ReadSplit, Vec<u64>) {
         let split = ReadSplit {
-            texts: rows.iter().map(|&r| self.texts[r].clone()).collect(),
+            texts: rows
+                .iter()
+                .map(|&r| std::mem::take(&mut self.texts[r]))
+                .collect(),
             labels: rows.iter().map(|&r| self.labels[r]).collect(),
-            places: rows.iter().map(|&r| self.places[r].clone()).collect(),
+            places: rows
+                .iter()
+                .map(|&r| std::mem::take(&mut self.places[r]))
+                .collect(),
         };
         (split, rows.iter().map(|&r| hashes[r]).collect())
     }
@@ -381,11 +407,11 @@ impl ImdbData {
             .map(|(i, c)| (c.as_str(), i as u8))
             .collect();
         let label_class: Vec<u8> = read.labels.iter().map(|l| class_of[l.as_str()]).collect();
-        if let TestSplit::Fraction(millionths) = source.test {
+        if let TestSplit::Fraction(fraction) = source.test {
             let labels: Vec<u8> = read.train.labels.iter().map(|&l| label_class[l]).collect();
-            let fraction = f64::from(millionths) / 1e6;
+            let fraction = fraction.get();
             let held = (fraction * labels.len() as f64).round() as usize;
-            let mut rng = StdRng::seed_from_u64(seed ^ TEST_SPLIT_STREAM);
+            let mut rng = crate::rng::rng(seed, crate::rng::Stream::TestSplit);
             let (test_rows, train_rows) = stratified_split(&labels, classes.len(), held, &mut rng);
             if test_rows.is_empty() || train_rows.len() < 2 {
                 return Err(InputError(format!(
@@ -395,10 +421,10 @@ impl ImdbData {
                     train_rows.len()
                 )));
             }
-            let all = std::mem::take(&mut read.train);
+            let mut all = std::mem::take(&mut read.train);
             let hashes = std::mem::take(&mut read.text_hashes.0);
-            let (train, train_hashes) = all.rows(&train_rows, &hashes);
-            let (test, test_hashes) = all.rows(&test_rows, &hashes);
+            let (train, train_hashes) = all.take_rows(&train_rows, &hashes);
+            let (test, test_hashes) = all.take_rows(&test_rows, &hashes);
             (read.train, read.test) = (train, test);
             read.text_hashes = (train_hashes, test_hashes);
         }
@@ -426,11 +452,17 @@ impl ImdbData {
             .iter()
             .position(|&l| !training_has[usize::from(label_class[l])])
         {
+            let trained: Vec<&str> = classes
+                .iter()
+                .zip(&training_has)
+                .filter(|(_, has)| **has)
+                .map(|(c, _)| c.as_str())
+                .collect();
             return Err(InputError(format!(
                 "{}: label {:?} is never seen in training (training has {})",
                 read.test.places[i],
                 read.labels[read.test.labels[i]],
-                classes.join(", ")
+                trained.join(", ")
             )));
         }
         let lookup = read.vocabulary(task.num_words).1;
@@ -455,10 +487,31 @@ impl ImdbData {
         let test = encode(std::mem::take(&mut read.test));
         drop(read);
         let k = classes.len();
+        let per_class = |e: &Encoded| {
+            let mut n = vec![0usize; k];
+            for &l in &e.labels {
+                n[usize::from(l)] += 1;
+            }
+            n
+        };
+        let (train_before, test_before) = (per_class(&train), per_class(&test));
         let train = Batchable::limited(&train, task.maxlen, k, task.train_limit);
         let test = Batchable::limited(&test, task.maxlen, k, task.test_limit);
         let count =
             |b: &Batchable, c: usize| b.labels.iter().filter(|&&l| usize::from(l) == c).count();
+        // The limits sample each class in proportion: one too small leaves a class out.
+        for (limit, field, before, after) in [
+            (task.train_limit, "train_limit", &train_before, &train),
+            (task.test_limit, "test_limit", &test_before, &test),
+        ] {
+            if let Some(c) = (0..k).find(|&c| before[c] > 0 && count(after, c) == 0) {
+                return Err(InputError(format!(
+                    "{train_file}: task.{field} {} leaves class {:?} without a text; raise it (the data has {k} classes)",
+                    limit.unwrap_or_default(),
+                    classes[c]
+                )));
+            }
+        }
         let text = TextData {
             files,
             classes: classes
@@ -529,14 +582,22 @@ mod tests {
             "n.csv",
             &[("a", "10"), ("b", "2"), ("c", "1"), ("d", "2")],
         );
-        let read = ReadTexts::read(&source(numbers, TestSplit::Fraction(500_000))).unwrap();
+        let read = ReadTexts::read(&source(
+            numbers,
+            TestSplit::Fraction(crate::config::task::Fraction::new(0.5)),
+        ))
+        .unwrap();
         assert_eq!(read.classes(), ["1", "2", "10"]);
         let words = csv(
             dir.path(),
             "w.csv",
             &[("a", "pos"), ("b", "10"), ("c", "neg")],
         );
-        let read = ReadTexts::read(&source(words, TestSplit::Fraction(500_000))).unwrap();
+        let read = ReadTexts::read(&source(
+            words,
+            TestSplit::Fraction(crate::config::task::Fraction::new(0.5)),
+        ))
+        .unwrap();
         assert_eq!(read.classes(), ["10", "neg", "pos"]);
     }
 
@@ -550,7 +611,7 @@ mod tests {
             .collect();
         let rows: Vec<(&str, &str)> = rows.iter().map(|(t, l)| (t.as_str(), *l)).collect();
         let path = csv(dir.path(), "t.csv", &rows);
-        let held_out = TestSplit::Fraction(250_000);
+        let held_out = TestSplit::Fraction(crate::config::task::Fraction::new(0.25));
         let data = |seed| {
             ImdbData::prepare_text(&task(), &source(path.clone(), held_out.clone()), seed).unwrap()
         };

@@ -9,9 +9,9 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use super::imdb::{ImdbReviews, Review, Vocabulary, pad_pre, tokenize};
+use super::labelled::TextData;
 use crate::config::ImdbTask;
 use crate::error::InputError;
-use crate::record::TextData;
 
 /// The environment variable that may name the data.
 pub const DATA_ENV: &str = "ATTNX_DATA";
@@ -438,6 +438,47 @@ mod tests {
         let shares: Vec<usize> = (0..3).map(|c| count_of(&held, &three, c)).collect();
         assert_eq!(shares, [6, 3, 2]);
         assert_eq!(held.len() + rest.len(), 100);
+    }
+
+    /// 0.9's label-balanced split, as it was: what IMDB's samples and validation splits drew.
+    fn balanced_split_of_0_9(
+        labels: &[u8],
+        count: usize,
+        rng: &mut StdRng,
+    ) -> (Vec<usize>, Vec<usize>) {
+        let mut by_label: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
+        for (i, &label) in labels.iter().enumerate() {
+            by_label[usize::from(label != 0)].push(i);
+        }
+        let mut chosen = Vec::new();
+        let mut rest = Vec::new();
+        for (k, group) in by_label.iter_mut().enumerate() {
+            group.shuffle(rng);
+            let want = if k == 0 { count / 2 } else { count - count / 2 };
+            let (taken, left) = group.split_at(want.min(group.len()));
+            chosen.extend_from_slice(taken);
+            rest.extend_from_slice(left);
+        }
+        chosen.sort_unstable();
+        rest.sort_unstable();
+        (chosen, rest)
+    }
+
+    /// On two classes of equal size (IMDB's), the stratified split draws exactly the rows the
+    /// balanced split drew, for even and odd counts and any generator: IMDB records keep their
+    /// bits.
+    #[test]
+    fn on_imdbs_equal_classes_the_rows_are_the_balanced_splits() {
+        let labels: Vec<u8> = (0..200).map(|i| u8::from(i % 3 == 0 || i >= 150)).collect();
+        let ones = labels.iter().filter(|&&l| l == 1).count();
+        assert_eq!(ones, 100, "two equal classes, interleaved");
+        for seed in 0..20 {
+            for count in [1, 2, 7, 40, 99, 100, 199] {
+                let new = stratified_split(&labels, 2, count, &mut StdRng::seed_from_u64(seed));
+                let old = balanced_split_of_0_9(&labels, count, &mut StdRng::seed_from_u64(seed));
+                assert_eq!(new, old, "seed {seed}, count {count}");
+            }
+        }
     }
 
     #[test]

@@ -24,25 +24,37 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format of an existing file or folder.
     pub fn of(path: &Path) -> Result<Self, InputError> {
-        let meta = std::fs::metadata(path)
-            .map_err(|e| InputError(format!("{}: cannot read: {e}", path.display())))?;
+        let meta = std::fs::metadata(path).map_err(|e| {
+            InputError(format!(
+                "{}: cannot read: {e} (a relative path is from the current folder)",
+                path.display()
+            ))
+        })?;
         if meta.is_dir() {
             return Ok(Format::Folder);
         }
+        Self::of_file_name(path).ok_or_else(|| {
+            InputError(format!(
+                "{}: unknown format: expected a .csv, .tsv or .jsonl file, or a folder with a \
+                 subfolder of .txt files per class",
+                path.display()
+            ))
+        })
+    }
+
+    /// The format a file's extension names (`.csv`, `.tsv`/`.tab`, `.jsonl`/`.ndjson`).
+    pub fn of_file_name(path: &Path) -> Option<Self> {
         let extension = path
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
         match extension.as_deref() {
-            Some("csv") => Ok(Format::Csv),
-            Some("tsv" | "tab") => Ok(Format::Tsv),
-            Some("jsonl" | "ndjson") => Ok(Format::JsonLines),
-            _ => Err(InputError(format!(
-                "{}: unknown format: expected a .csv, .tsv or .jsonl file, or a folder with a \
-                 subfolder of .txt files per class",
-                path.display()
-            ))),
+            Some("csv") => Some(Format::Csv),
+            Some("tsv" | "tab") => Some(Format::Tsv),
+            Some("jsonl" | "ndjson") => Some(Format::JsonLines),
+            _ => None,
         }
     }
 
@@ -148,10 +160,6 @@ fn open(path: &Path) -> Result<Hashing<File>, InputError> {
     })
 }
 
-fn hex(hasher: Sha256) -> String {
-    crate::fsutil::hex(&hasher.finalize())
-}
-
 /// A CSV (`,`) or TSV (tab) file with a header row, quoted as RFC 4180 has it.
 fn read_delimited(
     path: &Path,
@@ -168,7 +176,7 @@ fn read_delimited(
         .from_reader(open(path)?);
     let header = reader
         .byte_headers()
-        .map_err(|e| csv_error(path, &e))?
+        .map_err(|e| csv_error(path, delimiter, &e))?
         .clone();
     if header.is_empty() {
         return Err(InputError(format!(
@@ -206,7 +214,7 @@ fn read_delimited(
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => return Err(csv_error(path, &e)),
+            Err(e) => return Err(csv_error(path, delimiter, &e)),
         }
         let position = record.position().expect("a read record has a position");
         let line = position.line();
@@ -238,26 +246,52 @@ fn read_delimited(
     let mut hashing = reader.into_inner();
     // The csv reader takes a quote left open as running to the end of the file; a valid last
     // record holds an even number of quotes.
-    if rows > 0 && open_quote_after(path, last_start)? {
+    if rows > 0 && open_quote_after(path, last_start, delimiter)? {
         let line = reader_line_of(path, last_start)?;
         return Err(at(line, UNCLOSED));
     }
     std::io::copy(&mut hashing, &mut std::io::sink())
         .map_err(|e| InputError(format!("{}: cannot read: {e}", path.display())))?;
-    Ok((rows, hex(hashing.hasher), hashing.bytes))
+    Ok((
+        rows,
+        crate::fsutil::hex(&hashing.hasher.finalize()),
+        hashing.bytes,
+    ))
 }
 
 const UNCLOSED: &str =
     "a quoted field is never closed (an unmatched \") and runs to the end of the file";
 
-/// Whether the bytes from `start` to the end of the file hold an odd number of quotes.
-fn open_quote_after(path: &Path, start: u64) -> Result<bool, InputError> {
+/// Whether the file, read from the start of a record at `start`, ends inside a quoted field: a
+/// quote opens one only at the start of a field (elsewhere it is a character of the text), a
+/// doubled quote inside is one quote, and a quote followed by anything else closes it.
+fn open_quote_after(path: &Path, start: u64, delimiter: u8) -> Result<bool, InputError> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
     let read = |e: std::io::Error| InputError(format!("{}: cannot read: {e}", path.display()));
     let mut file = File::open(path).map_err(read)?;
     file.seek(SeekFrom::Start(start)).map_err(read)?;
     let mut tail = Vec::new();
     file.read_to_end(&mut tail).map_err(read)?;
-    Ok(tail.iter().filter(|&&b| b == b'"').count() % 2 == 1)
+    let end_of_field = |b: u8| b == delimiter || b == b'\n';
+    let state = tail
+        .iter()
+        .fold(State::FieldStart, |state, &b| match state {
+            State::FieldStart if b == b'"' => State::Quoted,
+            State::FieldStart | State::Unquoted if end_of_field(b) => State::FieldStart,
+            State::FieldStart | State::Unquoted => State::Unquoted,
+            State::Quoted if b == b'"' => State::QuoteInQuoted,
+            State::Quoted => State::Quoted,
+            State::QuoteInQuoted if b == b'"' => State::Quoted,
+            State::QuoteInQuoted if end_of_field(b) => State::FieldStart,
+            State::QuoteInQuoted => State::Unquoted,
+        });
+    Ok(state == State::Quoted)
 }
 
 /// The 1-based line the byte `offset` is on.
@@ -272,13 +306,13 @@ fn reader_line_of(path: &Path, offset: u64) -> Result<u64, InputError> {
     Ok(1 + head.iter().filter(|&&b| b == b'\n').count() as u64)
 }
 
-fn csv_error(path: &Path, error: &csv::Error) -> InputError {
+fn csv_error(path: &Path, delimiter: u8, error: &csv::Error) -> InputError {
     let line = error.position().map(|p| p.line());
     let message = match error.kind() {
         // A quote left open swallows the rest of the file into one record, which then has too
         // few fields: say so rather than count them.
         csv::ErrorKind::UnequalLengths { pos: Some(pos), .. }
-            if open_quote_after(path, pos.byte()).unwrap_or(false) =>
+            if open_quote_after(path, pos.byte(), delimiter).unwrap_or(false) =>
         {
             UNCLOSED.to_string()
         }
@@ -370,7 +404,11 @@ fn read_json_lines(
         rows += 1;
     }
     let hashing = reader.into_inner();
-    Ok((rows, hex(hashing.hasher), hashing.bytes))
+    Ok((
+        rows,
+        crate::fsutil::hex(&hashing.hasher.finalize()),
+        hashing.bytes,
+    ))
 }
 
 fn tidy_json_error(error: &serde_json::Error) -> String {
@@ -464,7 +502,7 @@ fn read_folder(
             rows += 1;
         }
     }
-    Ok((rows, hex(hasher), bytes))
+    Ok((rows, crate::fsutil::hex(&hasher.finalize()), bytes))
 }
 
 #[cfg(test)]
@@ -614,6 +652,33 @@ mod tests {
         std::fs::create_dir(&empty_folder).unwrap();
         let error = rows_of(&empty_folder, COLUMNS).unwrap_err();
         assert!(error.contains("folder: no class folders"), "{error}");
+    }
+
+    /// A quote inside an unquoted field is a character of the text, in the last row too; only
+    /// a quoted field left open is refused.
+    #[test]
+    fn a_literal_quote_is_text_and_only_an_open_quoted_field_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let literal = write(
+            dir.path(),
+            "l.csv",
+            b"text,label\n12\" vinyl,pos\nit's \"fine\",neg\n",
+        );
+        let rows = rows_of(&literal, COLUMNS).unwrap();
+        assert_eq!(rows[0].1, "12\" vinyl");
+        assert_eq!(rows[1].1, "it's \"fine\"");
+        let closed = write(
+            dir.path(),
+            "c.csv",
+            b"text,label\nok,pos\n\"a \"\"b\"\"\nc\",neg\n",
+        );
+        assert_eq!(rows_of(&closed, COLUMNS).unwrap()[1].1, "a \"b\"\nc");
+        let open = write(dir.path(), "o.csv", b"text,label\nok,pos\nfine,\"neg\n");
+        let error = rows_of(&open, COLUMNS).unwrap_err();
+        assert!(
+            error.contains("o.csv:3: a quoted field is never closed"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -127,6 +127,7 @@ pub fn run(
     let configs: Vec<ExperimentConfig> = results.iter().map(|r| r.config.clone()).collect();
     plan::check_memory(&configs, &missing, &devices, options)?;
     let data = plan::prepare_data(&configs, options.data.as_deref(), &say)?;
+    plan::refuse_other_data(store, &results, &data)?;
     let units = plan::plan_units(&configs, &missing, &data, options);
 
     let claims = ClaimBook::new(crate::store::claim::stale_after());

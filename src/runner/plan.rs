@@ -195,8 +195,14 @@ pub(super) fn prepare_data(
                 };
                 // A validation split too big or too small for the training reviews is a bad
                 // config, said before anything trains.
+                // And a model whose output cannot tell the data's classes apart (checked for
+                // data loaded for another config too).
                 let split_fits = |data: &ImdbData| {
                     task.validation_reviews(data.train.len())
+                        .map_err(|e| InputError(format!("{}: {e}", config.name())))?;
+                    config
+                        .study
+                        .fits_classes(data.classes.len())
                         .map_err(|e| InputError(format!("{}: {e}", config.name())))
                 };
                 if let Some(data) = loaded.get(&key) {
@@ -221,16 +227,45 @@ pub(super) fn prepare_data(
                     started.elapsed().as_secs_f64()
                 ));
                 split_fits(&data)?;
-                config
-                    .study
-                    .fits_classes(data.classes.len())
-                    .map_err(|e| InputError(format!("{}: {e}", config.name())))?;
                 loaded.insert(key, data.clone());
                 Ok(data)
             },
         )?);
     }
     Ok(out)
+}
+
+/// A text task's files are named by path in its config: a file changed under the same path
+/// would mix repeats of two data sets in one config's records. Refused, naming the file and
+/// both checksums, before anything trains.
+pub(super) fn refuse_other_data(
+    store: &ResultStore,
+    results: &[ConfigRecords],
+    data: &[PreparedStudy],
+) -> Result<()> {
+    for (result, prepared) in results.iter().zip(data) {
+        let Some(now) = prepared.text_data() else {
+            continue;
+        };
+        for record in &result.records {
+            let Some(then) = &record.data else { continue };
+            for (was, is) in then.files.iter().zip(&now.files) {
+                if was.sha256 != is.sha256 {
+                    return Err(InputError(format!(
+                        "{}: {} has changed since repeat {} was recorded in {} (sha256 {} then, {} now): keep the records of each data set apart (another --out, or another file name)",
+                        result.config.name(),
+                        is.path,
+                        record.repeat,
+                        store.config_dir(&result.config).display(),
+                        &was.sha256[..12],
+                        &is.sha256[..12]
+                    ))
+                    .into());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Stacks of the missing repeats, longest first, so that no worker is left with a long one at

@@ -110,6 +110,29 @@ pub fn standing(
 
 /// Trains each look's missing repeats until every comparison is decided or at its last look;
 /// `say` reports each look. Returns where they stand.
+/// Why a config's records will not have the figure at `at`, said before anything trains.
+fn lacks_figure(config: &ExperimentConfig, at: At) -> Option<&'static str> {
+    use crate::config::{Corpus, Study};
+    match (&config.study, at) {
+        (_, At::Final) => None,
+        (Study::Echo { .. }, _) => Some("an echo repeat has no epochs nor classes"),
+        (Study::Imdb { task, .. }, At::Best | At::Epoch(_)) if task.validation_split.is_some() => {
+            Some("with a validation split the test set is evaluated once")
+        }
+        (Study::Imdb { task, .. }, At::Epoch(e)) if e > task.epochs => {
+            Some("it trains fewer epochs")
+        }
+        (
+            Study::Imdb {
+                corpus: Corpus::Imdb,
+                ..
+            },
+            At::MacroF1,
+        ) => Some("macro-F1 is a text task's"),
+        _ => None,
+    }
+}
+
 pub fn until_decided(
     store: &ResultStore,
     configs: Vec<ExperimentConfig>,
@@ -121,6 +144,15 @@ pub fn until_decided(
         bail!(crate::error::InputError(
             "--until-decided compares two or more configs".into()
         ));
+    }
+    for config in &configs {
+        if let Some(why) = lacks_figure(config, sequential.at) {
+            bail!(crate::error::InputError(format!(
+                "{}: its records have no {} figure ({why}); compare another (--at)",
+                config.name(),
+                sequential.at
+            )));
+        }
     }
     let mut previous: Option<Vec<usize>> = None;
     loop {

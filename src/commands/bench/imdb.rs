@@ -103,9 +103,11 @@ pub fn run(args: &BenchArgs, names: &[String], peak: &Peak) -> Result<()> {
             };
             time(&study(warm_up), config, &device)?;
             let t = time(&study(timed), config, &device)?;
-            let ms_per_step = 1e3 * t.train_seconds / args.steps as f64;
+            // A text task's data may hold fewer texts than asked for: time what was run.
+            let steps = timed.batches(data.train.len());
+            let ms_per_step = 1e3 * t.train_seconds / steps as f64;
             let train_epoch = ms_per_step / 1e3 * timed.batches(FULL_SPLIT) as f64;
-            let test_pass = t.eval_seconds * FULL_SPLIT as f64 / args.test_reviews as f64;
+            let test_pass = t.eval_seconds * FULL_SPLIT as f64 / data.test.len() as f64;
             let epoch = train_epoch + test_pass;
             let reference = *reference.get_or_insert(epoch);
             let step_flops = crate::models::flops::imdb_step(task, &model);

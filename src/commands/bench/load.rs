@@ -17,6 +17,14 @@ fn peak_rss() -> Option<f64> {
     Some(kib * 1024.0)
 }
 
+/// The bytes of a file, or of every file under a folder.
+fn size_of(path: &std::path::Path) -> u64 {
+    match std::fs::read_dir(path) {
+        Ok(entries) => entries.flatten().map(|e| size_of(&e.path())).sum(),
+        Err(_) => std::fs::metadata(path).map_or(0, |m| m.len()),
+    }
+}
+
 pub fn run(names: &[String], data: Option<&std::path::Path>) -> Result<()> {
     let mut results = Results::new(&[
         "config",
@@ -42,11 +50,9 @@ pub fn run(names: &[String], data: Option<&std::path::Path>) -> Result<()> {
             }
             Corpus::Text(source) => {
                 let prepared = ImdbData::prepare_text(task, source, config.seed)?;
-                let mut bytes = std::fs::metadata(&source.train)
-                    .map(|m| m.len())
-                    .unwrap_or(0);
+                let mut bytes = size_of(&source.train);
                 if let crate::config::TestSplit::File(test) = &source.test {
-                    bytes += std::fs::metadata(test).map(|m| m.len()).unwrap_or(0);
+                    bytes += size_of(test);
                 }
                 (prepared, bytes)
             }
