@@ -428,3 +428,50 @@ fn a_text_config_on_the_exported_archive_trains_as_the_imdb_config() {
     assert_eq!(without_confusion(text), without_confusion(imdb));
     assert_eq!(text["data"]["files"][0]["rows"], 50_000);
 }
+
+/// Macro-F1 is a text task's figure: a design on it refuses other configs before training, and
+/// a claim on it says which records lack it.
+#[test]
+fn macro_f1_is_asked_of_text_tasks_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for dir in ["configs", "experiments"] {
+        std::fs::create_dir(d.join(dir)).unwrap();
+    }
+    for name in ["a", "b"] {
+        write(
+            &d.join("configs"),
+            &format!("{name}.json"),
+            r#"{"task": {"kind": "echo", "train_steps": 100, "eval_samples": 20}, "model": {"kind": "baseline", "hidden": 8}, "repeats": 2}"#,
+        );
+    }
+    write(
+        &d.join("experiments"),
+        "x.json",
+        r#"{"name": "x", "title": "X", "metric": "m", "configs": ["a", "b"],
+            "claims": [{"claim": "the same", "test": {"kind": "difference", "control": "a", "variant": "b", "direction": "same", "at": "macro_f1"}}]}"#,
+    );
+    attnx(d)
+        .args([
+            "compare",
+            "--experiment",
+            "x",
+            "--until-decided",
+            "--at",
+            "macro_f1",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "a: its records have no macro-F1 figure (an echo repeat has no epochs nor classes)",
+        ));
+    assert!(records(&d.join("results")).is_empty(), "nothing trained");
+    attnx(d).args(["compare", "a", "b"]).assert().success();
+    attnx(d)
+        .args(["report", "--format", "terminal"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "a's records have no macro-F1 figure",
+        ));
+}

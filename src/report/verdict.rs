@@ -198,12 +198,37 @@ pub fn verdicts(experiment: &Experiment, groups: &[&Group]) -> Vec<Verdict> {
                     outcome: decision.outcome(*direction, p_eq < ALPHA),
                 }
             }
-            (_, None) => Verdict {
-                claim: claim.claim.clone(),
-                measured: "not enough repeats".into(),
-                test: "needs at least 2 repeats of each config, with spread".into(),
-                outcome: Outcome::Inconclusive,
-            },
+            (_, None) => {
+                // A figure the records cannot have (macro-F1 of an IMDB config, a best epoch of
+                // an echo one) is said as such, not as too few repeats.
+                let lacking = match &claim.test {
+                    ClaimTest::Difference {
+                        control,
+                        variant,
+                        at,
+                        ..
+                    } => [control, variant]
+                        .into_iter()
+                        .filter_map(|name| find(name))
+                        .find(|g| !g.records.is_empty() && values_at(g, *at).is_none())
+                        .map(|g| (g.name.clone(), *at)),
+                    _ => None,
+                };
+                match lacking {
+                    Some((name, at)) => Verdict {
+                        claim: claim.claim.clone(),
+                        measured: format!("no {at} figure"),
+                        test: format!("{name}'s records have no {at} figure"),
+                        outcome: Outcome::Inconclusive,
+                    },
+                    None => Verdict {
+                        claim: claim.claim.clone(),
+                        measured: "not enough repeats".into(),
+                        test: "needs at least 2 repeats of each config, with spread".into(),
+                        outcome: Outcome::Inconclusive,
+                    },
+                }
+            }
         })
         .collect()
 }

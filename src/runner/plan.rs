@@ -218,12 +218,15 @@ pub(super) fn prepare_data(
                     }
                     Corpus::Text(source) => ImdbData::prepare_text(task, source, config.seed)?,
                 });
+                let what = match corpus {
+                    Corpus::Imdb => "reviews".to_string(),
+                    Corpus::Text(_) => format!("texts of {} classes", data.classes.len()),
+                };
                 say(&format!(
-                    "{}: {} training and {} test texts, {} classes, ready in {:.1} s",
+                    "{}: {} training and {} test {what} ready in {:.1} s",
                     config.name(),
                     data.train.len(),
                     data.test.len(),
-                    data.classes.len(),
                     started.elapsed().as_secs_f64()
                 ));
                 split_fits(&data)?;

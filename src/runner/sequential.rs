@@ -108,8 +108,6 @@ pub fn standing(
     })
 }
 
-/// Trains each look's missing repeats until every comparison is decided or at its last look;
-/// `say` reports each look. Returns where they stand.
 /// Why a config's records will not have the figure at `at`, said before anything trains.
 fn lacks_figure(config: &ExperimentConfig, at: At) -> Option<&'static str> {
     use crate::config::{Corpus, Study};
@@ -133,6 +131,8 @@ fn lacks_figure(config: &ExperimentConfig, at: At) -> Option<&'static str> {
     }
 }
 
+/// Trains each look's missing repeats until every comparison is decided or at its last look;
+/// `say` reports each look. Returns where they stand.
 pub fn until_decided(
     store: &ResultStore,
     configs: Vec<ExperimentConfig>,
