@@ -294,13 +294,13 @@ pub struct ImdbTask {
     pub epochs: usize,
     #[serde(default = "imdb::batch_size")]
     pub batch_size: usize,
-    /// Use only this many training reviews (a fixed, label-balanced sample), for quick runs.
+    /// Use only this many training reviews (a fixed sample, stratified by class), for quick runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_limit: Option<usize>,
-    /// Evaluate on only this many test reviews (a fixed, label-balanced sample).
+    /// Evaluate on only this many test reviews (a fixed sample, stratified by class).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_limit: Option<usize>,
-    /// Hold out this fraction of the training reviews (label-balanced, drawn anew for each
+    /// Hold out this fraction of the training reviews (stratified by class, drawn anew for each
     /// repeat from its seed) as a validation split: it is evaluated after every epoch in place
     /// of the test split, and the test split is evaluated once, after training, on the model of
     /// the epoch validation picks. Off by default: the articles evaluate on the test split.
