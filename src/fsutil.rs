@@ -8,6 +8,9 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+#[cfg(unix)]
+use std::os::unix::fs::PermissionsExt;
+
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
@@ -33,9 +36,14 @@ pub fn write_atomic_with(
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .suffix(suffix)
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".tmp-").suffix(suffix);
+    // A temporary file is the owner's alone (0600); the file it becomes is an ordinary one,
+    // made as `File::create` makes it (0666 less the umask): records in a folder shared by a
+    // group, an exported data set, a report.
+    #[cfg(unix)]
+    builder.permissions(std::fs::Permissions::from_mode(0o666));
+    let tmp = builder
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?
         .into_temp_path();
@@ -111,6 +119,21 @@ pub fn files_named(dir: &Path, prefix: &str, suffix: &str) -> Result<Vec<PathBuf
 
 #[cfg(test)]
 mod tests {
+    /// An atomically written file gets the permissions `File::create` gives, not a temporary
+    /// file's owner-only ones.
+    #[cfg(unix)]
+    #[test]
+    fn an_atomic_write_gives_an_ordinary_files_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        File::create(&plain).unwrap();
+        let atomic = dir.path().join("atomic");
+        write_atomic(&atomic, b"x").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&atomic), mode(&plain));
+    }
+
     use super::*;
 
     #[test]
