@@ -99,7 +99,7 @@ fn bad_designs_are_refused_in_one_line() {
         ),
         (
             vec!["--until-decided", "--at", "best"],
-            "repeat 0 has no best epoch figure to compare",
+            "sa: its records have no best epoch figure (an echo repeat has no epochs nor classes)",
         ),
     ] {
         let out = attnx(dir.path())
