@@ -67,10 +67,7 @@ pub fn merged(dir: &Path, builtin_dir: &str) -> Vec<(String, PathBuf)> {
         .collect();
     for (name, _) in folder(builtin_dir) {
         if !files.iter().any(|(n, _)| n == name) {
-            files.push((
-                name.to_string(),
-                PathBuf::from(format!("{PREFIX}{builtin_dir}/{name}.json")),
-            ));
+            files.extend(path(builtin_dir, name).map(|p| (name.to_string(), p)));
         }
     }
     files.sort();

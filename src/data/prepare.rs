@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 
 use super::imdb::{ImdbReviews, Review, Vocabulary, pad_pre, tokenize};
 use super::labelled::TextData;
-use crate::config::ImdbTask;
+use crate::config::{Corpus, ImdbTask, TestSplit, TextSource};
 use crate::error::InputError;
 
 /// The environment variable that may name the data.
@@ -76,6 +76,80 @@ pub fn archive_for_tests() -> PathBuf {
             "this test needs the IMDB archive, and it is not at {}: {not_found}",
             beside.display()
         ),
+    }
+}
+
+/// Where a classifier's data comes from, found before it is read: the IMDB data where
+/// [`locate`] finds it, or a text task's files (split by the config's seed).
+#[derive(Debug)]
+pub enum DataSource<'a> {
+    Imdb {
+        path: PathBuf,
+        /// How it was found, for messages.
+        origin: &'static str,
+    },
+    Text {
+        source: &'a TextSource,
+        seed: u64,
+    },
+}
+
+impl<'a> DataSource<'a> {
+    /// The source of `corpus`; IMDB's is located through `--data` (`cli`), the config's `data`
+    /// field, `$ATTNX_DATA` or the cache.
+    pub fn locate(
+        corpus: &'a Corpus,
+        seed: u64,
+        cli: Option<&Path>,
+        config: Option<&Path>,
+    ) -> Result<Self, InputError> {
+        Ok(match corpus {
+            Corpus::Imdb => {
+                let (path, origin) = locate(cli, config)?;
+                DataSource::Imdb { path, origin }
+            }
+            Corpus::Text(source) => DataSource::Text { source, seed },
+        })
+    }
+
+    /// Reads and shapes the data for `task`.
+    pub fn prepare(&self, task: &ImdbTask) -> Result<ImdbData, InputError> {
+        match self {
+            DataSource::Imdb { path, .. } => ImdbData::prepare(task, path),
+            DataSource::Text { source, seed } => ImdbData::prepare_text(task, source, *seed),
+        }
+    }
+
+    /// The files or folders read.
+    pub fn paths(&self) -> Vec<&Path> {
+        match self {
+            DataSource::Imdb { path, .. } => vec![path],
+            DataSource::Text { source, .. } => {
+                let mut paths = vec![source.train.as_path()];
+                if let TestSplit::File(test) = &source.test {
+                    paths.push(test);
+                }
+                paths
+            }
+        }
+    }
+
+    /// What the data's rows are, in words, for `data`'s line once it is ready.
+    pub fn rows_of(&self, data: &ImdbData) -> String {
+        match self {
+            DataSource::Imdb { .. } => "reviews".into(),
+            DataSource::Text { .. } => format!("texts of {} classes", data.classes.len()),
+        }
+    }
+
+    /// Where the data comes from, in words.
+    pub fn describe(&self) -> String {
+        match self {
+            DataSource::Imdb { path, origin } => {
+                format!("IMDB data from {} ({origin})", path.display())
+            }
+            DataSource::Text { source, .. } => format!("texts from {}", source.train.display()),
+        }
     }
 }
 

@@ -209,7 +209,7 @@ fn read_delimited(
     let split_at = columns.split.map(|c| find(c, "split")).transpose()?;
     let mut record = csv::ByteRecord::new();
     let mut rows = 0;
-    let mut last_start = 0;
+    let (mut last_start, mut last_line) = (0, 0);
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
@@ -218,7 +218,7 @@ fn read_delimited(
         }
         let position = record.position().expect("a read record has a position");
         let line = position.line();
-        last_start = position.byte();
+        (last_start, last_line) = (position.byte(), line);
         let field = |i: usize, what: &str| {
             std::str::from_utf8(&record[i]).map_err(|e| {
                 at(
@@ -244,11 +244,10 @@ fn read_delimited(
         rows += 1;
     }
     let mut hashing = reader.into_inner();
-    // The csv reader takes a quote left open as running to the end of the file; a valid last
-    // record holds an even number of quotes.
+    // The csv reader takes a quote left open as running to the end of the file, as the last
+    // record: read by CSV's rules from that record's start, the file must not end in a quote.
     if rows > 0 && open_quote_after(path, last_start, delimiter)? {
-        let line = reader_line_of(path, last_start)?;
-        return Err(at(line, UNCLOSED));
+        return Err(at(last_line, UNCLOSED));
     }
     std::io::copy(&mut hashing, &mut std::io::sink())
         .map_err(|e| InputError(format!("{}: cannot read: {e}", path.display())))?;
@@ -292,18 +291,6 @@ fn open_quote_after(path: &Path, start: u64, delimiter: u8) -> Result<bool, Inpu
             State::QuoteInQuoted => State::Unquoted,
         });
     Ok(state == State::Quoted)
-}
-
-/// The 1-based line the byte `offset` is on.
-fn reader_line_of(path: &Path, offset: u64) -> Result<u64, InputError> {
-    let read = |e: std::io::Error| InputError(format!("{}: cannot read: {e}", path.display()));
-    let mut head = Vec::new();
-    File::open(path)
-        .map_err(read)?
-        .take(offset)
-        .read_to_end(&mut head)
-        .map_err(read)?;
-    Ok(1 + head.iter().filter(|&&b| b == b'\n').count() as u64)
 }
 
 fn csv_error(path: &Path, delimiter: u8, error: &csv::Error) -> InputError {

@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use super::RunOptions;
 use crate::backend;
-use crate::config::{Backend, Corpus, EchoModel, ExperimentConfig, Study};
+use crate::config::{Backend, EchoModel, ExperimentConfig, Study};
 use crate::data::prepare::{self, ImdbData};
 use crate::error::InputError;
 use crate::models::footprint;
@@ -176,23 +176,14 @@ pub(super) fn prepare_data(
         out.push(PreparedStudy::new(
             &config.study,
             |task, corpus| -> Result<_> {
-                // Where the texts are, and everything the prepared data depends on, as the key.
-                let (place, key) = match corpus {
-                    Corpus::Imdb => {
-                        let (path, origin) = prepare::locate(cli_data, config.data.as_deref())?;
-                        let key =
-                            format!("imdb {} {}", path.display(), serde_json::to_string(task)?);
-                        (format!("IMDB data from {} ({origin})", path.display()), key)
-                    }
-                    Corpus::Text(source) => {
-                        let key = format!(
-                            "text {source:?} {} seed {}",
-                            serde_json::to_string(task)?,
-                            config.seed
-                        );
-                        (format!("texts from {}", source.train.display()), key)
-                    }
-                };
+                let source = prepare::DataSource::locate(
+                    corpus,
+                    config.seed,
+                    cli_data,
+                    config.data.as_deref(),
+                )?;
+                // Everything the prepared data depends on, as the key.
+                let key = format!("{source:?} {}", serde_json::to_string(task)?);
                 // A validation split too big or too small for the training reviews is a bad
                 // config, said before anything trains.
                 // And a model whose output cannot tell the data's classes apart (checked for
@@ -209,19 +200,10 @@ pub(super) fn prepare_data(
                     split_fits(data)?;
                     return Ok(data.clone());
                 }
-                say(&format!("{}: {place}", config.name()));
+                say(&format!("{}: {}", config.name(), source.describe()));
                 let started = std::time::Instant::now();
-                let data = Arc::new(match corpus {
-                    Corpus::Imdb => {
-                        let (path, _) = prepare::locate(cli_data, config.data.as_deref())?;
-                        ImdbData::prepare(task, &path)?
-                    }
-                    Corpus::Text(source) => ImdbData::prepare_text(task, source, config.seed)?,
-                });
-                let what = match corpus {
-                    Corpus::Imdb => "reviews".to_string(),
-                    Corpus::Text(_) => format!("texts of {} classes", data.classes.len()),
-                };
+                let data = Arc::new(source.prepare(task)?);
+                let what = source.rows_of(&data);
                 say(&format!(
                     "{}: {} training and {} test {what} ready in {:.1} s",
                     config.name(),

@@ -9,8 +9,8 @@ use anyhow::Result;
 
 use super::{BenchArgs, Peak, Results, peak};
 use crate::backend;
-use crate::config::{Corpus, ExperimentConfig, ImdbTask, Study, resolve_config_path};
-use crate::data::prepare::{self, ImdbData};
+use crate::config::{ExperimentConfig, ImdbTask, Study, resolve_config_path};
+use crate::data::prepare;
 use crate::error::InputError;
 use crate::progress::{Mode, Progress};
 use crate::train::{ImdbStudy, imdb};
@@ -87,13 +87,8 @@ pub fn run(args: &BenchArgs, names: &[String], peak: &Peak) -> Result<()> {
             test_limit: Some(2),
             ..timed
         };
-        let data = Arc::new(match corpus {
-            Corpus::Imdb => {
-                let (path, _) = prepare::locate(args.data.as_deref(), None)?;
-                ImdbData::prepare(&timed, &path)?
-            }
-            Corpus::Text(source) => ImdbData::prepare_text(&timed, source, config.seed)?,
-        });
+        let source = prepare::DataSource::locate(corpus, config.seed, args.data.as_deref(), None)?;
+        let data = Arc::new(source.prepare(&timed)?);
         for &backend_choice in &args.backends {
             let device = backend::device(backend_choice, None)?;
             let study = |task: ImdbTask| ImdbStudy {

@@ -4,8 +4,8 @@
 use anyhow::Result;
 
 use super::Results;
-use crate::config::{Corpus, ExperimentConfig, Study, resolve_config_path};
-use crate::data::prepare::{self, ImdbData};
+use crate::config::{ExperimentConfig, Study, resolve_config_path};
+use crate::data::prepare;
 use crate::error::InputError;
 
 /// The process's peak resident memory so far, in bytes: `VmHWM` of `/proc/self/status`
@@ -42,21 +42,10 @@ pub fn run(names: &[String], data: Option<&std::path::Path>) -> Result<()> {
             );
         };
         let started = std::time::Instant::now();
-        let (prepared, bytes) = match corpus {
-            Corpus::Imdb => {
-                let (path, _) = prepare::locate(data, config.data.as_deref())?;
-                let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                (ImdbData::prepare(task, &path)?, bytes)
-            }
-            Corpus::Text(source) => {
-                let prepared = ImdbData::prepare_text(task, source, config.seed)?;
-                let mut bytes = size_of(&source.train);
-                if let crate::config::TestSplit::File(test) = &source.test {
-                    bytes += size_of(test);
-                }
-                (prepared, bytes)
-            }
-        };
+        let source =
+            prepare::DataSource::locate(corpus, config.seed, data, config.data.as_deref())?;
+        let prepared = source.prepare(task)?;
+        let bytes: u64 = source.paths().into_iter().map(size_of).sum();
         let seconds = started.elapsed().as_secs_f64();
         let mb = bytes as f64 / 1e6;
         results.push(vec![
