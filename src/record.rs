@@ -35,6 +35,10 @@ pub struct RepeatRecord {
     pub accuracy: f64,
     pub correct: usize,
     pub total: usize,
+    /// Echo: per output position, how many of the `total` evaluation pairs the model got right
+    /// there (records before 0.11.0 do not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position_correct: Option<Vec<usize>>,
     pub loss_curve: LossCurve,
     /// Per-epoch metrics (IMDB).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -198,6 +202,7 @@ impl RepeatRecord {
             accuracy: 0.0,
             correct: 0,
             total: 0,
+            position_correct: None,
             loss_curve: LossCurve {
                 every: 0,
                 values: Vec::new(),

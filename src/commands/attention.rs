@@ -167,7 +167,7 @@ fn echo(
         .try_load_file(shown.model_path)
         .map_err(load_error(shown.model_path))?;
     let task = *task;
-    let correct = evaluate(&model, &task, &[seed], total, device)[0];
+    let correct = evaluate(&model, &task, &[seed], total, device)[0].correct;
     shown.check(100.0 * correct as f64 / total as f64)?;
 
     // The first pairs the evaluation drew.

@@ -310,6 +310,7 @@ fn make_record(
         accuracy: outcome.accuracy,
         correct: outcome.correct,
         total: outcome.total,
+        position_correct: outcome.position_correct,
         data_sha256: data.data_checksum(),
         data: data.text_data(),
         confusion: outcome.confusion,

@@ -66,6 +66,8 @@ pub struct RepeatOutcome {
     pub accuracy: f64,
     pub correct: usize,
     pub total: usize,
+    /// Echo: per output position, the evaluation pairs right there.
+    pub position_correct: Option<Vec<usize>>,
     /// Mean training loss over each window of [`LOSS_WINDOW`] steps (the last may be shorter).
     pub loss_curve: Vec<f32>,
     /// Per-epoch metrics (IMDB); empty for the echo task.
@@ -262,6 +264,7 @@ impl RepeatOutcome {
             accuracy,
             correct,
             total: test_reviews,
+            position_correct: None,
             loss_curve: state.windows.finish().swap_remove(0),
             epochs: state.epochs,
             stopped_at,

@@ -302,12 +302,20 @@ mod tests {
             model = adam.step(optimizer.lr(), model, output.grads);
         }
         let curves = windows.finish();
-        let correct = evaluate(&model, &task, &seeds, task.eval_samples, &device);
+        let scores = evaluate(&model, &task, &seeds, task.eval_samples, &device);
 
         for (r, outcome) in outcomes.iter().enumerate() {
             assert_eq!(outcome.loss_curve.len(), 3, "250 steps in windows of 100");
             assert_eq!(outcome.loss_curve, curves[r], "repeat {r}'s loss curve");
-            assert_eq!(outcome.correct, correct[r], "repeat {r}'s trained model");
+            assert_eq!(
+                outcome.correct, scores[r].correct,
+                "repeat {r}'s trained model"
+            );
+            assert_eq!(
+                outcome.position_correct.as_ref(),
+                Some(&scores[r].positions),
+                "repeat {r}'s per-position counts"
+            );
         }
         assert_ne!(curves[0], curves[1], "the repeats train on their own data");
     }

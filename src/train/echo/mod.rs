@@ -210,7 +210,7 @@ pub fn train_echo_stack(
 
     let started = Instant::now();
     let model = result.model;
-    let correct = evaluate(&model, &task, seeds, eval_samples, device);
+    let scores = evaluate(&model, &task, seeds, eval_samples, device);
     let eval_seconds = started.elapsed().as_secs_f64();
 
     let curves = windows.lock().expect("windows lock").clone().finish();
@@ -221,7 +221,7 @@ pub fn train_echo_stack(
     let trained = Trained {
         model: &model,
         curves,
-        correct,
+        scores,
         train_seconds,
         eval_seconds,
     };
@@ -232,7 +232,7 @@ pub fn train_echo_stack(
 struct Trained<'a> {
     model: &'a EchoModel,
     curves: Vec<Vec<f32>>,
-    correct: Vec<usize>,
+    scores: Vec<EchoScore>,
     train_seconds: f64,
     eval_seconds: f64,
 }
@@ -243,7 +243,7 @@ impl Trained<'_> {
         let Trained {
             model,
             curves,
-            correct,
+            scores,
             train_seconds,
             eval_seconds,
         } = self;
@@ -251,14 +251,15 @@ impl Trained<'_> {
             .iter()
             .zip(seeds)
             .zip(curves)
-            .zip(correct)
+            .zip(scores)
             .enumerate()
             .map(
-                |(r, (((&index, &seed), loss_curve), correct))| RepeatOutcome {
+                |(r, (((&index, &seed), loss_curve), score))| RepeatOutcome {
                     index,
                     seed,
-                    accuracy: 100.0 * correct as f64 / eval_samples as f64,
-                    correct,
+                    accuracy: 100.0 * score.correct as f64 / eval_samples as f64,
+                    correct: score.correct,
+                    position_correct: Some(score.positions),
                     total: eval_samples,
                     loss_curve,
                     epochs: Vec::new(),
@@ -282,16 +283,32 @@ pub fn evaluation_pairs(task: &EchoTask, seed: u64) -> impl Iterator<Item = Echo
     std::iter::repeat_with(move || task.draw(&mut rng))
 }
 
-/// Counts, per repeat, the evaluation pairs whose whole argmax sequence equals the target.
+/// What one repeat's evaluation counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EchoScore {
+    /// The pairs whose whole argmax sequence equals the target (exact match).
+    pub correct: usize,
+    /// Per output position, the pairs whose argmax there equals the target's value: where
+    /// the sequence goes wrong, which exact match hides.
+    pub positions: Vec<usize>,
+}
+
+/// Scores, per repeat, the argmax sequences of its evaluation pairs against their targets.
 pub fn evaluate(
     model: &EchoModel,
     task: &EchoTask,
     seeds: &[u64],
     samples: usize,
     device: &Device,
-) -> Vec<usize> {
+) -> Vec<EchoScore> {
     let mut pairs: Vec<_> = seeds.iter().map(|&s| evaluation_pairs(task, s)).collect();
-    let mut correct = vec![0; seeds.len()];
+    let mut scores = vec![
+        EchoScore {
+            correct: 0,
+            positions: vec![0; task.n_in],
+        };
+        seeds.len()
+    ];
     let mut remaining = samples;
     while remaining > 0 {
         let batch = remaining.min(EVAL_BATCH);
@@ -307,11 +324,14 @@ pub fn evaluate(
             .try_into_vec::<f32>()
             .expect("f32 logits");
         let per_pair = task.n_in * task.cardinality;
-        for (i, (scores, target)) in logits.chunks(per_pair).zip(&targets).enumerate() {
-            if task.decode(scores) == *target {
-                correct[i / batch] += 1;
+        for (i, (logits, target)) in logits.chunks(per_pair).zip(&targets).enumerate() {
+            let score = &mut scores[i / batch];
+            let decoded = task.decode(logits);
+            for (position, (got, want)) in decoded.iter().zip(target).enumerate() {
+                score.positions[position] += usize::from(got == want);
             }
+            score.correct += usize::from(decoded == *target);
         }
     }
-    correct
+    scores
 }
