@@ -277,6 +277,97 @@ fn a_corrupt_record_is_named_and_skipped() {
     assert_eq!(&cells[..4], ["attn", "flex", "3", "98.00"], "{attn_line}");
 }
 
+/// The pages are the same bytes for the same records, wherever the folder lies and however
+/// often they are made; the index opens with every claim and links each config's page of
+/// repeats, which names each repeat's seed and machine.
+#[test]
+fn the_pages_are_the_same_bytes_for_the_same_records_wherever_they_lie() {
+    let pages = |root: &Path| -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let dir = root.join("results/report");
+        let mut files: Vec<_> = common::walk(&dir)
+            .into_iter()
+            .map(|p| {
+                (
+                    p.strip_prefix(&dir).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for root in [a.path(), b.path(), b.path()] {
+        fixture(root);
+        report(root).args(["--format", "html"]).assert().success();
+    }
+    let (first, second) = (pages(a.path()), pages(b.path()));
+    assert_eq!(first.len(), second.len());
+    for ((name, x), (_, y)) in first.iter().zip(&second) {
+        assert!(x == y, "{} differs between two folders", name.display());
+    }
+
+    let index = std::fs::read_to_string(a.path().join("results/report/index.html")).unwrap();
+    let overview = &index[..index.find("<h2").unwrap()];
+    for claim in ["attn beats base.", "attn scores 94."] {
+        assert!(overview.contains(claim), "{claim} is not in the overview");
+    }
+    assert!(overview.contains("class=\"mark reproduced\""), "{overview}");
+    let base_hash = std::fs::read_dir(a.path().join("results/base"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .find(|h| {
+            common::records(&a.path().join("results/base").join(h))
+                .iter()
+                .all(|r| r["config"]["seed"] != 5)
+        })
+        .unwrap();
+    let page = format!("configs/base-{base_hash}.html");
+    assert!(
+        index.contains(&format!("href=\"{page}\"")),
+        "no link to {page}"
+    );
+    let base = std::fs::read_to_string(a.path().join("results/report").join(&page)).unwrap();
+    assert!(
+        base.contains("CPU B (avx2)"),
+        "the page names each repeat's machine"
+    );
+    assert_eq!(
+        base.matches("<svg class=\"curve\"").count(),
+        4,
+        "a curve per repeat"
+    );
+}
+
+/// A results folder with one config's records gives a page whose overview says which
+/// experiments were not run yet, and names a record it could not read.
+#[test]
+fn a_partial_results_folder_gives_a_page_that_says_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    std::fs::remove_dir_all(dir.path().join("results/imdbx")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("results/imdbv")).unwrap();
+    let attn = std::fs::read_dir(dir.path().join("results/attn"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let record = std::fs::read_to_string(attn.join("repeat-001.json")).unwrap();
+    std::fs::write(attn.join("repeat-001.json"), &record[..record.len() / 3]).unwrap();
+    report(dir.path())
+        .args(["--format", "html"])
+        .assert()
+        .success();
+    let index = std::fs::read_to_string(dir.path().join("results/report/index.html")).unwrap();
+    let ey_row = index
+        .lines()
+        .find(|l| l.contains("href=\"#ey-one-imdb-config\""))
+        .expect("EY's row in the overview");
+    assert!(ey_row.contains("not run yet"), "{ey_row}");
+    assert!(index.contains("repeat-001.json: unreadable record, skipped"));
+}
+
 /// The committed results/REPORT.md and README.md's results are what the committed records give:
 /// no figure in them is typed by hand, and a change of the report's code or of a record that
 /// is not carried into them fails here.
@@ -326,13 +417,43 @@ fn the_committed_report_and_readme_are_what_the_committed_records_give() {
             .map_or(a.lines().count().min(b.lines().count()), |i| i + 1)
     };
 
-    let report = gathered.build().markdown();
+    let built = gathered.build();
+    let report = built.markdown();
     let committed = std::fs::read_to_string(root.join("results/REPORT.md")).unwrap();
     assert!(
         committed == report,
         "results/REPORT.md differs from the records from line {}: {how}",
         first_difference(&committed, &report)
     );
+
+    // The pages: the index and every config's page of repeats, and no page of records that
+    // are gone.
+    let pages = root.join("results/report");
+    let mut want = vec![(pages.join("index.html"), attnx::report::html::index(&built))];
+    for page in &built.pages {
+        want.push((
+            pages.join(&page.file),
+            attnx::report::html::repeats_page(page),
+        ));
+    }
+    for (path, html) in &want {
+        let committed = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("{}: {e}: {how}", path.display()));
+        assert!(
+            &committed == html,
+            "{} differs from the records from line {}: {how}",
+            path.display(),
+            first_difference(&committed, html)
+        );
+    }
+    let wanted: Vec<&std::path::PathBuf> = want.iter().map(|(p, _)| p).collect();
+    for file in common::walk(&pages.join("configs")) {
+        assert!(
+            wanted.contains(&&file),
+            "{} is a page of no record: remove it ({how})",
+            file.display()
+        );
+    }
 
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let generated = attnx::report::readme::markdown(&gathered.scan, &gathered.experiments);

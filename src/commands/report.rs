@@ -16,7 +16,7 @@ pub struct ReportCommand {
     #[arg(default_value = "results")]
     pub results: PathBuf,
     /// What to produce.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Format::Terminal, Format::Markdown, Format::Csv, Format::Json])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Format::Terminal, Format::Markdown, Format::Html, Format::Csv, Format::Json])]
     pub format: Vec<Format>,
     /// Where to write the files [default: the results folder].
     #[arg(long, value_name = "DIR")]
@@ -39,6 +39,8 @@ pub enum Format {
     Terminal,
     /// REPORT.md and its plots (SVG).
     Markdown,
+    /// report/index.html (and a page per config's repeats) with the same plots.
+    Html,
     /// summary.csv, one line per config.
     Csv,
     /// summary.json, one object per config.
@@ -95,12 +97,24 @@ fn report(
     }
     let written = report.write(
         out.unwrap_or(results),
-        formats.contains(&Format::Markdown),
-        formats.contains(&Format::Csv),
-        formats.contains(&Format::Json),
+        crate::report::document::Formats {
+            markdown: formats.contains(&Format::Markdown),
+            html: formats.contains(&Format::Html),
+            csv: formats.contains(&Format::Csv),
+            json: formats.contains(&Format::Json),
+        },
     )?;
-    for path in written {
+    // Hundreds of files: name the ones a person opens, and count the rest.
+    let (named, others): (Vec<_>, Vec<_>) = written.iter().partition(|p| {
+        p.file_name().is_some_and(|n| {
+            n == "REPORT.md" || n == "index.html" || n.to_string_lossy().starts_with("summary.")
+        })
+    });
+    for path in named {
         eprintln!("wrote {}", path.display());
+    }
+    if !others.is_empty() {
+        eprintln!("wrote {} plots and pages beside them", others.len());
     }
     Ok(gathered)
 }

@@ -45,7 +45,97 @@ pub enum Block {
         alt: String,
         path: String,
     },
+    /// Every claim of every experiment, each linking to its experiment's section.
+    Overview(Vec<OverviewRow>),
+    /// An experiment's claims with their verdicts.
+    Verdicts(Vec<super::verdict::Verdict>),
+    /// A part the page folds away (variants): a subheading and its blocks elsewhere.
+    Fold {
+        title: String,
+        blocks: Vec<Block>,
+    },
+    /// Links to configs' pages of repeats, (label, page): on the page only.
+    Repeats(Vec<(String, String)>),
 }
+
+/// One line of the overview: a claim (or a run-until-decided comparison, or an experiment
+/// without claims) and where it stands.
+#[derive(Debug, Clone)]
+pub struct OverviewRow {
+    /// The experiment's section heading (its anchor) and short name.
+    pub section: String,
+    pub experiment: String,
+    pub claim: String,
+    /// The article's figure ("-" where it gives none).
+    pub article: String,
+    pub attnx: String,
+    pub test: String,
+    pub mark: Mark,
+}
+
+/// Where an overview row stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mark {
+    /// A claim's verdict.
+    Verdict(super::verdict::Outcome),
+    /// A run-until-decided comparison's decision ("different (lower)", "equivalent").
+    Decided(String),
+    /// A run-until-decided comparison that has not decided (yet).
+    Undecided,
+    /// None of the experiment's configs has records.
+    NotRun,
+    /// An experiment that states no claim: its tables compare the configs.
+    NoClaim,
+}
+
+impl std::fmt::Display for Mark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mark::Verdict(outcome) => write!(f, "{outcome}"),
+            Mark::Decided(decision) => write!(f, "decided: {decision}"),
+            Mark::Undecided => f.write_str("undecided"),
+            Mark::NotRun => f.write_str("not run yet"),
+            Mark::NoClaim => f.write_str("no claim"),
+        }
+    }
+}
+
+/// The anchor GitHub gives a Markdown heading (lower case, punctuation dropped, spaces as
+/// hyphens): the page's sections use the same, so links work in both.
+pub fn slug(heading: &str) -> String {
+    heading
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Block {
+    /// The verdicts as rows of (claim, attnx, test, verdict).
+    fn verdict_rows(verdicts: &[super::verdict::Verdict]) -> (Vec<String>, Vec<Vec<String>>) {
+        let rows = verdicts
+            .iter()
+            .map(|v| {
+                vec![
+                    v.claim.clone(),
+                    v.measured.clone(),
+                    v.test.clone(),
+                    v.outcome.to_string(),
+                ]
+            })
+            .collect();
+        let header = ["claim", "attnx", "test", "verdict"].map(String::from);
+        (header.to_vec(), rows)
+    }
+}
+
+/// The overview's header.
+pub const OVERVIEW_HEADER: [&str; 6] =
+    ["experiment", "claim", "article", "attnx", "test", "verdict"];
 
 /// One config's line in `summary.csv` / `summary.json`.
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +160,19 @@ pub struct Row {
     pub best_epoch_accuracy: Option<f64>,
 }
 
+/// Which files [`Report::write`] writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Formats {
+    /// REPORT.md.
+    pub markdown: bool,
+    /// `report/index.html` and a page per config's repeats.
+    pub html: bool,
+    /// summary.csv.
+    pub csv: bool,
+    /// summary.json.
+    pub json: bool,
+}
+
 /// The whole report.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -77,6 +180,8 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// Plot files to draw: (file name, what to draw).
     pub plots: Vec<(String, super::plots::Plot)>,
+    /// Each config's page of repeats (HTML).
+    pub pages: Vec<super::repeats::RepeatsPage>,
 }
 
 impl Report {
@@ -106,6 +211,34 @@ impl Report {
                 Block::Image { alt, path } => {
                     let _ = writeln!(out, "plot: {path} ({alt})\n");
                 }
+                Block::Overview(rows) => {
+                    // The terminal is narrow: the verdict and the claim, by experiment.
+                    let rows: Vec<Vec<String>> = rows
+                        .iter()
+                        .map(|r| vec![r.experiment.clone(), r.mark.to_string(), r.claim.clone()])
+                        .collect();
+                    let _ = writeln!(
+                        out,
+                        "{}",
+                        table_aligned(&["experiment", "verdict", "claim"], &rows, &[0, 1, 2])
+                    );
+                }
+                Block::Verdicts(verdicts) => {
+                    let (header, rows) = Block::verdict_rows(verdicts);
+                    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+                    let left: Vec<usize> = (0..header.len()).collect();
+                    let _ = writeln!(out, "{}", table_aligned(&header, &rows, &left));
+                }
+                Block::Fold { title, blocks } => {
+                    let inner = Report {
+                        blocks: std::iter::once(Block::Subheading(title.clone()))
+                            .chain(blocks.iter().cloned())
+                            .collect(),
+                        ..Report::default()
+                    };
+                    out.push_str(&inner.text());
+                }
+                Block::Repeats(_) => {}
             }
         }
         out.trim_start().to_string()
@@ -113,8 +246,13 @@ impl Report {
 
     /// Markdown for `REPORT.md`.
     pub fn markdown(&self) -> String {
+        self.markdown_from(true)
+    }
+
+    /// Markdown, its first heading the document's title (`#`) when `titled`.
+    fn markdown_from(&self, titled: bool) -> String {
         let mut out = String::new();
-        let mut first = true;
+        let mut first = titled;
         for block in &self.blocks {
             match block {
                 Block::Heading(h) => {
@@ -137,6 +275,38 @@ impl Report {
                 Block::Image { alt, path } => {
                     let _ = writeln!(out, "![{alt}]({path})\n");
                 }
+                Block::Overview(rows) => {
+                    let header = OVERVIEW_HEADER.map(String::from);
+                    let rows: Vec<Vec<String>> = rows
+                        .iter()
+                        .map(|r| {
+                            vec![
+                                format!("[{}](#{})", r.experiment, slug(&r.section)),
+                                r.claim.clone(),
+                                r.article.clone(),
+                                r.attnx.clone(),
+                                r.test.clone(),
+                                r.mark.to_string(),
+                            ]
+                        })
+                        .collect();
+                    markdown_table(&mut out, &header, &rows, header.len());
+                }
+                Block::Verdicts(verdicts) => {
+                    let (header, rows) = Block::verdict_rows(verdicts);
+                    markdown_table(&mut out, &header, &rows, header.len());
+                }
+                Block::Fold { title, blocks } => {
+                    let inner = Report {
+                        blocks: std::iter::once(Block::Subheading(title.clone()))
+                            .chain(blocks.iter().cloned())
+                            .collect(),
+                        ..Report::default()
+                    };
+                    // Not the first heading of a document: no `#` title.
+                    out.push_str(&inner.markdown_from(false));
+                }
+                Block::Repeats(_) => {}
             }
         }
         out
@@ -185,8 +355,15 @@ impl Report {
         serde_json::to_string_pretty(&self.rows).expect("rows serialize") + "\n"
     }
 
-    /// Writes the files of `formats` into `dir` (atomically, each).
-    pub fn write(&self, dir: &Path, markdown: bool, csv: bool, json: bool) -> Result<Vec<PathBuf>> {
+    /// Writes the files of `formats` into `dir` (atomically, each): REPORT.md, the pages
+    /// (`report/`), and the plots both show.
+    pub fn write(&self, dir: &Path, formats: Formats) -> Result<Vec<PathBuf>> {
+        let Formats {
+            markdown,
+            html,
+            csv,
+            json,
+        } = formats;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut written = Vec::new();
         let mut put = |path: PathBuf, bytes: &[u8]| -> Result<()> {
@@ -194,12 +371,38 @@ impl Report {
             written.push(path);
             Ok(())
         };
-        if markdown {
-            put(dir.join("REPORT.md"), self.markdown().as_bytes())?;
+        if markdown || html {
             let plots = dir.join("plots");
-            std::fs::create_dir_all(&plots)?;
+            std::fs::create_dir_all(&plots)
+                .with_context(|| format!("cannot create {}", plots.display()))?;
             for (file, plot) in &self.plots {
                 put(plots.join(file), plot.svg()?.as_bytes())?;
+            }
+        }
+        if markdown {
+            put(dir.join("REPORT.md"), self.markdown().as_bytes())?;
+        }
+        if html {
+            let pages = dir.join(super::html::DIR);
+            let configs = pages.join("configs");
+            std::fs::create_dir_all(&configs)
+                .with_context(|| format!("cannot create {}", configs.display()))?;
+            put(
+                pages.join("index.html"),
+                super::html::index(self).as_bytes(),
+            )?;
+            let mut kept = std::collections::BTreeSet::new();
+            for page in &self.pages {
+                let path = pages.join(&page.file);
+                put(path.clone(), super::html::repeats_page(page).as_bytes())?;
+                kept.insert(path);
+            }
+            // Pages of records that are gone would otherwise linger (and be committed).
+            for stale in crate::fsutil::files_named(&configs, "", ".html")? {
+                if !kept.contains(&stale) {
+                    std::fs::remove_file(&stale)
+                        .with_context(|| format!("cannot remove {}", stale.display()))?;
+                }
             }
         }
         if csv {

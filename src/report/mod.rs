@@ -6,8 +6,11 @@
 pub mod compare;
 pub mod document;
 pub mod heatmap;
+pub mod html;
+pub mod overview;
 pub mod plots;
 pub mod readme;
+pub mod repeats;
 pub mod scan;
 pub mod sequential;
 mod summary;
@@ -23,7 +26,7 @@ pub use scan::{Group, Scan, Status, scan};
 pub use table::{fixed, format_p, percent, points, table, table_aligned};
 
 use compare::comparison_lines;
-use summary::{epoch_block, row, summary_table};
+use summary::{epoch_block, positions_block, row, summary_table};
 
 use crate::error::InputError;
 use crate::experiment::{Experiment, Point, Published};
@@ -137,6 +140,14 @@ fn section(
                 .into(),
         ));
     }
+    if let Some(block) = positions_block(groups) {
+        report.blocks.push(block);
+        report.blocks.push(Block::Text(
+            "position k: the mean share (%) of evaluation pairs whose output at position k is \
+             right. The first n_out positions echo the input; the others should be 0."
+                .into(),
+        ));
+    }
     if imdb {
         for g in groups {
             report
@@ -145,6 +156,16 @@ fn section(
         }
     }
     report.rows.extend(rows);
+}
+
+/// Links to the pages of `groups`' repeats.
+fn repeats_links(groups: &[&Group]) -> Block {
+    Block::Repeats(
+        groups
+            .iter()
+            .map(|g| (g.label(), repeats::page_file(&g.name, &g.hash)))
+            .collect(),
+    )
 }
 
 /// What a report is built from: the records, the experiments, each sweep's points, and the
@@ -230,6 +251,9 @@ fn build(
         "{total} records in {} configs. Accuracies in percent. A config marked [..] was recorded with settings other than its file in configs/ has now.",
         scan.groups.len()
     )));
+    report
+        .blocks
+        .push(Block::Overview(overview::rows(scan, experiments)));
     let mut reported: BTreeSet<(String, String)> = BTreeSet::new();
     // What a sweep's section shows is not shown again as a variant of a plain experiment.
     let swept: BTreeSet<(String, String)> = sweeps
@@ -276,6 +300,8 @@ fn build(
                 &verdict::verdicts(experiment, &declared),
             ));
         }
+        // The plots beside the claims they support.
+        figures(&mut report, experiment, &declared, extra_plots);
         if let Some(spec) = &experiment.sequential {
             let plan = spec.plan(experiment.configs.len());
             report
@@ -293,30 +319,33 @@ fn build(
                 experiment.margin,
                 Some(&experiment.published),
             );
+            report.blocks.push(repeats_links(&declared));
         }
         if !variants.is_empty() {
-            report.blocks.push(Block::Subheading(format!(
-                "Variants of {}'s configs",
-                experiment.name
-            )));
-            report.blocks.push(Block::Text(
+            let mut folded = Report::default();
+            folded.blocks.push(Block::Text(
                 "Recorded with settings other than the files' (--set, another backend, an older \
                  config or protocol): not the article's setting, so never set against its figures."
                     .into(),
             ));
             section(
-                &mut report,
+                &mut folded,
                 &variants,
                 &experiment.name,
                 experiment.margin,
                 None,
             );
+            folded.blocks.push(repeats_links(&variants));
+            report.blocks.push(Block::Fold {
+                title: format!("Variants of {}'s configs", experiment.name),
+                blocks: folded.blocks,
+            });
+            report.rows.extend(folded.rows);
         }
         let shown: Vec<&Group> = declared.iter().chain(&variants).copied().collect();
         if let Some(line) = machines_line(&shown) {
             report.blocks.push(Block::Text(line));
         }
-        figures(&mut report, experiment, &declared, extra_plots);
         for g in shown {
             reported.insert((g.name.clone(), g.hash.clone()));
         }
@@ -338,12 +367,14 @@ fn build(
         if let Some(block) = summary::classes_block(&others) {
             report.blocks.push(block);
         }
+        report.blocks.push(repeats_links(&others));
         report.rows.extend(rows);
     }
     if !scan.warnings.is_empty() {
         report.blocks.push(Block::Heading("Warnings".into()));
         report.blocks.push(Block::Text(scan.warnings.join("\n")));
     }
+    report.pages = scan.groups.iter().map(repeats::page).collect();
     report
 }
 
@@ -414,6 +445,13 @@ fn sweep_section(
     }
     let groups: Vec<&Group> = found.iter().map(|(_, g)| g).collect();
     section(report, &groups, &experiment.name, experiment.margin, None);
+    // The groups carry their point's label as their name; their pages, the config's.
+    report.blocks.push(Block::Repeats(
+        found
+            .iter()
+            .map(|(p, g)| (g.label(), repeats::page_file(p.config.name(), &g.hash)))
+            .collect(),
+    ));
     let line =
         plots::sweep(experiment, &found).map(|p| (format!("{}_sweep.svg", experiment.name), p));
     for (file, plot) in line

@@ -41,6 +41,8 @@ pub enum Plot {
     Loss { title: String, series: Vec<Series> },
     /// Accuracy (%) against epoch.
     Accuracy { title: String, series: Vec<Series> },
+    /// Echo: the share of pairs right (%) at each output position.
+    Positions { title: String, series: Vec<Series> },
     /// Accuracy (%) against a sweep's first axis, with every repeat as a dot (x, accuracy,
     /// series); `categories` names the x positions of a non-numeric axis.
     Sweep {
@@ -74,8 +76,10 @@ fn band(rows: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
 pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String, Plot)> {
     let mut loss = Vec::new();
     let mut accuracy = Vec::new();
+    let mut positions = Vec::new();
     for (colour, group) in groups.iter().enumerate() {
         loss.extend(loss_series(group, colour));
+        positions.extend(position_series(group, colour));
         accuracy.extend(accuracy_series(group, colour));
         if let Some(published) = experiment.published.get(&group.name) {
             for values in [&published.test_accuracy, &published.train_accuracy]
@@ -111,6 +115,15 @@ pub fn for_experiment(experiment: &Experiment, groups: &[&Group]) -> Vec<(String
             Plot::Loss {
                 title: format!("{title}: training loss"),
                 series: loss,
+            },
+        ));
+    }
+    if !positions.is_empty() {
+        plots.push((
+            format!("{}_positions.svg", experiment.name),
+            Plot::Positions {
+                title: format!("{title}: pairs right at each output position (band: min-max)"),
+                series: positions,
             },
         ));
     }
@@ -190,6 +203,21 @@ fn loss_series(group: &Group, colour: usize) -> Option<Series> {
     })
 }
 
+/// The echo repeats' share of pairs right at each output position, as a band around the mean.
+fn position_series(group: &Group, colour: usize) -> Option<Series> {
+    let rows = group.position_accuracies()?;
+    let (mean, low, high) = band(&rows);
+    Some(Series {
+        label: Some(format!("{} (n = {})", group.label(), rows.len())),
+        x: (1..=mean.len()).map(|p| p as f64).collect(),
+        mean,
+        low,
+        high,
+        style: Line::Solid,
+        colour,
+    })
+}
+
 /// The IMDB repeats' held-out (solid, labelled; test unless the label says validation) and
 /// train (dotted) accuracy per epoch, as bands.
 fn accuracy_series(group: &Group, colour: usize) -> Vec<Series> {
@@ -247,6 +275,7 @@ impl Plot {
         match self {
             Plot::Loss { title, .. }
             | Plot::Accuracy { title, .. }
+            | Plot::Positions { title, .. }
             | Plot::Sweep { title, .. }
             | Plot::Heatmap { title, .. } => title,
         }
@@ -263,7 +292,10 @@ impl Plot {
             root.fill(&WHITE).map_err(|e| anyhow!("plot: {e}"))?;
             match self {
                 Plot::Loss { title, series } => draw_loss(&root, title, series),
-                Plot::Accuracy { title, series } => draw_accuracy(&root, title, series),
+                Plot::Accuracy { title, series } => draw_accuracy(&root, title, series, "epoch"),
+                Plot::Positions { title, series } => {
+                    draw_accuracy(&root, title, series, "output position")
+                }
                 Plot::Sweep {
                     title,
                     x_desc,
@@ -314,7 +346,7 @@ fn draw_loss(root: &Area<'_>, title: &str, series: &[Series]) -> DrawResult {
     draw_series(&mut chart, series, SeriesLabelPosition::UpperRight)
 }
 
-fn draw_accuracy(root: &Area<'_>, title: &str, series: &[Series]) -> DrawResult {
+fn draw_accuracy(root: &Area<'_>, title: &str, series: &[Series], x_desc: &str) -> DrawResult {
     let epochs = series
         .iter()
         .flat_map(|s| s.x.iter().copied())
@@ -341,7 +373,7 @@ fn draw_accuracy(root: &Area<'_>, title: &str, series: &[Series]) -> DrawResult 
         )?;
     chart
         .configure_mesh()
-        .x_desc("epoch")
+        .x_desc(x_desc)
         .y_desc("accuracy (%)")
         .x_labels(epochs as usize + 1)
         .x_label_formatter(&|x| format!("{x:.0}"))

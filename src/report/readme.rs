@@ -4,8 +4,7 @@
 //! no figure there is typed by hand.
 
 use crate::error::InputError;
-use crate::experiment::{ClaimTest, Experiment};
-use crate::record::At;
+use crate::experiment::Experiment;
 
 use super::document::{Block, Report};
 use super::summary::{row, summary_table};
@@ -74,7 +73,7 @@ fn claims_table(experiment: &Experiment, groups: &[&super::Group]) -> Block {
         .map(|(claim, v)| {
             vec![
                 v.claim,
-                article(experiment, &claim.test),
+                verdict::article(experiment, &claim.test),
                 v.measured,
                 v.outcome.to_string(),
             ]
@@ -86,33 +85,6 @@ fn claims_table(experiment: &Experiment, groups: &[&super::Group]) -> Block {
             .to_vec(),
         rows,
     }
-}
-
-/// The figure the article publishes for what a claim tests ("-" where it gives none).
-fn article(experiment: &Experiment, test: &ClaimTest) -> String {
-    let at = |config: &str, at: At| experiment.published.get(config)?.at(at);
-    let figure = match test {
-        ClaimTest::Difference {
-            control,
-            variant,
-            at: when,
-            ..
-        } if experiment.published.get(variant) != experiment.published.get(control) => {
-            at(variant, *when)
-                .zip(at(control, *when))
-                .map(|(v, c)| format!("{v:.2} against {c:.2}"))
-        }
-        // Both configs stand for the same published run (a variant of the article's model):
-        // the article measured no difference between them.
-        ClaimTest::Difference { .. } => None,
-        ClaimTest::Level { config, at: when } => at(config, *when).map(|v| format!("{v:.2}")),
-        ClaimTest::Change {
-            config, from, to, ..
-        } => at(config, At::Epoch(*to))
-            .zip(at(config, At::Epoch(*from)))
-            .map(|(after, before)| format!("{:+.2} points", after - before)),
-    };
-    figure.unwrap_or_else(|| "-".into())
 }
 
 /// `text` with the part between [`BEGIN`] and [`END`] replaced by `generated`; `file` names

@@ -124,6 +124,26 @@ impl Group {
         labels.zip(sum)
     }
 
+    /// Each repeat's share of evaluation pairs right at each output position (echo, in
+    /// percent); `None` unless every record has the counts.
+    pub fn position_accuracies(&self) -> Option<Vec<Vec<f64>>> {
+        if self.records.is_empty() {
+            return None;
+        }
+        self.records
+            .iter()
+            .map(|r| {
+                let counts = r.position_correct.as_ref()?;
+                Some(
+                    counts
+                        .iter()
+                        .map(|&n| 100.0 * n as f64 / r.total.max(1) as f64)
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
     pub fn is_imdb(&self) -> bool {
         self.config.study.is_imdb()
     }

@@ -163,3 +163,30 @@ pub(super) fn epoch_block(group: &Group, published: Option<Option<&Published>>) 
         rows,
     }
 }
+
+/// Echo configs' mean share of pairs right at each output position (`None` when no group has
+/// the counts): where a model goes wrong, which exact match hides.
+pub(super) fn positions_block(groups: &[&Group]) -> Option<Block> {
+    let found: Vec<(&Group, Vec<Vec<f64>>)> = groups
+        .iter()
+        .filter_map(|g| Some((*g, g.position_accuracies()?)))
+        .collect();
+    let width = found
+        .iter()
+        .flat_map(|(_, rows)| rows.iter().map(Vec::len))
+        .max()?;
+    let mut header: Vec<String> = vec!["config".into(), "n".into()];
+    header.extend((1..=width).map(|p| format!("position {p}")));
+    let rows = found
+        .iter()
+        .map(|(g, rows)| {
+            let mut cells = vec![g.label(), rows.len().to_string()];
+            cells.extend((0..width).map(|p| {
+                let column: Vec<f64> = rows.iter().filter_map(|r| r.get(p).copied()).collect();
+                fixed(Summary::of(&column).map(|s| s.mean))
+            }));
+            cells
+        })
+        .collect();
+    Some(Block::Table { header, rows })
+}

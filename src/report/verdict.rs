@@ -77,6 +77,8 @@ pub struct Verdict {
     pub claim: String,
     pub measured: String,
     pub test: String,
+    /// The test's name, for the overview ("Welch + TOST ±1 point, Holm").
+    pub test_name: String,
     pub outcome: Outcome,
 }
 
@@ -195,6 +197,14 @@ pub fn verdicts(experiment: &Experiment, groups: &[&Group]) -> Vec<Verdict> {
                         format_p(p_eq),
                         decision.describe(margin)
                     ),
+                    test_name: format!(
+                        "{} + TOST ±{}, Holm",
+                        match test {
+                            Test::Welch(_) => "Welch",
+                            Test::Paired(_) => "paired t",
+                        },
+                        points(margin)
+                    ),
                     outcome: decision.outcome(*direction, p_eq < ALPHA),
                 }
             }
@@ -219,12 +229,14 @@ pub fn verdicts(experiment: &Experiment, groups: &[&Group]) -> Vec<Verdict> {
                         claim: claim.claim.clone(),
                         measured: format!("no {at} figure"),
                         test: format!("{name}'s records have no {at} figure"),
+                        test_name: "-".into(),
                         outcome: Outcome::Inconclusive,
                     },
                     None => Verdict {
                         claim: claim.claim.clone(),
                         measured: "not enough repeats".into(),
                         test: "needs at least 2 repeats of each config, with spread".into(),
+                        test_name: "-".into(),
                         outcome: Outcome::Inconclusive,
                     },
                 }
@@ -239,6 +251,7 @@ fn level(experiment: &Experiment, claim: &Claim, group: Option<&Group>, at: At) 
         claim: claim.claim.clone(),
         measured: why.to_string(),
         test: "needs at least 2 repeats".into(),
+        test_name: "-".into(),
         outcome: Outcome::Inconclusive,
     };
     let ClaimTest::Level { config, .. } = &claim.test else {
@@ -288,6 +301,7 @@ fn level(experiment: &Experiment, claim: &Claim, group: Option<&Group>, at: At) 
             summary.mean, summary.n
         ),
         test,
+        test_name: "95% prediction interval".into(),
         outcome: if inside {
             Outcome::Reproduced
         } else {
@@ -298,26 +312,37 @@ fn level(experiment: &Experiment, claim: &Claim, group: Option<&Group>, at: At) 
 
 /// The verdicts as a table, with the rule under it.
 pub fn blocks(experiment: &Experiment, verdicts: &[Verdict]) -> Vec<Block> {
-    let rows = verdicts
-        .iter()
-        .map(|v| {
-            vec![
-                v.claim.clone(),
-                v.measured.clone(),
-                v.test.clone(),
-                v.outcome.to_string(),
-            ]
-        })
-        .collect();
     vec![
-        Block::TextTable {
-            header: ["claim", "attnx", "test", "verdict"]
-                .map(String::from)
-                .to_vec(),
-            rows,
-        },
+        Block::Verdicts(verdicts.to_vec()),
         Block::Text(RULE.replace("{margin}", &points(experiment.margin))),
     ]
+}
+
+/// The figure the article publishes for what a claim tests ("-" where it gives none).
+pub fn article(experiment: &Experiment, test: &ClaimTest) -> String {
+    let at = |config: &str, at: At| experiment.published.get(config)?.at(at);
+    let figure = match test {
+        ClaimTest::Difference {
+            control,
+            variant,
+            at: when,
+            ..
+        } if experiment.published.get(variant) != experiment.published.get(control) => {
+            at(variant, *when)
+                .zip(at(control, *when))
+                .map(|(v, c)| format!("{v:.2} against {c:.2}"))
+        }
+        // Both configs stand for the same published run (a variant of the article's model):
+        // the article measured no difference between them.
+        ClaimTest::Difference { .. } => None,
+        ClaimTest::Level { config, at: when } => at(config, *when).map(|v| format!("{v:.2}")),
+        ClaimTest::Change {
+            config, from, to, ..
+        } => at(config, At::Epoch(*to))
+            .zip(at(config, At::Epoch(*from)))
+            .map(|(after, before)| format!("{:+.2} points", after - before)),
+    };
+    figure.unwrap_or_else(|| "-".into())
 }
 
 #[cfg(test)]
