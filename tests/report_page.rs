@@ -8,23 +8,19 @@
 //! `#[ignore]`d in the README's test command (a fresh machine has no Chromium); CI runs it with
 //! `--ignored`, and there it fails, never skips, when Chromium is missing.
 
+#[path = "common/chromium.rs"]
+mod chromium;
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
-use headless_chrome::protocol::cdp::types::Event;
-use headless_chrome::protocol::cdp::{Emulation, Page};
-use headless_chrome::{Browser, LaunchOptions, Tab};
 use serde_json::Value;
 
+use chromium::Browser;
 use common::attnx;
-
-const BROWSER_NEEDED: &str =
-    "needs headless Chromium (`apt-get install chromium`; .ci/run installs it)";
 
 /// A window the page is checked at.
 struct Width {
@@ -48,44 +44,6 @@ const WIDTHS: [Width; 2] = [
         mobile: true,
     },
 ];
-
-/// Chromium: `$ATTNX_CHROMIUM`, else the first of the usual names on `PATH`.
-fn chromium() -> PathBuf {
-    if let Some(path) = std::env::var_os("ATTNX_CHROMIUM") {
-        return PathBuf::from(path);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    ["chromium", "chromium-browser", "google-chrome", "chrome"]
-        .iter()
-        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("no Chromium on PATH: this test {BROWSER_NEEDED}"))
-}
-
-fn browser(profile: &Path) -> Browser {
-    // The flags keep Chromium off the network (this machine has none) and let it run as root.
-    let args: Vec<&OsStr> = [
-        "--disable-gpu",
-        "--disable-quic",
-        "--disable-component-update",
-        "--hide-scrollbars",
-    ]
-    .iter()
-    .map(OsStr::new)
-    .collect();
-    Browser::new(
-        LaunchOptions::default_builder()
-            .path(Some(chromium()))
-            .headless(true)
-            .sandbox(false)
-            .user_data_dir(Some(profile.to_path_buf()))
-            .args(args)
-            .idle_browser_timeout(std::time::Duration::from_secs(120))
-            .build()
-            .unwrap(),
-    )
-    .unwrap_or_else(|e| panic!("cannot start Chromium ({e}): this test {BROWSER_NEEDED}"))
-}
 
 /// What the page says about itself once every image has loaded or failed: its problems
 /// (sideways scrolling, wide tables, broken images), its links, ids and overview rows.
@@ -116,76 +74,18 @@ struct Seen {
     links: Vec<String>,
     ids: BTreeSet<String>,
     overview: Vec<Vec<String>>,
+    height: u64,
 }
 
 fn url(path: &Path) -> String {
     format!("file://{}", path.canonicalize().unwrap().display())
 }
 
-fn viewport(tab: &Tab, width: &Width, height: u32) {
-    tab.call_method(Emulation::SetDeviceMetricsOverride {
-        width: width.width,
-        height,
-        device_scale_factor: 1.0,
-        mobile: width.mobile,
-        scale: None,
-        screen_width: None,
-        screen_height: None,
-        position_x: None,
-        position_y: None,
-        dont_set_visible_size: None,
-        screen_orientation: None,
-        viewport: None,
-        display_feature: None,
-        device_posture: None,
-    })
-    .unwrap();
-}
-
-/// A tab at one width that counts console errors and uncaught exceptions.
-struct Window {
-    tab: Arc<Tab>,
-    errors: Arc<Mutex<Vec<String>>>,
-}
-
-fn window(browser: &Browser, width: &Width) -> Window {
-    let tab = browser.new_tab().unwrap();
-    let errors = Arc::new(Mutex::new(Vec::new()));
-    let sink = errors.clone();
-    tab.enable_log().unwrap();
-    tab.enable_runtime().unwrap();
-    tab.add_event_listener(Arc::new(move |event: &Event| {
-        let error = match event {
-            Event::LogEntryAdded(e) if format!("{:?}", e.params.entry.level) == "Error" => {
-                Some(format!("console: {}", e.params.entry.text))
-            }
-            Event::RuntimeConsoleAPICalled(e) if format!("{:?}", e.params.Type) == "Error" => {
-                Some(format!("console.error: {:?}", e.params.args))
-            }
-            Event::RuntimeExceptionThrown(e) => {
-                Some(format!("exception: {}", e.params.exception_details.text))
-            }
-            _ => None,
-        };
-        if let Some(error) = error {
-            sink.lock().unwrap().push(error);
-        }
-    }))
-    .unwrap();
-    viewport(&tab, width, width.height);
-    Window { tab, errors }
-}
-
-/// Opens `page` in `window`; with `shots`, saves the first screen and the whole page as PNG
-/// files named after `shot`.
-fn look(window: &Window, page: &Path, width: &Width, shots: Option<(&Path, &str)>) -> Seen {
-    let tab = &window.tab;
-    viewport(tab, width, width.height);
-    tab.navigate_to(&url(page)).unwrap();
-    tab.wait_until_navigated().unwrap();
-    let inspected = tab.evaluate(INSPECT, true).unwrap();
-    let text = inspected.value.and_then(|v| v.as_str().map(String::from));
-    let found: Value = serde_json::from_str(&text.expect("the inspection's JSON")).unwrap();
+/// Opens `page` in `browser` (already at `width`); console errors count as problems.
+fn look(browser: &mut Browser, page: &Path) -> Seen {
+    browser.open(&url(page));
+    let text = browser.evaluate(INSPECT);
+    let found: Value = serde_json::from_str(text.as_str().expect("the inspection's JSON")).unwrap();
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
             .unwrap()
@@ -193,22 +93,8 @@ fn look(window: &Window, page: &Path, width: &Width, shots: Option<(&Path, &str)
             .map(|s| s.as_str().unwrap().to_string())
             .collect()
     };
-    if let Some((dir, shot)) = shots {
-        let png = |name: String| {
-            let bytes = tab
-                .capture_screenshot(Page::CaptureScreenshotFormatOption::Png, None, None, true)
-                .unwrap();
-            fs::write(dir.join(&name), bytes).unwrap();
-            eprintln!("screenshot: {}", dir.join(name).display());
-        };
-        png(format!("{shot}-{}.png", width.name));
-        // The whole page: a window as tall as it (Chromium's limit is 16384 pixels).
-        let height = found["height"].as_u64().unwrap().min(16_384) as u32;
-        viewport(tab, width, height);
-        png(format!("{shot}-{}-full.png", width.name));
-    }
     let mut problems = strings(&found["problems"]);
-    problems.extend(window.errors.lock().unwrap().drain(..));
+    problems.extend(browser.errors());
     Seen {
         problems,
         links: strings(&found["links"]),
@@ -219,6 +105,7 @@ fn look(window: &Window, page: &Path, width: &Width, shots: Option<(&Path, &str)
             .iter()
             .map(strings)
             .collect(),
+        height: found["height"].as_u64().unwrap(),
     }
 }
 
@@ -262,16 +149,17 @@ fn broken_links(page: &Path, seen: &Seen, root: &Path) -> Vec<String> {
 }
 
 /// Checks the page set under `results/report` at both widths, the config pages it links
-/// included; returns the overview's rows at the desktop width.
+/// included; with `shots`, saves the index's first screen and whole page at each width as PNG
+/// files named after `shot`. Returns the overview's rows at the desktop width.
 fn check_pages(results: &Path, shots: Option<(&Path, &str)>) -> Vec<Vec<String>> {
     let profile = tempfile::tempdir().unwrap();
-    let browser = browser(profile.path());
+    let mut browser = Browser::start(profile.path());
     let index = results.join("report/index.html");
     let mut problems = Vec::new();
     let mut overview = Vec::new();
     for width in &WIDTHS {
-        let window = window(&browser, width);
-        let seen = look(&window, &index, width, shots);
+        browser.window(width.width, width.height, width.mobile);
+        let seen = look(&mut browser, &index);
         problems.extend(
             seen.problems
                 .iter()
@@ -288,7 +176,7 @@ fn check_pages(results: &Path, shots: Option<(&Path, &str)>) -> Vec<Vec<String>>
             .collect();
         assert!(!pages.is_empty(), "the index links no config page");
         for page in &pages {
-            let config = look(&window, page, width, None);
+            let config = look(&mut browser, page);
             let name = page.file_name().unwrap().to_string_lossy().to_string();
             problems.extend(
                 config
@@ -297,6 +185,17 @@ fn check_pages(results: &Path, shots: Option<(&Path, &str)>) -> Vec<Vec<String>>
                     .map(|p| format!("{name}, {}: {p}", width.name)),
             );
             problems.extend(broken_links(page, &config, results));
+        }
+        if let Some((dir, shot)) = shots {
+            // The first screen, and the whole page (Chromium's limit: 16384 pixels).
+            for (suffix, height) in [
+                ("", width.height),
+                ("-full", seen.height.min(16_384) as u32),
+            ] {
+                let png = dir.join(format!("{shot}-{}{suffix}.png", width.name));
+                chromium::screenshot(&url(&index), width.width, height, &png);
+                eprintln!("screenshot: {}", png.display());
+            }
         }
         if width.name == "desktop" {
             overview = seen.overview;

@@ -35,6 +35,7 @@ table { border-collapse: collapse; margin: .75rem 0 1rem; font-size: .9rem; max-
 th, td { border: 1px solid var(--rule); padding: .3rem .5rem; vertical-align: top; overflow-wrap: anywhere; }
 th { background: var(--head); text-align: left; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.overview td:first-child, table.overview th:first-child { white-space: nowrap; overflow-wrap: normal; }
 .mark { display: inline-block; padding: 0 .45rem; border-radius: .75rem; font-weight: 600; white-space: nowrap; }
 .mark.reproduced, .mark.decided { background: var(--good); color: var(--good-fg); }
 .mark.not-reproduced { background: var(--bad); color: var(--bad-fg); }
