@@ -303,7 +303,8 @@ fn the_pages_are_the_same_bytes_for_the_same_records_wherever_they_lie() {
     }
     let (first, second) = (pages(a.path()), pages(b.path()));
     assert_eq!(first.len(), second.len());
-    for ((name, x), (_, y)) in first.iter().zip(&second) {
+    for ((name, x), (other, y)) in first.iter().zip(&second) {
+        assert_eq!(name, other);
         assert!(x == y, "{} differs between two folders", name.display());
     }
 

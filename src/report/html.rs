@@ -124,8 +124,14 @@ fn mark(mark: &Mark) -> String {
 }
 
 /// A table, each cell labelled with its column (the phone layout shows the labels); the
-/// columns `left` hold words, the others numbers. Cells are HTML already.
-fn table(out: &mut String, header: &[String], rows: &[Vec<String>], left: usize, class: &str) {
+/// columns `words` says hold words, the others numbers (right-aligned). Cells are HTML already.
+fn table(
+    out: &mut String,
+    header: &[String],
+    rows: &[Vec<String>],
+    words: impl Fn(usize) -> bool,
+    class: &str,
+) {
     let _ = write!(out, "<table class=\"{class}\">\n<thead><tr>");
     for h in header {
         let _ = write!(out, "<th scope=\"col\">{}</th>", escape(h));
@@ -134,7 +140,7 @@ fn table(out: &mut String, header: &[String], rows: &[Vec<String>], left: usize,
     for row in rows {
         out.push_str("<tr>");
         for (i, (cell, h)) in row.iter().zip(header).enumerate() {
-            let num = if i < left { "" } else { " class=\"num\"" };
+            let num = if words(i) { "" } else { " class=\"num\"" };
             let _ = write!(out, "<td{num} data-label=\"{}\">{cell}</td>", escape(h));
         }
         out.push_str("</tr>\n");
@@ -200,14 +206,14 @@ fn blocks(out: &mut String, blocks: &[Block]) {
                     .iter()
                     .map(|r| r.iter().map(|c| escape(c)).collect())
                     .collect();
-                table(out, header, &rows, 1, "numbers");
+                table(out, header, &rows, |i| i == 0, "numbers");
             }
             Block::TextTable { header, rows } => {
                 let rows: Vec<Vec<String>> = rows
                     .iter()
                     .map(|r| r.iter().map(|c| escape(c)).collect())
                     .collect();
-                table(out, header, &rows, header.len(), "words");
+                table(out, header, &rows, |_| true, "words");
             }
             Block::Image { .. } => {
                 // Consecutive plots side by side.
@@ -246,7 +252,7 @@ fn blocks(out: &mut String, blocks: &[Block]) {
                         ]
                     })
                     .collect();
-                table(out, &header, &cells, header.len(), "overview");
+                table(out, &header, &cells, |_| true, "overview");
             }
             Block::Verdicts(verdicts) => {
                 let header = ["claim", "attnx", "test", "verdict"].map(String::from);
@@ -261,7 +267,7 @@ fn blocks(out: &mut String, blocks: &[Block]) {
                         ]
                     })
                     .collect();
-                table(out, &header, &rows, header.len(), "verdicts");
+                table(out, &header, &rows, |_| true, "verdicts");
             }
             Block::Fold {
                 title,
@@ -308,9 +314,11 @@ fn sparkline(points: &[f64], curve: Curve, (low, high): (f64, f64)) -> String {
     let (lo, hi) = (scale(low), scale(high));
     let span = if hi > lo { hi - lo } else { 1.0 };
     let n = points.len();
+    // A diverged run's NaN or infinite loss is left out of the line, not drawn as a value.
     let coords: Vec<String> = points
         .iter()
         .enumerate()
+        .filter(|(_, v)| v.is_finite())
         .map(|(i, &v)| {
             let x = if n > 1 {
                 2.0 + (W - 4.0) * i as f64 / (n - 1) as f64
@@ -374,8 +382,16 @@ pub fn repeats_page(page: &RepeatsPage) -> String {
             cells
         })
         .collect();
-    // The repeat's figures are numbers, its device, machine and version words.
-    table(&mut body, &page.header, &rows, 1, "repeats");
+    // The repeat's figures are numbers; its device, machine, version and curve are not.
+    let words = ["device", "machine", "attnx", "curve", "epochs"];
+    let header = &page.header;
+    table(
+        &mut body,
+        header,
+        &rows,
+        |i| words.contains(&header[i].as_str()),
+        "repeats",
+    );
     body.push_str("<h2 id=\"config\">The config</h2>\n");
     let _ = writeln!(body, "<pre>{}</pre>", escape(&page.config));
     document(&format!("attnx: {}", page.label), &body)

@@ -144,7 +144,7 @@ fn section(
         report.blocks.push(block);
         report.blocks.push(Block::Text(
             "position k: the mean share (%) of evaluation pairs whose output at position k is \
-             right. The first n_out positions echo the input; the others should be 0."
+             right. The first n_out positions echo the input; the others' targets are 0."
                 .into(),
         ));
     }
@@ -253,7 +253,7 @@ fn build(
     )));
     report
         .blocks
-        .push(Block::Overview(overview::rows(scan, experiments)));
+        .push(Block::Overview(overview::rows(scan, experiments, sweeps)));
     let mut reported: BTreeSet<(String, String)> = BTreeSet::new();
     // What a sweep's section shows is not shown again as a variant of a plain experiment.
     let swept: BTreeSet<(String, String)> = sweeps

@@ -2,15 +2,42 @@
 //! figure, attnx's, the test and the verdict; every run-until-decided comparison with its
 //! decision; and every experiment without either, so that none is missing.
 
-use crate::experiment::Experiment;
+use std::collections::BTreeMap;
+
+use crate::experiment::{Experiment, Point};
 use crate::stats::Decision;
 
 use super::document::{Mark, OverviewRow};
-use super::scan::Scan;
+use super::scan::{Group, Scan};
 use super::{declared, sequential, verdict};
 
-/// The overview's rows, experiment by experiment.
-pub fn rows(scan: &Scan, experiments: &[Experiment]) -> Vec<OverviewRow> {
+/// The records an experiment's rows are about: a sweep's points, else its configs as their
+/// files define them now (variants, `--set` runs and older configs are not its run).
+fn its_groups<'a>(
+    scan: &'a Scan,
+    experiment: &Experiment,
+    points: Option<&Vec<Point>>,
+) -> Vec<&'a Group> {
+    match points {
+        Some(points) => points
+            .iter()
+            .filter_map(|p| {
+                let (name, hash) = (p.config.name(), p.config.hash());
+                scan.groups
+                    .iter()
+                    .find(|g| g.name == name && g.hash == hash)
+            })
+            .collect(),
+        None => declared(scan, experiment),
+    }
+}
+
+/// The overview's rows, experiment by experiment (`sweeps`: each sweep's points).
+pub fn rows(
+    scan: &Scan,
+    experiments: &[Experiment],
+    sweeps: &BTreeMap<String, Vec<Point>>,
+) -> Vec<OverviewRow> {
     let mut rows = Vec::new();
     for experiment in experiments {
         let row =
@@ -23,11 +50,8 @@ pub fn rows(scan: &Scan, experiments: &[Experiment]) -> Vec<OverviewRow> {
                 test,
                 mark,
             };
-        let run = scan
-            .groups
-            .iter()
-            .any(|g| experiment.configs.contains(&g.name));
-        let groups = declared(scan, experiment);
+        let groups = its_groups(scan, experiment, sweeps.get(&experiment.name));
+        let run = groups.iter().any(|g| !g.records.is_empty());
         let verdicts = verdict::verdicts(experiment, &groups);
         for (claim, v) in experiment.claims.iter().zip(verdicts) {
             let article = verdict::article(experiment, &claim.test);
@@ -45,22 +69,32 @@ pub fn rows(scan: &Scan, experiments: &[Experiment]) -> Vec<OverviewRow> {
         }
         if let Some(spec) = &experiment.sequential {
             let plan = spec.plan(experiment.configs.len());
+            // Without the control's records there is nothing to compare yet.
             let compared = sequential::outcome(spec, &plan, &groups)
+                .filter(|_| {
+                    groups
+                        .first()
+                        .is_some_and(|g| g.name == experiment.configs[0])
+                })
                 .map(|(compared, _)| compared)
                 .unwrap_or_default();
-            if compared.is_empty() || !run {
+            if compared.is_empty() {
                 let names = &experiment.configs;
                 for variant in names.iter().skip(1) {
                     rows.push(row(
                         format!("{variant} - {}, run until decided", names[0]),
                         "-".into(),
+                        if run {
+                            format!("no records of {} yet", names[0])
+                        } else {
+                            "-".into()
+                        },
                         "-".into(),
-                        "-".into(),
-                        Mark::NotRun,
+                        if run { Mark::Undecided } else { Mark::NotRun },
                     ));
                 }
             }
-            for c in compared.into_iter().filter(|_| run) {
+            for c in compared {
                 let last = c.looks.last();
                 let attnx = last.map_or("no look yet".into(), |l| {
                     let interval = l.interval.map_or(String::new(), |(lo, hi)| {
@@ -93,12 +127,7 @@ pub fn rows(scan: &Scan, experiments: &[Experiment]) -> Vec<OverviewRow> {
             }
         }
         if experiment.claims.is_empty() && experiment.sequential.is_none() {
-            let records: usize = scan
-                .groups
-                .iter()
-                .filter(|g| experiment.configs.contains(&g.name))
-                .map(|g| g.records.len())
-                .sum();
+            let records: usize = groups.iter().map(|g| g.records.len()).sum();
             let what = if experiment.sweep.is_some() {
                 "a sweep: its table and plots show accuracy over the grid"
             } else {

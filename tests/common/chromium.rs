@@ -248,15 +248,26 @@ impl Drop for Browser {
 /// `--screenshot` (a separate run, so no image data crosses the pipe).
 pub fn screenshot(url: &str, width: u32, height: u32, png: &Path) {
     let profile = tempfile::tempdir().unwrap();
-    let status = Command::new(executable())
+    let mut child = Command::new(executable())
         .args(flags(profile.path()))
         .arg(format!("--window-size={width},{height}"))
         .arg(format!("--screenshot={}", png.display()))
         .arg(url)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status()
+        .spawn()
         .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            panic!("Chromium's screenshot of {url} took over {TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(status.success(), "Chromium's screenshot of {url} failed");
     let bytes = std::fs::read(png).unwrap();
     assert!(
