@@ -469,3 +469,68 @@ fn bench_times_echo_configs_against_the_peak() {
             "--models: text.json is not an echo config",
         ));
 }
+
+/// `attnx bench --against OTHER` runs the same cases with both binaries in alternating rounds
+/// and reads the other's output as its own: here the other is a copy of this binary, so every
+/// case is found in both and compared, and each run's peaks are shown. Bad uses are one line,
+/// exit 2.
+#[test]
+fn bench_against_another_build_compares_case_by_case() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tiny.json", &tiny_config("tiny", "baseline"));
+    let other = dir.path().join("other-attnx");
+    fs::copy(assert_cmd::cargo::cargo_bin("attnx"), &other).unwrap();
+    let case = [
+        "bench",
+        "--models",
+        "tiny.json",
+        "--steps",
+        "5",
+        "--stacks",
+        "1",
+    ];
+    let out = attnx(dir.path())
+        .args(case)
+        .args(["--backends", "flex", "--rounds", "2", "--against"])
+        .arg(&other)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("cannot reach 5%"))
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    // Both rounds of the one case, the other first in the second.
+    let rounds: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("tiny.json flex 1") && l.split_whitespace().count() == 9)
+        .collect();
+    assert_eq!(rounds.len(), 2, "{out}");
+    assert_eq!(rounds[1].split_whitespace().nth(5), Some("other"), "{out}");
+    let verdict = out
+        .lines()
+        .find(|l| l.starts_with("tiny.json flex 1") && l.contains(" to "))
+        .unwrap_or_else(|| panic!("no comparison row:\n{out}"));
+    // Two rounds cannot decide (the smallest two-sided p of two pairs is 0.5).
+    assert!(verdict.ends_with("no difference detected"), "{verdict}");
+    let peaks = out
+        .lines()
+        .filter(|l| l.contains("this ") || l.contains("other "));
+    assert!(peaks.filter(|l| l.contains(" / ")).count() >= 4, "{out}");
+
+    attnx(dir.path())
+        .args(case)
+        .args(["--against", "no-such-attnx"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--against no-such-attnx: no such file",
+        ));
+    attnx(dir.path())
+        .args(case)
+        .args(["--rounds", "1", "--against"])
+        .arg(&other)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--rounds 1: at least 2 rounds"));
+}

@@ -229,6 +229,99 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
     adjusted
 }
 
+/// Wilcoxon's signed-rank test of paired differences: whether they lean one way, without
+/// assuming they are normal (timings are not). Zero differences are dropped (Wilcoxon's
+/// convention) and tied magnitudes share their mean rank. The two-sided p-value is exact
+/// (the distribution of W+ over all 2^n sign patterns) when no magnitudes tie and n <= 50,
+/// else from the normal approximation with the tie correction, as scipy's `wilcoxon`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SignedRank {
+    /// Nonzero differences ranked.
+    pub n: usize,
+    /// The sum of the ranks of the positive differences.
+    pub w_plus: f64,
+    pub p: f64,
+    pub exact: bool,
+}
+
+impl SignedRank {
+    /// `None` when no difference is nonzero.
+    pub fn test(differences: &[f64]) -> Option<Self> {
+        let mut nonzero: Vec<f64> = differences.iter().copied().filter(|d| *d != 0.0).collect();
+        let n = nonzero.len();
+        if n == 0 {
+            return None;
+        }
+        nonzero.sort_by(|a, b| a.abs().total_cmp(&b.abs()));
+        // Mid-ranks of the magnitudes, and the tie groups' sizes for the variance correction.
+        let mut ranks = vec![0.0; n];
+        let mut ties = Vec::new();
+        let mut start = 0;
+        while start < n {
+            let mut end = start + 1;
+            while end < n && nonzero[end].abs() == nonzero[start].abs() {
+                end += 1;
+            }
+            let rank = (start + end + 1) as f64 / 2.0;
+            ranks[start..end].fill(rank);
+            ties.push(end - start);
+            start = end;
+        }
+        let w_plus: f64 = nonzero
+            .iter()
+            .zip(&ranks)
+            .filter(|(d, _)| **d > 0.0)
+            .map(|(_, r)| r)
+            .sum();
+        let tied = ties.iter().any(|&t| t > 1) || n < differences.len();
+        let exact = !tied && n <= 50;
+        let total = (n * (n + 1) / 2) as f64;
+        let p = if exact {
+            // counts[s]: sign patterns whose positive ranks sum to s.
+            let mut counts = vec![0.0f64; n * (n + 1) / 2 + 1];
+            counts[0] = 1.0;
+            for rank in 1..=n {
+                for s in (rank..counts.len()).rev() {
+                    counts[s] += counts[s - rank];
+                }
+            }
+            let all = 2f64.powi(n as i32);
+            let w = w_plus.min(total - w_plus) as usize;
+            let tail: f64 = counts[..=w].iter().sum::<f64>() / all;
+            (2.0 * tail).min(1.0)
+        } else {
+            let mean = total / 2.0;
+            let correction: f64 = ties.iter().map(|&t| (t.pow(3) - t) as f64).sum::<f64>() / 48.0;
+            let variance = (n * (n + 1) * (2 * n + 1)) as f64 / 24.0 - correction;
+            let z = (w_plus - mean) / variance.sqrt();
+            let normal = statrs::distribution::Normal::new(0.0, 1.0).expect("a normal");
+            2.0 * (1.0 - normal.cdf(z.abs()))
+        };
+        Some(Self {
+            n,
+            w_plus,
+            p,
+            exact,
+        })
+    }
+}
+
+/// How many times longer `slower` took than `faster`, paired round by round: the geometric
+/// mean of the per-round ratios and its 95% interval (Student t on the log ratios). `None`
+/// below 2 rounds or for a time that is not positive.
+pub fn ratio(faster: &[f64], slower: &[f64]) -> Option<(f64, Option<(f64, f64)>)> {
+    if faster.len() != slower.len() || faster.iter().chain(slower).any(|t| t.is_nan() || *t <= 0.0) {
+        return None;
+    }
+    let logs: Vec<f64> = slower
+        .iter()
+        .zip(faster)
+        .map(|(s, f)| (s / f).ln())
+        .collect();
+    let s = Summary::of(&logs)?;
+    Some((s.mean.exp(), s.ci95.map(|(lo, hi)| (lo.exp(), hi.exp()))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,5 +455,56 @@ mod tests {
         }
         assert_eq!(holm(&[0.6, 0.7]), [1.0, 1.0]);
         assert!(holm(&[]).is_empty());
+    }
+
+    /// Reference: tests/reference/speed_comparison.py (scipy 1.x `wilcoxon` and t intervals).
+    #[test]
+    fn speed_comparisons_match_scipy() {
+        /// This build's times, the other's; n, exact, W+ and p; the ratio and its interval.
+        type Case<'a> = (&'a [f64], &'a [f64], usize, bool, f64, f64, (f64, f64, f64));
+        let cases: [Case; 3] = [
+            (
+                &[12.31, 12.40, 12.28, 12.35, 12.33, 12.30],
+                &[13.05, 13.10, 12.98, 13.20, 13.01, 13.07],
+                6,
+                true,
+                21.0,
+                0.03125,
+                (1.0600141861, 1.0546911458, 1.0653640918),
+            ),
+            (
+                &[10.0, 10.2, 9.9, 10.1, 10.3, 9.8, 10.0, 10.4],
+                &[10.11, 10.03, 10.22, 10.16, 10.64, 9.73, 10.38, 10.31],
+                8,
+                true,
+                26.0,
+                0.3125,
+                (1.0107801975, 0.9931467910, 1.0287266867),
+            ),
+            (
+                &[5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0],
+                &[5.5, 4.5, 5.5, 5.5, 5.0, 6.0, 5.75],
+                6,
+                false,
+                18.5,
+                0.0844690323,
+                (1.0744486498, 0.9833735267, 1.1739586940),
+            ),
+        ];
+        for (this, other, n, exact, w_plus, p, (r, lo, hi)) in cases {
+            let d: Vec<f64> = other.iter().zip(this).map(|(o, t)| o - t).collect();
+            let test = SignedRank::test(&d).unwrap();
+            assert_eq!(
+                (test.n, test.exact, test.w_plus),
+                (n, exact, w_plus),
+                "{test:?}"
+            );
+            assert!((test.p - p).abs() < 1e-9, "{} against {p}", test.p);
+            let (ratio, ci) = ratio(this, other).unwrap();
+            let (a, b) = ci.unwrap();
+            assert!((ratio - r).abs() < 1e-9 && (a - lo).abs() < 1e-9 && (b - hi).abs() < 1e-9);
+        }
+        assert!(SignedRank::test(&[0.0, 0.0]).is_none());
+        assert!(ratio(&[1.0, 2.0], &[1.0, 0.0]).is_none());
     }
 }

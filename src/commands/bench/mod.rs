@@ -1,6 +1,7 @@
 //! `attnx bench`: training speed measured side by side in one run, so that the ratios are fair.
 //! The echo models (E1, batch 1) by default; the IMDB configs (E2/E3/E4) with `--imdb`.
 
+mod against;
 mod echo;
 mod imdb;
 mod load;
@@ -43,6 +44,14 @@ pub struct BenchArgs {
     /// The IMDB data (an aclImdb archive or folder); else $ATTNX_DATA or the cache.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Time the same cases with this binary and another attnx build (0.9 or later), in
+    /// alternating rounds, and compare them case by case: ratio with its interval, Wilcoxon's
+    /// signed-rank test, and each run's peak before and after.
+    #[arg(long, value_name = "OTHER_ATTNX")]
+    pub against: Option<PathBuf>,
+    /// Rounds of `--against` (each runs both binaries once; 6 or more can reach 5%).
+    #[arg(long, default_value_t = against::LEAST_DECISIVE_ROUNDS, requires = "against")]
+    pub rounds: usize,
 }
 
 /// The measured rows, printed as they come (stderr) and as one table at the end, with a note
@@ -74,6 +83,7 @@ impl Results {
 
 /// The machine's peak: GFLOP/s of a large matrix product on one core and on all of them,
 /// measured before the cases (what the shares of peak are against) and again after them.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Peak {
     pub one_core: f64,
     pub all_cores: f64,
@@ -83,6 +93,9 @@ pub struct Peak {
 pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(configs) = &args.load {
         return load::run(configs, args.data.as_deref());
+    }
+    if let Some(other) = &args.against {
+        return against::run(other, args.rounds);
     }
     let cores = super::default_jobs();
     eprintln!(

@@ -1,0 +1,419 @@
+//! `attnx bench --against OTHER_ATTNX`: the same cases timed by this binary and another build,
+//! in alternating rounds (this first in odd rounds, the other first in even ones, so that a
+//! drift of the machine falls on both), each run a process of its own. Per case: both times per
+//! round, the ratio with its 95% interval and Wilcoxon's signed-rank test of the pairs; per run:
+//! the peak measured before and after its cases, so that a busy host shows.
+//!
+//! The other build is read from what `attnx bench` prints (the table and the peak lines), which
+//! attnx 0.9 and later print alike: an older build is compared as it is.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use super::{Peak, Results, peak};
+use crate::error::InputError;
+use crate::report::format_p;
+use crate::stats::{SignedRank, ratio};
+
+/// The rounds below which Wilcoxon's test cannot reach 5% (six pairs all one way: p = 0.031).
+pub const LEAST_DECISIVE_ROUNDS: usize = 6;
+
+/// What one `attnx bench` run printed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Printed {
+    pub before: Peak,
+    pub after: Peak,
+    /// Per case (its key columns joined), the timed columns' values.
+    pub cases: Vec<(String, Vec<(String, f64)>)>,
+}
+
+/// The columns compared: an IMDB table's epoch times, an echo table's step time.
+fn timed_columns(header: &[&str]) -> Vec<String> {
+    let imdb = ["s/train epoch", "s/test pass", "s/epoch"];
+    if header.contains(&"s/epoch") {
+        imdb.iter().map(|c| c.to_string()).collect()
+    } else {
+        vec!["ms/step".to_string()]
+    }
+}
+
+/// "X GFLOP/s on one core, Y GFLOP/s on N cores" in `line`.
+fn peak_of(line: &str) -> Option<Peak> {
+    let numbers: Vec<f64> = line
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == ':')
+        .filter_map(|w| w.parse::<f64>().ok())
+        .collect();
+    // One core's GFLOP/s, all cores' GFLOP/s, the cores.
+    let [one_core, all_cores, cores, ..] = numbers[..] else {
+        return None;
+    };
+    Some(Peak {
+        one_core,
+        all_cores,
+        cores: cores as usize,
+    })
+}
+
+/// Reads `attnx bench`'s standard output; `who` names the binary in errors.
+pub fn parse(who: &str, stdout: &str) -> Result<Printed, String> {
+    let mut lines = stdout.lines();
+    let peak_line = |prefix: &str, lines: &mut std::str::Lines| {
+        lines
+            .by_ref()
+            .find(|l| l.starts_with(prefix))
+            .and_then(peak_of)
+            .ok_or_else(|| format!("{who}: its bench output has no \"{prefix}...\" line"))
+    };
+    let before = peak_line("peak (", &mut lines)?;
+    let header_line = lines
+        .by_ref()
+        .find(|l| l.contains("ms/step"))
+        .ok_or_else(|| format!("{who}: its bench output has no table with ms/step"))?;
+    let split = |l: &str| -> Vec<String> {
+        l.split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let header = split(header_line);
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let keys = header.iter().position(|h| *h == "ms/step").unwrap_or(1);
+    let timed = timed_columns(&header);
+    let mut cases = Vec::new();
+    for line in lines.by_ref().take_while(|l| !l.trim().is_empty()) {
+        let cells = split(line);
+        if cells.len() != header.len() {
+            return Err(format!(
+                "{who}: a row of its table does not fit the header: {line}"
+            ));
+        }
+        let values = timed
+            .iter()
+            .map(|column| {
+                let i = header
+                    .iter()
+                    .position(|h| h == column)
+                    .expect("a timed column");
+                cells[i]
+                    .parse::<f64>()
+                    .map(|v| (column.clone(), v))
+                    .map_err(|_| format!("{who}: {column} is not a number: {}", cells[i]))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        cases.push((cells[..keys].join(" "), values));
+    }
+    if cases.is_empty() {
+        return Err(format!("{who}: its bench table has no rows"));
+    }
+    let after = peak_line("peak after the cases", &mut lines)?;
+    Ok(Printed {
+        before,
+        after,
+        cases,
+    })
+}
+
+/// The arguments this process was given, less `--against` and `--rounds`: the same cases for
+/// both binaries.
+fn case_arguments() -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        let text = arg.to_string_lossy();
+        if text == "--against" || text == "--rounds" {
+            args.next();
+        } else if !(text.starts_with("--against=") || text.starts_with("--rounds=")) {
+            out.push(arg);
+        }
+    }
+    out
+}
+
+/// Runs `binary` with `arguments` and reads what it printed.
+fn run_once(binary: &Path, arguments: &[OsString], who: &str) -> Result<Printed> {
+    let output = Command::new(binary)
+        .args(arguments)
+        .output()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+        bail!(
+            "{who} ({}) failed: {}",
+            binary.display(),
+            tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+        );
+    }
+    parse(who, &stdout).map_err(|e| anyhow::anyhow!(e))
+}
+
+/// The version line `binary --version` prints, or its path.
+fn describe(binary: &Path) -> String {
+    Command::new(binary)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|v| !v.is_empty())
+        .map_or_else(
+            || binary.display().to_string(),
+            |v| format!("{v} ({})", binary.display()),
+        )
+}
+
+/// `attnx bench --against OTHER --rounds N`.
+pub fn run(other: &Path, rounds: usize) -> Result<()> {
+    if !other.is_file() {
+        return Err(InputError(format!("--against {}: no such file", other.display())).into());
+    }
+    if rounds < 2 {
+        return Err(InputError(format!(
+            "--rounds {rounds}: at least 2 rounds are needed for an interval"
+        ))
+        .into());
+    }
+    let this: PathBuf = std::env::current_exe().context("cannot find this binary")?;
+    let arguments = case_arguments();
+    println!("this:  {}", describe(&this));
+    println!("other: {}", describe(other));
+    println!(
+        "{rounds} rounds, alternating (this first in odd rounds, the other in even ones), each \
+         run a process of its own: attnx {}",
+        arguments
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    if rounds < LEAST_DECISIVE_ROUNDS {
+        eprintln!(
+            "warning: with {rounds} rounds Wilcoxon's test cannot reach 5%; \
+             {LEAST_DECISIVE_ROUNDS} rounds can"
+        );
+    }
+    // (this, other) per round.
+    let mut runs: Vec<(Printed, Printed)> = Vec::new();
+    for round in 1..=rounds {
+        let this_first = round % 2 == 1;
+        let time = |binary: &Path, who: &str| {
+            eprintln!("round {round}/{rounds}: {who}");
+            run_once(binary, &arguments, who)
+        };
+        let (a, b) = if this_first {
+            let a = time(&this, "this")?;
+            (a, time(other, "other")?)
+        } else {
+            let b = time(other, "other")?;
+            (time(&this, "this")?, b)
+        };
+        runs.push((a, b));
+    }
+    print_rounds(&runs);
+    print_comparison(&runs)?;
+    print_peaks(&runs);
+    Ok(())
+}
+
+/// Each case's value of `column` per round, for this binary and the other.
+fn series(runs: &[(Printed, Printed)], case: &str, column: &str) -> Option<(Vec<f64>, Vec<f64>)> {
+    let value = |p: &Printed| {
+        p.cases
+            .iter()
+            .find(|(c, _)| c == case)?
+            .1
+            .iter()
+            .find(|(col, _)| col == column)
+            .map(|(_, v)| *v)
+    };
+    runs.iter()
+        .map(|(a, b)| Some((value(a)?, value(b)?)))
+        .collect::<Option<Vec<_>>>()
+        .map(|pairs| pairs.into_iter().unzip())
+}
+
+/// The (case, column) pairs of the first round's run of this binary.
+fn measured(runs: &[(Printed, Printed)]) -> Vec<(String, String)> {
+    runs[0]
+        .0
+        .cases
+        .iter()
+        .flat_map(|(case, values)| values.iter().map(|(col, _)| (case.clone(), col.clone())))
+        .collect()
+}
+
+fn print_rounds(runs: &[(Printed, Printed)]) {
+    let mut table = Results::new(&[
+        "case",
+        "time",
+        "round",
+        "first",
+        "this",
+        "other",
+        "other/this",
+    ]);
+    for (case, column) in measured(runs) {
+        let Some((this, other)) = series(runs, &case, &column) else {
+            continue;
+        };
+        for (i, (a, b)) in this.iter().zip(&other).enumerate() {
+            table.rows.push(vec![
+                case.clone(),
+                column.clone(),
+                (i + 1).to_string(),
+                if i % 2 == 0 { "this" } else { "other" }.into(),
+                format!("{a:.3}"),
+                format!("{b:.3}"),
+                format!("{:.3}", b / a),
+            ]);
+        }
+    }
+    table.print("Each round: both binaries' times of each case, in the unit the column names.");
+}
+
+fn print_comparison(runs: &[(Printed, Printed)]) -> Result<()> {
+    let mut table = Results::new(&[
+        "case",
+        "time",
+        "this (median)",
+        "other (median)",
+        "other/this (95% CI)",
+        "Wilcoxon",
+        "verdict",
+    ]);
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    for (case, column) in measured(runs) {
+        let Some((this, other)) = series(runs, &case, &column) else {
+            bail!("the other build did not time {case} ({column}): are the cases the same?");
+        };
+        let differences: Vec<f64> = other.iter().zip(&this).map(|(b, a)| b - a).collect();
+        let test = SignedRank::test(&differences);
+        let (r, ci) = ratio(&this, &other).unwrap_or((f64::NAN, None));
+        let verdict = match test {
+            Some(t) if t.p < crate::stats::ALPHA && r > 1.0 => {
+                format!("this is faster ({r:.2}x)")
+            }
+            Some(t) if t.p < crate::stats::ALPHA && r < 1.0 => {
+                format!("this is slower ({:.2}x)", 1.0 / r)
+            }
+            _ => "no difference detected".into(),
+        };
+        table.rows.push(vec![
+            case,
+            column,
+            format!("{:.3}", median(&this)),
+            format!("{:.3}", median(&other)),
+            match ci {
+                Some((lo, hi)) => format!("{r:.3} ({lo:.3} to {hi:.3})"),
+                None => format!("{r:.3}"),
+            },
+            test.map_or("-".into(), |t| format!("{}, n = {}", format_p(t.p), t.n)),
+            verdict,
+        ]);
+    }
+    table.print(
+        "other/this: how many times as long the other build took, the geometric mean of the \
+         rounds' ratios with its 95% interval (t on the log ratios); above 1, this binary is \
+         faster. Wilcoxon: the signed-rank test of the rounds' paired differences, two-sided; \
+         a verdict needs p < 0.05.",
+    );
+    Ok(())
+}
+
+fn print_peaks(runs: &[(Printed, Printed)]) {
+    let mut table = Results::new(&["round", "binary", "peak before", "peak after"]);
+    let mut warnings = Vec::new();
+    let shown = |p: &Peak| format!("{:.1} / {:.1}", p.one_core, p.all_cores);
+    for (i, (a, b)) in runs.iter().enumerate() {
+        for (who, run) in [("this", a), ("other", b)] {
+            table.rows.push(vec![
+                (i + 1).to_string(),
+                who.into(),
+                shown(&run.before),
+                shown(&run.after),
+            ]);
+            if let Some(warning) = peak::busy_host(&run.before, &run.after) {
+                warnings.push(format!("round {}, {who}: {warning}", i + 1));
+            }
+        }
+    }
+    let (first, last) = (&runs[0], &runs[runs.len() - 1]);
+    let last_after = if runs.len() % 2 == 1 {
+        &last.1.after
+    } else {
+        &last.0.after
+    };
+    if let Some(warning) = peak::busy_host(&first.0.before, last_after) {
+        warnings.push(format!("from the first run to the last: {warning}"));
+    }
+    table.print(
+        "peak: GFLOP/s of a large f32 product on one core / on all cores, measured by each run \
+         before and after its cases.",
+    );
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What attnx 0.9.3 printed for `bench --models baseline --stacks 1 --steps 50` (stdout).
+    const ECHO_093: &str = "peak (large f32 matrix products, gemm): 107.2 GFLOP/s on one core, 212.9 GFLOP/s on 2 cores; SIMD level avx2
+
+model     backend  stack  ms/step  repeat-steps/s  vs first  s/E1 repeat  GFLOP/s  of 1-core peak  cores
+baseline  ndarray      1     6.10             164     1.00x           30     4.12            3.8%   1.00
+baseline  flex         1     4.02             249     1.52x           20     6.26            5.8%   1.00
+
+repeat-steps/s: training steps per second summed over the stacked repeats.
+peak after the cases: 106.9 GFLOP/s on one core, 213.5 GFLOP/s on 2 cores
+";
+
+    #[test]
+    fn an_older_builds_bench_output_is_read() {
+        let printed = parse("other", ECHO_093).unwrap();
+        assert_eq!(printed.before.one_core, 107.2);
+        assert_eq!(printed.before.all_cores, 212.9);
+        assert_eq!(printed.before.cores, 2);
+        assert_eq!(printed.after.one_core, 106.9);
+        assert_eq!(
+            printed.cases,
+            vec![
+                (
+                    "baseline ndarray 1".to_string(),
+                    vec![("ms/step".to_string(), 6.10)]
+                ),
+                (
+                    "baseline flex 1".to_string(),
+                    vec![("ms/step".to_string(), 4.02)]
+                ),
+            ]
+        );
+        let broken = ECHO_093.replace("4.02", "fast");
+        assert!(
+            parse("other", &broken)
+                .unwrap_err()
+                .contains("ms/step is not a number")
+        );
+        let no_table = parse(
+            "other",
+            "peak (x): 1 GFLOP/s on one core, 2 GFLOP/s on 2 cores\n",
+        );
+        assert!(no_table.unwrap_err().contains("no table"));
+    }
+}
