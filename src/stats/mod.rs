@@ -310,7 +310,8 @@ impl SignedRank {
 /// mean of the per-round ratios and its 95% interval (Student t on the log ratios). `None`
 /// below 2 rounds or for a time that is not positive.
 pub fn ratio(faster: &[f64], slower: &[f64]) -> Option<(f64, Option<(f64, f64)>)> {
-    if faster.len() != slower.len() || faster.iter().chain(slower).any(|t| t.is_nan() || *t <= 0.0) {
+    if faster.len() != slower.len() || faster.iter().chain(slower).any(|t| t.is_nan() || *t <= 0.0)
+    {
         return None;
     }
     let logs: Vec<f64> = slower

@@ -110,6 +110,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         before.all_cores,
         crate::machine::simd_level()
     );
+    println!("peak kernels: {}", peak::kernels());
     match &args.imdb {
         Some(configs) => imdb::run(args, configs, &before)?,
         None => echo::run(args, &before)?,

@@ -18,6 +18,28 @@ const STEADY: f64 = 0.10;
 /// idle machine (each runs its own product; an idle 2-core machine measured 1.96-1.99x).
 const SCALING: f64 = 0.8;
 
+/// Which f32 product kernels the peak runs, and whether they are the CPU's best: gemm is built
+/// without its `x86-v4` feature (burn-flex shares it), so it has no AVX-512 kernels.
+pub fn kernels() -> String {
+    use crate::machine::SimdLevel;
+    let (kernels, limit) = match crate::machine::simd_level() {
+        SimdLevel::Avx512 => (
+            "gemm's AVX2+FMA kernels",
+            "this CPU has AVX-512, which this build's gemm does not use: the CPU's own limit is \
+             higher",
+        ),
+        SimdLevel::Avx2 => (
+            "gemm's AVX2+FMA kernels",
+            "the best this CPU runs (it has no AVX-512)",
+        ),
+        SimdLevel::Portable => (
+            "gemm's kernels without AVX2 and FMA",
+            "the best this CPU runs (it has no AVX2 and FMA)",
+        ),
+    };
+    format!("{kernels}: {limit}")
+}
+
 /// GFLOP/s of one core's `SIDE`-sided products, the best of a few rounds of at least 0.3 s.
 fn one_core() -> f64 {
     let a: Vec<f32> = (0..SIDE * SIDE).map(|i| (i % 17) as f32 * 0.01).collect();
