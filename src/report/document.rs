@@ -115,6 +115,16 @@ pub fn slug(heading: &str) -> String {
 }
 
 impl Block {
+    /// A folded part as text and Markdown show it: its title as a subheading, then its blocks.
+    fn unfolded(title: &str, blocks: &[Block]) -> Report {
+        Report {
+            blocks: std::iter::once(Block::Subheading(title.to_string()))
+                .chain(blocks.iter().cloned())
+                .collect(),
+            ..Report::default()
+        }
+    }
+
     /// The verdicts as rows of (claim, attnx, test, verdict).
     fn verdict_rows(verdicts: &[super::verdict::Verdict]) -> (Vec<String>, Vec<Vec<String>>) {
         let rows = verdicts
@@ -230,13 +240,7 @@ impl Report {
                     let _ = writeln!(out, "{}", table_aligned(&header, &rows, &left));
                 }
                 Block::Fold { title, blocks } => {
-                    let inner = Report {
-                        blocks: std::iter::once(Block::Subheading(title.clone()))
-                            .chain(blocks.iter().cloned())
-                            .collect(),
-                        ..Report::default()
-                    };
-                    out.push_str(&inner.text());
+                    out.push_str(&Block::unfolded(title, blocks).text());
                 }
                 Block::Repeats(_) => {}
             }
@@ -297,14 +301,8 @@ impl Report {
                     markdown_table(&mut out, &header, &rows, header.len());
                 }
                 Block::Fold { title, blocks } => {
-                    let inner = Report {
-                        blocks: std::iter::once(Block::Subheading(title.clone()))
-                            .chain(blocks.iter().cloned())
-                            .collect(),
-                        ..Report::default()
-                    };
                     // Not the first heading of a document: no `#` title.
-                    out.push_str(&inner.markdown_from(false));
+                    out.push_str(&Block::unfolded(title, blocks).markdown_from(false));
                 }
                 Block::Repeats(_) => {}
             }
