@@ -32,7 +32,9 @@ code { font: .9em ui-monospace, 'DejaVu Sans Mono', monospace; }
 pre { background: var(--head); padding: .75rem; border: 1px solid var(--rule);
   white-space: pre-wrap; overflow-wrap: anywhere; font: .85rem/1.4 ui-monospace, 'DejaVu Sans Mono', monospace; }
 table { border-collapse: collapse; margin: .75rem 0 1rem; font-size: .9rem; max-width: 100%; }
-th, td { border: 1px solid var(--rule); padding: .3rem .5rem; vertical-align: top; overflow-wrap: break-word; }
+th, td { border: 1px solid var(--rule); padding: .3rem .5rem; vertical-align: top; }
+/* A cell's long word (a seed, a device) may break so that the table fits; a header's may not. */
+td { overflow-wrap: anywhere; }
 th { background: var(--head); text-align: left; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.overview td:first-child, table.overview th:first-child { white-space: nowrap; overflow-wrap: normal; }
@@ -60,7 +62,7 @@ dl.facts dd { margin: 0; overflow-wrap: anywhere; }
   table, tbody, tr, td { display: block; width: 100%; }
   thead { display: none; }
   tr { border: 1px solid var(--rule); margin: 0 0 .6rem; padding: .3rem .5rem; }
-  td { border: none; padding: .1rem 0; text-align: left; overflow-wrap: anywhere; }
+  td { border: none; padding: .1rem 0; text-align: left; }
   td.num { text-align: left; }
   td[data-label]::before { content: attr(data-label) ': '; color: var(--muted); }
 }
