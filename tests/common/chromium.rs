@@ -33,6 +33,8 @@ fn flags(profile: &Path) -> Vec<String> {
         "--disable-component-update",
         "--disable-sync",
         "--disable-extensions",
+        // Containers often give /dev/shm 64 MB, too little for a long page's screenshot.
+        "--disable-dev-shm-usage",
         "--hide-scrollbars",
     ]
     .iter()
