@@ -291,6 +291,14 @@ impl std::str::FromStr for At {
 }
 
 impl RepeatRecord {
+    /// Echo: the share (%) of evaluation pairs right at each output position; `None` for
+    /// records without the counts.
+    pub fn position_accuracy(&self) -> Option<Vec<f64>> {
+        let total = self.total.max(1) as f64;
+        let counts = self.position_correct.as_ref()?;
+        Some(counts.iter().map(|&n| 100.0 * n as f64 / total).collect())
+    }
+
     /// The repeat's figure at `at`: its accuracy (final), or its best or a given epoch's test
     /// accuracy; `None` when it has no such figure (echo records have no epochs; a validation
     /// split tests once).

@@ -275,8 +275,11 @@ pub(crate) fn print_standing(
         .map(report::Group::current)
         .collect();
     let groups: Vec<&report::Group> = groups.iter().collect();
+    // The standing holds every config's results, the control's first.
+    let control = groups.first().map_or("", |g| g.name.as_str());
+    let outcome = report::sequential::outcome(spec, &standing.plan, control, &groups);
     let document = report::Report {
-        blocks: report::sequential::blocks(spec, &standing.plan, &groups),
+        blocks: report::sequential::blocks(spec, &standing.plan, groups.len(), outcome.as_ref()),
         ..report::Report::default()
     };
     print!("{}", document.text());

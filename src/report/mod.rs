@@ -251,9 +251,8 @@ fn build(
         "{total} records in {} configs. Accuracies in percent. A config marked [..] was recorded with settings other than its file in configs/ has now.",
         scan.groups.len()
     )));
-    report
-        .blocks
-        .push(Block::Overview(overview::rows(scan, experiments, sweeps)));
+    // Filled experiment by experiment below, then placed here, at the top.
+    let mut overview = Vec::new();
     let mut reported: BTreeSet<(String, String)> = BTreeSet::new();
     // What a sweep's section shows is not shown again as a variant of a plain experiment.
     let swept: BTreeSet<(String, String)> = sweeps
@@ -264,9 +263,14 @@ fn build(
 
     for experiment in experiments {
         if let Some(points) = sweeps.get(&experiment.name) {
-            for g in sweep_section(&mut report, experiment, points, scan) {
-                reported.insert(g);
-            }
+            let (shown, records) = sweep_section(&mut report, experiment, points, scan);
+            reported.extend(shown);
+            let judged = overview::Judged {
+                records,
+                verdicts: &[],
+                sequential: None,
+            };
+            overview.extend(overview::rows(experiment, &judged));
             continue;
         }
         // The configs as their files define them, then every other record of those configs
@@ -286,6 +290,22 @@ fn build(
                 of_name
             })
             .collect();
+        // Judged once, for the section and for the overview.
+        let verdicts = verdict::verdicts(experiment, &declared);
+        let design = experiment.sequential.as_ref().map(|spec| {
+            let plan = spec.plan(experiment.configs.len());
+            let outcome = sequential::outcome(spec, &plan, &experiment.configs[0], &declared);
+            (spec, plan, outcome)
+        });
+        let judged = overview::Judged {
+            records: declared.iter().map(|g| g.records.len()).sum(),
+            verdicts: &verdicts,
+            sequential: design.as_ref().map(|(_, plan, outcome)| {
+                let compared = outcome.as_ref().map_or(&[][..], |(c, _)| c.as_slice());
+                (plan, compared)
+            }),
+        };
+        overview.extend(overview::rows(experiment, &judged));
         report.blocks.push(Block::Heading(experiment.title.clone()));
         if declared.is_empty() && variants.is_empty() {
             report.blocks.push(Block::Text(format!(
@@ -295,18 +315,17 @@ fn build(
             continue;
         }
         if !experiment.claims.is_empty() {
-            report.blocks.extend(verdict::blocks(
-                experiment,
-                &verdict::verdicts(experiment, &declared),
-            ));
+            report.blocks.extend(verdict::blocks(experiment, &verdicts));
         }
         // The plots beside the claims they support.
         figures(&mut report, experiment, &declared, extra_plots);
-        if let Some(spec) = &experiment.sequential {
-            let plan = spec.plan(experiment.configs.len());
-            report
-                .blocks
-                .extend(sequential::blocks(spec, &plan, &declared));
+        if let Some((spec, plan, outcome)) = &design {
+            report.blocks.extend(sequential::blocks(
+                spec,
+                plan,
+                experiment.configs.len(),
+                outcome.as_ref(),
+            ));
         }
         report
             .blocks
@@ -374,6 +393,7 @@ fn build(
         report.blocks.push(Block::Heading("Warnings".into()));
         report.blocks.push(Block::Text(scan.warnings.join("\n")));
     }
+    report.blocks.insert(2, Block::Overview(overview));
     report.pages = scan.groups.iter().map(repeats::page).collect();
     report
 }
@@ -407,13 +427,13 @@ fn machines_line(groups: &[&Group]) -> Option<String> {
 
 /// A sweep experiment's section: the table of its points (each under its label, every point
 /// against the first), and accuracy against the first axis. Returns the (name, hash) of the
-/// groups it showed.
+/// groups it showed, and how many records they hold.
 fn sweep_section(
     report: &mut Report,
     experiment: &Experiment,
     points: &[Point],
     scan: &Scan,
-) -> Vec<(String, String)> {
+) -> (Vec<(String, String)>, usize) {
     report.blocks.push(Block::Heading(experiment.title.clone()));
     report
         .blocks
@@ -441,7 +461,7 @@ fn sweep_section(
             "No records yet: `attnx compare --experiment {}` runs it.",
             experiment.name
         )));
-        return Vec::new();
+        return (Vec::new(), 0);
     }
     let groups: Vec<&Group> = found.iter().map(|(_, g)| g).collect();
     section(report, &groups, &experiment.name, experiment.margin, None);
@@ -464,10 +484,11 @@ fn sweep_section(
         });
         report.plots.push((file, plot));
     }
-    found
+    let shown = found
         .iter()
-        .map(|(p, _)| (p.config.name().to_string(), p.config.hash()))
-        .collect()
+        .map(|(p, g)| (p.config.name().to_string(), g.hash.clone()))
+        .collect();
+    (shown, groups.iter().map(|g| g.records.len()).sum())
 }
 
 /// The experiment's plots (of its current configs) and the attention heatmaps already drawn

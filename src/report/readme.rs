@@ -36,7 +36,9 @@ pub fn markdown(scan: &Scan, experiments: &[Experiment]) -> String {
         if let Some(spec) = &experiment.sequential {
             let plan = spec.plan(experiment.configs.len());
             // The decisions and the compute; the looks' tables stay in REPORT.md.
-            if let Some((compared, compute)) = sequential::outcome(spec, &plan, &groups) {
+            if let Some((compared, compute)) =
+                sequential::outcome(spec, &plan, &experiment.configs[0], &groups)
+            {
                 let lines: Vec<String> = compared
                     .iter()
                     .map(|c| format!("- {}: {}", c.name, c.verdict))

@@ -3,7 +3,7 @@
 
 use super::scan::{Group, Status};
 use super::table::{fixed, percent};
-use crate::record::{RepeatRecord, macro_f1};
+use crate::record::{At, RepeatRecord};
 
 /// The page of one config's records (one name and hash).
 #[derive(Debug, Clone)]
@@ -135,15 +135,12 @@ fn row(r: &RepeatRecord, imdb: bool, text: bool, positions: bool, curve: Curve) 
         cells.push(epochs);
     }
     if text {
-        cells.push(fixed(r.confusion.as_deref().map(macro_f1)));
+        cells.push(fixed(r.figure(At::MacroF1)));
     }
     if positions {
-        cells.push(r.position_correct.as_ref().map_or("-".into(), |counts| {
-            counts
-                .iter()
-                .map(|&n| percent(100.0 * n as f64 / r.total.max(1) as f64))
-                .collect::<Vec<_>>()
-                .join(" ")
+        cells.push(r.position_accuracy().map_or("-".into(), |shares| {
+            let shares: Vec<String> = shares.into_iter().map(percent).collect();
+            shares.join(" ")
         }));
     }
     cells.extend([

@@ -97,7 +97,7 @@ impl Group {
     pub fn macro_f1s(&self) -> Vec<f64> {
         self.records
             .iter()
-            .filter_map(|r| r.confusion.as_deref().map(crate::record::macro_f1))
+            .filter_map(|r| r.figure(crate::record::At::MacroF1))
             .collect()
     }
 
@@ -132,15 +132,7 @@ impl Group {
         }
         self.records
             .iter()
-            .map(|r| {
-                let counts = r.position_correct.as_ref()?;
-                Some(
-                    counts
-                        .iter()
-                        .map(|&n| 100.0 * n as f64 / r.total.max(1) as f64)
-                        .collect(),
-                )
-            })
+            .map(RepeatRecord::position_accuracy)
             .collect()
     }
 

@@ -34,13 +34,15 @@ pub struct Compared {
 }
 
 /// Every comparison of a sequential experiment, from its configs' records (`groups`, the
-/// first the control), and the compute it took; `None` without a control.
+/// first the control, named `control`), and the compute it took; `None` until the control has
+/// records (a config without records is not among `groups`).
 pub fn outcome(
     sequential: &Sequential,
     plan: &Plan,
+    control: &str,
     groups: &[&Group],
 ) -> Option<(Vec<Compared>, String)> {
-    let (control, variants) = groups.split_first()?;
+    let (control, variants) = groups.split_first().filter(|(c, _)| c.name == control)?;
     let figures = |g: &Group| leading_figures(&g.records, sequential.at);
     let control_figures = figures(control);
     // Repeats each config's comparisons needed: the control's, the largest of them.
@@ -94,9 +96,15 @@ pub fn outcome(
     Some((compared, compute))
 }
 
-/// The blocks of a sequential experiment's comparisons, from its configs' records (`groups`,
-/// the first the control): its design, each comparison's looks, and the compute it took.
-pub fn blocks(sequential: &Sequential, plan: &Plan, groups: &[&Group]) -> Vec<Block> {
+/// The blocks of a sequential experiment's comparisons: its design, and from [`outcome`] (of
+/// its records) each comparison's looks and the compute it took; `configs` counts the design's
+/// configs, the control among them.
+pub fn blocks(
+    sequential: &Sequential,
+    plan: &Plan,
+    configs: usize,
+    outcome: Option<&(Vec<Compared>, String)>,
+) -> Vec<Block> {
     let mut blocks = vec![Block::Text(format!(
         "Run until decided: looks at {} repeats per config (at most {}), Lan-DeMets \
          O'Brien-Fleming boundaries at level {} / {} for the family, repeated confidence \
@@ -109,11 +117,11 @@ pub fn blocks(sequential: &Sequential, plan: &Plan, groups: &[&Group]) -> Vec<Bl
             .join(", "),
         sequential.max_repeats,
         sequential.alpha,
-        groups.len().saturating_sub(1).max(1),
+        configs.saturating_sub(1).max(1),
         sequential.at,
         points(sequential.margin)
     ))];
-    let Some((compared, compute)) = outcome(sequential, plan, groups) else {
+    let Some((compared, compute)) = outcome else {
         return blocks;
     };
     for comparison in compared {
@@ -139,7 +147,7 @@ pub fn blocks(sequential: &Sequential, plan: &Plan, groups: &[&Group]) -> Vec<Bl
                 ]
             })
             .collect();
-        blocks.push(Block::Subheading(comparison.name));
+        blocks.push(Block::Subheading(comparison.name.clone()));
         blocks.push(Block::Table {
             header: [
                 "look",
@@ -154,8 +162,8 @@ pub fn blocks(sequential: &Sequential, plan: &Plan, groups: &[&Group]) -> Vec<Bl
             .to_vec(),
             rows,
         });
-        blocks.push(Block::Text(comparison.verdict));
+        blocks.push(Block::Text(comparison.verdict.clone()));
     }
-    blocks.push(Block::Text(compute));
+    blocks.push(Block::Text(compute.clone()));
     blocks
 }
