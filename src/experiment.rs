@@ -384,7 +384,13 @@ impl Experiment {
             .map_err(|e| InputError(format!("experiment {}: sweep.axes: {e}", self.name)))?;
         let mut points = Vec::new();
         for name in &self.configs {
-            let path = crate::config::resolve_named(name, configs_dir, "config", "")?;
+            let path = crate::config::resolve_named(
+                name,
+                configs_dir,
+                crate::config::CONFIG_DIR,
+                "config",
+                "",
+            )?;
             for (mut config, label, values) in crate::config::overrides::grid_configs(&path, &axes)?
             {
                 if let Some(n) = sweep.repeats {
@@ -412,7 +418,13 @@ impl Experiment {
 
 /// Resolves `e1` to `experiments/e1.json`, or takes a path as it is.
 pub fn resolve(name: &str) -> Result<PathBuf, InputError> {
-    crate::config::resolve_named(name, Path::new(EXPERIMENT_DIR), "experiment", "")
+    crate::config::resolve_named(
+        name,
+        Path::new(EXPERIMENT_DIR),
+        EXPERIMENT_DIR,
+        "experiment",
+        "",
+    )
 }
 
 /// Whether a JSON file is an experiment (it lists configs) rather than a config.

@@ -65,16 +65,14 @@ fn run_shortened(dir: &Path, configs: &[(String, Value)], data: Option<&Path>) {
             // Per output position, the pairs right there: at least the exactly matched ones
             // (right everywhere), at most all of them.
             let positions = record["position_correct"].as_array().unwrap();
-            let (correct, total) = (record["correct"].as_u64(), record["total"].as_u64());
+            let correct = record["correct"].as_u64().unwrap();
+            let total = record["total"].as_u64().unwrap();
             assert_eq!(
                 positions.len() as u64,
                 config["task"]["n_in"].as_u64().unwrap_or(5)
             );
-            for n in positions {
-                assert!(
-                    n.as_u64() >= correct && n.as_u64() <= total,
-                    "{name}: {record}"
-                );
+            for n in positions.iter().map(|n| n.as_u64().unwrap()) {
+                assert!(n >= correct && n <= total, "{name}: {record}");
             }
         }
         assert!(folder.join("repeat-000.model.bpk").is_file(), "{name}");

@@ -160,10 +160,9 @@ fn text_info(command: DataCommand) -> Result<()> {
     else {
         unreachable!("called for info only")
     };
-    // The source and sizes: the config's (its texts replaced by PATH if given), or the
-    // columns given with the IMDB task's default sizes.
-    let defaults = crate::config::ImdbTask::default_sizes();
-    let (mut source, sizes, test_fraction) = match &config {
+    // The source, its test texts (a file, or a split column) and sizes: the config's (its
+    // texts replaced by PATH if given), or the columns given with the IMDB task's default sizes.
+    let (mut source, test_file, split, sizes, test_fraction) = match &config {
         Some(name) => {
             let config_path = crate::config::resolve_config_path(name)?;
             let loaded = ExperimentConfig::load(&config_path)?;
@@ -179,32 +178,29 @@ fn text_info(command: DataCommand) -> Result<()> {
                 ))
                 .into());
             };
-            let fraction = match source.test {
-                TestSplit::Fraction(fraction) => Some(fraction.get()),
-                _ => None,
+            let (test_file, split, fraction) = match &source.test {
+                TestSplit::File(path) => (Some(path.clone()), None, None),
+                TestSplit::Column(column) => (None, Some(column.clone()), None),
+                TestSplit::Fraction(fraction) => (None, None, Some(fraction.get())),
             };
-            (*source, (task.num_words, task.maxlen), fraction)
+            let sizes = (task.num_words, task.maxlen);
+            (*source, test_file, split, sizes, fraction)
         }
-        None => (
-            TextSource {
+        None => {
+            let source = TextSource {
                 train: PathBuf::new(),
+                // Read only through `split` below (the source's own test is not consulted).
                 test: TestSplit::Column(String::new()),
                 text_column,
                 label_column,
-            },
-            defaults,
-            None,
-        ),
+            };
+            let sizes = crate::config::ImdbTask::default_sizes();
+            (source, None, split_column, sizes, None)
+        }
     };
     if let Some(path) = path {
         source.train = path;
     }
-    let (test_file, split) = match &source.test {
-        TestSplit::File(path) => (Some(path.clone()), None),
-        TestSplit::Column(column) if config.is_some() => (None, Some(column.clone())),
-        _ if config.is_none() => (None, split_column),
-        _ => (None, None),
-    };
     let started = std::time::Instant::now();
     let read = ReadTexts::read_parts(&source, test_file.as_deref(), split.as_deref(), true)?;
     let seconds = started.elapsed().as_secs_f64();

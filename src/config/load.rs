@@ -94,16 +94,19 @@ pub fn resolve_config_path(name: &str) -> Result<PathBuf, InputError> {
     resolve_named(
         name,
         Path::new(CONFIG_DIR),
+        CONFIG_DIR,
         "config",
         "; `attnx list` shows the configs",
     )
 }
 
 /// `name` as a path if it is a file, else `<dir>/<name>.json`, else the built-in file of that
-/// name (`what`s are built into `<what>s/`); `what` and `hint` word the error.
+/// name in the built-in folder `builtin` (`CONFIG_DIR` or `EXPERIMENT_DIR`); `what` and `hint`
+/// word the error.
 pub fn resolve_named(
     name: &str,
     dir: &Path,
+    builtin: &str,
     what: &str,
     hint: &str,
 ) -> Result<PathBuf, InputError> {
@@ -115,7 +118,7 @@ pub fn resolve_named(
     if in_dir.is_file() {
         return Ok(in_dir);
     }
-    if let Some(builtin) = crate::builtin::path(&format!("{what}s"), name) {
+    if let Some(builtin) = crate::builtin::path(builtin, name) {
         return Ok(builtin);
     }
     Err(InputError(format!(

@@ -487,24 +487,23 @@ impl ImdbData {
         let test = encode(std::mem::take(&mut read.test));
         drop(read);
         let k = classes.len();
-        let per_class = |e: &Encoded| {
+        let per_class = |labels: &[u8]| {
             let mut n = vec![0usize; k];
-            for &l in &e.labels {
+            for &l in labels {
                 n[usize::from(l)] += 1;
             }
             n
         };
-        let (train_before, test_before) = (per_class(&train), per_class(&test));
+        let (train_before, test_before) = (per_class(&train.labels), per_class(&test.labels));
         let train = Batchable::limited(&train, task.maxlen, k, task.train_limit);
         let test = Batchable::limited(&test, task.maxlen, k, task.test_limit);
-        let count =
-            |b: &Batchable, c: usize| b.labels.iter().filter(|&&l| usize::from(l) == c).count();
+        let (train_after, test_after) = (per_class(&train.labels), per_class(&test.labels));
         // The limits sample each class in proportion: one too small leaves a class out.
         for (limit, field, before, after) in [
-            (task.train_limit, "train_limit", &train_before, &train),
-            (task.test_limit, "test_limit", &test_before, &test),
+            (task.train_limit, "train_limit", &train_before, &train_after),
+            (task.test_limit, "test_limit", &test_before, &test_after),
         ] {
-            if let Some(c) = (0..k).find(|&c| before[c] > 0 && count(after, c) == 0) {
+            if let Some(c) = (0..k).find(|&c| before[c] > 0 && after[c] == 0) {
                 return Err(InputError(format!(
                     "{train_file}: task.{field} {} leaves class {:?} without a text; raise it (the data has {k} classes)",
                     limit.unwrap_or_default(),
@@ -519,8 +518,8 @@ impl ImdbData {
                 .enumerate()
                 .map(|(c, label)| ClassCount {
                     label: label.clone(),
-                    train: count(&train, c),
-                    test: count(&test, c),
+                    train: train_after[c],
+                    test: test_after[c],
                 })
                 .collect(),
         };

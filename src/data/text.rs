@@ -210,6 +210,8 @@ fn read_delimited(
     let mut record = csv::ByteRecord::new();
     let mut rows = 0;
     let (mut last_start, mut last_line) = (0, 0);
+    // Each row's place is "FILE:LINE"; the path is formatted once, not per row.
+    let shown = path.display().to_string();
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
@@ -233,7 +235,7 @@ fn read_delimited(
         let text = field(text_at, "text")?;
         let label = field(label_at, "label")?;
         let split = split_at.map(|i| field(i, "split")).transpose()?;
-        let place = format!("{}:{line}", path.display());
+        let place = format!("{shown}:{line}");
         on_row(Row {
             text,
             label,
@@ -333,6 +335,7 @@ fn read_json_lines(
     let mut reader = BufReader::with_capacity(1 << 20, open(path)?);
     let mut bytes = Vec::new();
     let (mut line, mut rows) = (0u64, 0usize);
+    let shown = path.display().to_string();
     loop {
         bytes.clear();
         let n = reader
@@ -380,7 +383,7 @@ fn read_json_lines(
         let text = key(columns.text, "text")?;
         let label = key(columns.label, "label")?;
         let split = columns.split.map(|c| key(c, "split")).transpose()?;
-        let place = format!("{}:{line}", path.display());
+        let place = format!("{shown}:{line}");
         on_row(Row {
             text: &text,
             label: &label,

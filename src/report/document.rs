@@ -138,10 +138,12 @@ impl Block {
                 ]
             })
             .collect();
-        let header = ["claim", "attnx", "test", "verdict"].map(String::from);
-        (header.to_vec(), rows)
+        (VERDICTS_HEADER.map(String::from).to_vec(), rows)
     }
 }
+
+/// A claims table's header.
+pub const VERDICTS_HEADER: [&str; 4] = ["claim", "attnx", "test", "verdict"];
 
 /// The overview's header.
 pub const OVERVIEW_HEADER: [&str; 6] =

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::document::{Block, Mark, OverviewRow, Report, slug};
 use super::repeats::{Curve, RepeatsPage};
-use super::verdict::{Outcome, Verdict};
+use super::verdict::Outcome;
 
 /// The folder the pages go in, inside the report's output folder.
 pub const DIR: &str = "report";
@@ -175,11 +175,6 @@ fn counts(rows: &[OverviewRow]) -> String {
     parts.join("; ") + "."
 }
 
-/// The verdicts' column as marks.
-fn verdict_mark(v: &Verdict) -> String {
-    mark(&Mark::Verdict(v.outcome))
-}
-
 fn blocks(out: &mut String, blocks: &[Block]) {
     let mut first = true;
     let mut i = 0;
@@ -257,7 +252,7 @@ fn blocks(out: &mut String, blocks: &[Block]) {
                 table(out, &header, &cells, |_| true, "overview");
             }
             Block::Verdicts(verdicts) => {
-                let header = ["claim", "attnx", "test", "verdict"].map(String::from);
+                let header = super::document::VERDICTS_HEADER.map(String::from);
                 let rows: Vec<Vec<String>> = verdicts
                     .iter()
                     .map(|v| {
@@ -265,7 +260,7 @@ fn blocks(out: &mut String, blocks: &[Block]) {
                             escape(&v.claim),
                             escape(&v.measured),
                             escape(&v.test),
-                            verdict_mark(v),
+                            mark(&Mark::Verdict(v.outcome)),
                         ]
                     })
                     .collect();

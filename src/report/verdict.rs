@@ -94,6 +94,12 @@ enum Test {
 }
 
 impl Test {
+    fn name(&self) -> &'static str {
+        match self {
+            Test::Welch(_) => "Welch",
+            Test::Paired(_) => "paired t",
+        }
+    }
     fn difference(&self) -> f64 {
         match self {
             Test::Welch(w) => w.difference,
@@ -186,10 +192,7 @@ pub fn verdicts(experiment: &Experiment, groups: &[&Group]) -> Vec<Verdict> {
                     ),
                     test: format!(
                         "{} {} (Holm {}); TOST ±{}: {} (Holm {}): {}",
-                        match test {
-                            Test::Welch(_) => "Welch",
-                            Test::Paired(_) => "paired t",
-                        },
+                        test.name(),
                         format_p(test.p()),
                         format_p(p),
                         points(margin),
@@ -197,14 +200,7 @@ pub fn verdicts(experiment: &Experiment, groups: &[&Group]) -> Vec<Verdict> {
                         format_p(p_eq),
                         decision.describe(margin)
                     ),
-                    test_name: format!(
-                        "{} + TOST ±{}, Holm",
-                        match test {
-                            Test::Welch(_) => "Welch",
-                            Test::Paired(_) => "paired t",
-                        },
-                        points(margin)
-                    ),
+                    test_name: format!("{} + TOST ±{}, Holm", test.name(), points(margin)),
                     outcome: decision.outcome(*direction, p_eq < ALPHA),
                 }
             }

@@ -306,6 +306,18 @@ impl SignedRank {
     }
 }
 
+/// The middle value (the mean of the two middle ones for an even count); `None` for none.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
 /// How many times longer `slower` took than `faster`, paired round by round: the geometric
 /// mean of the per-round ratios and its 95% interval (Student t on the log ratios). `None`
 /// below 2 rounds or for a time that is not positive.
@@ -506,6 +518,9 @@ mod tests {
             assert!((ratio - r).abs() < 1e-9 && (a - lo).abs() < 1e-9 && (b - hi).abs() < 1e-9);
         }
         assert!(SignedRank::test(&[0.0, 0.0]).is_none());
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
         assert!(ratio(&[1.0, 2.0], &[1.0, 0.0]).is_none());
     }
 }

@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use super::{Peak, Results, peak};
 use crate::error::InputError;
 use crate::report::format_p;
-use crate::stats::{SignedRank, ratio};
+use crate::stats::{SignedRank, median, ratio};
 
 /// The rounds below which Wilcoxon's test cannot reach 5% (six pairs all one way: p = 0.031).
 pub const LEAST_DECISIVE_ROUNDS: usize = 6;
@@ -28,6 +28,24 @@ pub struct Printed {
     pub after: Peak,
     /// Per case (its key columns joined), the timed columns' values.
     pub cases: Vec<(String, Vec<(String, f64)>)>,
+}
+
+/// One round: what each binary printed, and which ran first.
+struct Round {
+    this: Printed,
+    other: Printed,
+    this_first: bool,
+}
+
+impl Round {
+    /// The peaks measured first and last in the round.
+    fn first_and_last(&self) -> (&Peak, &Peak) {
+        if self.this_first {
+            (&self.this.before, &self.other.after)
+        } else {
+            (&self.other.before, &self.this.after)
+        }
+    }
 }
 
 /// The columns compared: an IMDB table's epoch times, an echo table's step time.
@@ -198,21 +216,25 @@ pub fn run(other: &Path, rounds: usize) -> Result<()> {
         );
     }
     // (this, other) per round.
-    let mut runs: Vec<(Printed, Printed)> = Vec::new();
+    let mut runs: Vec<Round> = Vec::new();
     for round in 1..=rounds {
         let this_first = round % 2 == 1;
         let time = |binary: &Path, who: &str| {
             eprintln!("round {round}/{rounds}: {who}");
             run_once(binary, &arguments, who)
         };
-        let (a, b) = if this_first {
+        let (this, other) = if this_first {
             let a = time(&this, "this")?;
             (a, time(other, "other")?)
         } else {
             let b = time(other, "other")?;
             (time(&this, "this")?, b)
         };
-        runs.push((a, b));
+        runs.push(Round {
+            this,
+            other,
+            this_first,
+        });
     }
     print_rounds(&runs);
     print_comparison(&runs)?;
@@ -221,7 +243,7 @@ pub fn run(other: &Path, rounds: usize) -> Result<()> {
 }
 
 /// Each case's value of `column` per round, for this binary and the other.
-fn series(runs: &[(Printed, Printed)], case: &str, column: &str) -> Option<(Vec<f64>, Vec<f64>)> {
+fn series(runs: &[Round], case: &str, column: &str) -> Option<(Vec<f64>, Vec<f64>)> {
     let value = |p: &Printed| {
         p.cases
             .iter()
@@ -232,22 +254,22 @@ fn series(runs: &[(Printed, Printed)], case: &str, column: &str) -> Option<(Vec<
             .map(|(_, v)| *v)
     };
     runs.iter()
-        .map(|(a, b)| Some((value(a)?, value(b)?)))
+        .map(|r| Some((value(&r.this)?, value(&r.other)?)))
         .collect::<Option<Vec<_>>>()
         .map(|pairs| pairs.into_iter().unzip())
 }
 
 /// The (case, column) pairs of the first round's run of this binary.
-fn measured(runs: &[(Printed, Printed)]) -> Vec<(String, String)> {
+fn measured(runs: &[Round]) -> Vec<(String, String)> {
     runs[0]
-        .0
+        .this
         .cases
         .iter()
         .flat_map(|(case, values)| values.iter().map(|(col, _)| (case.clone(), col.clone())))
         .collect()
 }
 
-fn print_rounds(runs: &[(Printed, Printed)]) {
+fn print_rounds(runs: &[Round]) {
     let mut table = Results::new(&[
         "case",
         "time",
@@ -261,12 +283,12 @@ fn print_rounds(runs: &[(Printed, Printed)]) {
         let Some((this, other)) = series(runs, &case, &column) else {
             continue;
         };
-        for (i, (a, b)) in this.iter().zip(&other).enumerate() {
+        for (i, ((a, b), round)) in this.iter().zip(&other).zip(runs).enumerate() {
             table.rows.push(vec![
                 case.clone(),
                 column.clone(),
                 (i + 1).to_string(),
-                if i % 2 == 0 { "this" } else { "other" }.into(),
+                if round.this_first { "this" } else { "other" }.into(),
                 format!("{a:.3}"),
                 format!("{b:.3}"),
                 format!("{:.3}", b / a),
@@ -276,7 +298,7 @@ fn print_rounds(runs: &[(Printed, Printed)]) {
     table.print("Each round: both binaries' times of each case, in the unit the column names.");
 }
 
-fn print_comparison(runs: &[(Printed, Printed)]) -> Result<()> {
+fn print_comparison(runs: &[Round]) -> Result<()> {
     let mut table = Results::new(&[
         "case",
         "time",
@@ -286,16 +308,6 @@ fn print_comparison(runs: &[(Printed, Printed)]) -> Result<()> {
         "Wilcoxon",
         "verdict",
     ]);
-    let median = |v: &[f64]| {
-        let mut v = v.to_vec();
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        }
-    };
     for (case, column) in measured(runs) {
         let Some((this, other)) = series(runs, &case, &column) else {
             bail!("the other build did not time {case} ({column}): are the cases the same?");
@@ -315,8 +327,8 @@ fn print_comparison(runs: &[(Printed, Printed)]) -> Result<()> {
         table.rows.push(vec![
             case,
             column,
-            format!("{:.3}", median(&this)),
-            format!("{:.3}", median(&other)),
+            format!("{:.3}", median(&this).unwrap_or(f64::NAN)),
+            format!("{:.3}", median(&other).unwrap_or(f64::NAN)),
             match ci {
                 Some((lo, hi)) => format!("{r:.3} ({lo:.3} to {hi:.3})"),
                 None => format!("{r:.3}"),
@@ -334,12 +346,12 @@ fn print_comparison(runs: &[(Printed, Printed)]) -> Result<()> {
     Ok(())
 }
 
-fn print_peaks(runs: &[(Printed, Printed)]) {
+fn print_peaks(runs: &[Round]) {
     let mut table = Results::new(&["round", "binary", "peak before", "peak after"]);
     let mut warnings = Vec::new();
     let shown = |p: &Peak| format!("{:.1} / {:.1}", p.one_core, p.all_cores);
-    for (i, (a, b)) in runs.iter().enumerate() {
-        for (who, run) in [("this", a), ("other", b)] {
+    for (i, round) in runs.iter().enumerate() {
+        for (who, run) in [("this", &round.this), ("other", &round.other)] {
             table.rows.push(vec![
                 (i + 1).to_string(),
                 who.into(),
@@ -351,13 +363,9 @@ fn print_peaks(runs: &[(Printed, Printed)]) {
             }
         }
     }
-    let (first, last) = (&runs[0], &runs[runs.len() - 1]);
-    let last_after = if runs.len() % 2 == 1 {
-        &last.1.after
-    } else {
-        &last.0.after
-    };
-    if let Some(warning) = peak::busy_host(&first.0.before, last_after) {
+    let (first, _) = runs[0].first_and_last();
+    let (_, last) = runs[runs.len() - 1].first_and_last();
+    if let Some(warning) = peak::busy_host(first, last) {
         warnings.push(format!("from the first run to the last: {warning}"));
     }
     table.print(
