@@ -20,7 +20,7 @@ use burn::tensor::Shape;
 use rayon::prelude::*;
 
 use super::math::exp;
-use super::matmul::{Operand, matmul};
+use super::matmul::{Operand, Products, matmul};
 use super::op::CpuOp;
 use super::simd::{LANES, lanes_reduce, simd_fn, tree_sum};
 use super::softmax::softmax_fused;
@@ -35,6 +35,8 @@ pub struct Geometry {
     pub head_dim: usize,
     /// Multiplies `Q K^T` before the softmax.
     pub scale: f32,
+    /// The kernels of the per-head products.
+    pub products: Products,
 }
 
 impl Geometry {
@@ -82,6 +84,7 @@ pub fn composed_attention(
         heads: h,
         head_dim: dh,
         scale,
+        ..
     } = geometry;
     let part = |k: usize| {
         qkv.clone()
@@ -163,6 +166,7 @@ pub fn forward(qkv: &[f32], g: Geometry, out: &mut [f32]) {
                         Operand::rows(&qkv[v..], r),
                         1.0,
                         false,
+                        g.products,
                     );
                 }
             },
@@ -194,6 +198,7 @@ pub fn backward(qkv: &[f32], grad: &[f32], g: Geometry, dqkv: &mut [f32]) {
                         Operand::rows(d_out, w),
                         1.0,
                         false,
+                        g.products,
                     );
                     // dP = dO V^T
                     matmul(
@@ -203,6 +208,7 @@ pub fn backward(qkv: &[f32], grad: &[f32], g: Geometry, dqkv: &mut [f32]) {
                         Operand::transposed(&qkv[v..], r),
                         1.0,
                         false,
+                        g.products,
                     );
                     softmax_backward(weights, scores_grad, t, g.scale);
                     // dQ = dS K
@@ -213,6 +219,7 @@ pub fn backward(qkv: &[f32], grad: &[f32], g: Geometry, dqkv: &mut [f32]) {
                         Operand::rows(&qkv[k..], r),
                         1.0,
                         false,
+                        g.products,
                     );
                     // dK = dS^T Q
                     matmul(
@@ -222,6 +229,7 @@ pub fn backward(qkv: &[f32], grad: &[f32], g: Geometry, dqkv: &mut [f32]) {
                         Operand::rows(&qkv[q..], r),
                         1.0,
                         false,
+                        g.products,
                     );
                 }
             },
@@ -246,6 +254,7 @@ fn attention_weights(qkv: &[f32], g: Geometry, h: usize, weights: &mut [f32]) {
         Operand::transposed(&qkv[k..], r),
         g.scale,
         false,
+        g.products,
     );
     softmax_rows(weights, t);
 }
@@ -320,6 +329,7 @@ mod tests {
         heads: 4,
         head_dim: 8,
         scale: 0.353_553_4,
+        products: Products::Widest,
     };
     const E3_LIKE: Geometry = Geometry {
         batch: 2,
@@ -327,6 +337,7 @@ mod tests {
         heads: 1,
         head_dim: 32,
         scale: 0.125,
+        products: Products::Widest,
     };
 
     /// The heads and the projections' gradient equal the composed attention's, for E2's and

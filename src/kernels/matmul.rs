@@ -4,7 +4,13 @@
 //! arithmetic.
 //!
 //! Both read their operands through [`Operand`]s, whose strides are checked against the slices
-//! before any element is read: gemm takes raw pointers, and its call is the one `unsafe` here.
+//! before any element is read: gemm takes raw pointers, and its calls are the `unsafe` here.
+//!
+//! gemm picks its kernels by the CPU when a process first multiplies: AVX-512 ones where the CPU
+//! has AVX-512 (attnx builds gemm with `x86-v4`), AVX2 and FMA ones otherwise. Their sums run in
+//! different orders, so the two kinds of machine get different bits. A product that promises
+//! the same bits on both asks for [`Products::Avx2`]: gemm's AVX2 kernels by name, through gemm's
+//! own generic driver ([`gemm_avx2`]), whatever the CPU has beyond them.
 
 use super::simd::{dot, dots, simd_fn};
 
@@ -96,6 +102,23 @@ fn fits(
     true
 }
 
+/// Which of gemm's kernels a product runs on an x86 CPU: bits that are the same on every
+/// machine, or the CPU's full speed. A model chooses for all its products, forward and
+/// backward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Products {
+    /// gemm's AVX2 and FMA kernels on every CPU that has AVX2 and FMA, AVX-512 or not: the same
+    /// bits on both kinds of machine. The echo models' choice: E1's records promise those bits
+    /// (docs/reproducibility.md), and their products of a few rows gain nothing from wider
+    /// vectors. Without AVX2 and FMA, gemm's portable kernels.
+    Avx2,
+    /// The widest kernels the CPU runs: gemm's AVX-512 ones where the CPU has AVX-512, else as
+    /// [`Products::Avx2`] (the same bits there). The text classifiers' choice: their products
+    /// are large enough for wider vectors to pay, and their records differ between the two
+    /// kinds of machine.
+    Widest,
+}
+
 /// `dst = scale * lhs rhs`, or `dst += scale * lhs rhs` when `accumulate`: an `m x n`
 /// destination whose rows start `dst_stride` apart, inner size `k`. One thread (gemm's own
 /// kernels, as burn-flex's matmul uses them): the callers parallelise over larger pieces.
@@ -106,6 +129,7 @@ pub fn matmul(
     rhs: Operand,
     scale: f32,
     accumulate: bool,
+    products: Products,
 ) {
     matmul_on(
         dst,
@@ -113,7 +137,7 @@ pub fn matmul(
         lhs,
         rhs,
         (scale, accumulate),
-        gemm::Parallelism::None,
+        (gemm::Parallelism::None, products),
     );
 }
 
@@ -125,7 +149,7 @@ pub fn matmul_on(
     lhs: Operand,
     rhs: Operand,
     (scale, accumulate): (f32, bool),
-    parallelism: gemm::Parallelism,
+    (parallelism, products): (gemm::Parallelism, Products),
 ) {
     if !fits(dst.len(), dst_stride, (m, n, k), &lhs, &rhs) {
         return;
@@ -135,6 +159,23 @@ pub fn matmul_on(
     // than hand gemm a negative one.
     let [dst_row, lhs_col, lhs_row, rhs_col, rhs_row] =
         [dst_stride, lhs.col, lhs.row, rhs.col, rhs.row].map(signed_stride);
+    let (read_dst, alpha) = (accumulate, if accumulate { 1.0 } else { 0.0 });
+    if products == Products::Avx2 {
+        // SAFETY: as for gemm's call below: the same pointers, sizes and strides.
+        let done = unsafe {
+            gemm_avx2(
+                (m, n, k),
+                (dst.as_mut_ptr(), dst_row, read_dst),
+                (lhs.data.as_ptr(), lhs_col, lhs_row),
+                (rhs.data.as_ptr(), rhs_col, rhs_row),
+                (alpha, scale),
+                parallelism,
+            )
+        };
+        if done {
+            return;
+        }
+    }
     // SAFETY: `fits` checked that every element the sizes and strides address lies inside its
     // slice (without overflow), that the destination's rows do not overlap, and `dst` is
     // borrowed mutably, so it aliases no operand; every stride converted to `isize` unchanged.
@@ -146,14 +187,14 @@ pub fn matmul_on(
             dst.as_mut_ptr(),
             1,
             dst_row,
-            accumulate,
+            read_dst,
             lhs.data.as_ptr(),
             lhs_col,
             lhs_row,
             rhs.data.as_ptr(),
             rhs_col,
             rhs_row,
-            if accumulate { 1.0 } else { 0.0 },
+            alpha,
             scale,
             false,
             false,
@@ -161,6 +202,100 @@ pub fn matmul_on(
             parallelism,
         );
     }
+}
+
+/// gemm's call (`gemm::gemm`) with its AVX2 and FMA kernels whatever the CPU has beyond them:
+/// what `gemm::gemm` does on an AVX2 machine, step for step. It turns a product whose
+/// destination runs down its columns into the transposed product, as `gemm::gemm` does (the
+/// strides here are never negative, so its flips never apply), then runs gemm's generic driver
+/// (`gemm_basic_generic`, whose small-size paths are chosen inside it) with the AVX2 kernels
+/// and the arguments gemm's own `fma` instance gives it. Returns false, computing nothing,
+/// where the CPU lacks AVX2 or FMA: then gemm's own choice is already width-independent.
+///
+/// # Safety
+/// The pointers, sizes and (non-negative) strides must address only memory inside live
+/// allocations, the destination's elements distinct and aliasing neither operand.
+#[cfg(target_arch = "x86_64")]
+unsafe fn gemm_avx2(
+    (m, n, k): (usize, usize, usize),
+    (dst, dst_rs, read_dst): (*mut f32, isize, bool),
+    (lhs, lhs_cs, lhs_rs): (*const f32, isize, isize),
+    (rhs, rhs_cs, rhs_rs): (*const f32, isize, isize),
+    (alpha, beta): (f32, f32),
+    parallelism: gemm::Parallelism,
+) -> bool {
+    use gemm_common::simd::{MixedSimd, V3};
+    use gemm_f32::microkernel::fma::f32 as avx2;
+    let Some(simd) = <V3 as MixedSimd<f32, f32, f32, f32>>::try_new() else {
+        return false;
+    };
+    let dst_cs: isize = 1;
+    debug_assert!(lhs_cs >= 0 && lhs_rs >= 0 && rhs_cs >= 0 && rhs_rs >= 0 && dst_rs >= 0);
+    // gemm::gemm: "we want to transpose if the destination is column-oriented".
+    let (m, n, dst_cs, dst_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs) = if dst_cs < dst_rs {
+        (
+            n, m, dst_rs, dst_cs, rhs, rhs_rs, rhs_cs, lhs, lhs_rs, lhs_cs,
+        )
+    } else {
+        (
+            m, n, dst_cs, dst_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs,
+        )
+    };
+    // gemm-f32's `fma` instance: `gemm_def!(f32, 2)` injects it with 4 * 2 lanes per column
+    // of registers and its microkernel tables.
+    const LANES: usize = 8;
+    // SAFETY: the caller's contract; `simd` proves the CPU runs the kernels.
+    unsafe {
+        gemm_common::gemm::gemm_basic_generic::<
+            _,
+            f32,
+            LANES,
+            { avx2::MR_DIV_N * LANES },
+            { avx2::NR },
+            { avx2::MR_DIV_N },
+            { avx2::H_M },
+            { avx2::H_N },
+        >(
+            simd,
+            m,
+            n,
+            k,
+            dst,
+            dst_cs,
+            dst_rs,
+            read_dst,
+            lhs,
+            lhs_cs,
+            lhs_rs,
+            rhs,
+            rhs_cs,
+            rhs_rs,
+            alpha,
+            beta,
+            false,
+            false,
+            false,
+            |a, b, c| a * b + c,
+            &avx2::UKR,
+            &avx2::H_UKR,
+            false,
+            parallelism,
+        );
+    }
+    true
+}
+
+/// Elsewhere gemm's kernels are the same whatever the vector width.
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn gemm_avx2(
+    _: (usize, usize, usize),
+    _: (*mut f32, isize, bool),
+    _: (*const f32, isize, isize),
+    _: (*const f32, isize, isize),
+    _: (f32, f32),
+    _: gemm::Parallelism,
+) -> bool {
+    false
 }
 
 /// A stride as gemm takes it; panics past `isize::MAX`, where `as isize` would wrap.
@@ -420,12 +555,110 @@ mod tests {
                     let sizes = format!("{m} x {n} x {k}");
                     assert_same_bits(&portable, &one_at_a_time, &sizes);
                     let mut reference = start.clone();
-                    matmul((&mut reference, n), (m, n, k), lhs, rhs, 1.0, accumulate);
+                    matmul(
+                        (&mut reference, n),
+                        (m, n, k),
+                        lhs,
+                        rhs,
+                        1.0,
+                        accumulate,
+                        Products::Widest,
+                    );
                     assert_close(&portable, &reference, 1e-6, "small_matmul against gemm");
                     assert!(accumulate || portable != start);
                 }
             }
         }
+    }
+
+    /// [`Products::Avx2`] is gemm's own call with its AVX2 kernels: where gemm picks those
+    /// itself (a CPU without AVX-512, like most CI machines), the same bits as
+    /// [`Products::Widest`], on every path gemm's driver takes: an inner size of 1 or 2, one
+    /// output row or column (gemv), E1's and E2's shapes, an inner size past one block of 512,
+    /// gemm's threads, a destination of one column with and without a row stride, transposed
+    /// operands, accumulation and scaling. On an AVX-512 CPU the two kinds of kernels sum in
+    /// other orders: there both are checked against a sum in f64 only, and
+    /// `tests/vector_width.rs` checks E1's bits.
+    #[test]
+    fn avx2_products_are_gemms_own_call_with_its_avx2_kernels() {
+        let sizes = [
+            (3, 5, 1),
+            (7, 9, 2),
+            (1, 600, 150),
+            (5, 600, 50),
+            (600, 1, 150),
+            (80, 80, 16),
+            (80, 16, 80),
+            (33, 47, 700),
+            (200, 190, 200),
+        ];
+        let same_kernels = crate::machine::simd_level() != SimdLevel::Avx512;
+        let mut checked = 0;
+        for (m, n, k) in sizes {
+            let a = spread(m * k, 7, 0.02);
+            let b = spread(k * n, 11, 0.01);
+            let dst_strides = if n == 1 { vec![1, 3] } else { vec![n] };
+            for (dst_stride, lhs_t, rhs_t, accumulate) in dst_strides.into_iter().flat_map(|d| {
+                [false, true].into_iter().flat_map(move |l| {
+                    [false, true]
+                        .into_iter()
+                        .flat_map(move |r| [false, true].map(|acc| (d, l, r, acc)))
+                })
+            }) {
+                let lhs = if lhs_t {
+                    Operand::transposed(&a, m)
+                } else {
+                    Operand::rows(&a, k)
+                };
+                let rhs = if rhs_t {
+                    Operand::transposed(&b, k)
+                } else {
+                    Operand::rows(&b, n)
+                };
+                let start = spread(m * dst_stride, 5, 0.03);
+                let threads = if m * n * k > 192 * 192 * 192 {
+                    gemm::Parallelism::Rayon(0)
+                } else {
+                    gemm::Parallelism::None
+                };
+                let product = |products| {
+                    let mut out = start.clone();
+                    let call = (0.5, accumulate);
+                    matmul_on(
+                        (&mut out, dst_stride),
+                        (m, n, k),
+                        lhs,
+                        rhs,
+                        call,
+                        (threads, products),
+                    );
+                    out
+                };
+                let (widest, avx2) = (product(Products::Widest), product(Products::Avx2));
+                let what = format!(
+                    "{m} x {n} x {k}, destination stride {dst_stride}, transposed {lhs_t}/{rhs_t}, \
+                     accumulating {accumulate}"
+                );
+                let mut exact = start.clone();
+                for i in 0..m {
+                    for j in 0..n {
+                        let sum: f64 = (0..k)
+                            .map(|p| lhs.at(i, p) as f64 * rhs.at(p, j) as f64)
+                            .sum();
+                        let at = i * dst_stride + j;
+                        let before = if accumulate { exact[at] as f64 } else { 0.0 };
+                        exact[at] = (before + 0.5 * sum) as f32;
+                    }
+                }
+                assert_close(&avx2, &exact, 1e-5, &format!("{what}: AVX2 kernels"));
+                assert_close(&widest, &exact, 1e-5, &format!("{what}: widest kernels"));
+                if same_kernels {
+                    assert_same_bits(&avx2, &widest, &what);
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 80);
     }
 
     /// Strides whose last index overflows are refused before gemm could read anything.
@@ -443,6 +676,7 @@ mod tests {
                 Operand::rows(&data, 2),
                 1.0,
                 false,
+                Products::Widest,
             )
         });
         assert!(product.is_err(), "an overflowing stride must panic");
@@ -456,6 +690,7 @@ mod tests {
                 Operand::rows(&data, 2),
                 1.0,
                 false,
+                Products::Widest,
             )
         });
         assert!(overlap.is_err(), "overlapping destination rows must panic");
@@ -476,6 +711,7 @@ mod tests {
                 Operand::rows(&data, 2),
                 1.0,
                 false,
+                Products::Widest,
             )
         });
         let message = *one_row.unwrap_err().downcast::<String>().unwrap();
@@ -489,6 +725,7 @@ mod tests {
                 Operand::strided(&data, huge, 1),
                 1.0,
                 false,
+                Products::Widest,
             )
         });
         let message = *empty_inner.unwrap_err().downcast::<String>().unwrap();

@@ -43,6 +43,7 @@ pub use buffers::Floats;
 use cross_entropy::CrossEntropy;
 use decoder::Decoding;
 use lstm_sequence::LstmSequence;
+use matmul::Products;
 use op::{autodiff, forward_on};
 
 /// Whether `device` (with or without autodiff) computes on the CPU: flex or ndarray, the
@@ -59,9 +60,13 @@ pub fn on_cpu(device: &Device) -> bool {
 /// pass ([`autodiff`]).
 #[backend_extension(Flex, NdArray, Autodiff)]
 pub trait CpuOps: Backend {
-    /// `lhs.matmul(rhs)` with burn's bits: burn's own, but on flex without burn-flex's copy of
-    /// the output ([`product`]).
-    fn matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+    /// `lhs.matmul(rhs)`: burn's own, but on flex on `products`' kernels and without
+    /// burn-flex's copy of the output ([`product`]).
+    fn matmul(
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        _products: Products,
+    ) -> FloatTensor<Self> {
         Self::float_matmul(lhs, rhs)
     }
 
@@ -107,14 +112,22 @@ pub trait CpuOps: Backend {
 
 impl CpuOps for NdArray {}
 impl CpuOps for Flex {
-    fn matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
-        product::flex_matmul(lhs, rhs)
+    fn matmul(
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        products: Products,
+    ) -> FloatTensor<Self> {
+        product::flex_matmul(lhs, rhs, products)
     }
 }
 
 impl<B: CpuOps, C: CheckpointStrategy> CpuOps for Autodiff<B, C> {
-    fn matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
-        product::autodiff_matmul::<B, C>(lhs, rhs)
+    fn matmul(
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        products: Products,
+    ) -> FloatTensor<Self> {
+        product::autodiff_matmul::<B, C>(lhs, rhs, products)
     }
 
     fn attention_heads(qkv: FloatTensor<Self>, op: AttentionHeads) -> FloatTensor<Self> {

@@ -27,12 +27,12 @@ use burn::prelude::*;
 use burn::tensor::{DType, Shape};
 use rayon::prelude::*;
 
-use super::matmul::{Operand, matmul_on};
+use super::matmul::{Operand, Products, matmul_on};
 use super::{CpuOps, on_cpu};
 
-/// `lhs.matmul(rhs)`, the same bits as burn's: on flex through [`flex_matmul`], on ndarray and
-/// the GPU burn's own.
-pub fn matmul<const D: usize>(lhs: Tensor<D>, rhs: Tensor<D>) -> Tensor<D> {
+/// `lhs.matmul(rhs)` on gemm's `products` kernels: on flex through [`flex_matmul`] (with
+/// [`Products::Widest`] burn's own bits), on ndarray and the GPU burn's own.
+pub fn matmul<const D: usize>(lhs: Tensor<D>, rhs: Tensor<D>, products: Products) -> Tensor<D> {
     if !on_cpu(&lhs.device()) {
         return lhs.matmul(rhs);
     }
@@ -45,22 +45,23 @@ pub fn matmul<const D: usize>(lhs: Tensor<D>, rhs: Tensor<D>) -> Tensor<D> {
     // product of many rows: the same here, or the bits would differ.
     if D >= 3 && l[D - 2] == 1 && r[D - 3] == 1 {
         let (batch, rows) = (D - 3, D - 2);
-        return product(lhs.swap_dims(batch, rows), rhs).swap_dims(batch, rows);
+        return product(lhs.swap_dims(batch, rows), rhs, products).swap_dims(batch, rows);
     }
-    product(lhs, rhs)
+    product(lhs, rhs, products)
 }
 
-fn product<const D: usize>(lhs: Tensor<D>, rhs: Tensor<D>) -> Tensor<D> {
+fn product<const D: usize>(lhs: Tensor<D>, rhs: Tensor<D>, products: Products) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as CpuOps>::matmul(
         lhs.into_dispatch(),
         rhs.into_dispatch(),
+        products,
     ))
 }
 
-/// burn-flex's f32 matmul (`burn_flex::ops::matmul::matmul_gemm`): the same gemm calls,
-/// into a `Vec<f32>` the output tensor takes without a copy. Other float types go to
-/// burn-flex.
-pub fn flex_matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
+/// burn-flex's f32 matmul (`burn_flex::ops::matmul::matmul_gemm`): the same gemm calls, on
+/// `products`' kernels, into a `Vec<f32>` the output tensor takes without a copy. Other float
+/// types go to burn-flex.
+pub fn flex_matmul(lhs: FlexTensor, rhs: FlexTensor, products: Products) -> FlexTensor {
     if lhs.dtype() != DType::F32 || rhs.dtype() != DType::F32 {
         return burn_flex_matmul(lhs, rhs);
     }
@@ -90,7 +91,14 @@ pub fn flex_matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
     let one = |out: &mut [f32], b: usize, parallelism| {
         let lhs = Operand::strided(l.get(lhs_offsets[b]..).unwrap_or_default(), l_row, l_col);
         let rhs = Operand::strided(r.get(rhs_offsets[b]..).unwrap_or_default(), r_row, r_col);
-        matmul_on((out, n), (m, n, k), lhs, rhs, (1.0, false), parallelism)
+        matmul_on(
+            (out, n),
+            (m, n, k),
+            lhs,
+            rhs,
+            (1.0, false),
+            (parallelism, products),
+        )
     };
     let ops = m.saturating_mul(n).saturating_mul(k);
     if lr == 2 && rr == 2 {
@@ -190,14 +198,16 @@ fn matrices(tensor: &FlexTensor) -> Option<(&[f32], usize, usize)> {
     ))
 }
 
-/// The autodiff op: burn-autodiff's matmul, its products through `B::matmul`.
+/// The autodiff op: burn-autodiff's matmul, its products (the gradients' too) through
+/// `B::matmul` on `products`' kernels.
 pub fn autodiff_matmul<B: CpuOps, C: CheckpointStrategy>(
     lhs: FloatTensor<Autodiff<B, C>>,
     rhs: FloatTensor<Autodiff<B, C>>,
+    products: Products,
 ) -> FloatTensor<Autodiff<B, C>> {
     let (lhs_tracked, rhs_tracked) = (lhs.is_tracked(), rhs.is_tracked());
     let shapes = (lhs.primitive().shape(), rhs.primitive().shape());
-    match Matmul
+    match Matmul(products)
         .prepare::<C>([lhs.node(), rhs.node()])
         .compute_bound()
         .stateful()
@@ -206,17 +216,19 @@ pub fn autodiff_matmul<B: CpuOps, C: CheckpointStrategy>(
             // Each operand's gradient needs only the other operand.
             let lhs_id = rhs_tracked.then(|| prep.checkpoint(&lhs));
             let rhs_id = lhs_tracked.then(|| prep.checkpoint(&rhs));
-            let output = B::matmul(lhs.into_primitive(), rhs.into_primitive());
+            let output = B::matmul(lhs.into_primitive(), rhs.into_primitive(), products);
             prep.finish((lhs_id, rhs_id, shapes), output)
         }
-        OpsKind::UnTracked(prep) => {
-            prep.finish(B::matmul(lhs.into_primitive(), rhs.into_primitive()))
-        }
+        OpsKind::UnTracked(prep) => prep.finish(B::matmul(
+            lhs.into_primitive(),
+            rhs.into_primitive(),
+            products,
+        )),
     }
 }
 
 #[derive(Debug)]
-struct Matmul;
+struct Matmul(Products);
 
 impl<B: CpuOps> Backward<B, 2> for Matmul {
     /// The checkpointed operands each gradient needs, and both operands' shapes (a gradient
@@ -239,12 +251,12 @@ impl<B: CpuOps> Backward<B, 2> for Matmul {
         // gradients', and it changes nothing).
         if let Some(node) = lhs_node {
             let rhs = B::float_transpose(rhs.expect("checkpointed for the lhs gradient"));
-            let product = B::matmul(grad.clone(), rhs);
+            let product = B::matmul(grad.clone(), rhs, self.0);
             grads.register::<B>(node.id, broadcast_shape::<B>(product, &lhs_shape));
         }
         if let Some(node) = rhs_node {
             let lhs = B::float_transpose(lhs.expect("checkpointed for the rhs gradient"));
-            let product = B::matmul(lhs, grad);
+            let product = B::matmul(lhs, grad, self.0);
             grads.register::<B>(node.id, broadcast_shape::<B>(product, &rhs_shape));
         }
     }
@@ -253,12 +265,26 @@ impl<B: CpuOps> Backward<B, 2> for Matmul {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::testing::{assert_same_bits, autodiff_devices, spread_tensor, values};
+    use crate::kernels::testing::{
+        assert_close, assert_same_bits, autodiff_devices, spread_tensor, values,
+    };
+    use crate::machine::{SimdLevel, simd_level};
+
+    /// What a product on `products`' kernels must match burn's matmul (gemm's own choice of
+    /// kernels) in: its bits, unless it runs the AVX2 kernels where gemm runs AVX-512 ones.
+    fn assert_as_burns(ours: &[f32], burns: &[f32], products: Products, what: &str) {
+        if products == Products::Avx2 && simd_level() == SimdLevel::Avx512 {
+            assert_close(ours, burns, 1e-5, what);
+        } else {
+            assert_same_bits(ours, burns, what);
+        }
+    }
 
     type Inputs = Box<dyn Fn(&Device) -> [Tensor<3>; 2]>;
 
-    /// The product and both gradients of `sum(product * w)` have burn's matmul's bits, on every
-    /// autodiff device, with both operands tracked and with each alone: for E1's projections
+    /// The product and both gradients of `sum(product * w)` have burn's matmul's bits on either
+    /// choice of kernels (AVX-512 machines: [`assert_as_burns`]), on every autodiff device, with
+    /// both operands tracked and with each alone: for E1's projections
     /// (one row, the special case of a row by a shared matrix, five rows), transposed and
     /// sliced operands, a broadcast batch, and sizes that take gemm's threads and the batch's.
     #[test]
@@ -300,7 +326,10 @@ mod tests {
             ),
         ];
         for (name, inputs) in cases {
-            for device in autodiff_devices() {
+            for (device, products) in autodiff_devices()
+                .into_iter()
+                .flat_map(|d| [(d.clone(), Products::Widest), (d, Products::Avx2)])
+            {
                 for tracked in [[true, true], [true, false], [false, true]] {
                     let run = |op: &dyn Fn(Tensor<3>, Tensor<3>) -> Tensor<3>| {
                         let [a, b] = inputs(&device);
@@ -312,17 +341,18 @@ mod tests {
                         let grad = |x: &Tensor<3>| x.grad(&grads).map(values);
                         (values(out), grad(&a), grad(&b))
                     };
-                    let ours = run(&|a, b| matmul(a, b));
+                    let ours = run(&|a, b| matmul(a, b, products));
                     let burns = run(&|a, b| a.matmul(b));
-                    let on = format!("{name} on {device:?}, tracked {tracked:?}");
-                    assert_same_bits(&ours.0, &burns.0, &format!("{on}: product"));
+                    let on = format!("{name} on {device:?} ({products:?}), tracked {tracked:?}");
+                    assert_as_burns(&ours.0, &burns.0, products, &format!("{on}: product"));
                     for (i, (g, r)) in [(&ours.1, &burns.1), (&ours.2, &burns.2)]
                         .into_iter()
                         .enumerate()
                     {
                         assert_eq!(g.is_some(), tracked[i], "{on}: operand {i}'s gradient");
                         if let (Some(g), Some(r)) = (g, r) {
-                            assert_same_bits(g, r, &format!("{on}: operand {i}'s gradient"));
+                            let what = format!("{on}: operand {i}'s gradient");
+                            assert_as_burns(g, r, products, &what);
                         }
                     }
                 }
@@ -334,18 +364,22 @@ mod tests {
     #[test]
     fn two_dimensional_and_untracked_products_have_burns_bits() {
         let device = Device::flex();
-        let a = spread_tensor([7, 33], 3, 0.02, &device);
-        let b = spread_tensor([33, 5], 5, 0.02, &device);
-        assert_same_bits(
-            &values(matmul(a.clone(), b.clone())),
-            &values(a.clone().matmul(b.clone())),
-            "2-D",
-        );
-        let (a, b) = (a.unsqueeze_dim::<3>(0), b.unsqueeze_dim::<3>(0));
-        assert_same_bits(
-            &values(matmul(a.clone(), b.clone())),
-            &values(a.matmul(b)),
-            "3-D, no autodiff",
-        );
+        for products in [Products::Widest, Products::Avx2] {
+            let a = spread_tensor([7, 33], 3, 0.02, &device);
+            let b = spread_tensor([33, 5], 5, 0.02, &device);
+            assert_as_burns(
+                &values(matmul(a.clone(), b.clone(), products)),
+                &values(a.clone().matmul(b.clone())),
+                products,
+                "2-D",
+            );
+            let (a, b) = (a.unsqueeze_dim::<3>(0), b.unsqueeze_dim::<3>(0));
+            assert_as_burns(
+                &values(matmul(a.clone(), b.clone(), products)),
+                &values(a.matmul(b)),
+                products,
+                "3-D, no autodiff",
+            );
+        }
     }
 }

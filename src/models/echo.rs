@@ -7,6 +7,7 @@
 use burn::prelude::*;
 use rand::rngs::StdRng;
 
+use super::ECHO_PRODUCTS;
 pub use super::attention_decoder::{AttentionDecoder, DecoderVariant};
 use super::stacked::{StackedLinear, StackedLstm};
 use crate::config::GateActivation;
@@ -28,11 +29,13 @@ impl BaselineEncoderDecoder {
         gates: GateActivation,
         device: &Device,
     ) -> Self {
-        let lstm = |rngs: &mut [StdRng], d_in| StackedLstm::new(rngs, d_in, hidden, gates, device);
+        let lstm = |rngs: &mut [StdRng], d_in| {
+            StackedLstm::new(rngs, d_in, hidden, gates, ECHO_PRODUCTS, device)
+        };
         Self {
             encoder: lstm(rngs, features),
             decoder: lstm(rngs, hidden),
-            output: StackedLinear::new(rngs, hidden, features, device),
+            output: StackedLinear::new(rngs, (hidden, features), ECHO_PRODUCTS, device),
         }
     }
 
@@ -65,7 +68,7 @@ impl AttentionModel {
         device: &Device,
     ) -> Self {
         Self {
-            encoder: StackedLstm::new(rngs, features, hidden, gates, device),
+            encoder: StackedLstm::new(rngs, features, hidden, gates, ECHO_PRODUCTS, device),
             decoder: AttentionDecoder::new(rngs, hidden, hidden, features, variant, device),
         }
     }

@@ -21,6 +21,7 @@ use super::layers::{keras_embedding, output_head, output_layer};
 use super::stacked::StackedLstm;
 use crate::config::{GateActivation, LstmModel, Pooling};
 use crate::kernels::product::matmul;
+use crate::models::TEXT_PRODUCTS;
 use crate::models::init::glorot_uniform;
 
 #[derive(Module, Debug)]
@@ -51,8 +52,12 @@ impl AttentionPooling {
     pub fn forward(&self, states: Tensor<3>) -> (Tensor<2>, Tensor<2>) {
         let [b, t, d] = states.dims();
         let last = states.clone().slice_dim(1, t - 1..t); // [B, 1, d]
-        let projected =
-            matmul(states.clone().reshape([b * t, d]), self.score.val()).reshape([b, t, d]);
+        let projected = matmul(
+            states.clone().reshape([b * t, d]),
+            self.score.val(),
+            TEXT_PRODUCTS,
+        )
+        .reshape([b, t, d]);
         let scores = projected
             .matmul(last.clone().swap_dims(1, 2))
             .reshape([b, t]);
@@ -91,6 +96,7 @@ impl RecurrentClassifier {
             embed,
             hidden,
             GateActivation::Sigmoid,
+            TEXT_PRODUCTS,
             device,
         );
         let units = config.units();

@@ -20,6 +20,7 @@ use crate::config::{KernelInit, Position, SelfAttentionModel};
 use crate::data::imdb::PAD;
 use crate::kernels::attention::{Geometry, attention_heads, composed_attention};
 use crate::kernels::product::matmul;
+use crate::models::TEXT_PRODUCTS;
 use crate::models::init::{glorot_uniform, uniform};
 use crate::models::layers::{keras_embedding, output_head, output_layer};
 
@@ -230,13 +231,14 @@ impl SelfAttentionClassifier {
     ) -> (Tensor<3>, Option<Tensor<4>>) {
         let [b, t, d] = x.dims();
         let (h, dh) = (self.heads, self.head_dim);
-        let qkv = matmul(x.reshape([b * t, d]), kernel); // [B*T, 3*H*dh]
+        let qkv = matmul(x.reshape([b * t, d]), kernel, TEXT_PRODUCTS); // [B*T, 3*H*dh]
         let geometry = Geometry {
             batch: b,
             time: t,
             heads: h,
             head_dim: dh,
             scale: self.scale as f32,
+            products: TEXT_PRODUCTS,
         };
         if offset.is_none() && !want_weights {
             // On the CPU the whole attention is one kernel with its own backward pass.

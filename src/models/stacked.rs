@@ -14,6 +14,7 @@ use rand::rngs::StdRng;
 
 use crate::config::GateActivation;
 use crate::kernels::lstm_sequence::lstm_sequence;
+use crate::kernels::matmul::Products;
 use crate::kernels::product::matmul;
 
 /// Keeps one repeat of a stacked model: every parameter's slice `repeat` of its leading
@@ -79,11 +80,20 @@ pub struct StackedLinear {
     pub weight: Param<Tensor<3>>,
     /// `[R, 1, out]`, zeros.
     pub bias: Param<Tensor<3>>,
+    /// The kernels of its products (see [`Products`]).
+    #[module(skip)]
+    products: Products,
 }
 
 impl StackedLinear {
-    pub fn new(rngs: &mut [StdRng], d_in: usize, d_out: usize, device: &Device) -> Self {
+    pub fn new(
+        rngs: &mut [StdRng],
+        (d_in, d_out): (usize, usize),
+        products: Products,
+        device: &Device,
+    ) -> Self {
         Self {
+            products,
             weight: stacked_param(rngs, [d_in, d_out], device, |rng| {
                 crate::models::init::glorot_uniform(rng, d_in, d_out)
             }),
@@ -93,7 +103,7 @@ impl StackedLinear {
 
     /// `[R, N, in] -> [R, N, out]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        matmul(x, self.weight.val()) + self.bias.val()
+        matmul(x, self.weight.val(), self.products) + self.bias.val()
     }
 }
 
@@ -110,6 +120,9 @@ pub struct StackedLstm {
     /// Keras 2's hard-sigmoid gates (`recurrent_activation: "hard_sigmoid"`) instead of sigmoid.
     #[module(skip)]
     hard: bool,
+    /// The kernels of its input projection (see [`Products`]).
+    #[module(skip)]
+    products: Products,
 }
 
 impl StackedLstm {
@@ -118,6 +131,7 @@ impl StackedLstm {
         d_in: usize,
         hidden: usize,
         activation: GateActivation,
+        products: Products,
         device: &Device,
     ) -> Self {
         let gates = 4 * hidden;
@@ -135,6 +149,7 @@ impl StackedLstm {
             recurrent,
             bias,
             hard: activation == GateActivation::HardSigmoid,
+            products,
         }
     }
 
@@ -146,7 +161,8 @@ impl StackedLstm {
     /// -> [R, B, T, 4H]`. Done once for the whole sequence, outside the recurrence.
     pub fn project_inputs(&self, x: Tensor<4>) -> Tensor<4> {
         let [r, b, t, d] = x.dims();
-        let projected = matmul(x.reshape([r, b * t, d]), self.kernel.val()) + self.bias.val();
+        let projected =
+            matmul(x.reshape([r, b * t, d]), self.kernel.val(), self.products) + self.bias.val();
         projected.reshape([r, b, t, 4 * self.hidden()])
     }
 

@@ -1,11 +1,12 @@
 //! The machine's own limit: how fast a large f32 matrix product runs here, on one core and on
-//! all of them, through the same gemm that burn-flex's matmul and attnx's kernels call; and the
+//! all of them, through the same gemm, on the widest kernels the CPU runs, that burn-flex's
+//! matmul and attnx's kernels call; and the
 //! process's CPU time, to tell how many cores a case kept busy.
 
 use std::time::Instant;
 
 use super::Peak;
-use crate::kernels::matmul::{Operand, matmul};
+use crate::kernels::matmul::{Operand, Products, matmul};
 
 /// Side of the square product timed: large enough for gemm's best blocking, small enough to
 /// take a fraction of a second.
@@ -18,26 +19,22 @@ const STEADY: f64 = 0.10;
 /// idle machine (each runs its own product; an idle 2-core machine measured 1.96-1.99x).
 const SCALING: f64 = 0.8;
 
-/// Which f32 product kernels the peak runs, and whether they are the CPU's best: gemm is built
-/// without its `x86-v4` feature (burn-flex shares it), so it has no AVX-512 kernels.
+/// Which f32 product kernels the peak runs: the widest gemm picks on this CPU, as the text
+/// classifiers' products do ([`Products::Widest`]). The echo models keep the AVX2 ones, so on an
+/// AVX-512 CPU their share of this peak is against a limit they do not aim at.
 pub fn kernels() -> String {
     use crate::machine::SimdLevel;
-    let (kernels, limit) = match crate::machine::simd_level() {
-        SimdLevel::Avx512 => (
-            "gemm's AVX2+FMA kernels",
-            "this CPU has AVX-512, which this build's gemm does not use: the CPU's own limit is \
-             higher",
-        ),
-        SimdLevel::Avx2 => (
-            "gemm's AVX2+FMA kernels",
-            "the best this CPU runs (it has no AVX-512)",
-        ),
-        SimdLevel::Portable => (
-            "gemm's kernels without AVX2 and FMA",
-            "the best this CPU runs (it has no AVX2 and FMA)",
-        ),
-    };
-    format!("{kernels}: {limit}")
+    match crate::machine::simd_level() {
+        SimdLevel::Avx512 => "gemm's AVX-512 kernels: the best this CPU runs (the echo models' \
+                              products keep gemm's AVX2 ones)"
+            .into(),
+        SimdLevel::Avx2 => {
+            "gemm's AVX2+FMA kernels: the best this CPU runs (it has no AVX-512)".into()
+        }
+        SimdLevel::Portable => {
+            "gemm's kernels without AVX2 and FMA: the best this CPU runs (it has neither)".into()
+        }
+    }
 }
 
 /// GFLOP/s of one core's `SIDE`-sided products, the best of a few rounds of at least 0.3 s.
@@ -54,6 +51,7 @@ fn one_core() -> f64 {
             Operand::rows(&b, SIDE),
             1.0,
             false,
+            Products::Widest,
         )
     };
     product(); // warm-up: pages, caches, gemm's dispatch

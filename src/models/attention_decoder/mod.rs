@@ -14,6 +14,7 @@ use super::stacked::{concat_columns, stacked_const, stacked_param};
 use crate::config::{DecoderInit, Score};
 use crate::kernels::decoder::{DecoderInputs, attention_decoding};
 use crate::kernels::product::matmul;
+use crate::models::ECHO_PRODUCTS;
 use crate::models::init::{glorot_uniform, orthogonal};
 
 /// The decoder's switches: its score function and soft or hard attention (E4), and how its
@@ -233,6 +234,7 @@ impl AttentionDecoder {
         let projected = matmul(
             states.clone().reshape([r, b * t, h]),
             self.from_encoder.val(),
+            ECHO_PRODUCTS,
         )
         .reshape([r, b, t, width]);
         let keys = match &self.key_bias {
