@@ -3,8 +3,10 @@
 //! The test hashes the bits of each operation E1's training runs (on fixed inputs of E1's
 //! sizes, forward and backward) and of whole training steps, on flex and on ndarray, and
 //! compares every hash with `tests/golden/vector_width.txt`, which holds them as AVX-512 and
-//! AVX2 machines compute them (CPUs without AVX2 and FMA compute gemm's products in other
-//! bits: their hashes are `vector_width_portable.txt`'s). A change that moves these bits fails
+//! AVX2 machines compute them: the products are E1's, on gemm's AVX2 kernels whatever the CPU
+//! (`models::ECHO_PRODUCTS`; burn's own matmul takes gemm's AVX-512 kernels where the CPU has
+//! them, in other bits). CPUs without AVX2 and FMA compute gemm's products in other bits:
+//! their hashes are `vector_width_portable.txt`'s. A change that moves these bits fails
 //! here, on any x86-64 machine; if the move is meant, the docs change with it and the goldens are
 //! rewritten, natively and under QEMU for the portable file:
 //!
@@ -29,7 +31,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use attnx::config::{EchoModel, EchoTask};
+use attnx::kernels::product::matmul;
 use attnx::machine::{SimdLevel, simd_level};
+use attnx::models::ECHO_PRODUCTS;
 use attnx::train::echo::{build_model, per_repeat_loss};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
@@ -213,21 +217,21 @@ fn bits_of_e1s_operations() -> Vec<(String, String)> {
             on,
             "matmul [1,5,50]x[1,50,600]",
             &[[1, 5, 50], [1, 50, 600]],
-            |x| x[0].clone().matmul(x[1].clone()),
+            |x| matmul(x[0].clone(), x[1].clone(), ECHO_PRODUCTS),
         );
         probe(
             &mut lines,
             on,
             "matmul [1,5,150]x[1,150,50]",
             &[[1, 5, 150], [1, 150, 50]],
-            |x| x[0].clone().matmul(x[1].clone()),
+            |x| matmul(x[0].clone(), x[1].clone(), ECHO_PRODUCTS),
         );
         probe(
             &mut lines,
             on,
             "matmul [1,5,150]x[1,150,300]",
             &[[1, 5, 150], [1, 150, 300]],
-            |x| x[0].clone().matmul(x[1].clone()),
+            |x| matmul(x[0].clone(), x[1].clone(), ECHO_PRODUCTS),
         );
         probe(
             &mut lines,
