@@ -109,8 +109,7 @@ fn fits(
 pub enum Products {
     /// gemm's AVX2 and FMA kernels on every CPU that has AVX2 and FMA, AVX-512 or not: the same
     /// bits on both kinds of machine. The echo models' choice: E1's records promise those bits
-    /// (docs/reproducibility.md), and their products of a few rows gain nothing from wider
-    /// vectors. Without AVX2 and FMA, gemm's portable kernels.
+    /// (docs/reproducibility.md). Without AVX2 and FMA, gemm's portable kernels.
     Avx2,
     /// The widest kernels the CPU runs: gemm's AVX-512 ones where the CPU has AVX-512, else as
     /// [`Products::Avx2`] (the same bits there). The text classifiers' choice: their products
@@ -214,7 +213,9 @@ pub fn matmul_on(
 ///
 /// # Safety
 /// The pointers, sizes and (non-negative) strides must address only memory inside live
-/// allocations, the destination's elements distinct and aliasing neither operand.
+/// allocations, the destination's elements distinct and aliasing neither operand. This copies
+/// gemm 0.19.0's own call (Cargo.toml pins that version): another gemm's driver may want
+/// other arguments.
 #[cfg(target_arch = "x86_64")]
 unsafe fn gemm_avx2(
     (m, n, k): (usize, usize, usize),
@@ -241,9 +242,12 @@ unsafe fn gemm_avx2(
             m, n, dst_cs, dst_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs,
         )
     };
-    // gemm-f32's `fma` instance: `gemm_def!(f32, 2)` injects it with 4 * 2 lanes per column
-    // of registers and its microkernel tables.
+    // gemm-f32's `fma` instance: `gemm_def!(f32, 2)` injects it with 4 * 2 lanes (its
+    // microkernels' private `N`) and its microkernel tables. The driver packs the operands for
+    // `MR = MR_DIV_N * LANES` rows: a wrong `LANES` would let the microkernels run past the
+    // packed buffers, so it is checked against the vector width of gemm's own V3 for f32.
     const LANES: usize = 8;
+    const { assert!(LANES == <V3 as MixedSimd<f32, f32, f32, f32>>::SIMD_WIDTH) };
     // SAFETY: the caller's contract; `simd` proves the CPU runs the kernels.
     unsafe {
         gemm_common::gemm::gemm_basic_generic::<
@@ -659,6 +663,28 @@ mod tests {
             }
         }
         assert_eq!(checked, 80);
+        // And the AVX2 choice ran gemm's driver itself, not gemm's own call as a fallback,
+        // wherever the CPU runs those kernels.
+        if crate::machine::simd_level() != SimdLevel::Portable {
+            let (a, identity) = ([1.0f32, 2.0, 3.0, 4.0], [1.0f32, 0.0, 0.0, 1.0]);
+            let mut out = [0.0f32; 4];
+            // SAFETY: 2 x 2 row-major operands and destination, each inside its array.
+            let ran = unsafe {
+                gemm_avx2(
+                    (2, 2, 2),
+                    (out.as_mut_ptr(), 2, false),
+                    (a.as_ptr(), 1, 2),
+                    (identity.as_ptr(), 1, 2),
+                    (0.0, 1.0),
+                    gemm::Parallelism::None,
+                )
+            };
+            assert!(
+                ran,
+                "gemm's AVX2 kernels did not run on a CPU with AVX2 and FMA"
+            );
+            assert_eq!(out, a);
+        }
     }
 
     /// Strides whose last index overflows are refused before gemm could read anything.

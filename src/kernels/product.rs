@@ -8,7 +8,9 @@
 //! takes over as it is, and gemm gets exactly the arguments burn-flex gives it (sizes, strides
 //! as the layouts have them, the same choice of threads): gemm picks its kernels by sizes and
 //! strides, so only the same arguments promise the same bits. The tests compare the bits with
-//! burn's matmul, forward and backward, for transposed, sliced and broadcast operands.
+//! burn's matmul, forward and backward, for transposed, sliced and broadcast operands (where the
+//! CPU has AVX-512, those of [`Products::Avx2`] only within rounding: burn's takes other kernels
+//! there).
 //!
 //! On autodiff the backward pass is burn-autodiff's matmul's (each operand's gradient the
 //! product of the output's gradient with the other operand transposed, summed over broadcast

@@ -17,9 +17,9 @@ pub mod testing;
 
 use crate::kernels::matmul::Products;
 
-/// The kernels of the echo models' products: gemm's AVX2 ones on every x86 machine, so that
-/// E1's and E4's records are the same bits with or without AVX-512 (docs/reproducibility.md).
-/// Their products are a few rows each, where wider vectors buy nothing.
+/// The kernels of the echo models' products: gemm's AVX2 ones on every x86-64 machine with AVX2
+/// and FMA, so that E1's and E4's records are the same bits with or without AVX-512
+/// (docs/reproducibility.md).
 pub const ECHO_PRODUCTS: Products = Products::Avx2;
 /// The kernels of the text classifiers' products: the CPU's widest, AVX-512 where it has it.
 pub const TEXT_PRODUCTS: Products = Products::Widest;

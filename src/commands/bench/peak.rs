@@ -32,7 +32,8 @@ pub fn kernels() -> String {
             "gemm's AVX2+FMA kernels: the best this CPU runs (it has no AVX-512)".into()
         }
         SimdLevel::Portable => {
-            "gemm's kernels without AVX2 and FMA: the best this CPU runs (it has neither)".into()
+            "gemm's kernels without AVX2 and FMA: the best this CPU runs (it lacks one or both)"
+                .into()
         }
     }
 }
