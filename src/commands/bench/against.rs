@@ -236,10 +236,38 @@ pub fn run(other: &Path, rounds: usize) -> Result<()> {
             this_first,
         });
     }
-    print_rounds(&runs);
-    print_comparison(&runs)?;
+    let timed = paired(&runs)?;
+    print_rounds(&runs, &timed);
+    print_comparison(&timed);
     print_peaks(&runs);
     Ok(())
+}
+
+/// One timed column of one case: both binaries' values, a round each.
+struct Timed {
+    case: String,
+    column: String,
+    this: Vec<f64>,
+    other: Vec<f64>,
+}
+
+/// Every (case, column) the first round's run of this binary timed, with both binaries' values
+/// per round; an error, before anything is printed, when the other build did not time one.
+fn paired(runs: &[Round]) -> Result<Vec<Timed>> {
+    measured(runs)
+        .into_iter()
+        .map(|(case, column)| {
+            let Some((this, other)) = series(runs, &case, &column) else {
+                bail!("the other build did not time {case} ({column}): are the cases the same?");
+            };
+            Ok(Timed {
+                case,
+                column,
+                this,
+                other,
+            })
+        })
+        .collect()
 }
 
 /// Each case's value of `column` per round, for this binary and the other.
@@ -269,7 +297,7 @@ fn measured(runs: &[Round]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn print_rounds(runs: &[Round]) {
+fn print_rounds(runs: &[Round], timed: &[Timed]) {
     let mut table = Results::new(&[
         "case",
         "time",
@@ -279,14 +307,11 @@ fn print_rounds(runs: &[Round]) {
         "other",
         "other/this",
     ]);
-    for (case, column) in measured(runs) {
-        let Some((this, other)) = series(runs, &case, &column) else {
-            continue;
-        };
-        for (i, ((a, b), round)) in this.iter().zip(&other).zip(runs).enumerate() {
+    for t in timed {
+        for (i, ((a, b), round)) in t.this.iter().zip(&t.other).zip(runs).enumerate() {
             table.rows.push(vec![
-                case.clone(),
-                column.clone(),
+                t.case.clone(),
+                t.column.clone(),
                 (i + 1).to_string(),
                 if round.this_first { "this" } else { "other" }.into(),
                 format!("{a:.3}"),
@@ -298,7 +323,7 @@ fn print_rounds(runs: &[Round]) {
     table.print("Each round: both binaries' times of each case, in the unit the column names.");
 }
 
-fn print_comparison(runs: &[Round]) -> Result<()> {
+fn print_comparison(timed: &[Timed]) {
     let mut table = Results::new(&[
         "case",
         "time",
@@ -308,13 +333,16 @@ fn print_comparison(runs: &[Round]) -> Result<()> {
         "Wilcoxon",
         "verdict",
     ]);
-    for (case, column) in measured(runs) {
-        let Some((this, other)) = series(runs, &case, &column) else {
-            bail!("the other build did not time {case} ({column}): are the cases the same?");
-        };
-        let differences: Vec<f64> = other.iter().zip(&this).map(|(b, a)| b - a).collect();
+    for Timed {
+        case,
+        column,
+        this,
+        other,
+    } in timed
+    {
+        let differences: Vec<f64> = other.iter().zip(this).map(|(b, a)| b - a).collect();
         let test = SignedRank::test(&differences);
-        let (r, ci) = ratio(&this, &other).unwrap_or((f64::NAN, None));
+        let (r, ci) = ratio(this, other).unwrap_or((f64::NAN, None));
         let verdict = match test {
             Some(t) if t.p < crate::stats::ALPHA && r > 1.0 => {
                 format!("this is faster ({r:.2}x)")
@@ -325,10 +353,10 @@ fn print_comparison(runs: &[Round]) -> Result<()> {
             _ => "no difference detected".into(),
         };
         table.rows.push(vec![
-            case,
-            column,
-            format!("{:.3}", median(&this).unwrap_or(f64::NAN)),
-            format!("{:.3}", median(&other).unwrap_or(f64::NAN)),
+            case.clone(),
+            column.clone(),
+            format!("{:.3}", median(this).unwrap_or(f64::NAN)),
+            format!("{:.3}", median(other).unwrap_or(f64::NAN)),
             match ci {
                 Some((lo, hi)) => format!("{r:.3} ({lo:.3} to {hi:.3})"),
                 None => format!("{r:.3}"),
@@ -343,7 +371,6 @@ fn print_comparison(runs: &[Round]) -> Result<()> {
          faster. Wilcoxon: the signed-rank test of the rounds' paired differences, two-sided; \
          a verdict needs p < 0.05.",
     );
-    Ok(())
 }
 
 fn print_peaks(runs: &[Round]) {
