@@ -175,8 +175,10 @@ fn counts(rows: &[OverviewRow]) -> String {
     parts.join("; ") + "."
 }
 
-fn blocks(out: &mut String, blocks: &[Block]) {
-    let mut first = true;
+/// The blocks as HTML; a leading heading is the page's title (`<h1 id="top">`) only when
+/// `titled`, so that a fold's own heading never makes a second one.
+fn blocks(out: &mut String, blocks: &[Block], titled: bool) {
+    let mut first = titled;
     let mut i = 0;
     while i < blocks.len() {
         match &blocks[i] {
@@ -271,7 +273,7 @@ fn blocks(out: &mut String, blocks: &[Block]) {
                 blocks: inner,
             } => {
                 let _ = writeln!(out, "<details>\n<summary>{}</summary>", escape(title));
-                self::blocks(out, inner);
+                self::blocks(out, inner, false);
                 out.push_str("</details>\n");
             }
             Block::Repeats(links) => {
@@ -296,7 +298,7 @@ fn blocks(out: &mut String, blocks: &[Block]) {
 /// `report/index.html`: the whole report.
 pub fn index(report: &Report) -> String {
     let mut body = String::new();
-    blocks(&mut body, &report.blocks);
+    blocks(&mut body, &report.blocks, true);
     document("attnx report", &body)
 }
 

@@ -252,6 +252,7 @@ fn build(
         scan.groups.len()
     )));
     // Filled experiment by experiment below, then placed here, at the top.
+    let overview_at = report.blocks.len();
     let mut overview = Vec::new();
     let mut reported: BTreeSet<(String, String)> = BTreeSet::new();
     // What a sweep's section shows is not shown again as a variant of a plain experiment.
@@ -393,7 +394,7 @@ fn build(
         report.blocks.push(Block::Heading("Warnings".into()));
         report.blocks.push(Block::Text(scan.warnings.join("\n")));
     }
-    report.blocks.insert(2, Block::Overview(overview));
+    report.blocks.insert(overview_at, Block::Overview(overview));
     report.pages = scan.groups.iter().map(repeats::page).collect();
     report
 }
