@@ -293,6 +293,24 @@ pub struct EchoScore {
     pub positions: Vec<usize>,
 }
 
+impl EchoScore {
+    /// Nothing counted yet, for sequences of `length`.
+    fn new(length: usize) -> Self {
+        Self {
+            correct: 0,
+            positions: vec![0; length],
+        }
+    }
+
+    /// Counts one pair: its argmax sequence `decoded` against its `target`.
+    fn count(&mut self, decoded: &[usize], target: &[usize]) {
+        for (position, (got, want)) in decoded.iter().zip(target).enumerate() {
+            self.positions[position] += usize::from(got == want);
+        }
+        self.correct += usize::from(decoded == target);
+    }
+}
+
 /// Scores, per repeat, the argmax sequences of its evaluation pairs against their targets.
 pub fn evaluate(
     model: &EchoModel,
@@ -302,13 +320,7 @@ pub fn evaluate(
     device: &Device,
 ) -> Vec<EchoScore> {
     let mut pairs: Vec<_> = seeds.iter().map(|&s| evaluation_pairs(task, s)).collect();
-    let mut scores = vec![
-        EchoScore {
-            correct: 0,
-            positions: vec![0; task.n_in],
-        };
-        seeds.len()
-    ];
+    let mut scores = vec![EchoScore::new(task.n_in); seeds.len()];
     let mut remaining = samples;
     while remaining > 0 {
         let batch = remaining.min(EVAL_BATCH);
@@ -325,13 +337,29 @@ pub fn evaluate(
             .expect("f32 logits");
         let per_pair = task.n_in * task.cardinality;
         for (i, (logits, target)) in logits.chunks(per_pair).zip(&targets).enumerate() {
-            let score = &mut scores[i / batch];
-            let decoded = task.decode(logits);
-            for (position, (got, want)) in decoded.iter().zip(target).enumerate() {
-                score.positions[position] += usize::from(got == want);
-            }
-            score.correct += usize::from(decoded == *target);
+            scores[i / batch].count(&task.decode(logits), target);
         }
     }
     scores
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EchoScore;
+
+    /// Each position counts the pairs right there, whatever the other positions; exact match
+    /// counts only the pairs right everywhere.
+    #[test]
+    fn a_score_counts_each_position_and_the_whole_sequence() {
+        let mut score = EchoScore::new(3);
+        let target = [4, 7, 0];
+        score.count(&[4, 7, 0], &target); // right everywhere
+        score.count(&[4, 2, 0], &target); // wrong at the second position
+        score.count(&[1, 7, 0], &target); // wrong at the first
+        assert_eq!(score.positions, vec![2, 2, 3]);
+        assert_eq!(score.correct, 1);
+        score.count(&[0, 0, 1], &target); // wrong everywhere
+        assert_eq!(score.positions, vec![2, 2, 3]);
+        assert_eq!(score.correct, 1);
+    }
 }
