@@ -6,8 +6,9 @@
 //! `[B, 8, 80, 80]` scores, weights and half a dozen gradients of that size, each a pass
 //! through memory into a fresh buffer, and the softmax ran one scalar `expf` per element.
 //! Here each (review, head) is worked in a 25 KB scratch that stays in the L1 cache: two small
-//! matrix products forward, and backward the weights recomputed (cheaper than keeping them)
-//! and five products. The exponential is a vectorisable polynomial ([`exp`]), and every sum
+//! matrix products forward, and four backward, from the weights the forward pass kept (a
+//! training batch's take a few MB; reading them back beats recomputing them, a product and a
+//! softmax per head) or, past [`KEEP_BYTES`], recomputed. The exponential is a vectorisable polynomial ([`exp`]), and every sum
 //! runs in a fixed order, so the results do not depend on the thread or the SIMD width.
 //!
 //! The GPU keeps burn's composed ops ([`composed_attention`], the reference, and also the CPU's
@@ -25,6 +26,10 @@ use super::op::CpuOp;
 use super::simd::{LANES, lanes_reduce, simd_fn, tree_sum};
 use super::softmax::softmax_fused;
 use super::{CpuOps, on_cpu};
+
+/// The most memory a training step's attention weights may take to be kept for the backward
+/// pass (E2's take 6.5 MB); beyond it they are recomputed.
+const KEEP_BYTES: usize = 64 << 20;
 
 /// The sizes of one call: `batch` reviews of `time` tokens, `heads` heads of `head_dim`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -48,6 +53,18 @@ impl Geometry {
     /// Row stride of the packed projections, `3 * H * dh`.
     fn packed(&self) -> usize {
         3 * self.width()
+    }
+
+    /// How many attention weights a call has, `B * H * T * T`.
+    fn weights(&self) -> usize {
+        self.batch * self.heads * self.time * self.time
+    }
+
+    /// Whether the forward pass keeps the weights for the backward one: reading them back is
+    /// cheaper than recomputing them (a product and a softmax per head), up to a size where the
+    /// memory matters more.
+    fn keeps_weights(&self) -> bool {
+        self.weights() * size_of::<f32>() <= KEEP_BYTES
     }
 }
 
@@ -103,26 +120,40 @@ pub fn composed_attention(
 }
 
 impl CpuOp<1> for AttentionHeads {
-    type Saved = ();
+    /// The attention weights `[B, H, T, T]`, kept where they take at most [`KEEP_BYTES`].
+    type Saved = Option<Vec<f32>>;
 
     fn output_shape(&self, [qkv]: &[Shape; 1]) -> Shape {
         let g = self.checked(qkv);
         Shape::new([g.batch * g.time, g.width()])
     }
 
-    fn forward(&self, [qkv]: [&[f32]; 1], [shape]: &[Shape; 1], out: &mut [f32]) {
-        forward(qkv, self.checked(shape), out);
+    fn forward(&self, [qkv]: [&[f32]; 1], [shape]: &[Shape; 1], out: &mut [f32]) -> Self::Saved {
+        let g = self.checked(shape);
+        let mut weights = g.keeps_weights().then(|| vec![0.0f32; g.weights()]);
+        forward(qkv, g, out, weights.as_deref_mut());
+        weights
+    }
+
+    fn forward_only(&self, [qkv]: [&[f32]; 1], [shape]: &[Shape; 1], out: &mut [f32]) {
+        forward(qkv, self.checked(shape), out, None);
     }
 
     fn backward(
         &self,
         [qkv]: [&[f32]; 1],
         [shape]: &[Shape; 1],
-        _: &(),
+        weights: &Self::Saved,
         grad: &[f32],
     ) -> [Vec<f32>; 1] {
         let mut dqkv = vec![0.0f32; shape.num_elements()];
-        backward(qkv, grad, self.checked(shape), &mut dqkv);
+        backward(
+            qkv,
+            grad,
+            self.checked(shape),
+            weights.as_deref(),
+            &mut dqkv,
+        );
         [dqkv]
     }
 }
@@ -145,95 +176,143 @@ impl AttentionHeads {
     }
 }
 
-/// The forward pass on slices: `out` `[B*T, H*dh]` from `qkv` `[B*T, 3*H*dh]`.
-pub fn forward(qkv: &[f32], g: Geometry, out: &mut [f32]) {
-    let (t, dh, w, r) = (g.time, g.head_dim, g.width(), g.packed());
+/// The forward pass on slices: `out` `[B*T, H*dh]` from `qkv` `[B*T, 3*H*dh]`, and the
+/// attention weights `[B, H, T, T]` written to `kept` where given.
+pub fn forward(qkv: &[f32], g: Geometry, out: &mut [f32], kept: Option<&mut [f32]>) {
+    let (t, w, r) = (g.time, g.width(), g.packed());
     assert_eq!(qkv.len(), g.batch * t * r);
     assert_eq!(out.len(), g.batch * t * w);
-    out.par_chunks_mut(t * w)
-        .zip(qkv.par_chunks(t * r))
-        .for_each_init(
+    let reviews = out.par_chunks_mut(t * w).zip(qkv.par_chunks(t * r));
+    match kept {
+        Some(kept) => {
+            assert_eq!(kept.len(), g.weights());
+            reviews
+                .zip(kept.par_chunks_mut(g.heads * t * t))
+                .for_each(|((out, qkv), kept)| {
+                    for (h, weights) in kept.chunks_exact_mut(t * t).enumerate() {
+                        head_forward(qkv, g, h, weights, out);
+                    }
+                })
+        }
+        None => reviews.for_each_init(
             || vec![0.0f32; t * t],
             |weights, (out, qkv)| {
                 for h in 0..g.heads {
-                    let (_, _, v) = head(g, h);
-                    attention_weights(qkv, g, h, weights);
-                    // out_h = P V
-                    matmul(
-                        (&mut out[h * dh..], w),
-                        (t, dh, t),
-                        Operand::rows(weights, t),
-                        Operand::rows(&qkv[v..], r),
-                        1.0,
-                        false,
-                        g.products,
-                    );
+                    head_forward(qkv, g, h, weights, out);
                 }
             },
-        );
+        ),
+    }
+}
+
+/// Head `h` of one review: its weights into `weights` `[T, T]` and `out_h = P V` into its
+/// columns of `out`.
+fn head_forward(qkv: &[f32], g: Geometry, h: usize, weights: &mut [f32], out: &mut [f32]) {
+    let (t, dh, w, r) = (g.time, g.head_dim, g.width(), g.packed());
+    let (_, _, v) = head(g, h);
+    attention_weights(qkv, g, h, weights);
+    matmul(
+        (&mut out[h * dh..], w),
+        (t, dh, t),
+        Operand::rows(weights, t),
+        Operand::rows(&qkv[v..], r),
+        1.0,
+        false,
+        g.products,
+    );
 }
 
 /// The backward pass on slices: `dqkv` `[B*T, 3*H*dh]` from `qkv` and the output's gradient
-/// `grad` `[B*T, H*dh]`.
-pub fn backward(qkv: &[f32], grad: &[f32], g: Geometry, dqkv: &mut [f32]) {
-    let (t, dh, w, r) = (g.time, g.head_dim, g.width(), g.packed());
+/// `grad` `[B*T, H*dh]`, with the forward pass's weights where it kept them (recomputed
+/// otherwise: the same bits).
+pub fn backward(qkv: &[f32], grad: &[f32], g: Geometry, kept: Option<&[f32]>, dqkv: &mut [f32]) {
+    let (t, w, r) = (g.time, g.width(), g.packed());
     assert_eq!(qkv.len(), g.batch * t * r);
     assert_eq!(grad.len(), g.batch * t * w);
     assert_eq!(dqkv.len(), qkv.len());
-    dqkv.par_chunks_mut(t * r)
+    let reviews = dqkv
+        .par_chunks_mut(t * r)
         .zip(qkv.par_chunks(t * r))
-        .zip(grad.par_chunks(t * w))
-        .for_each_init(
+        .zip(grad.par_chunks(t * w));
+    match kept {
+        Some(kept) => {
+            assert_eq!(kept.len(), g.weights());
+            reviews.zip(kept.par_chunks(g.heads * t * t)).for_each_init(
+                || vec![0.0f32; t * t],
+                |scores_grad, (((dqkv, qkv), grad), kept)| {
+                    for (h, weights) in kept.chunks_exact(t * t).enumerate() {
+                        head_backward(qkv, grad, g, h, weights, scores_grad, dqkv);
+                    }
+                },
+            )
+        }
+        None => reviews.for_each_init(
             || (vec![0.0f32; t * t], vec![0.0f32; t * t]),
             |(weights, scores_grad), ((dqkv, qkv), grad)| {
                 for h in 0..g.heads {
-                    let (q, k, v) = head(g, h);
-                    let d_out = &grad[h * dh..];
                     attention_weights(qkv, g, h, weights);
-                    // dV = P^T dO
-                    matmul(
-                        (&mut dqkv[v..], r),
-                        (t, dh, t),
-                        Operand::transposed(weights, t),
-                        Operand::rows(d_out, w),
-                        1.0,
-                        false,
-                        g.products,
-                    );
-                    // dP = dO V^T
-                    matmul(
-                        (scores_grad, t),
-                        (t, t, dh),
-                        Operand::rows(d_out, w),
-                        Operand::transposed(&qkv[v..], r),
-                        1.0,
-                        false,
-                        g.products,
-                    );
-                    softmax_backward(weights, scores_grad, t, g.scale);
-                    // dQ = dS K
-                    matmul(
-                        (&mut dqkv[q..], r),
-                        (t, dh, t),
-                        Operand::rows(scores_grad, t),
-                        Operand::rows(&qkv[k..], r),
-                        1.0,
-                        false,
-                        g.products,
-                    );
-                    // dK = dS^T Q
-                    matmul(
-                        (&mut dqkv[k..], r),
-                        (t, dh, t),
-                        Operand::transposed(scores_grad, t),
-                        Operand::rows(&qkv[q..], r),
-                        1.0,
-                        false,
-                        g.products,
-                    );
+                    head_backward(qkv, grad, g, h, weights, scores_grad, dqkv);
                 }
             },
-        );
+        ),
+    }
+}
+
+/// Head `h`'s part of one review's `dqkv`, from its weights `[T, T]` and the output's gradient
+/// `grad`; `scores_grad` is `[T, T]` scratch.
+fn head_backward(
+    qkv: &[f32],
+    grad: &[f32],
+    g: Geometry,
+    h: usize,
+    weights: &[f32],
+    scores_grad: &mut [f32],
+    dqkv: &mut [f32],
+) {
+    let (t, dh, w, r) = (g.time, g.head_dim, g.width(), g.packed());
+    let (q, k, v) = head(g, h);
+    let d_out = &grad[h * dh..];
+    // dV = P^T dO
+    matmul(
+        (&mut dqkv[v..], r),
+        (t, dh, t),
+        Operand::transposed(weights, t),
+        Operand::rows(d_out, w),
+        1.0,
+        false,
+        g.products,
+    );
+    // dP = dO V^T
+    matmul(
+        (scores_grad, t),
+        (t, t, dh),
+        Operand::rows(d_out, w),
+        Operand::transposed(&qkv[v..], r),
+        1.0,
+        false,
+        g.products,
+    );
+    softmax_backward(weights, scores_grad, t, g.scale);
+    // dQ = dS K
+    matmul(
+        (&mut dqkv[q..], r),
+        (t, dh, t),
+        Operand::rows(scores_grad, t),
+        Operand::rows(&qkv[k..], r),
+        1.0,
+        false,
+        g.products,
+    );
+    // dK = dS^T Q
+    matmul(
+        (&mut dqkv[k..], r),
+        (t, dh, t),
+        Operand::transposed(scores_grad, t),
+        Operand::rows(&qkv[q..], r),
+        1.0,
+        false,
+        g.products,
+    );
 }
 
 /// Column offsets of head `h`'s Q, K and V in a packed row.
@@ -397,13 +476,61 @@ mod tests {
             pool.install(|| {
                 let mut out = vec![0.0; g.batch * g.time * g.width()];
                 let mut dqkv = vec![0.0; qkv.len()];
-                forward(&qkv, g, &mut out);
-                backward(&qkv, &grad, g, &mut dqkv);
+                forward(&qkv, g, &mut out, None);
+                backward(&qkv, &grad, g, None, &mut dqkv);
                 (out, dqkv)
             })
         };
         let ((out1, d1), (out2, d2)) = (run(1), run(2));
         assert_same_bits(&out2, &out1, "heads");
         assert_same_bits(&d2, &d1, "gradient");
+    }
+
+    /// Weights kept by the forward pass are the ones the backward pass would recompute: the
+    /// same heads and the same gradient, bit for bit, kept or not; and the kept weights are
+    /// the composed attention's.
+    #[test]
+    fn kept_weights_give_the_recomputed_bits() {
+        for g in [E2_LIKE, E3_LIKE] {
+            assert!(g.keeps_weights());
+            let qkv = spread(g.batch * g.time * g.packed(), 7919, 0.03);
+            let grad = spread(g.batch * g.time * g.width(), 13, 0.1);
+            let heads = g.batch * g.time * g.width();
+            let (mut out, mut out_kept) = (vec![0.0; heads], vec![0.0; heads]);
+            let mut weights = vec![f32::NAN; g.weights()];
+            forward(&qkv, g, &mut out, None);
+            forward(&qkv, g, &mut out_kept, Some(&mut weights));
+            assert_same_bits(&out_kept, &out, "heads");
+            let (mut dqkv, mut dqkv_kept) = (vec![0.0; qkv.len()], vec![0.0; qkv.len()]);
+            backward(&qkv, &grad, g, None, &mut dqkv);
+            backward(&qkv, &grad, g, Some(&weights), &mut dqkv_kept);
+            assert_same_bits(&dqkv_kept, &dqkv, "gradient");
+
+            let device = Device::default();
+            let tensor = Tensor::<2>::from_data(
+                TensorData::new(qkv.clone(), [g.batch * g.time, g.packed()]),
+                &device,
+            );
+            let composed = composed_attention(tensor, g, None).1;
+            let composed = composed.into_data().to_vec::<f32>().unwrap();
+            let worst = weights
+                .iter()
+                .zip(&composed)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-6, "kept weights {worst} from the composed ones");
+        }
+    }
+
+    /// Past the memory limit the weights are recomputed, not kept.
+    #[test]
+    fn large_weights_are_not_kept() {
+        let g = Geometry {
+            batch: 64,
+            time: 512,
+            ..E2_LIKE
+        };
+        assert!(g.weights() * size_of::<f32>() > KEEP_BYTES);
+        assert!(!g.keeps_weights());
     }
 }

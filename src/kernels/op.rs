@@ -35,6 +35,12 @@ pub trait CpuOp<const N: usize>: Copy + Send + Sync + Debug + 'static {
     /// Writes the output into `out` (zeroed, of [`output_shape`](Self::output_shape)'s size).
     fn forward(&self, inputs: [&[f32]; N], shapes: &[Shape; N], out: &mut [f32]) -> Self::Saved;
 
+    /// The forward pass where nothing is differentiated (evaluation): [`forward`](Self::forward)
+    /// with what it keeps dropped, unless the op overrides it to skip keeping it.
+    fn forward_only(&self, inputs: [&[f32]; N], shapes: &[Shape; N], out: &mut [f32]) {
+        self.forward(inputs, shapes, out);
+    }
+
     /// Each input's gradient (its input's size), given the output's gradient `grad` and what
     /// the forward pass kept. The op allocates them itself (see [`zeroed`]), so that it can
     /// zero a large one just before it writes it, not before a pass that reads other data:
@@ -64,12 +70,15 @@ pub fn zeroed_part(gradient: &mut Vec<f32>, r: usize, n: usize, repeats: usize) 
     &mut gradient[r * n..(r + 1) * n]
 }
 
-/// Runs `op` on a CPU backend's tensors.
+/// Runs `op` on a CPU backend's tensors, where nothing is differentiated.
 pub fn forward_on<B: Backend, K: CpuOp<N>, const N: usize>(
     op: K,
     inputs: [FloatTensor<B>; N],
 ) -> FloatTensor<B> {
-    forward_kept::<B, K, N>(op, inputs).0
+    run::<B, K, N, ()>(op, inputs, |inputs, shapes, out| {
+        op.forward_only(inputs, shapes, out)
+    })
+    .0
 }
 
 /// [`forward_on`], with what the forward pass keeps for the backward one.
@@ -77,6 +86,17 @@ fn forward_kept<B: Backend, K: CpuOp<N>, const N: usize>(
     op: K,
     inputs: [FloatTensor<B>; N],
 ) -> (FloatTensor<B>, K::Saved) {
+    run::<B, K, N, _>(op, inputs, |inputs, shapes, out| {
+        op.forward(inputs, shapes, out)
+    })
+}
+
+/// `op`'s output from `inputs`, written by `pass`, with what `pass` returns.
+fn run<B: Backend, K: CpuOp<N>, const N: usize, R>(
+    op: K,
+    inputs: [FloatTensor<B>; N],
+    pass: impl FnOnce([&[f32]; N], &[Shape; N], &mut [f32]) -> R,
+) -> (FloatTensor<B>, R) {
     let shapes = inputs.each_ref().map(|t| t.shape());
     let shape = op.output_shape(&shapes);
     let device = inputs[0].device();
@@ -84,10 +104,10 @@ fn forward_kept<B: Backend, K: CpuOp<N>, const N: usize>(
     // A zeroed `Vec` comes from the allocator's zeroed pages (`TensorData::zeros` pushed its
     // zeros one at a time: 3% of an E2 step in perf).
     let mut out = vec![0.0f32; shape.num_elements()];
-    let saved = op.forward(floats.each_ref().map(Floats::as_slice), &shapes, &mut out);
+    let kept = pass(floats.each_ref().map(Floats::as_slice), &shapes, &mut out);
     (
         B::float_from_data(TensorData::new(out, shape), &device),
-        saved,
+        kept,
     )
 }
 
