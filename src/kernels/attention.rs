@@ -352,21 +352,20 @@ simd_fn! {
 
 #[inline(always)]
 fn softmax_rows_portable(x: &mut [f32], row: usize) {
+    // Each row shifted by its maximum, then the exponentials of the whole block in one loop
+    // (independent of each other: one row's would leave the vector units waiting on the
+    // polynomial's chain at each row's end), then each row's sum in the lanes' fixed order.
     for x in x.chunks_exact_mut(row) {
         let max = lanes_reduce(x, f32::NEG_INFINITY, |m, v| m.max(v), f32::max);
-        let mut sums = [0.0f32; LANES];
-        let mut chunks = x.chunks_exact_mut(LANES);
-        for chunk in &mut chunks {
-            for (sum, v) in sums.iter_mut().zip(chunk.iter_mut()) {
-                *v = exp(*v - max);
-                *sum += *v;
-            }
+        for v in x.iter_mut() {
+            *v -= max;
         }
-        for (sum, v) in sums.iter_mut().zip(chunks.into_remainder()) {
-            *v = exp(*v - max);
-            *sum += *v;
-        }
-        let inv = 1.0 / tree_sum(sums);
+    }
+    for v in x.iter_mut() {
+        *v = exp(*v);
+    }
+    for x in x.chunks_exact_mut(row) {
+        let inv = 1.0 / lanes_reduce(x, 0.0, |sum, v| sum + v, |a, b| a + b);
         for v in x.iter_mut() {
             *v *= inv;
         }
