@@ -6,10 +6,11 @@
 //! `[B, 8, 80, 80]` scores, weights and half a dozen gradients of that size, each a pass
 //! through memory into a fresh buffer, and the softmax ran one scalar `expf` per element.
 //! Here each (review, head) is worked in a 25 KB scratch that stays in the L1 cache: two small
-//! matrix products forward, and four backward, from the weights the forward pass kept (a
-//! training batch's take a few MB; reading them back beats recomputing them, a product and a
-//! softmax per head) or, past [`KEEP_BYTES`], recomputed. The exponential is a vectorisable polynomial ([`exp`]), and every sum
-//! runs in a fixed order, so the results do not depend on the thread or the SIMD width.
+//! matrix products forward, and four backward. A training batch's weights are kept from the
+//! forward pass for the backward one (E2's take 6.5 MB; reading them back beats recomputing
+//! them, a product and a softmax per head); past [`KEEP_BYTES`] they are recomputed. The
+//! exponential is a vectorisable polynomial ([`exp`]), and every sum runs in a fixed order, so
+//! the results do not depend on the thread or the SIMD width.
 //!
 //! The GPU keeps burn's composed ops ([`composed_attention`], the reference, and also the CPU's
 //! path where scores are masked); the unit tests here and the ndarray/wgpu agreement test
