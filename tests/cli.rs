@@ -534,3 +534,95 @@ fn bench_against_another_build_compares_case_by_case() {
         .code(2)
         .stderr(predicate::str::contains("--rounds 1: at least 2 rounds"));
 }
+
+/// `attnx bench --attention` times the self-attention kernel on a config's batch shape both
+/// ways a training step can run it (keeping the weights, recomputing them) and compares them;
+/// `--against` compares two builds on it. A config it cannot time, or `--rounds` without a
+/// mode that has rounds, is one line, exit 2.
+#[test]
+fn bench_attention_times_the_kernel_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "small.json",
+        r#"{"task": {"kind": "imdb", "maxlen": 12, "batch_size": 3},
+            "model": {"kind": "self_attention", "embed": 8, "heads": 2, "head_dim": 4}}"#,
+    );
+    let case = ["bench", "--attention", "small.json", "--steps", "2"];
+    let out = attnx(dir.path())
+        .args(case)
+        .args(["--rounds", "2"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("small.json") || l.starts_with("small "))
+        .unwrap_or_else(|| panic!("no row for the config:\n{out}"));
+    assert!(
+        row.contains("3 x 12, 2 x 4") && row.contains("yes"),
+        "{row}"
+    );
+    // Two rounds cannot decide (the smallest two-sided p of two pairs is 0.5).
+    assert!(row.ends_with("no difference detected"), "{row}");
+    assert!(
+        out.lines().any(|l| l.starts_with("peak after the cases: ")),
+        "no second peak:\n{out}"
+    );
+
+    let other = dir.path().join("other-attnx");
+    fs::copy(assert_cmd::cargo::cargo_bin("attnx"), &other).unwrap();
+    let out = attnx(dir.path())
+        .args(case)
+        .args(["--rounds", "2", "--against"])
+        .arg(&other)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    // One comparison row per timed column: the step both ways and the evaluation batch.
+    let compared: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("small.json") && l.contains(" to "))
+        .collect();
+    assert_eq!(compared.len(), 3, "{out}");
+    assert!(compared[1].contains(" ms/step recomputing "), "{out}");
+    assert!(compared[2].contains(" ms/eval batch "), "{out}");
+
+    write(
+        dir.path(),
+        "lstm.json",
+        r#"{"task": {"kind": "imdb"}, "model": {"kind": "lstm", "pooling": "last"}}"#,
+    );
+    attnx(dir.path())
+        .args(["bench", "--attention", "lstm.json"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "lstm.json: not a self-attention classifier",
+        ));
+    write(
+        dir.path(),
+        "masked.json",
+        r#"{"task": {"kind": "imdb"}, "model": {"kind": "self_attention", "mask_padding": true}}"#,
+    );
+    attnx(dir.path())
+        .args(["bench", "--attention", "masked.json"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "masked.json: its scores are masked",
+        ));
+    attnx(dir.path())
+        .args(["bench", "--models", "small.json", "--rounds", "3"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--rounds counts the rounds of --against or --attention",
+        ));
+}

@@ -30,7 +30,7 @@ use super::{CpuOps, on_cpu};
 
 /// The most memory a training step's attention weights may take to be kept for the backward
 /// pass (E2's take 6.5 MB); beyond it they are recomputed.
-const KEEP_BYTES: usize = 64 << 20;
+pub const KEEP_BYTES: usize = 64 << 20;
 
 /// The sizes of one call: `batch` reviews of `time` tokens, `heads` heads of `head_dim`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -64,7 +64,7 @@ impl Geometry {
     /// Whether the forward pass keeps the weights for the backward one: reading them back is
     /// cheaper than recomputing them (a product and a softmax per head), up to a size where the
     /// memory matters more.
-    fn keeps_weights(&self) -> bool {
+    pub fn keeps_weights(&self) -> bool {
         self.weights() * size_of::<f32>() <= KEEP_BYTES
     }
 }
@@ -121,8 +121,9 @@ pub fn composed_attention(
 }
 
 impl CpuOp<1> for AttentionHeads {
-    /// The attention weights `[B, H, T, T]`, kept where they take at most [`KEEP_BYTES`].
-    type Saved = Option<Vec<f32>>;
+    /// Each review's attention weights `[H, T, T]`, kept where a batch's take at most
+    /// [`KEEP_BYTES`].
+    type Saved = Option<Vec<Vec<f32>>>;
 
     fn output_shape(&self, [qkv]: &[Shape; 1]) -> Shape {
         let g = self.checked(qkv);
@@ -131,13 +132,11 @@ impl CpuOp<1> for AttentionHeads {
 
     fn forward(&self, [qkv]: [&[f32]; 1], [shape]: &[Shape; 1], out: &mut [f32]) -> Self::Saved {
         let g = self.checked(shape);
-        let mut weights = g.keeps_weights().then(|| vec![0.0f32; g.weights()]);
-        forward(qkv, g, out, weights.as_deref_mut());
-        weights
+        forward(qkv, g, out, g.keeps_weights())
     }
 
     fn forward_only(&self, [qkv]: [&[f32]; 1], [shape]: &[Shape; 1], out: &mut [f32]) {
-        forward(qkv, self.checked(shape), out, None);
+        forward(qkv, self.checked(shape), out, false);
     }
 
     fn backward(
@@ -177,33 +176,36 @@ impl AttentionHeads {
     }
 }
 
-/// The forward pass on slices: `out` `[B*T, H*dh]` from `qkv` `[B*T, 3*H*dh]`, and the
-/// attention weights `[B, H, T, T]` written to `kept` where given.
-pub fn forward(qkv: &[f32], g: Geometry, out: &mut [f32], kept: Option<&mut [f32]>) {
+/// The forward pass on slices: `out` `[B*T, H*dh]` from `qkv` `[B*T, 3*H*dh]`, and, where
+/// `keep`, each review's attention weights `[H, T, T]`. (A review's own buffer, zeroed by the
+/// thread that fills it just before it does: one buffer for the batch would be zeroed by the
+/// calling thread alone, 6.5 MB for E2, while the other cores wait.)
+pub fn forward(qkv: &[f32], g: Geometry, out: &mut [f32], keep: bool) -> Option<Vec<Vec<f32>>> {
     let (t, w, r) = (g.time, g.width(), g.packed());
     assert_eq!(qkv.len(), g.batch * t * r);
     assert_eq!(out.len(), g.batch * t * w);
     let reviews = out.par_chunks_mut(t * w).zip(qkv.par_chunks(t * r));
-    match kept {
-        Some(kept) => {
-            assert_eq!(kept.len(), g.weights());
-            reviews
-                .zip(kept.par_chunks_mut(g.heads * t * t))
-                .for_each(|((out, qkv), kept)| {
-                    for (h, weights) in kept.chunks_exact_mut(t * t).enumerate() {
-                        head_forward(qkv, g, h, weights, out);
-                    }
-                })
-        }
-        None => reviews.for_each_init(
-            || vec![0.0f32; t * t],
-            |weights, (out, qkv)| {
-                for h in 0..g.heads {
+    if keep {
+        let kept = reviews
+            .map(|(out, qkv)| {
+                let mut kept = vec![0.0f32; g.heads * t * t];
+                for (h, weights) in kept.chunks_exact_mut(t * t).enumerate() {
                     head_forward(qkv, g, h, weights, out);
                 }
-            },
-        ),
+                kept
+            })
+            .collect();
+        return Some(kept);
     }
+    reviews.for_each_init(
+        || vec![0.0f32; t * t],
+        |weights, (out, qkv)| {
+            for h in 0..g.heads {
+                head_forward(qkv, g, h, weights, out);
+            }
+        },
+    );
+    None
 }
 
 /// Head `h` of one review: its weights into `weights` `[T, T]` and `out_h = P V` into its
@@ -226,7 +228,13 @@ fn head_forward(qkv: &[f32], g: Geometry, h: usize, weights: &mut [f32], out: &m
 /// The backward pass on slices: `dqkv` `[B*T, 3*H*dh]` from `qkv` and the output's gradient
 /// `grad` `[B*T, H*dh]`, with the forward pass's weights where it kept them (recomputed
 /// otherwise: the same bits).
-pub fn backward(qkv: &[f32], grad: &[f32], g: Geometry, kept: Option<&[f32]>, dqkv: &mut [f32]) {
+pub fn backward(
+    qkv: &[f32],
+    grad: &[f32],
+    g: Geometry,
+    kept: Option<&[Vec<f32>]>,
+    dqkv: &mut [f32],
+) {
     let (t, w, r) = (g.time, g.width(), g.packed());
     assert_eq!(qkv.len(), g.batch * t * r);
     assert_eq!(grad.len(), g.batch * t * w);
@@ -237,8 +245,8 @@ pub fn backward(qkv: &[f32], grad: &[f32], g: Geometry, kept: Option<&[f32]>, dq
         .zip(grad.par_chunks(t * w));
     match kept {
         Some(kept) => {
-            assert_eq!(kept.len(), g.weights());
-            reviews.zip(kept.par_chunks(g.heads * t * t)).for_each_init(
+            assert!(kept.len() == g.batch && kept.iter().all(|k| k.len() == g.heads * t * t));
+            reviews.zip(kept.par_iter()).for_each_init(
                 || vec![0.0f32; t * t],
                 |scores_grad, (((dqkv, qkv), grad), kept)| {
                     for (h, weights) in kept.chunks_exact(t * t).enumerate() {
@@ -476,7 +484,7 @@ mod tests {
             pool.install(|| {
                 let mut out = vec![0.0; g.batch * g.time * g.width()];
                 let mut dqkv = vec![0.0; qkv.len()];
-                forward(&qkv, g, &mut out, None);
+                forward(&qkv, g, &mut out, false);
                 backward(&qkv, &grad, g, None, &mut dqkv);
                 (out, dqkv)
             })
@@ -497,14 +505,14 @@ mod tests {
             let grad = spread(g.batch * g.time * g.width(), 13, 0.1);
             let heads = g.batch * g.time * g.width();
             let (mut out, mut out_kept) = (vec![0.0; heads], vec![0.0; heads]);
-            let mut weights = vec![f32::NAN; g.weights()];
-            forward(&qkv, g, &mut out, None);
-            forward(&qkv, g, &mut out_kept, Some(&mut weights));
+            assert!(forward(&qkv, g, &mut out, false).is_none());
+            let kept = forward(&qkv, g, &mut out_kept, true).expect("kept");
             assert_same_bits(&out_kept, &out, "heads");
             let (mut dqkv, mut dqkv_kept) = (vec![0.0; qkv.len()], vec![0.0; qkv.len()]);
             backward(&qkv, &grad, g, None, &mut dqkv);
-            backward(&qkv, &grad, g, Some(&weights), &mut dqkv_kept);
+            backward(&qkv, &grad, g, Some(&kept), &mut dqkv_kept);
             assert_same_bits(&dqkv_kept, &dqkv, "gradient");
+            let weights = kept.concat();
 
             let device = Device::default();
             let tensor = Tensor::<2>::from_data(

@@ -13,10 +13,9 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Peak, Results, peak};
+use super::{Peak, Results, compared, peak};
 use crate::error::InputError;
-use crate::report::format_p;
-use crate::stats::{SignedRank, median, ratio};
+use crate::stats::median;
 
 /// The rounds below which Wilcoxon's test cannot reach 5% (six pairs all one way: p = 0.031).
 pub const LEAST_DECISIVE_ROUNDS: usize = 6;
@@ -48,14 +47,17 @@ impl Round {
     }
 }
 
-/// The columns compared: an IMDB table's epoch times, an echo table's step time.
+/// The columns compared: an IMDB table's epoch times, the attention kernel's times, an echo
+/// table's step time.
 fn timed_columns(header: &[&str]) -> Vec<String> {
-    let imdb = ["s/train epoch", "s/test pass", "s/epoch"];
-    if header.contains(&"s/epoch") {
-        imdb.iter().map(|c| c.to_string()).collect()
+    let columns: &[&str] = if header.contains(&"s/epoch") {
+        &["s/train epoch", "s/test pass", "s/epoch"]
+    } else if header.contains(&"ms/step recomputing") {
+        &["ms/step", "ms/step recomputing", "ms/eval batch"]
     } else {
-        vec!["ms/step".to_string()]
-    }
+        &["ms/step"]
+    };
+    columns.iter().map(|c| c.to_string()).collect()
 }
 
 /// "X GFLOP/s on one core, Y GFLOP/s on N cores" in `line`.
@@ -340,30 +342,17 @@ fn print_comparison(timed: &[Timed]) {
         other,
     } in timed
     {
-        let differences: Vec<f64> = other.iter().zip(this).map(|(b, a)| b - a).collect();
-        let test = SignedRank::test(&differences);
-        let (r, ci) = ratio(this, other).unwrap_or((f64::NAN, None));
-        let verdict = match test {
-            Some(t) if t.p < crate::stats::ALPHA && r > 1.0 => {
-                format!("this is faster ({r:.2}x)")
-            }
-            Some(t) if t.p < crate::stats::ALPHA && r < 1.0 => {
-                format!("this is slower ({:.2}x)", 1.0 / r)
-            }
-            _ => "no difference detected".into(),
-        };
-        table.rows.push(vec![
-            case.clone(),
-            column.clone(),
-            format!("{:.3}", median(this).unwrap_or(f64::NAN)),
-            format!("{:.3}", median(other).unwrap_or(f64::NAN)),
-            match ci {
-                Some((lo, hi)) => format!("{r:.3} ({lo:.3} to {hi:.3})"),
-                None => format!("{r:.3}"),
-            },
-            test.map_or("-".into(), |t| format!("{}, n = {}", format_p(t.p), t.n)),
-            verdict,
-        ]);
+        table.rows.push(
+            [
+                case.clone(),
+                column.clone(),
+                format!("{:.3}", median(this).unwrap_or(f64::NAN)),
+                format!("{:.3}", median(other).unwrap_or(f64::NAN)),
+            ]
+            .into_iter()
+            .chain(compared(this, other, "this"))
+            .collect(),
+        );
     }
     table.print(
         "other/this: how many times as long the other build took, the geometric mean of the \

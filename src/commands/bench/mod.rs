@@ -2,6 +2,7 @@
 //! The echo models (E1, batch 1) by default; the IMDB configs (E2/E3/E4) with `--imdb`.
 
 mod against;
+mod attention;
 mod echo;
 mod imdb;
 mod load;
@@ -13,6 +14,9 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::config::Backend;
+use crate::error::InputError;
+use crate::report::format_p;
+use crate::stats::{SignedRank, ratio};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -49,9 +53,16 @@ pub struct BenchArgs {
     /// signed-rank test, and each run's peak before and after.
     #[arg(long, value_name = "OTHER_ATTNX")]
     pub against: Option<PathBuf>,
-    /// Rounds of `--against` (each runs both binaries once; 6 or more can reach 5%).
-    #[arg(long, default_value_t = against::LEAST_DECISIVE_ROUNDS, requires = "against")]
-    pub rounds: usize,
+    /// Time the self-attention kernel alone on these configs' batch shapes (names in configs/
+    /// or paths; without a value: imdb_pe, imdb_single): a training batch's attention keeping
+    /// the weights for the backward pass against recomputing them, in alternating rounds, and
+    /// the forward pass alone. `--steps` counts batches per round.
+    #[arg(long, value_delimiter = ',', num_args = 0.., value_name = "CONFIG", conflicts_with_all = ["imdb", "load"])]
+    pub attention: Option<Vec<String>>,
+    /// Rounds of `--against` (each runs both binaries once) or of `--attention`; 6 or more can
+    /// reach 5% [default: 6].
+    #[arg(long)]
+    pub rounds: Option<usize>,
 }
 
 /// The measured rows, printed as they come (stderr) and as one table at the end, with a note
@@ -90,13 +101,57 @@ pub struct Peak {
     pub cores: usize,
 }
 
+/// How `this` compares with `other`, times of the same rounds (`this_name` names `this` in
+/// the verdict): the other's time over this one's, the geometric mean of the rounds' ratios
+/// with its 95% interval; Wilcoxon's signed-rank test of the paired differences; the verdict.
+fn compared(this: &[f64], other: &[f64], this_name: &str) -> [String; 3] {
+    let differences: Vec<f64> = other.iter().zip(this).map(|(b, a)| b - a).collect();
+    let test = SignedRank::test(&differences);
+    let (r, ci) = ratio(this, other).unwrap_or((f64::NAN, None));
+    let verdict = match test {
+        Some(t) if t.p < crate::stats::ALPHA && r > 1.0 => {
+            format!("{this_name} is faster ({r:.2}x)")
+        }
+        Some(t) if t.p < crate::stats::ALPHA && r < 1.0 => {
+            format!("{this_name} is slower ({:.2}x)", 1.0 / r)
+        }
+        _ => "no difference detected".into(),
+    };
+    [
+        match ci {
+            Some((lo, hi)) => format!("{r:.3} ({lo:.3} to {hi:.3})"),
+            None => format!("{r:.3}"),
+        },
+        test.map_or("-".into(), |t| format!("{}, n = {}", format_p(t.p), t.n)),
+        verdict,
+    ]
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
     if let Some(configs) = &args.load {
         return load::run(configs, args.data.as_deref());
     }
+    let rounds = args.rounds.unwrap_or(against::LEAST_DECISIVE_ROUNDS);
     if let Some(other) = &args.against {
-        return against::run(other, args.rounds);
+        return against::run(other, rounds);
     }
+    if args.rounds.is_some() && args.attention.is_none() {
+        return Err(
+            InputError("--rounds counts the rounds of --against or --attention".into()).into(),
+        );
+    }
+    let attention = match &args.attention {
+        Some(configs) => {
+            if args.steps < 1 || rounds < 2 {
+                return Err(InputError(
+                    "--attention needs --steps of at least 1 and --rounds of at least 2".into(),
+                )
+                .into());
+            }
+            Some(attention::geometries(configs)?)
+        }
+        None => None,
+    };
     let cores = super::default_jobs();
     eprintln!(
         "measuring the peak: a {0}x{0} f32 matrix product through gemm",
@@ -111,9 +166,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         crate::machine::simd_level()
     );
     println!("peak kernels: {}", peak::kernels());
-    match &args.imdb {
-        Some(configs) => imdb::run(args, configs, &before)?,
-        None => echo::run(args, &before)?,
+    match (attention, &args.imdb) {
+        (Some(geometries), _) => attention::run(geometries, args.steps, rounds)?,
+        (None, Some(configs)) => imdb::run(args, configs, &before)?,
+        (None, None) => echo::run(args, &before)?,
     }
     // A host shared with other work runs everything slower while it is busy, the peak too:
     // measured again, it tells whether the cases ran on the machine the first one measured.
