@@ -599,30 +599,48 @@ fn bench_attention_times_the_kernel_both_ways() {
         "lstm.json",
         r#"{"task": {"kind": "imdb"}, "model": {"kind": "lstm", "pooling": "last"}}"#,
     );
-    attnx(dir.path())
-        .args(["bench", "--attention", "lstm.json"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "lstm.json: not a self-attention classifier",
-        ));
     write(
         dir.path(),
         "masked.json",
         r#"{"task": {"kind": "imdb"}, "model": {"kind": "self_attention", "mask_padding": true}}"#,
     );
-    attnx(dir.path())
-        .args(["bench", "--attention", "masked.json"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
+    let refused: [(&[&str], &str); 6] = [
+        (
+            &["--attention", "lstm.json"],
+            "lstm.json: not a self-attention classifier",
+        ),
+        (
+            &["--attention", "masked.json"],
             "masked.json: its scores are masked",
-        ));
-    attnx(dir.path())
-        .args(["bench", "--models", "small.json", "--rounds", "3"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
+        ),
+        (
+            &["--attention", "small.json", "--steps", "0"],
+            "--steps 0: --attention times at least one batch",
+        ),
+        (
+            &["--attention", "small.json", "--rounds", "1"],
+            "--rounds 1: at least 2 rounds are needed",
+        ),
+        (
+            &["--models", "small.json", "--rounds", "3"],
             "--rounds counts the rounds of --against or --attention",
-        ));
+        ),
+        (
+            &["--load", "small.json", "--rounds", "3"],
+            "--rounds counts the rounds of --against or --attention",
+        ),
+    ];
+    for (arguments, message) in refused {
+        let out = attnx(dir.path())
+            .arg("bench")
+            .args(arguments)
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        // Refused before the peak is measured: the error is all it prints.
+        assert_eq!(stderr.lines().count(), 1, "{arguments:?}: {stderr}");
+        assert!(stderr.contains(message), "{arguments:?}: {stderr}");
+    }
 }

@@ -202,6 +202,11 @@ pub struct SelfAttentionModel {
 }
 
 impl SelfAttentionModel {
+    /// What multiplies `Q K^T`: `scale`, by default `1 / sqrt(head_dim)`.
+    pub fn scale_or_default(&self) -> f64 {
+        self.scale.unwrap_or(1.0 / (self.head_dim as f64).sqrt())
+    }
+
     /// Whether some scores are masked (padding, a window): then the attention is composed from
     /// burn's ops on every backend, not run as attnx's fused CPU kernel.
     pub fn masks_scores(&self) -> bool {

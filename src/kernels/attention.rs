@@ -5,12 +5,13 @@
 //! Composed from burn's tensor ops, an E2 step (8 heads of 16 over 80 tokens) materialised
 //! `[B, 8, 80, 80]` scores, weights and half a dozen gradients of that size, each a pass
 //! through memory into a fresh buffer, and the softmax ran one scalar `expf` per element.
-//! Here each (review, head) is worked in a 25 KB scratch that stays in the L1 cache: two small
-//! matrix products forward, and four backward. A training batch's weights are kept from the
-//! forward pass for the backward one (E2's take 6.5 MB; reading them back beats recomputing
-//! them, a product and a softmax per head); past [`KEEP_BYTES`] they are recomputed. The
-//! exponential is a vectorisable polynomial ([`exp`]), and every sum runs in a fixed order, so
-//! the results do not depend on the thread or the SIMD width.
+//! Here each (review, head) is worked in 25 KB (its weights and their gradient) that stay in
+//! the L1 cache: two small matrix products forward, and four backward from the weights the
+//! forward pass kept, each review's in a buffer of its own (reading them back beats
+//! recomputing them, a product and a softmax per head; [`KEEP_BYTES`] says how much a call
+//! may keep), or five where it recomputes them. The exponential is a vectorisable polynomial
+//! ([`exp`]), and every sum runs in a fixed order, so the results do not depend on the thread
+//! or the SIMD width.
 //!
 //! The GPU keeps burn's composed ops ([`composed_attention`], the reference, and also the CPU's
 //! path where scores are masked); the unit tests here and the ndarray/wgpu agreement test
@@ -28,8 +29,9 @@ use super::simd::{LANES, lanes_reduce, simd_fn, tree_sum};
 use super::softmax::softmax_fused;
 use super::{CpuOps, on_cpu};
 
-/// The most memory a training step's attention weights may take to be kept for the backward
-/// pass (E2's take 6.5 MB); beyond it they are recomputed.
+/// The most memory one call's attention weights may take to be kept for the backward pass;
+/// beyond it they are recomputed. A training step calls the kernel once per layer and half
+/// batch (`train::imdb::step`): E2's calls keep 3.3 MB each.
 pub const KEEP_BYTES: usize = 64 << 20;
 
 /// The sizes of one call: `batch` reviews of `time` tokens, `heads` heads of `head_dim`.
@@ -62,8 +64,8 @@ impl Geometry {
     }
 
     /// Whether the forward pass keeps the weights for the backward one: reading them back is
-    /// cheaper than recomputing them (a product and a softmax per head), up to a size where the
-    /// memory matters more.
+    /// cheaper than recomputing them (a product and a softmax per head; `attnx bench
+    /// --attention` compares the two), up to a size where the memory matters more.
     pub fn keeps_weights(&self) -> bool {
         self.weights() * size_of::<f32>() <= KEEP_BYTES
     }
@@ -245,7 +247,10 @@ pub fn backward(
         .zip(grad.par_chunks(t * w));
     match kept {
         Some(kept) => {
-            assert!(kept.len() == g.batch && kept.iter().all(|k| k.len() == g.heads * t * t));
+            assert!(
+                kept.len() == g.batch && kept.iter().all(|k| k.len() == g.heads * t * t),
+                "kept weights of another geometry than {g:?}"
+            );
             reviews.zip(kept.par_iter()).for_each_init(
                 || vec![0.0f32; t * t],
                 |scores_grad, (((dqkv, qkv), grad), kept)| {
@@ -361,6 +366,7 @@ simd_fn! {
 
 #[inline(always)]
 fn softmax_rows_portable(x: &mut [f32], row: usize) {
+    debug_assert_eq!(x.len() % row, 0, "whole rows");
     // Each row shifted by its maximum, then the exponentials of the whole block in one loop
     // (independent of each other: one row's would leave the vector units waiting on the
     // polynomial's chain at each row's end), then each row's sum in the lanes' fixed order.
@@ -409,6 +415,9 @@ mod tests {
         assert_same_bits, check_against_reference, spread, spread_tensor,
     };
     use crate::machine::SimdLevel;
+
+    /// A score far below the others: the models' mask value (`self_attention::MASKED`).
+    const MASKED_SCORE: f32 = -1e9;
 
     const E2_LIKE: Geometry = Geometry {
         batch: 3,
@@ -530,15 +539,75 @@ mod tests {
         }
     }
 
-    /// Past the memory limit the weights are recomputed, not kept.
+    /// The op keeps a call's weights up to [`KEEP_BYTES`] and not one review past it.
     #[test]
-    fn large_weights_are_not_kept() {
-        let g = Geometry {
-            batch: 64,
-            time: 512,
+    fn weights_are_kept_up_to_the_limit() {
+        // 1024 reviews of 64 tokens, 4 heads: exactly 64 MiB of weights.
+        let at_limit = Geometry {
+            batch: 1024,
+            time: 64,
+            heads: 4,
+            head_dim: 1,
             ..E2_LIKE
         };
-        assert!(g.weights() * size_of::<f32>() > KEEP_BYTES);
-        assert!(!g.keeps_weights());
+        assert_eq!(at_limit.weights() * size_of::<f32>(), KEEP_BYTES);
+        for (g, kept) in [
+            (at_limit, true),
+            (
+                Geometry {
+                    batch: 1025,
+                    ..at_limit
+                },
+                false,
+            ),
+        ] {
+            let shape = Shape::new([g.batch * g.time, g.packed()]);
+            let qkv = spread(shape.num_elements(), 7919, 0.03);
+            let mut out = vec![0.0; g.batch * g.time * g.width()];
+            let op = AttentionHeads { geometry: g };
+            let saved = op.forward([&qkv], &[shape], &mut out);
+            assert_eq!(saved.is_some(), kept, "{} reviews", g.batch);
+        }
+    }
+
+    /// 0.12.0's softmax, a row at a time: what [`softmax_rows_portable`] must give bit for bit
+    /// (records are reproduced across versions).
+    fn softmax_a_row_at_a_time(x: &mut [f32], row: usize) {
+        for x in x.chunks_exact_mut(row) {
+            let max = lanes_reduce(x, f32::NEG_INFINITY, |m, v| m.max(v), f32::max);
+            let mut sums = [0.0f32; LANES];
+            let mut chunks = x.chunks_exact_mut(LANES);
+            for chunk in &mut chunks {
+                for (sum, v) in sums.iter_mut().zip(chunk.iter_mut()) {
+                    *v = exp(*v - max);
+                    *sum += *v;
+                }
+            }
+            for (sum, v) in sums.iter_mut().zip(chunks.into_remainder()) {
+                *v = exp(*v - max);
+                *sum += *v;
+            }
+            let inv = 1.0 / tree_sum(sums);
+            for v in x.iter_mut() {
+                *v *= inv;
+            }
+        }
+    }
+
+    /// The block softmax gives the row-at-a-time one's bits: rows shorter and longer than the
+    /// lanes, of whole lanes and not, peaked and masked scores.
+    #[test]
+    fn the_softmax_keeps_0_12_0s_bits() {
+        for (row, scale) in [1, 5, 17, 64, 80, 83]
+            .into_iter()
+            .flat_map(|r| [(r, 0.03), (r, 3.0)])
+        {
+            let mut x = spread(7 * row, 7919, scale);
+            x[row / 2] = MASKED_SCORE;
+            let mut reference = x.clone();
+            softmax_a_row_at_a_time(&mut reference, row);
+            softmax_rows_portable(&mut x, row);
+            assert_same_bits(&x, &reference, &format!("rows of {row}, scale {scale}"));
+        }
     }
 }

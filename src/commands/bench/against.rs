@@ -187,16 +187,10 @@ fn describe(binary: &Path) -> String {
         )
 }
 
-/// `attnx bench --against OTHER --rounds N`.
+/// `attnx bench --against OTHER --rounds N` (at least 2 rounds, checked by the caller).
 pub fn run(other: &Path, rounds: usize) -> Result<()> {
     if !other.is_file() {
         return Err(InputError(format!("--against {}: no such file", other.display())).into());
-    }
-    if rounds < 2 {
-        return Err(InputError(format!(
-            "--rounds {rounds}: at least 2 rounds are needed for an interval"
-        ))
-        .into());
     }
     let this: PathBuf = std::env::current_exe().context("cannot find this binary")?;
     let arguments = case_arguments();
@@ -211,12 +205,7 @@ pub fn run(other: &Path, rounds: usize) -> Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    if rounds < LEAST_DECISIVE_ROUNDS {
-        eprintln!(
-            "warning: with {rounds} rounds Wilcoxon's test cannot reach 5%; \
-             {LEAST_DECISIVE_ROUNDS} rounds can"
-        );
-    }
+    super::warn_if_undecidable(rounds);
     // (this, other) per round.
     let mut runs: Vec<Round> = Vec::new();
     for round in 1..=rounds {

@@ -53,14 +53,15 @@ pub struct BenchArgs {
     /// signed-rank test, and each run's peak before and after.
     #[arg(long, value_name = "OTHER_ATTNX")]
     pub against: Option<PathBuf>,
-    /// Time the self-attention kernel alone on these configs' batch shapes (names in configs/
-    /// or paths; without a value: imdb_pe, imdb_single): a training batch's attention keeping
-    /// the weights for the backward pass against recomputing them, in alternating rounds, and
-    /// the forward pass alone. `--steps` counts batches per round.
+    /// Time the self-attention kernel alone, called as these configs' training steps call it
+    /// (names in configs/ or paths; without a value: imdb_pe, imdb_single): a batch's attention
+    /// keeping the weights for the backward pass against recomputing them, in alternating
+    /// rounds, and the forward pass alone. `--steps` counts batches per way and round.
     #[arg(long, value_delimiter = ',', num_args = 0.., value_name = "CONFIG", conflicts_with_all = ["imdb", "load"])]
     pub attention: Option<Vec<String>>,
     /// Rounds of `--against` (each runs both binaries once) or of `--attention`; 6 or more can
-    /// reach 5% [default: 6].
+    /// reach 5% [default: 6]. With both, the rounds of `--against`; each build then times the
+    /// attention in 6 rounds of its own (the other build needs `--attention`: 0.12.1 or later).
     #[arg(long)]
     pub rounds: Option<usize>,
 }
@@ -127,31 +128,47 @@ fn compared(this: &[f64], other: &[f64], this_name: &str) -> [String; 3] {
     ]
 }
 
+/// Warns that `rounds` pairs are too few for Wilcoxon's test to reach 5%.
+fn warn_if_undecidable(rounds: usize) {
+    if rounds < against::LEAST_DECISIVE_ROUNDS {
+        eprintln!(
+            "warning: with {rounds} rounds Wilcoxon's test cannot reach 5%; {} rounds can",
+            against::LEAST_DECISIVE_ROUNDS
+        );
+    }
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
-    if let Some(configs) = &args.load {
-        return load::run(configs, args.data.as_deref());
-    }
-    let rounds = args.rounds.unwrap_or(against::LEAST_DECISIVE_ROUNDS);
-    if let Some(other) = &args.against {
-        return against::run(other, rounds);
-    }
-    if args.rounds.is_some() && args.attention.is_none() {
+    // Every option is checked before anything runs (with --against, before the other build
+    // is started).
+    if args.rounds.is_some() && args.against.is_none() && args.attention.is_none() {
         return Err(
             InputError("--rounds counts the rounds of --against or --attention".into()).into(),
         );
     }
+    let rounds = args.rounds.unwrap_or(against::LEAST_DECISIVE_ROUNDS);
+    if rounds < 2 {
+        return Err(InputError(format!(
+            "--rounds {rounds}: at least 2 rounds are needed for an interval"
+        ))
+        .into());
+    }
     let attention = match &args.attention {
-        Some(configs) => {
-            if args.steps < 1 || rounds < 2 {
-                return Err(InputError(
-                    "--attention needs --steps of at least 1 and --rounds of at least 2".into(),
-                )
-                .into());
-            }
-            Some(attention::geometries(configs)?)
+        Some(_) if args.steps == 0 => {
+            return Err(InputError(
+                "--steps 0: --attention times at least one batch per way and round".into(),
+            )
+            .into());
         }
+        Some(configs) => Some(attention::geometries(configs)?),
         None => None,
     };
+    if let Some(configs) = &args.load {
+        return load::run(configs, args.data.as_deref());
+    }
+    if let Some(other) = &args.against {
+        return against::run(other, rounds);
+    }
     let cores = super::default_jobs();
     eprintln!(
         "measuring the peak: a {0}x{0} f32 matrix product through gemm",
@@ -167,7 +184,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     );
     println!("peak kernels: {}", peak::kernels());
     match (attention, &args.imdb) {
-        (Some(geometries), _) => attention::run(geometries, args.steps, rounds)?,
+        (Some(geometries), _) => {
+            warn_if_undecidable(rounds);
+            attention::run(geometries, args.steps, rounds)?
+        }
         (None, Some(configs)) => imdb::run(args, configs, &before)?,
         (None, None) => echo::run(args, &before)?,
     }
