@@ -461,13 +461,27 @@ fn bench_times_echo_configs_against_the_peak() {
         "text.json",
         r#"{"task": {"kind": "imdb"}, "model": {"kind": "self_attention"}}"#,
     );
-    attnx(dir.path())
-        .args(["bench", "--models", "text.json", "--steps", "5"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
+    // A config of the wrong kind is refused before the peak is measured: the error is all
+    // that is printed.
+    for (arguments, message) in [
+        (
+            ["--models", "text.json"],
             "--models: text.json is not an echo config",
-        ));
+        ),
+        (["--imdb", "dot.json"], "dot.json: not a classifier"),
+    ] {
+        let out = attnx(dir.path())
+            .arg("bench")
+            .args(arguments)
+            .args(["--steps", "5"])
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{arguments:?}: {stderr}");
+        assert!(stderr.contains(message), "{arguments:?}: {stderr}");
+    }
 }
 
 /// `attnx bench --against OTHER` runs the same cases with both binaries in alternating rounds

@@ -46,6 +46,15 @@ fn time_training(study: &EchoStudy, stack: usize, device: &burn::tensor::Device)
     })
 }
 
+/// Checks every config `--models` names before anything is timed.
+pub fn check(args: &BenchArgs) -> Result<()> {
+    for model in &args.models {
+        echo_study(model, args.steps)?;
+    }
+    Ok(())
+}
+
+/// `attnx bench` on the echo models (their configs checked by [`check`]).
 pub fn run(args: &BenchArgs, peak: &Peak) -> Result<()> {
     let mut results = Results::new(&[
         "model",

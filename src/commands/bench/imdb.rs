@@ -30,7 +30,9 @@ struct Timing {
     cpu_seconds: Option<f64>,
 }
 
-pub fn run(args: &BenchArgs, names: &[String], peak: &Peak) -> Result<()> {
+/// The configs `--imdb` names (or the defaults) with their tasks, and the sizes, checked before
+/// anything is timed.
+pub fn configs(args: &BenchArgs, names: &[String]) -> Result<Vec<(ExperimentConfig, ImdbTask)>> {
     let names: Vec<String> = if names.is_empty() {
         DEFAULT_CONFIGS.iter().map(|s| s.to_string()).collect()
     } else {
@@ -51,6 +53,15 @@ pub fn run(args: &BenchArgs, names: &[String], peak: &Peak) -> Result<()> {
             }
         })
         .collect::<Result<Vec<_>, InputError>>()?;
+    Ok(configs)
+}
+
+/// `attnx bench --imdb` (the configs checked by [`configs`]).
+pub fn run(
+    args: &BenchArgs,
+    configs: Vec<(ExperimentConfig, ImdbTask)>,
+    peak: &Peak,
+) -> Result<()> {
     eprintln!(
         "timing {} training batches and {} test reviews per case, through attnx run's training loop",
         args.steps, args.test_reviews

@@ -128,6 +128,13 @@ fn compared(this: &[f64], other: &[f64], this_name: &str) -> [String; 3] {
     ]
 }
 
+/// What a bench run times, its configs checked before anything runs.
+enum Cases {
+    Attention(Vec<(String, crate::kernels::attention::Geometry)>),
+    Imdb(Vec<(crate::config::ExperimentConfig, crate::config::ImdbTask)>),
+    Echo,
+}
+
 /// Warns that `rounds` pairs are too few for Wilcoxon's test to reach 5%.
 fn warn_if_undecidable(rounds: usize) {
     if rounds < against::LEAST_DECISIVE_ROUNDS {
@@ -153,19 +160,23 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         ))
         .into());
     }
-    let attention = match &args.attention {
-        Some(_) if args.steps == 0 => {
+    if let Some(configs) = &args.load {
+        return load::run(configs, args.data.as_deref());
+    }
+    let cases = match (&args.attention, &args.imdb) {
+        (Some(_), _) if args.steps == 0 => {
             return Err(InputError(
                 "--steps 0: --attention times at least one batch per way and round".into(),
             )
             .into());
         }
-        Some(configs) => Some(attention::geometries(configs)?),
-        None => None,
+        (Some(configs), _) => Cases::Attention(attention::geometries(configs)?),
+        (None, Some(names)) => Cases::Imdb(imdb::configs(args, names)?),
+        (None, None) => {
+            echo::check(args)?;
+            Cases::Echo
+        }
     };
-    if let Some(configs) = &args.load {
-        return load::run(configs, args.data.as_deref());
-    }
     if let Some(other) = &args.against {
         return against::run(other, rounds);
     }
@@ -183,13 +194,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         crate::machine::simd_level()
     );
     println!("peak kernels: {}", peak::kernels());
-    match (attention, &args.imdb) {
-        (Some(geometries), _) => {
+    match cases {
+        Cases::Attention(geometries) => {
             warn_if_undecidable(rounds);
             attention::run(geometries, args.steps, rounds)?
         }
-        (None, Some(configs)) => imdb::run(args, configs, &before)?,
-        (None, None) => echo::run(args, &before)?,
+        Cases::Imdb(configs) => imdb::run(args, configs, &before)?,
+        Cases::Echo => echo::run(args, &before)?,
     }
     // A host shared with other work runs everything slower while it is busy, the peak too:
     // measured again, it tells whether the cases ran on the machine the first one measured.
