@@ -6,7 +6,7 @@ use std::fs;
 
 use predicates::prelude::*;
 
-use common::{attnx, records, walk, write};
+use common::{attnx, records, refused, walk, write};
 
 /// A short E1-style config: real models and sizes, few steps.
 fn tiny_config(name: &str, model: &str) -> String {
@@ -465,21 +465,15 @@ fn bench_times_echo_configs_against_the_peak() {
     // that is printed.
     for (arguments, message) in [
         (
-            ["--models", "text.json"],
+            ["bench", "--models", "text.json"],
             "--models: text.json is not an echo config",
         ),
-        (["--imdb", "dot.json"], "dot.json: not a classifier"),
+        (
+            ["bench", "--imdb", "dot.json"],
+            "dot.json: not a classifier",
+        ),
     ] {
-        let out = attnx(dir.path())
-            .arg("bench")
-            .args(arguments)
-            .args(["--steps", "5"])
-            .assert()
-            .code(2)
-            .get_output()
-            .clone();
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(stderr.lines().count(), 1, "{arguments:?}: {stderr}");
+        let stderr = refused(dir.path(), &arguments);
         assert!(stderr.contains(message), "{arguments:?}: {stderr}");
     }
 }
@@ -618,7 +612,7 @@ fn bench_attention_times_the_kernel_both_ways() {
         "masked.json",
         r#"{"task": {"kind": "imdb"}, "model": {"kind": "self_attention", "mask_padding": true}}"#,
     );
-    let refused: [(&[&str], &str); 6] = [
+    let uses: [(&[&str], &str); 6] = [
         (
             &["--attention", "lstm.json"],
             "lstm.json: not a self-attention classifier",
@@ -644,17 +638,9 @@ fn bench_attention_times_the_kernel_both_ways() {
             "--rounds counts the rounds of --against or --attention",
         ),
     ];
-    for (arguments, message) in refused {
-        let out = attnx(dir.path())
-            .arg("bench")
-            .args(arguments)
-            .assert()
-            .code(2)
-            .get_output()
-            .clone();
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        // Refused before the peak is measured: the error is all it prints.
-        assert_eq!(stderr.lines().count(), 1, "{arguments:?}: {stderr}");
+    // Refused before the peak is measured: the error is all it prints.
+    for (arguments, message) in uses {
+        let stderr = refused(dir.path(), &[&["bench"], arguments].concat());
         assert!(stderr.contains(message), "{arguments:?}: {stderr}");
     }
 }

@@ -17,6 +17,15 @@ pub fn attnx(dir: &Path) -> Command {
     cmd
 }
 
+/// The standard error of `attnx ARGS` in `dir`, which must exit with code 2 after one line (a
+/// refused input's error, and nothing before it).
+pub fn refused(dir: &Path, args: &[&str]) -> String {
+    let out = attnx(dir).args(args).assert().code(2).get_output().clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    stderr
+}
+
 /// The IMDB archive, found as the binary finds it (`$ATTNX_DATA`, the fetch cache) or beside
 /// the checkout; a test that needs it fails without it (such tests are `#[ignore = "needs the
 /// IMDB archive ..."]`: `cargo test --release -- --ignored` runs them, as CI does).
