@@ -64,14 +64,7 @@ fn bad_configs_fail_with_one_line_and_exit_2_writing_nothing() {
     ];
     for (file, text, expected) in cases {
         write(dir.path(), file, text);
-        let out = attnx(dir.path())
-            .args(["run", file, "--out", "res"])
-            .assert()
-            .code(2)
-            .get_output()
-            .clone();
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(stderr.lines().count(), 1, "{file}: {stderr}");
+        let stderr = refused(dir.path(), &["run", file, "--out", "res"]);
         assert!(stderr.contains(expected), "{file}: {stderr}");
         // The panic hook turns a panic into "internal error: ..."; bad input is never one.
         assert!(!stderr.contains("internal error"), "{file}: {stderr}");
@@ -356,21 +349,17 @@ fn saved_models_reproduce_their_accuracy_and_draw_attention() {
     // one sentence that says how to get the model back, no debug value.
     let model = common::config_folder(&dir.path().join("res"), "tiny").join("repeat-001.model.bpk");
     fs::remove_file(model).unwrap();
-    let out = attnx(dir.path())
-        .args([
+    let stderr = refused(
+        dir.path(),
+        &[
             "attention",
             "tiny.json",
             "--results",
             "res",
             "--repeat",
             "1",
-        ])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        ],
+    );
     assert!(
         stderr.contains("no saved model for repeat 1")
             && stderr.contains("`attnx run tiny.json --repeats 2 --save-model --force --out res`"),
@@ -407,10 +396,7 @@ fn a_cpu_only_build_refuses_wgpu_and_says_how_to_get_it() {
         ],
         vec!["slurm", "gpu.json", "--out", "res", "--dry-run"],
     ] {
-        let out = attnx(dir.path()).args(&args).output().unwrap();
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        let stderr = refused(dir.path(), &args);
         assert!(stderr.contains(rebuild), "{args:?}: {stderr}");
     }
     assert!(!dir.path().join("res").exists(), "nothing may be written");
