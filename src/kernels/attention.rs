@@ -412,7 +412,7 @@ mod tests {
     use super::*;
     use crate::kernels::simd::run_at;
     use crate::kernels::testing::{
-        assert_same_bits, check_against_reference, spread, spread_tensor,
+        assert_close, assert_same_bits, check_against_reference, spread, spread_tensor, values,
     };
     use crate::machine::SimdLevel;
 
@@ -523,19 +523,20 @@ mod tests {
             assert_same_bits(&dqkv_kept, &dqkv, "gradient");
             let weights = kept.concat();
 
-            let device = Device::default();
-            let tensor = Tensor::<2>::from_data(
-                TensorData::new(qkv.clone(), [g.batch * g.time, g.packed()]),
-                &device,
+            // The same `spread` values as `qkv`.
+            let tensor = spread_tensor(
+                [g.batch * g.time, g.packed()],
+                7919,
+                0.03,
+                &Device::default(),
             );
-            let composed = composed_attention(tensor, g, None).1;
-            let composed = composed.into_data().to_vec::<f32>().unwrap();
-            let worst = weights
-                .iter()
-                .zip(&composed)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
-            assert!(worst < 1e-6, "kept weights {worst} from the composed ones");
+            let composed = values(composed_attention(tensor, g, None).1);
+            assert_close(
+                &weights,
+                &composed,
+                1e-6,
+                "kept weights against the composed ones",
+            );
         }
     }
 
